@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/* The system config: which components run, what hardware each may have. */
+#ifndef BH_CORE_CONFIG_H
+#define BH_CORE_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "bulkhead/proto.h"
+
+#define BH_MAX_COMPONENTS 16
+#define BH_MAX_MATCH 8
+#define BH_MAX_ARGS 16
+#define BH_MAX_ENV 16
+#define BH_ARG_MAX 256
+
+enum bh_backend { BH_BACKEND_AUTO, BH_BACKEND_VFIO, BH_BACKEND_UIO };
+enum bh_restart { BH_RESTART_NEVER, BH_RESTART_ON_FAILURE, BH_RESTART_ALWAYS };
+enum bh_match_kind { BH_MATCH_CLASS, BH_MATCH_ID, BH_MATCH_ADDRESS };
+
+/* one "device = ..." line of a policy */
+struct bh_match {
+	enum bh_match_kind kind;
+	uint32_t class_code; /* CLASS: compared under class_mask */
+	uint32_t class_mask;
+	uint16_t vendor; /* ID */
+	uint16_t device;
+	char address[16]; /* ADDRESS: "0000:00:03.0" */
+	bool take_from_host; /* ADDRESS only: may take a device the host uses */
+	int line;
+};
+
+struct bh_component_config {
+	char name[BH_NAME_MAX];
+	char exec[PATH_MAX];
+	char argv[BH_MAX_ARGS][BH_ARG_MAX];
+	int argc;
+	char env[BH_MAX_ENV][BH_ARG_MAX];
+	int envc;
+	struct bh_match match[BH_MAX_MATCH];
+	int nmatch;
+	struct bh_isa_range isa[BH_MAX_ISA];
+	int nisa;
+	enum bh_restart restart;
+	bool uid_auto;
+	uid_t uid;
+	gid_t gid;
+	uint64_t limit_memory; /* bytes of address space, RLIMIT_AS */
+	uint32_t limit_fds;
+	uint32_t limit_procs;
+	uint64_t dma_quota; /* bytes of DMA memory */
+	uint32_t max_restarts;
+	uint32_t backoff_ms;
+	uint32_t backoff_max_ms;
+	uint32_t watchdog_ms; /* 0: no heartbeat required */
+	int line;
+};
+
+struct bh_config {
+	char path[PATH_MAX];
+	enum bh_backend backend;
+	char control[PATH_MAX];
+	struct bh_component_config comp[BH_MAX_COMPONENTS];
+	int ncomp;
+};
+
+/* 0, or -EINVAL with "file:line: what is wrong (how to fix)" in err */
+int bh_config_load(const char *path, struct bh_config *cfg, char *err, size_t err_len);
+int bh_config_parse_string(const char *text, const char *name, struct bh_config *cfg, char *err,
+			   size_t err_len);
+
+/* PCI class names usable in policies, "ethernet" -> 0x020000/0xffff00 */
+int bh_class_lookup(const char *name, uint32_t *code, uint32_t *mask);
+const char *bh_class_name(uint32_t class_code);
+
+const char *bh_restart_name(enum bh_restart r);
+
+#endif

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The control socket: root asks core what it holds ("bulkhead status").
+ * One line per component and per device, key=value, so tests and people
+ * read the same thing.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core.h"
+
+static const char *const state_names[] = {
+	[BH_STOPPED] = "stopped", [BH_RUNNING] = "running", [BH_BACKOFF] = "backoff",
+	[BH_FAILED] = "failed",	  [BH_FINISHED] = "finished",
+};
+
+static size_t status(struct bh_core_state *core, char *buf, size_t len)
+{
+	size_t off = 0;
+
+#define OUT(...)                                                                                   \
+	do {                                                                                       \
+		if (off < len)                                                                     \
+			off += (size_t)snprintf(buf + off, len - off, __VA_ARGS__);                \
+	} while (0)
+	OUT("core pid=%d backend=%s iommu=%d components=%d devices=%d protocol_errors=%u\n",
+	    getpid(), core->backend->name, core->backend->iommu, core->ncomp, core->ndevices,
+	    core->protocol_errors);
+	for (int i = 0; i < core->ncomp; i++) {
+		struct bh_component *c = &core->comp[i];
+		OUT("component %s state=%s pid=%d uid=%u restarts=%u devices=%d dma_mappings=%d "
+		    "dma_bytes=%llu denials=%u last_exit=\"%s\"\n",
+		    c->cfg->name, state_names[c->state], c->pid, c->uid, c->restarts, c->ndevices,
+		    c->ndma, (unsigned long long)c->dma_bytes, c->denials,
+		    c->last_exit[0] ? c->last_exit : "-");
+	}
+	for (int i = 0; i < core->ndevices; i++) {
+		struct bh_device *d = &core->devices[i];
+		OUT("device %s id=%04x:%04x class=%s owner=%s group=%d acquired=%d bus_master=%d "
+		    "irq=%s resets=%u reset_failures=%u\n",
+		    d->pci.address, d->pci.vendor, d->pci.device, bh_class_name(d->pci.class_code),
+		    d->owner >= 0 ? core->comp[d->owner].cfg->name : "-", d->pci.iommu_group,
+		    d->acquired, d->bus_master,
+		    d->irq_active < 0 ? "none" : (const char *[]){ "intx", "msi", "msix" }[d->irq_active],
+		    d->resets, d->reset_failures);
+	}
+#undef OUT
+	return off < len ? off : len;
+}
+
+int bh_control_open(struct bh_core_state *core, char *err, size_t err_len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[sizeof(sa.sun_path)];
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = BH_TAG(BH_TAG_CONTROL, 0) };
+
+	if (strlen(core->cfg.control) >= sizeof(sa.sun_path)) {
+		snprintf(err, err_len, "control socket path too long: %s", core->cfg.control);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, core->cfg.control);
+	strcpy(dir, core->cfg.control);
+	*strrchr(dir, '/') = 0;
+	if (dir[0])
+		mkdir(dir, 0700);
+	core->control_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	unlink(sa.sun_path);
+	if (core->control_fd < 0 || bind(core->control_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(sa.sun_path, 0600) < 0 || listen(core->control_fd, 8) < 0) {
+		snprintf(err, err_len, "control socket %s: %s (is another core running?)",
+			 sa.sun_path, strerror(errno));
+		return -errno;
+	}
+	epoll_ctl(core->epfd, EPOLL_CTL_ADD, core->control_fd, &ev);
+	return 0;
+}
+
+void bh_control_accept(struct bh_core_state *core)
+{
+	struct timeval tv = { .tv_sec = 1 };
+	char cmd[64] = "", out[16384];
+	ssize_t n;
+	size_t len;
+	int fd = accept4(core->control_fd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	/* a slow client gets a second, then nothing: core serves everyone else */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	n = read(fd, cmd, sizeof(cmd) - 1);
+	if (n > 0) {
+		cmd[n] = 0;
+		cmd[strcspn(cmd, "\r\n")] = 0;
+	}
+	if (strcmp(cmd, "status") == 0)
+		len = status(core, out, sizeof(out));
+	else
+		len = (size_t)snprintf(out, sizeof(out), "error: unknown command '%s'; try status\n",
+				       cmd);
+	(void)!write(fd, out, len);
+	close(fd);
+}
+
+void bh_control_close(struct bh_core_state *core)
+{
+	if (core->control_fd >= 0) {
+		close(core->control_fd);
+		unlink(core->cfg.control);
+	}
+	core->control_fd = -1;
+}

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+/* DMA buffer memory and IOVA placement. */
+#include <errno.h>
+#include <linux/memfd.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "dma.h"
+
+#define HUGE_2M (2ull << 20)
+
+int bh_iova_alloc(const struct bh_dma_buf *bufs, int n, uint64_t lo, uint64_t hi, uint64_t size,
+		  uint64_t align, uint64_t *iova)
+{
+	uint64_t cand = (lo + align - 1) & ~(align - 1);
+
+	if (!size || align & (align - 1))
+		return -EINVAL;
+	/* move past every buffer the candidate overlaps until none does */
+	for (int moved = 1; moved;) {
+		moved = 0;
+		if (cand < lo || cand + size < cand || cand + size > hi)
+			return -ENOSPC;
+		for (int i = 0; i < n; i++) {
+			if (cand < bufs[i].iova + bufs[i].size && bufs[i].iova < cand + size) {
+				uint64_t next = bufs[i].iova + bufs[i].size;
+				cand = (next + align - 1) & ~(align - 1);
+				if (cand < next)
+					return -ENOSPC;
+				moved = 1;
+			}
+		}
+	}
+	*iova = cand;
+	return 0;
+}
+
+static int buf_map(struct bh_dma_buf *buf, unsigned int flags, uint64_t size)
+{
+	buf->memfd = memfd_create("bulkhead-dma", MFD_CLOEXEC | flags);
+	if (buf->memfd < 0)
+		return -errno;
+	if (ftruncate(buf->memfd, (off_t)size) < 0)
+		goto fail;
+	buf->vaddr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+			  buf->memfd, 0);
+	if (buf->vaddr == MAP_FAILED)
+		goto fail;
+	/* pinned and resident: the device may use it at any time */
+	if (mlock(buf->vaddr, size) < 0) {
+		munmap(buf->vaddr, size);
+		goto fail;
+	}
+	buf->size = size;
+	return 0;
+fail:
+	close(buf->memfd);
+	buf->memfd = -1;
+	buf->vaddr = NULL;
+	return -ENOMEM;
+}
+
+int bh_dma_buf_create(uint64_t size, bool need_contiguous, struct bh_dma_buf *buf)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t rounded = (size + page - 1) & ~((uint64_t)page - 1);
+
+	memset(buf, 0, sizeof(*buf));
+	buf->memfd = -1;
+	if (!size)
+		return -EINVAL;
+	if (rounded >= HUGE_2M || (need_contiguous && rounded > (uint64_t)page)) {
+		uint64_t huge = (size + HUGE_2M - 1) & ~(HUGE_2M - 1);
+		if (buf_map(buf, MFD_HUGETLB | MFD_HUGE_2MB, huge) == 0) {
+			buf->huge = true;
+			return 0;
+		}
+		if (need_contiguous)
+			return -ENOMEM; /* no huge pages: see the caller's message */
+	}
+	return buf_map(buf, 0, rounded);
+}
+
+void bh_dma_buf_destroy(struct bh_dma_buf *buf)
+{
+	if (buf->vaddr)
+		munmap(buf->vaddr, buf->size);
+	if (buf->memfd >= 0)
+		close(buf->memfd);
+	buf->vaddr = NULL;
+	buf->memfd = -1;
+}

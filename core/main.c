@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bulkhead-core: the one privileged process. Reads the system config, takes
+ * the granted devices from the kernel, starts every component sandboxed and
+ * unprivileged, answers their requests, and supervises them. Single-threaded
+ * around one epoll loop; it keeps no driver logic.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core.h"
+
+static struct bh_core_state core;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bulkhead-core [-c CONFIG] [--check]\n"
+		   "  -c, --config FILE  the system config (default /etc/bulkhead/bulkhead.conf)\n"
+		   "  --check            parse the config, print what it says, and exit\n");
+}
+
+static void print_config(const struct bh_config *cfg)
+{
+	printf("%s: backend=%s control=%s, %d component(s)\n", cfg->path,
+	       (const char *[]){ "auto", "vfio", "uio" }[cfg->backend], cfg->control, cfg->ncomp);
+	for (int i = 0; i < cfg->ncomp; i++) {
+		const struct bh_component_config *c = &cfg->comp[i];
+		printf("  %s: exec=%s devices=%d ioports=%d restart=%s dma=%llu memory=%llu\n",
+		       c->name, c->exec, c->nmatch, c->nisa, bh_restart_name(c->restart),
+		       (unsigned long long)c->dma_quota, (unsigned long long)c->limit_memory);
+	}
+}
+
+static void handle_signals(void)
+{
+	struct signalfd_siginfo si;
+
+	while (read(core.sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD) {
+			bh_component_reap(&core);
+		} else if (!core.stopping) {
+			bh_log("signal %d: stopping all components", si.ssi_signo);
+			core.stopping = true;
+			for (int i = 0; i < core.ncomp; i++)
+				if (core.comp[i].state == BH_RUNNING && core.comp[i].pid > 0)
+					kill(core.comp[i].pid, SIGTERM);
+		}
+	}
+}
+
+static bool any_running(void)
+{
+	for (int i = 0; i < core.ncomp; i++)
+		if (core.comp[i].state == BH_RUNNING)
+			return true;
+	return false;
+}
+
+static void dispatch(uint64_t tag)
+{
+	enum bh_tag_kind kind = (enum bh_tag_kind)(tag >> 32);
+	int index = (int)(uint32_t)tag;
+
+	switch (kind) {
+	case BH_TAG_SIGNAL:
+		handle_signals();
+		break;
+	case BH_TAG_CONTROL:
+		bh_control_accept(&core);
+		break;
+	case BH_TAG_SOCK:
+		if (core.comp[index].sock >= 0)
+			bh_service_request(&core, &core.comp[index]);
+		break;
+	case BH_TAG_OUTPUT:
+		bh_component_output(&core, &core.comp[index]);
+		break;
+	}
+}
+
+static int run(void)
+{
+	uint64_t stop_deadline = 0;
+
+	for (;;) {
+		struct epoll_event ev[16];
+		int timeout = bh_supervisor_tick(&core);
+		int n;
+
+		if (core.stopping) {
+			uint64_t now = bh_now_ns();
+			if (!any_running())
+				return 0;
+			if (!stop_deadline)
+				stop_deadline = now + 2000000000ull;
+			if (now >= stop_deadline) {
+				for (int i = 0; i < core.ncomp; i++)
+					if (core.comp[i].state == BH_RUNNING)
+						kill(core.comp[i].pid, SIGKILL);
+			}
+			timeout = 100;
+		}
+		n = epoll_wait(core.epfd, ev, 16, timeout);
+		if (n < 0 && errno != EINTR) {
+			bh_log("epoll_wait: %s", strerror(errno));
+			return 1;
+		}
+		for (int i = 0; i < n; i++)
+			dispatch(ev[i].data.u64);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = "/etc/bulkhead/bulkhead.conf";
+	bool check = false;
+	char err[1024];
+	sigset_t mask;
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'k':
+			check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (bh_config_load(path, &core.cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "bulkhead-core: %s\n", err);
+		return 2;
+	}
+	if (check) {
+		print_config(&core.cfg);
+		return 0;
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "bulkhead-core: must run as root: it takes devices from the kernel "
+				"and starts components under their own uids\n");
+		return 1;
+	}
+	core.start_ns = bh_now_ns();
+	core.control_fd = -1;
+	core.ncomp = core.cfg.ncomp;
+	for (int i = 0; i < core.ncomp; i++) {
+		core.comp[i].cfg = &core.cfg.comp[i];
+		core.comp[i].index = i;
+		core.comp[i].sock = core.comp[i].output = -1;
+		core.comp[i].domain.container_fd = -1;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	core.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	core.epfd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = BH_TAG(BH_TAG_SIGNAL, 0) };
+	epoll_ctl(core.epfd, EPOLL_CTL_ADD, core.sigfd, &ev);
+
+	bh_log("bulkhead core starting: config %s, %d component(s)", path, core.ncomp);
+	if (bh_platform_init(&core, err, sizeof(err)) < 0) {
+		bh_log("%s", err);
+		return 1;
+	}
+	if (bh_control_open(&core, err, sizeof(err)) < 0) {
+		bh_log("%s", err);
+		return 1;
+	}
+	bh_log("backend %s, DMA %s; control socket %s", core.backend->name,
+	       core.backend->iommu ? "confined by the IOMMU" : "NOT confined (no IOMMU)",
+	       core.cfg.control);
+	for (int i = 0; i < core.ncomp; i++)
+		bh_component_start(&core, &core.comp[i]);
+	rc = run();
+	for (int i = 0; i < core.ncomp; i++)
+		if (core.comp[i].sock >= 0 || core.comp[i].ndma)
+			bh_component_revoke(&core, &core.comp[i]);
+	bh_platform_fini(&core);
+	bh_control_close(&core);
+	bh_log("core stopped");
+	return rc;
+}

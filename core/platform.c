@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The platform: which devices each component's policy grants. Core resolves
+ * every policy at start, takes the granted devices from the kernel through
+ * the backend, and holds them for the components' whole lives.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+#include "policy.h"
+
+static bool iommu_present(void)
+{
+	DIR *d = opendir("/sys/kernel/iommu_groups");
+	struct dirent *e;
+	bool any = false;
+
+	while (d && !any && (e = readdir(d)))
+		any = e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return any;
+}
+
+static int choose_backend(struct bh_core_state *core, char *err, size_t err_len)
+{
+	bool iommu = iommu_present();
+
+	switch (core->cfg.backend) {
+	case BH_BACKEND_VFIO:
+		if (!iommu) {
+			snprintf(err, err_len, "%s: backend = vfio, but this machine has no IOMMU "
+					       "groups: boot with intel_iommu=on (or amd_iommu=on), "
+					       "or set backend = uio (unsafe: DMA not confined)",
+				 core->cfg.path);
+			return -ENODEV;
+		}
+		core->backend = &bh_backend_vfio;
+		break;
+	case BH_BACKEND_UIO:
+		core->backend = &bh_backend_uio;
+		break;
+	case BH_BACKEND_AUTO:
+		core->backend = iommu ? &bh_backend_vfio : &bh_backend_uio;
+		break;
+	}
+	if (!core->backend->iommu) {
+		bh_log("WARNING: no IOMMU in use: DMA is NOT confined. A driver's device can read "
+		       "and write all of memory. Boot with intel_iommu=on for isolation.");
+		bh_log("WARNING: running the uio_pci_generic backend (unsafe mode)");
+	}
+	return 0;
+}
+
+static int add_device(struct bh_core_state *core, struct bh_component *c,
+		      const struct bh_pci_dev *pci)
+{
+	struct bh_device *dev;
+	char err[512];
+
+	for (int i = 0; i < core->ndevices; i++) {
+		if (strcmp(core->devices[i].pci.address, pci->address) != 0)
+			continue;
+		if (core->devices[i].owner != c->index)
+			bh_log("policy: %s is granted to both \"%s\" and \"%s\"; \"%s\" keeps it",
+			       pci->address, core->comp[core->devices[i].owner].cfg->name,
+			       c->cfg->name, core->comp[core->devices[i].owner].cfg->name);
+		return 0;
+	}
+	if (core->ndevices >= BH_MAX_DEVICES || c->ndevices >= BH_MAX_DEVICES) {
+		bh_log("policy: too many devices; %s left out", pci->address);
+		return -ENOSPC;
+	}
+	dev = &core->devices[core->ndevices];
+	memset(dev, 0, sizeof(*dev));
+	dev->pci = *pci;
+	dev->owner = c->index;
+	dev->group_fd = dev->device_fd = dev->config_fd = -1;
+	dev->irq_active = -1;
+	if (core->backend->open(dev, &c->domain, err, sizeof(err)) < 0) {
+		bh_log("device %s (%s) for \"%s\" cannot be used: %s", pci->address, pci->name,
+		       c->cfg->name, err);
+		core->backend->close(dev);
+		return -EIO;
+	}
+	/* a clean device: no DMA, no interrupts until a driver acquires it */
+	bh_device_set_bus_master(core->backend, dev, false);
+	if (dev->can_reset && core->backend->reset(dev) == 0)
+		dev->resets++;
+	c->devices[c->ndevices++] = core->ndevices++;
+	bh_log("device %s %04x:%04x (%s, %s) -> \"%s\" via %s, IOMMU group %d, reset %s",
+	       pci->address, pci->vendor, pci->device, bh_class_name(pci->class_code), pci->name,
+	       c->cfg->name, core->backend->name, pci->iommu_group,
+	       dev->can_reset ? "available" : "not available");
+	return 0;
+}
+
+int bh_platform_init(struct bh_core_state *core, char *err, size_t err_len)
+{
+	struct bh_pci_dev *pci = NULL;
+	int npci = 0, rc;
+
+	rc = choose_backend(core, err, err_len);
+	if (rc)
+		return rc;
+	rc = bh_pci_scan(&bh_host_real, &pci, &npci, err, err_len);
+	if (rc)
+		return rc;
+	for (int ci = 0; ci < core->ncomp; ci++) {
+		struct bh_component *c = &core->comp[ci];
+		const struct bh_component_config *cc = c->cfg;
+
+		c->domain.container_fd = -1;
+		for (int mi = 0; mi < cc->nmatch; mi++) {
+			const struct bh_match *m = &cc->match[mi];
+			int found = 0;
+
+			for (int pi = 0; pi < npci; pi++) {
+				char why[256];
+				if (!bh_policy_matches(m, &pci[pi]))
+					continue;
+				found++;
+				if (bh_pci_host_use(&bh_host_real, pci[pi].address, why,
+						    sizeof(why)) == 1 &&
+				    !m->take_from_host) {
+					bh_log("policy: \"%s\" does not get %s (%s): the host is "
+					       "using it: %s. To take it anyway, name it by "
+					       "address: device = %s take-from-host",
+					       cc->name, pci[pi].address, pci[pi].name, why,
+					       pci[pi].address);
+					continue;
+				}
+				add_device(core, c, &pci[pi]);
+			}
+			if (!found)
+				bh_log("policy: %s:%d: no PCI device matches for \"%s\"",
+				       core->cfg.path, m->line, cc->name);
+		}
+	}
+	free(pci);
+	return 0;
+}
+
+void bh_platform_fini(struct bh_core_state *core)
+{
+	for (int i = 0; i < core->ndevices; i++) {
+		struct bh_device *dev = &core->devices[i];
+		core->backend->irq_close(dev);
+		bh_device_set_bus_master(core->backend, dev, false);
+		core->backend->close(dev);
+	}
+	for (int i = 0; i < core->ncomp; i++)
+		core->backend->domain_close(&core->comp[i].domain);
+}
+
+int bh_device_set_bus_master(const struct bh_backend_ops *ops, struct bh_device *dev, bool on)
+{
+	uint16_t cmd;
+	int rc = ops->config_read(dev, 4, &cmd, sizeof(cmd));
+
+	if (rc)
+		return rc;
+	/* command register bit 2: bus master enable */
+	cmd = on ? (cmd | 0x4) : (cmd & ~0x4);
+	rc = ops->config_write(dev, 4, &cmd, sizeof(cmd));
+	if (!rc)
+		dev->bus_master = on;
+	return rc;
+}

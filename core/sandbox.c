@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The component sandbox. Everything here runs in the child between fork and
+ * exec, in this order: fds, namespaces, I/O ports (needs CAP_SYS_RAWIO),
+ * rlimits, uid/gid, no_new_privs, seccomp, exec.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/io.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+
+/* what a driver may do once it runs: talk over its fds, map, wait, exit */
+static const int allowed[] = {
+	SCMP_SYS(read),		  SCMP_SYS(write),	   SCMP_SYS(readv),
+	SCMP_SYS(writev),	  SCMP_SYS(pread64),	   SCMP_SYS(pwrite64),
+	SCMP_SYS(close),	  SCMP_SYS(fstat),	   SCMP_SYS(newfstatat),
+	SCMP_SYS(lseek),	  SCMP_SYS(mmap),	   SCMP_SYS(munmap),
+	SCMP_SYS(mprotect),	  SCMP_SYS(mremap),	   SCMP_SYS(brk),
+	SCMP_SYS(madvise),	  SCMP_SYS(rt_sigaction),  SCMP_SYS(rt_sigprocmask),
+	SCMP_SYS(rt_sigreturn),	  SCMP_SYS(sigaltstack),   SCMP_SYS(sendmsg),
+	SCMP_SYS(recvmsg),	  SCMP_SYS(sendto),	   SCMP_SYS(recvfrom),
+	SCMP_SYS(shutdown),	  SCMP_SYS(epoll_create1), SCMP_SYS(epoll_ctl),
+	SCMP_SYS(epoll_wait),	  SCMP_SYS(epoll_pwait),   SCMP_SYS(poll),
+	SCMP_SYS(ppoll),	  SCMP_SYS(select),	   SCMP_SYS(pselect6),
+	SCMP_SYS(eventfd2),	  SCMP_SYS(timerfd_create), SCMP_SYS(timerfd_settime),
+	SCMP_SYS(timerfd_gettime), SCMP_SYS(nanosleep),	   SCMP_SYS(clock_nanosleep),
+	SCMP_SYS(clock_gettime),  SCMP_SYS(clock_getres),  SCMP_SYS(gettimeofday),
+	SCMP_SYS(getpid),	  SCMP_SYS(gettid),	   SCMP_SYS(getppid),
+	SCMP_SYS(getuid),	  SCMP_SYS(geteuid),	   SCMP_SYS(getgid),
+	SCMP_SYS(getegid),	  SCMP_SYS(exit),	   SCMP_SYS(exit_group),
+	SCMP_SYS(futex),	  SCMP_SYS(set_robust_list), SCMP_SYS(set_tid_address),
+	SCMP_SYS(rseq),		  SCMP_SYS(arch_prctl),	   SCMP_SYS(getrandom),
+	SCMP_SYS(sched_yield),	  SCMP_SYS(uname),	   SCMP_SYS(restart_syscall),
+	SCMP_SYS(prlimit64),	  SCMP_SYS(getrlimit),	   SCMP_SYS(readlink),
+};
+
+/* refused with EPERM, so a component sees the refusal instead of dying silently */
+static const int refused[] = {
+	SCMP_SYS(open),	       SCMP_SYS(openat),      SCMP_SYS(openat2),
+	SCMP_SYS(creat),       SCMP_SYS(execve),      SCMP_SYS(socket),
+	SCMP_SYS(socketpair),  SCMP_SYS(connect),     SCMP_SYS(bind),
+	SCMP_SYS(listen),      SCMP_SYS(accept4),     SCMP_SYS(ptrace),
+	SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev), SCMP_SYS(ioperm),
+	SCMP_SYS(iopl),	       SCMP_SYS(memfd_create), SCMP_SYS(dup),
+	SCMP_SYS(dup2),	       SCMP_SYS(dup3),	      SCMP_SYS(fork),
+	SCMP_SYS(vfork),       SCMP_SYS(clone),       SCMP_SYS(clone3),
+	SCMP_SYS(kill),	       SCMP_SYS(setrlimit),   SCMP_SYS(unshare),
+	SCMP_SYS(mount),       SCMP_SYS(chdir),	      SCMP_SYS(access),
+	SCMP_SYS(faccessat),   SCMP_SYS(faccessat2),  SCMP_SYS(stat),
+	SCMP_SYS(lstat),       SCMP_SYS(statx),	      SCMP_SYS(mkdir),
+	SCMP_SYS(unlink),      SCMP_SYS(unlinkat),    SCMP_SYS(rename),
+};
+
+int bh_sandbox_seccomp(void)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	int rc = 0;
+
+	if (!ctx)
+		return -ENOMEM;
+	for (size_t i = 0; !rc && i < sizeof(allowed) / sizeof(allowed[0]); i++)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
+	for (size_t i = 0; !rc && i < sizeof(refused) / sizeof(refused[0]); i++)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), refused[i], 0);
+	/* ioctl: nothing a driver needs; isatty() and friends get ENOTTY */
+	if (!rc)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 0);
+	/* fcntl: flags only, no F_DUPFD (that could refill BH_EXEC_FD's slot) */
+	for (int cmd = F_GETFD; !rc && cmd <= F_SETFL; cmd++)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+				      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)cmd));
+	if (!rc)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(fcntl), 1,
+				      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)F_DUPFD));
+	if (!rc)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(fcntl), 1,
+				      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)F_DUPFD_CLOEXEC));
+	/* tgkill to itself only, so abort() and raise() work */
+	if (!rc)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
+				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+	/* exactly one exec: the program core opened at BH_EXEC_FD, closed by that exec */
+	if (!rc)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(execveat), 2,
+				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)BH_EXEC_FD),
+				      SCMP_A4(SCMP_CMP_EQ, (scmp_datum_t)AT_EMPTY_PATH));
+	if (!rc)
+		rc = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return rc;
+}
+
+/* in the child: report on the output pipe, then give up */
+__attribute__((noreturn)) static void child_fail(const char *what, int e)
+{
+	dprintf(2, "bulkhead: cannot start: %s: %s\n", what, strerror(e));
+	_exit(127);
+}
+
+__attribute__((noreturn)) static void child(const struct bh_component_config *c, uid_t uid,
+					    gid_t gid, int sock, int out, int exe)
+{
+	char *argv[BH_MAX_ARGS + 2];
+	char *envp[BH_MAX_ENV + 1];
+	struct rlimit rl;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	setsid();
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* fds: 0 null, 1+2 output, 3 core, BH_EXEC_FD the program; close the rest.
+	 * first lift them out of the way so no dup2 below clobbers another */
+	null = fcntl(null, F_DUPFD_CLOEXEC, 20);
+	out = fcntl(out, F_DUPFD_CLOEXEC, 20);
+	sock = fcntl(sock, F_DUPFD_CLOEXEC, 20);
+	exe = fcntl(exe, F_DUPFD_CLOEXEC, 20);
+	if (null < 0 || out < 0 || sock < 0 || exe < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
+	    dup2(sock, BH_CORE_FD) < 0 || dup3(exe, BH_EXEC_FD, O_CLOEXEC) < 0)
+		child_fail("fds", errno);
+	if (close_range(BH_CORE_FD + 1, BH_EXEC_FD - 1, 0) < 0 ||
+	    close_range(BH_EXEC_FD + 1, ~0u, 0) < 0)
+		child_fail("close_range", errno);
+	if (unshare(CLONE_NEWNET | CLONE_NEWIPC) < 0)
+		child_fail("unshare(net, ipc)", errno);
+	for (int i = 0; i < c->nisa; i++)
+		if (ioperm(c->isa[i].base, c->isa[i].count, 1) < 0)
+			child_fail("ioperm", errno);
+	rl.rlim_cur = rl.rlim_max = c->limit_memory;
+	if (setrlimit(RLIMIT_AS, &rl) < 0)
+		child_fail("RLIMIT_AS", errno);
+	rl.rlim_cur = rl.rlim_max = c->limit_fds;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		child_fail("RLIMIT_NOFILE", errno);
+	rl.rlim_cur = rl.rlim_max = c->limit_procs;
+	if (setrlimit(RLIMIT_NPROC, &rl) < 0)
+		child_fail("RLIMIT_NPROC", errno);
+	rl.rlim_cur = rl.rlim_max = 0;
+	setrlimit(RLIMIT_CORE, &rl);
+	if (chdir("/") < 0)
+		child_fail("chdir", errno);
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+		child_fail("dropping privileges", errno);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		child_fail("no_new_privs", errno);
+	argv[0] = (char *)c->name;
+	for (int i = 0; i < c->argc; i++)
+		argv[i + 1] = (char *)c->argv[i];
+	argv[c->argc + 1] = NULL;
+	for (int i = 0; i < c->envc; i++)
+		envp[i] = (char *)c->env[i];
+	envp[c->envc] = NULL;
+	int rc = bh_sandbox_seccomp();
+	if (rc)
+		child_fail("seccomp", -rc);
+	syscall(SYS_execveat, BH_EXEC_FD, "", argv, envp, AT_EMPTY_PATH);
+	child_fail(c->exec, errno);
+}
+
+int bh_spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, struct bh_spawn *out,
+	     char *err, size_t err_len)
+{
+	int sv[2], pipefd[2], exe;
+	struct stat st;
+	pid_t pid;
+
+	exe = open(c->exec, O_PATH | O_CLOEXEC);
+	if (exe < 0 || fstat(exe, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
+		snprintf(err, err_len, "%s: %s: fix exec = in the config (is the project built?)",
+			 c->exec, exe < 0 ? strerror(errno) : "not an executable file");
+		if (exe >= 0)
+			close(exe);
+		return -ENOENT;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		close(exe);
+		snprintf(err, err_len, "socketpair: %s", strerror(errno));
+		return -errno;
+	}
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		snprintf(err, err_len, "pipe: %s", strerror(errno));
+		close(exe);
+		close(sv[0]);
+		close(sv[1]);
+		return -errno;
+	}
+	pid = fork();
+	if (pid < 0) {
+		snprintf(err, err_len, "fork: %s", strerror(errno));
+		close(exe);
+		close(sv[0]);
+		close(sv[1]);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return -errno;
+	}
+	if (pid == 0)
+		child(c, uid, gid, sv[1], pipefd[1], exe);
+	close(exe);
+	close(sv[1]);
+	close(pipefd[1]);
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+	out->pid = pid;
+	out->sock = sv[0];
+	out->output = pipefd[0];
+	return 0;
+}

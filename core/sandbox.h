@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/* Starting a component: an unprivileged, sandboxed process with one socket to core. */
+#ifndef BH_CORE_SANDBOX_H
+#define BH_CORE_SANDBOX_H
+
+#include <sys/types.h>
+
+#include "config.h"
+
+#define BH_EXEC_FD 1000 /* the program, above the fd limit so it cannot come back */
+
+struct bh_spawn {
+	pid_t pid;
+	int sock;   /* core's end of the component's socket */
+	int output; /* read end of the component's stdout+stderr */
+};
+
+/*
+ * fork and exec c as uid:gid in its sandbox: new session, die with core,
+ * fds 0 (/dev/null), 1+2 (a pipe to core), 3 (socket to core) and nothing
+ * else; its ISA ports enabled; rlimits; no new privileges; seccomp
+ * allowlist; own net and ipc namespaces; the config's environment only.
+ */
+int bh_spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, struct bh_spawn *out,
+	     char *err, size_t err_len);
+
+/* install the component seccomp filter in the calling process (used after fork) */
+int bh_sandbox_seccomp(void);
+
+#endif

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libbulkhead: what a component links to talk to core.
+ *
+ * A component starts with one capability, its socket to core (fd 3). From
+ * core it gets its devices' registers (io_mem), I/O ports (io_port),
+ * interrupts (irq) and DMA memory (dma). Every call returns 0 or -errno;
+ * bh_error() says in words what core or the library refused and why.
+ */
+#ifndef BULKHEAD_H
+#define BULKHEAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/io.h>
+
+#include "bulkhead/proto.h"
+
+struct bh_core {
+	int fd;
+	uint32_t seq;
+	struct bh_hello hello;
+	char error[BH_ERROR_MAX + 64];
+};
+
+/* connect to core over fd BH_CORE_FD and say hello */
+int bh_core_open(struct bh_core *core);
+void bh_core_close(struct bh_core *core);
+/* the message of the last failed call */
+const char *bh_error(const struct bh_core *core);
+int bh_heartbeat(struct bh_core *core);
+
+/* platform session: the devices my policy grants */
+int bh_device_info(struct bh_core *core, unsigned int dev, struct bh_device_info *info);
+/* first granted device with this vendor:device; -ENODEV if none */
+int bh_device_find(struct bh_core *core, uint16_t vendor, uint16_t device, unsigned int *dev);
+int bh_acquire(struct bh_core *core, unsigned int dev);
+int bh_release(struct bh_core *core, unsigned int dev);
+
+/* io_mem: a device's memory-mapped register BAR */
+struct bh_mmio {
+	volatile uint8_t *base;
+	size_t size;
+};
+
+int bh_io_mem(struct bh_core *core, unsigned int dev, unsigned int bar, struct bh_mmio *mmio);
+void bh_io_mem_unmap(struct bh_mmio *mmio);
+
+/* the compiler barrier keeps register accesses in program order */
+static inline uint32_t bh_read32(const struct bh_mmio *m, size_t off)
+{
+	__asm__ volatile("" ::: "memory");
+	return *(volatile uint32_t *)(m->base + off);
+}
+
+static inline void bh_write32(const struct bh_mmio *m, size_t off, uint32_t v)
+{
+	__asm__ volatile("" ::: "memory");
+	*(volatile uint32_t *)(m->base + off) = v;
+}
+
+static inline uint64_t bh_read64(const struct bh_mmio *m, size_t off)
+{
+	__asm__ volatile("" ::: "memory");
+	return *(volatile uint64_t *)(m->base + off);
+}
+
+static inline void bh_write64(const struct bh_mmio *m, size_t off, uint64_t v)
+{
+	__asm__ volatile("" ::: "memory");
+	*(volatile uint64_t *)(m->base + off) = v;
+}
+
+/* poll until (reg & mask) == want; 0, or -ETIMEDOUT after timeout_us */
+int bh_poll32(const struct bh_mmio *m, size_t off, uint32_t mask, uint32_t want,
+	      unsigned int timeout_us);
+
+/*
+ * io_port: either a PCI I/O BAR (accessed through an fd core hands out) or
+ * an ISA range core enabled for this process with ioperm() before exec.
+ */
+struct bh_ioport {
+	int fd; /* PCI BAR; -1 for ISA */
+	uint32_t base;
+	uint32_t size;
+};
+
+int bh_io_port(struct bh_core *core, unsigned int dev, unsigned int bar, struct bh_ioport *port);
+int bh_io_port_isa(struct bh_core *core, uint16_t base, uint16_t count, struct bh_ioport *port);
+void bh_io_port_close(struct bh_ioport *port);
+uint8_t bh_inb(const struct bh_ioport *port, uint32_t off);
+void bh_outb(const struct bh_ioport *port, uint32_t off, uint8_t v);
+
+/* irq: a pollable fd per vector; wait, handle, then ack */
+struct bh_irq {
+	int fd;
+	int ack_fd;
+	uint32_t ack; /* enum bh_irq_ack */
+	uint32_t type;
+	uint32_t vector;
+};
+
+/* open count vectors of one type; switching type closes the previous ones */
+int bh_irq_open(struct bh_core *core, unsigned int dev, enum bh_irq_type type, unsigned int count,
+		struct bh_irq *irqs);
+/* 1: fired (count events consumed), 0: timeout, <0: error */
+int bh_irq_wait(struct bh_irq *irq, int timeout_ms);
+int bh_irq_ack(struct bh_irq *irq);
+void bh_irq_close(struct bh_irq *irq);
+
+/* dma: memory the device reaches at iova (IOMMU-confined where there is one) */
+struct bh_dma {
+	void *virt;
+	uint64_t iova;
+	size_t size;
+	int fd;
+	unsigned int dev;
+};
+
+/* limit: the device's highest usable address + 1, or 0 for any */
+int bh_dma_alloc(struct bh_core *core, unsigned int dev, size_t size, uint64_t limit,
+		 struct bh_dma *dma);
+int bh_dma_free(struct bh_core *core, struct bh_dma *dma);
+
+/* a small epoll loop: a callback per fd */
+typedef void (*bh_loop_fn)(void *arg, int fd, uint32_t events);
+
+struct bh_watch;
+
+struct bh_loop {
+	int epfd;
+	int stop;
+	struct bh_watch *watches;
+};
+
+int bh_loop_init(struct bh_loop *loop);
+int bh_loop_add(struct bh_loop *loop, int fd, bh_loop_fn fn, void *arg);
+int bh_loop_del(struct bh_loop *loop, int fd);
+/* run until bh_loop_stop() or timeout_ms passes without events (-1: forever) */
+int bh_loop_run(struct bh_loop *loop, int timeout_ms);
+void bh_loop_stop(struct bh_loop *loop);
+void bh_loop_fini(struct bh_loop *loop);
+
+/* time in nanoseconds, CLOCK_MONOTONIC */
+uint64_t bh_now_ns(void);
+
+#endif

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The wire protocol between core and a component.
+ *
+ * One SOCK_SEQPACKET connection per component, on fd BH_CORE_FD. Every
+ * request and every reply is exactly one struct bh_msg; capabilities (fds)
+ * travel beside it as SCM_RIGHTS. Anything else (a short or long datagram,
+ * a wrong magic or version, an unknown op, fds sent to core) is a protocol
+ * violation: core closes that connection and keeps serving everyone else.
+ */
+#ifndef BULKHEAD_PROTO_H
+#define BULKHEAD_PROTO_H
+
+#include <stdint.h>
+
+#define BH_PROTO_MAGIC 0x314b4842u /* "BHK1" little-endian */
+#define BH_PROTO_VERSION 1
+#define BH_CORE_FD 3 /* where a component finds its socket to core */
+
+#define BH_NAME_MAX 32
+#define BH_ERROR_MAX 192
+#define BH_MAX_REGIONS 6 /* PCI BARs */
+#define BH_MAX_FDS 8     /* fds in one reply */
+#define BH_MAX_ISA 4     /* ISA port ranges per component */
+#define BH_DEVICE_ISA 0xffffffffu
+
+enum bh_op {
+	BH_OP_HELLO = 1,   /* -> bh_hello */
+	BH_OP_DEVICE_INFO, /* device -> bh_device_info */
+	BH_OP_ACQUIRE,     /* device */
+	BH_OP_RELEASE,     /* device */
+	BH_OP_IO_MEM,      /* device, index=bar -> fd, grant.size */
+	BH_OP_IO_PORT,     /* device, index=bar -> fd; device=ISA: base, count */
+	BH_OP_IRQ,         /* device, type, count -> count eventfds (+ unmask fd) */
+	BH_OP_DMA_ALLOC,   /* device, size, limit -> memfd, grant.iova */
+	BH_OP_DMA_FREE,    /* device, iova */
+	BH_OP_HEARTBEAT,   /* nothing; tells the watchdog we are alive */
+	BH_OP_COUNT
+};
+
+enum bh_region_flags {
+	BH_REGION_PRESENT = 1u << 0,
+	BH_REGION_MMIO = 1u << 1,
+	BH_REGION_IO = 1u << 2,
+	BH_REGION_PREFETCH = 1u << 3,
+};
+
+enum bh_irq_type {
+	BH_IRQ_INTX = 0,
+	BH_IRQ_MSI = 1,
+	BH_IRQ_MSIX = 2,
+	BH_IRQ_TYPES
+};
+
+/* how an irq fd is acknowledged; see bh_irq_ack() */
+enum bh_irq_ack {
+	BH_ACK_NONE = 0,   /* edge (MSI/MSI-X): reading the eventfd is enough */
+	BH_ACK_EVENTFD = 1, /* INTx via VFIO: write 1 to the unmask eventfd */
+	BH_ACK_UIO = 2,     /* INTx via uio: write 1 (u32) to the same fd */
+};
+
+struct bh_region_info {
+	uint64_t size;
+	uint32_t flags; /* enum bh_region_flags */
+	uint32_t reserved;
+};
+
+struct bh_device_info {
+	char name[BH_NAME_MAX]; /* PCI address, "0000:00:03.0" */
+	char class_name[16];    /* "ethernet", "nvme", ... or "other" */
+	uint16_t vendor;
+	uint16_t device;
+	uint32_t class_code; /* 0xCCSSPP */
+	uint32_t irq_count[BH_IRQ_TYPES];
+	uint32_t acquired;
+	uint32_t reserved;
+	struct bh_region_info region[BH_MAX_REGIONS];
+};
+
+struct bh_isa_range {
+	uint16_t base;
+	uint16_t count;
+};
+
+struct bh_hello {
+	char component[BH_NAME_MAX];
+	uint32_t device_count;
+	uint32_t isa_count;
+	struct bh_isa_range isa[BH_MAX_ISA];
+	uint32_t iommu; /* 1: DMA confined by the IOMMU; 0: physical addresses */
+	uint32_t restarts;
+};
+
+struct bh_request {
+	uint32_t device;
+	uint32_t index; /* BAR, or irq type */
+	uint32_t count; /* irq vectors, ISA port count */
+	uint32_t base;  /* ISA port base */
+	uint64_t size;  /* DMA size */
+	uint64_t limit; /* DMA: highest usable device address + 1, 0 = any */
+	uint64_t iova;  /* DMA free */
+};
+
+struct bh_grant {
+	uint64_t size;
+	uint64_t iova;    /* DMA: the address the device uses */
+	uint64_t offset;  /* mmap offset within the fd */
+	uint32_t flags;   /* io_mem/io_port: region flags; irq: enum bh_irq_ack */
+	uint32_t nfds;    /* fds attached */
+};
+
+struct bh_msg {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t op;
+	uint32_t seq;
+	int32_t status; /* reply: 0 or -errno */
+	union {
+		struct bh_request req;
+		struct bh_hello hello;
+		struct bh_device_info device;
+		struct bh_grant grant;
+		uint8_t raw[256];
+	} u;
+	char error[BH_ERROR_MAX]; /* reply with status < 0: what went wrong */
+};
+
+_Static_assert(sizeof(struct bh_msg) == 464, "wire format changed: bump BH_PROTO_VERSION");
+
+#endif

@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: MIT
+/* libbulkhead's side of the core protocol: one request, one reply, fds beside. */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "bulkhead/bulkhead.h"
+#include "bulkhead/msg.h"
+
+__attribute__((format(printf, 3, 4))) static int failed(struct bh_core *core, int err,
+							 const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(core->error, sizeof(core->error), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+const char *bh_error(const struct bh_core *core)
+{
+	return core->error;
+}
+
+/* send a request, wait for its reply; fds of the reply land in fds */
+static int call(struct bh_core *core, enum bh_op op, const struct bh_request *req,
+		struct bh_msg *reply, int *fds, unsigned int maxfds, unsigned int *nfds)
+{
+	struct bh_msg m;
+	unsigned int got = 0;
+	char why[128];
+	int rc;
+
+	bh_msg_init(&m, op, ++core->seq);
+	if (req)
+		m.u.req = *req;
+	rc = bh_msg_send(core->fd, &m, NULL, 0);
+	if (rc)
+		return failed(core, rc, "%s: cannot reach core: %s", bh_op_name(op), strerror(-rc));
+	rc = bh_msg_recv(core->fd, reply, fds, maxfds, &got, why, sizeof(why));
+	if (rc == 0)
+		return failed(core, -ECONNRESET, "%s: core closed the connection", bh_op_name(op));
+	if (rc < 0)
+		return failed(core, rc, "%s: bad reply from core: %s", bh_op_name(op),
+			      rc == -EPROTO ? why : strerror(-rc));
+	if (reply->seq != m.seq || reply->op != op) {
+		for (unsigned int i = 0; i < got; i++)
+			close(fds[i]);
+		return failed(core, -EPROTO, "%s: reply out of order", bh_op_name(op));
+	}
+	if (reply->status < 0) {
+		for (unsigned int i = 0; i < got; i++)
+			close(fds[i]);
+		reply->error[sizeof(reply->error) - 1] = 0;
+		return failed(core, reply->status, "%s refused: %s", bh_op_name(op), reply->error);
+	}
+	if (nfds)
+		*nfds = got;
+	return 0;
+}
+
+int bh_core_open(struct bh_core *core)
+{
+	struct bh_msg reply;
+	int rc;
+
+	memset(core, 0, sizeof(*core));
+	core->fd = BH_CORE_FD;
+	rc = call(core, BH_OP_HELLO, NULL, &reply, NULL, 0, NULL);
+	if (rc)
+		return rc;
+	core->hello = reply.u.hello;
+	core->hello.component[BH_NAME_MAX - 1] = 0;
+	if (core->hello.device_count > 64 || core->hello.isa_count > BH_MAX_ISA)
+		return failed(core, -EPROTO, "hello: implausible reply from core");
+	return 0;
+}
+
+void bh_core_close(struct bh_core *core)
+{
+	if (core->fd >= 0)
+		close(core->fd);
+	core->fd = -1;
+}
+
+int bh_heartbeat(struct bh_core *core)
+{
+	struct bh_msg reply;
+
+	return call(core, BH_OP_HEARTBEAT, NULL, &reply, NULL, 0, NULL);
+}
+
+int bh_device_info(struct bh_core *core, unsigned int dev, struct bh_device_info *info)
+{
+	struct bh_request q = { .device = dev };
+	struct bh_msg reply;
+	int rc = call(core, BH_OP_DEVICE_INFO, &q, &reply, NULL, 0, NULL);
+
+	if (rc)
+		return rc;
+	*info = reply.u.device;
+	info->name[sizeof(info->name) - 1] = 0;
+	info->class_name[sizeof(info->class_name) - 1] = 0;
+	return 0;
+}
+
+int bh_device_find(struct bh_core *core, uint16_t vendor, uint16_t device, unsigned int *dev)
+{
+	struct bh_device_info info;
+
+	for (unsigned int i = 0; i < core->hello.device_count; i++) {
+		if (bh_device_info(core, i, &info) == 0 && info.vendor == vendor &&
+		    info.device == device) {
+			*dev = i;
+			return 0;
+		}
+	}
+	return failed(core, -ENODEV, "no device %04x:%04x among the %u my policy grants", vendor,
+		      device, core->hello.device_count);
+}
+
+int bh_acquire(struct bh_core *core, unsigned int dev)
+{
+	struct bh_request q = { .device = dev };
+	struct bh_msg reply;
+
+	return call(core, BH_OP_ACQUIRE, &q, &reply, NULL, 0, NULL);
+}
+
+int bh_release(struct bh_core *core, unsigned int dev)
+{
+	struct bh_request q = { .device = dev };
+	struct bh_msg reply;
+
+	return call(core, BH_OP_RELEASE, &q, &reply, NULL, 0, NULL);
+}
+
+/* one fd and a size: io_mem and PCI io_port */
+static int bar_fd(struct bh_core *core, enum bh_op op, unsigned int dev, unsigned int bar, int *fd,
+		  uint64_t *size)
+{
+	struct bh_request q = { .device = dev, .index = bar };
+	struct bh_msg reply;
+	unsigned int nfds = 0;
+	int rc = call(core, op, &q, &reply, fd, 1, &nfds);
+
+	if (rc)
+		return rc;
+	if (nfds != 1)
+		return failed(core, -EPROTO, "%s: core sent no fd", bh_op_name(op));
+	*size = reply.u.grant.size;
+	return 0;
+}
+
+int bh_io_mem(struct bh_core *core, unsigned int dev, unsigned int bar, struct bh_mmio *mmio)
+{
+	uint64_t size;
+	void *p;
+	int fd, rc;
+
+	rc = bar_fd(core, BH_OP_IO_MEM, dev, bar, &fd, &size);
+	if (rc)
+		return rc;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return failed(core, -errno, "io_mem: cannot map BAR %u (%llu bytes): %s", bar,
+			      (unsigned long long)size, strerror(errno));
+	mmio->base = p;
+	mmio->size = size;
+	return 0;
+}
+
+void bh_io_mem_unmap(struct bh_mmio *mmio)
+{
+	if (mmio->base)
+		munmap((void *)mmio->base, mmio->size);
+	mmio->base = NULL;
+}
+
+int bh_io_port(struct bh_core *core, unsigned int dev, unsigned int bar, struct bh_ioport *port)
+{
+	uint64_t size;
+	int rc = bar_fd(core, BH_OP_IO_PORT, dev, bar, &port->fd, &size);
+
+	if (rc)
+		return rc;
+	port->base = 0;
+	port->size = (uint32_t)size;
+	return 0;
+}
+
+int bh_io_port_isa(struct bh_core *core, uint16_t base, uint16_t count, struct bh_ioport *port)
+{
+	struct bh_request q = { .device = BH_DEVICE_ISA, .base = base, .count = count };
+	struct bh_msg reply;
+	int rc = call(core, BH_OP_IO_PORT, &q, &reply, NULL, 0, NULL);
+
+	if (rc)
+		return rc;
+	port->fd = -1;
+	port->base = base;
+	port->size = count;
+	return 0;
+}
+
+void bh_io_port_close(struct bh_ioport *port)
+{
+	if (port->fd >= 0)
+		close(port->fd);
+	port->fd = -1;
+	port->size = 0;
+}
+
+uint8_t bh_inb(const struct bh_ioport *port, uint32_t off)
+{
+	uint8_t v = 0xff;
+
+	if (off >= port->size)
+		return 0xff;
+	if (port->fd < 0)
+		return inb((unsigned short)(port->base + off));
+	if (pread(port->fd, &v, 1, off) != 1)
+		return 0xff;
+	return v;
+}
+
+void bh_outb(const struct bh_ioport *port, uint32_t off, uint8_t v)
+{
+	if (off >= port->size)
+		return;
+	if (port->fd < 0)
+		outb(v, (unsigned short)(port->base + off));
+	else
+		(void)!pwrite(port->fd, &v, 1, off);
+}
+
+int bh_irq_open(struct bh_core *core, unsigned int dev, enum bh_irq_type type, unsigned int count,
+		struct bh_irq *irqs)
+{
+	struct bh_request q = { .device = dev, .index = type, .count = count };
+	struct bh_msg reply;
+	int fds[BH_MAX_FDS];
+	unsigned int nfds = 0;
+	int rc;
+
+	if (count == 0 || count >= BH_MAX_FDS)
+		return failed(core, -EINVAL, "irq: ask for 1 to %d vectors", BH_MAX_FDS - 1);
+	rc = call(core, BH_OP_IRQ, &q, &reply, fds, BH_MAX_FDS, &nfds);
+	if (rc)
+		return rc;
+	uint32_t ack = reply.u.grant.flags;
+	if (nfds != count + (ack == BH_ACK_EVENTFD)) {
+		for (unsigned int i = 0; i < nfds; i++)
+			close(fds[i]);
+		return failed(core, -EPROTO, "irq: core sent %u fds for %u vectors", nfds, count);
+	}
+	for (unsigned int i = 0; i < count; i++) {
+		irqs[i].fd = fds[i];
+		irqs[i].ack = ack;
+		irqs[i].ack_fd = ack == BH_ACK_EVENTFD ? fds[count] : ack == BH_ACK_UIO ? fds[i] : -1;
+		irqs[i].type = type;
+		irqs[i].vector = i;
+	}
+	return 0;
+}
+
+int bh_irq_wait(struct bh_irq *irq, int timeout_ms)
+{
+	struct pollfd p = { .fd = irq->fd, .events = POLLIN };
+	int rc;
+
+	do
+		rc = poll(&p, 1, timeout_ms);
+	while (rc < 0 && errno == EINTR);
+	if (rc <= 0)
+		return rc < 0 ? -errno : 0;
+	if (irq->ack == BH_ACK_UIO) {
+		uint32_t n;
+		if (read(irq->fd, &n, sizeof(n)) != sizeof(n))
+			return -errno;
+	} else {
+		uint64_t n;
+		if (read(irq->fd, &n, sizeof(n)) != sizeof(n))
+			return errno == EAGAIN ? 0 : -errno;
+	}
+	return 1;
+}
+
+int bh_irq_ack(struct bh_irq *irq)
+{
+	if (irq->ack == BH_ACK_EVENTFD) {
+		uint64_t one = 1;
+		return write(irq->ack_fd, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
+	}
+	if (irq->ack == BH_ACK_UIO) {
+		uint32_t one = 1;
+		return write(irq->ack_fd, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
+	}
+	return 0;
+}
+
+void bh_irq_close(struct bh_irq *irq)
+{
+	if (irq->ack == BH_ACK_EVENTFD && irq->vector == 0 && irq->ack_fd >= 0)
+		close(irq->ack_fd);
+	if (irq->fd >= 0)
+		close(irq->fd);
+	irq->fd = irq->ack_fd = -1;
+}
+
+int bh_dma_alloc(struct bh_core *core, unsigned int dev, size_t size, uint64_t limit,
+		 struct bh_dma *dma)
+{
+	struct bh_request q = { .device = dev, .size = size, .limit = limit };
+	struct bh_msg reply;
+	unsigned int nfds = 0;
+	int fd, rc;
+	void *p;
+
+	rc = call(core, BH_OP_DMA_ALLOC, &q, &reply, &fd, 1, &nfds);
+	if (rc)
+		return rc;
+	if (nfds != 1 || reply.u.grant.size < size)
+		return failed(core, -EPROTO, "dma_alloc: bad grant from core");
+	p = mmap(NULL, reply.u.grant.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		rc = -errno;
+		close(fd);
+		return failed(core, rc, "dma_alloc: cannot map %llu bytes: %s",
+			      (unsigned long long)reply.u.grant.size, strerror(-rc));
+	}
+	dma->virt = p;
+	dma->iova = reply.u.grant.iova;
+	dma->size = reply.u.grant.size;
+	dma->fd = fd;
+	dma->dev = dev;
+	return 0;
+}
+
+int bh_dma_free(struct bh_core *core, struct bh_dma *dma)
+{
+	struct bh_request q = { .device = dma->dev, .iova = dma->iova };
+	struct bh_msg reply;
+
+	if (dma->virt)
+		munmap(dma->virt, dma->size);
+	if (dma->fd >= 0)
+		close(dma->fd);
+	dma->virt = NULL;
+	dma->fd = -1;
+	return call(core, BH_OP_DMA_FREE, &q, &reply, NULL, 0, NULL);
+}

@@ -1,0 +1,66 @@
+# Shared helpers for tools/vm/run and tools/vm/mkinitramfs.sh (sourced, not run).
+
+# The guest boots the host's own kernel and loads modules from the host's
+# /lib/modules over 9p, so the kernel must have a matching module tree.
+# BULKHEAD_VM_KERNEL=/boot/vmlinuz-X overrides the choice.
+vm_kernel() {
+	if [[ -n ${BULKHEAD_VM_KERNEL:-} ]]; then
+		printf '%s\n' "$BULKHEAD_VM_KERNEL"
+		return
+	fi
+	local k v best=
+	for k in /boot/vmlinuz-*; do
+		[[ -r $k ]] || continue
+		v=${k#/boot/vmlinuz-}
+		[[ -e /lib/modules/$v/modules.dep ]] || continue
+		best+="$v"$'\n'
+	done
+	best=$(printf '%s' "$best" | sort -V | tail -n 1)
+	if [[ -z $best ]]; then
+		echo "vm: no readable /boot/vmlinuz-* with modules in /lib/modules (install linux-image-amd64)" >&2
+		return 1
+	fi
+	printf '/boot/vmlinuz-%s\n' "$best"
+}
+
+vm_kernel_version() {
+	local k=${1:-$(vm_kernel)}
+	printf '%s\n' "${k#*/vmlinuz-}"
+}
+
+# Under TCG, decompressing a bzImage takes ~3 s of every boot. Debian kernels
+# have CONFIG_PVH, so QEMU can boot the uncompressed ELF vmlinux directly:
+# extract it once into CACHE_DIR and print its path; print the bzImage path
+# if that is not possible (slower, but works).
+vm_boot_kernel() { # KERNEL CACHE_DIR
+	local k=$1 dir=$2 v out off magic unpack
+	v=$(vm_kernel_version "$k")
+	out=$dir/vmlinux-$v
+	if [[ -s $out && $out -nt $k ]]; then
+		printf '%s\n' "$out"
+		return
+	fi
+	if ! grep -qx 'CONFIG_PVH=y' "/boot/config-$v" 2>/dev/null; then
+		printf '%s\n' "$k"
+		return
+	fi
+	mkdir -p "$dir"
+	# The payload is the first compressed stream whose output is an ELF file.
+	for magic in $'\xfd7zXZ' $'\x28\xb5\x2f\xfd' $'\x1f\x8b\x08'; do
+		case $magic in
+		$'\xfd'*) unpack='xz -dc' ;;
+		$'\x28'*) unpack='zstd -qdc' ;;
+		*) unpack='gzip -dc' ;;
+		esac
+		for off in $(LC_ALL=C grep -abo -- "$magic" "$k" 2>/dev/null | cut -d: -f1 | head -n 4); do
+			tail -c +$((off + 1)) "$k" | $unpack >"$out.tmp" 2>/dev/null || true
+			if [[ $(head -c 4 "$out.tmp" 2>/dev/null) == $'\x7fELF' ]]; then
+				mv -f "$out.tmp" "$out"
+				printf '%s\n' "$out"
+				return
+			fi
+		done
+	done
+	rm -f "$out.tmp"
+	printf '%s\n' "$k"
+}
