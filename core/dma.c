@@ -15,7 +15,7 @@ int bh_iova_alloc(const struct bh_dma_buf *bufs, int n, uint64_t lo, uint64_t hi
 {
 	uint64_t cand = (lo + align - 1) & ~(align - 1);
 
-	if (!size || align & (align - 1))
+	if (!size || !align || align & (align - 1))
 		return -EINVAL;
 	/* move past every buffer the candidate overlaps until none does */
 	for (int moved = 1; moved;) {

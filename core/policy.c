@@ -19,7 +19,7 @@ bool bh_policy_matches(const struct bh_match *m, const struct bh_pci_dev *dev)
 
 bool bh_policy_isa_allows(const struct bh_component_config *c, uint32_t base, uint32_t count)
 {
-	if (!count || base + count > 0x10000)
+	if (!count || (uint64_t)base + count > 0x10000)
 		return false;
 	for (int i = 0; i < c->nisa; i++)
 		if (base >= c->isa[i].base &&

@@ -45,6 +45,9 @@
 #define EDU_DMA_IRQ_VALUE 0x100
 #define EDU_BUFFER 0x40000
 #define EDU_BUFFER_SIZE 4096
+/* QEMU 7.2's range check wants the transfer to end before the buffer's
+ * last byte, and a failed check aborts the whole machine: stay below it */
+#define EDU_DMA_MAX (EDU_BUFFER_SIZE - 32)
 #define EDU_DMA_LIMIT (1ull << 28)
 
 struct edu {
@@ -165,13 +168,13 @@ static void test_dma(struct edu *e)
 	for (int i = 0; i < EDU_BUFFER_SIZE; i++)
 		out[i] = (uint8_t)(i * 7 + 3);
 	memset(back, 0, EDU_BUFFER_SIZE);
-	rc = dma_run(e, buf.iova, EDU_BUFFER, EDU_BUFFER_SIZE, 0);
+	rc = dma_run(e, buf.iova, EDU_BUFFER, EDU_DMA_MAX, 0);
 	if (!rc)
-		rc = dma_run(e, EDU_BUFFER, buf.iova + EDU_BUFFER_SIZE, EDU_BUFFER_SIZE,
+		rc = dma_run(e, EDU_BUFFER, buf.iova + EDU_BUFFER_SIZE, EDU_DMA_MAX,
 			     EDU_DMA_TO_RAM);
-	int same = !rc && memcmp(out, back, EDU_BUFFER_SIZE) == 0;
+	int same = !rc && memcmp(out, back, EDU_DMA_MAX) == 0;
 	snprintf(msg, sizeof(msg), "%d bytes RAM->device->RAM at device address 0x%llx (%s), %s",
-		 EDU_BUFFER_SIZE, (unsigned long long)buf.iova,
+		 EDU_DMA_MAX, (unsigned long long)buf.iova,
 		 e->core.hello.iommu ? "IOMMU-mapped" : "physical", rc ? strerror(-rc) :
 		 same ? "data verified" : "data differs");
 	result(e, "dma", same, msg);

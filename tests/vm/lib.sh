@@ -1,0 +1,52 @@
+# Helpers for guest-side test scenarios (sourced; runs inside the test machine as root).
+# Each test prints one line "TEST <name> PASS|FAIL <detail>"; tests/run-all counts them.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+CORE=$BUILD/core/bulkhead-core
+CLI=$BUILD/tools/bulkhead/bulkhead
+WORK=${WORK:-/tmp/bulkhead-test}
+mkdir -p "$WORK"
+
+result() { # name ok(0/1) detail...
+	local name=$1 ok=$2
+	shift 2
+	echo "[$SECONDS s] $name" >&2
+	if [ "$ok" = 0 ]; then echo "TEST $name PASS $*"; else echo "TEST $name FAIL $*"; fi
+}
+
+# wait_for FILE REGEX [SECONDS]: until a line matches; 0 if it did
+wait_for() {
+	local file=$1 re=$2 t=${3:-30}
+	local end=$((SECONDS + t))
+	while [ $SECONDS -lt $end ]; do
+		grep -qE -- "$re" "$file" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# count_of FILE REGEX: how many lines match
+count_of() { grep -cE -- "$2" "$1" 2>/dev/null || true; }
+
+# start_core CONFIG LOG: core in the background, its log (components' output too) in LOG
+start_core() {
+	"$CORE" -c "$1" >"$2" 2>&1 &
+	CORE_PID=$!
+	wait_for "$2" "backend (vfio|uio)" 20 || { echo "core did not start:"; cat "$2"; return 1; }
+}
+
+stop_core() {
+	[ -n "${CORE_PID:-}" ] || return 0
+	kill -TERM "$CORE_PID" 2>/dev/null || true
+	for _ in $(seq 50); do kill -0 "$CORE_PID" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$CORE_PID" 2>/dev/null || true
+	wait "$CORE_PID" 2>/dev/null || true
+	CORE_PID=
+}
+
+# field COMPONENT|DEVICE KEY: a value from "bulkhead status"
+field() {
+	"$CLI" status -s "${CONTROL:-/run/bulkhead/core.sock}" |
+		awk -v who="$1" -v key="$2" '$2 == who { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) print kv[2] } }'
+}
