@@ -99,30 +99,40 @@ __attribute__((format(printf, 2, 3))) static int fail(struct parse *p, const cha
 	return 0; /* inih: stop treating this line as valid */
 }
 
+/* decimal, or hex with 0x; never octal, so "010" means ten */
+static int number_base(const char *s)
+{
+	return (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) ? 16 : 10;
+}
+
 /* "64M", "4096", "1G" -> bytes */
 static int parse_size(const char *s, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
 
+	unsigned int shift = 0;
+
 	errno = 0;
-	v = strtoull(s, &end, 0);
+	v = strtoull(s, &end, number_base(s));
 	if (errno || end == s || s[0] == '-')
 		return -EINVAL;
 	switch (toupper((unsigned char)*end)) {
 	case 'G':
-		v <<= 10;
-		/* fall through */
+		shift = 30;
+		break;
 	case 'M':
-		v <<= 10;
-		/* fall through */
+		shift = 20;
+		break;
 	case 'K':
-		v <<= 10;
-		end++;
+		shift = 10;
 		break;
 	}
-	if (*end)
+	if (shift)
+		end++;
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
 		return -EINVAL;
+	v <<= shift;
 	*out = v;
 	return 0;
 }
@@ -210,13 +220,17 @@ static int parse_ioport(struct parse *p, const char *value)
 		return fail(p, "more than %d ioport lines in [component \"%s\"]", BH_MAX_ISA,
 			    c->name);
 	errno = 0;
-	lo = strtoul(value, &end, 0);
+	lo = strtoul(value, &end, number_base(value));
 	hi = lo;
-	if (*end == '-')
-		hi = strtoul(end + 1, &end, 0);
-	if (errno || *end || end == value || hi < lo || hi > 0xffff)
+	if (end != value && *end == '-') {
+		const char *second = end + 1;
+		hi = strtoul(second, &end, number_base(second));
+		if (end == second)
+			end = (char *)value; /* "0x40-": no upper end */
+	}
+	if (errno || *end || end == value || hi < lo || hi > 0xffff || hi - lo + 1 > 0xffff)
 		return fail(p, "ioport = '%s': expected a port or a range like 0x40-0x43 "
-			       "(ports go up to 0xffff)",
+			       "(ports go up to 0xffff; at most 65535 in one range)",
 			    value);
 	c->isa[c->nisa].base = (uint16_t)lo;
 	c->isa[c->nisa].count = (uint16_t)(hi - lo + 1);
@@ -472,6 +486,13 @@ static void section_line(struct parse *p, const char *line)
 	begin_section(p, name);
 }
 
+/* libinih's knobs: one error is enough, no continuation lines */
+static void ini_settings(void)
+{
+	ini_stop_on_first_error = true;
+	ini_allow_multiline = false;
+}
+
 /* reads like fgets and counts lines, so errors can say where */
 struct reader {
 	struct parse *p;
@@ -500,7 +521,14 @@ static char *read_line(char *str, int num, void *stream)
 		ret = str;
 	}
 	if (ret) {
+		size_t len = strlen(ret);
 		r->p->line++;
+		if (len == (size_t)num - 1 && ret[len - 1] != '\n') {
+			fail(r->p, "line longer than %d characters (libinih's limit): shorten it; "
+				   "exec paths may be relative to the config's directory",
+			     num - 3);
+			return NULL;
+		}
 		section_line(r->p, ret);
 	}
 	return ret;
@@ -510,8 +538,10 @@ static int finish(struct parse *p, int rc)
 {
 	struct bh_config *cfg = p->cfg;
 
-	if (!p->failed && rc > 0)
+	if (!p->failed && rc > 0) {
+		p->line = rc;
 		fail(p, "cannot parse this line: expected 'key = value' or a [section]");
+	}
 	if (!p->failed && rc < 0)
 		fail(p, "cannot read the file");
 	for (int i = 0; !p->failed && i < cfg->ncomp; i++) {
@@ -541,6 +571,7 @@ int bh_config_parse_string(const char *text, const char *name, struct bh_config 
 	struct reader r = { .p = &p, .text = text };
 
 	config_defaults(cfg, name);
+	ini_settings();
 	snprintf(p.dir, sizeof(p.dir), ".");
 	return finish(&p, ini_parse_stream(read_line, &r, handler, &p));
 }
@@ -553,6 +584,7 @@ int bh_config_load(const char *path, struct bh_config *cfg, char *err, size_t er
 	int rc;
 
 	config_defaults(cfg, path);
+	ini_settings();
 	snprintf(tmp, sizeof(tmp), "%s", path);
 	if (!realpath(dirname(tmp), p.dir))
 		snprintf(p.dir, sizeof(p.dir), ".");

@@ -67,7 +67,7 @@ struct bh_config {
 	int ncomp;
 };
 
-/* 0, or -EINVAL with "file:line: what is wrong (how to fix)" in err */
+/* 0, or -errno with "file:line: what is wrong (how to fix)" in err */
 int bh_config_load(const char *path, struct bh_config *cfg, char *err, size_t err_len);
 int bh_config_parse_string(const char *text, const char *name, struct bh_config *cfg, char *err,
 			   size_t err_len);

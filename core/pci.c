@@ -167,8 +167,15 @@ static bool block_in_use(const struct bh_host *h, const char *devno, const char 
 		while (fgets(line, sizeof(line), f)) {
 			char mdev[32], mnt[1024];
 			/* id parent maj:min root mountpoint ... */
+			/* by device number, or by source name (btrfs shows 0:NN numbers) */
+			const char *sep = strstr(line, " - ");
+			char src[256] = "";
+			if (sep)
+				sscanf(sep + 3, "%*s %255s", src);
+			const char *base = strrchr(src, '/');
 			if (sscanf(line, "%*d %*d %31s %*s %1023s", mdev, mnt) == 2 &&
-			    strcmp(mdev, devno) == 0) {
+			    (strcmp(mdev, devno) == 0 ||
+			     (base && strncmp(src, "/dev/", 5) == 0 && strcmp(base + 1, name) == 0))) {
 				snprintf(why, why_len, "its disk %s holds the filesystem mounted on %s",
 					 name, mnt);
 				fclose(f);

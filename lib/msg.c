@@ -109,7 +109,12 @@ int bh_msg_recv(int sock, struct bh_msg *m, int *fds, unsigned int maxfds, unsig
 	}
 	if (n == 0 && ngot == 0)
 		return 0;
-	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC) || n != (ssize_t)sizeof(*m)) {
+	if (mh.msg_flags & MSG_CTRUNC) {
+		close_fds(got, ngot);
+		snprintf(why, why_len, "more than %d fds attached", BH_MAX_FDS);
+		return -EPROTO;
+	}
+	if (mh.msg_flags & MSG_TRUNC || n != (ssize_t)sizeof(*m)) {
 		close_fds(got, ngot);
 		snprintf(why, why_len, "datagram of %zd%s bytes, expected exactly %zu", n,
 			 (mh.msg_flags & MSG_TRUNC) ? "+" : "", sizeof(*m));

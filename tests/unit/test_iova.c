@@ -157,14 +157,16 @@ static void test_overflow(void **state)
 	/* rounding lo up wraps to 0 */
 	assert_int_equal(bh_iova_alloc(NULL, 0, UINT64_MAX - 10, UINT64_MAX, 1, K4, &iova),
 			 -ENOSPC);
-	/* cand + size wraps */
+	/* lo rounds up to the last page, where cand + size wraps */
 	assert_int_equal(
-		bh_iova_alloc(NULL, 0, UINT64_MAX - K4 * 2 + 1, UINT64_MAX, K4, K4, &iova),
+		bh_iova_alloc(NULL, 0, UINT64_MAX - K4 * 2 + 2, UINT64_MAX, K4, K4, &iova),
 		-ENOSPC);
+	assert_int_equal(bh_iova_alloc(NULL, 0, UINT64_MAX - K4 + 1, UINT64_MAX, K4, K4, &iova),
+			 -ENOSPC);
 	assert_int_equal(bh_iova_alloc(NULL, 0, LO, UINT64_MAX, UINT64_MAX, K4, &iova),
 			 -ENOSPC);
-	/* the last page below UINT64_MAX fits: [max - 2 pages + 1, max - 1 page + 1) */
-	assert_int_equal(place(NULL, 0, UINT64_MAX - 2 * K4 + 1, UINT64_MAX, K4 - 1, K4),
+	/* but all of the last page except its last byte (hi is exclusive) fits */
+	assert_int_equal(place(NULL, 0, UINT64_MAX - 2 * K4 + 2, UINT64_MAX, K4 - 1, K4),
 			 UINT64_MAX - K4 + 1);
 	/* moving past a buffer at the top wraps */
 	struct bh_dma_buf b[] = { at(UINT64_MAX - 2 * M2 + 1, M2) };
@@ -233,6 +235,13 @@ static void test_dma_buf_sizes(void **state)
 	assert_int_equal(buf.memfd, -1);
 	assert_null(buf.vaddr);
 	bh_dma_buf_destroy(&buf);
+	/* sizes whose rounding wraps fail cleanly instead of mapping a tiny buffer */
+	assert_int_not_equal(bh_dma_buf_create(UINT64_MAX, false, &buf), 0);
+	assert_int_equal(buf.memfd, -1);
+	assert_null(buf.vaddr);
+	assert_int_not_equal(bh_dma_buf_create(UINT64_MAX - 3 * (uint64_t)page, false, &buf), 0);
+	assert_int_equal(buf.memfd, -1);
+	assert_null(buf.vaddr);
 }
 
 int main(void)
