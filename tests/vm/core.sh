@@ -10,7 +10,7 @@ log=$WORK/core-test.log
 cat >"$conf" <<CONF
 [core]
 backend = vfio
-control = ${CONTROL:-/run/bulkhead/core.sock}
+control = /run/bulkhead/core.sock
 
 [component "pit"]
 exec = $BUILD/drivers/pit/bulkhead-pit
@@ -67,7 +67,7 @@ grep -qE 'protocol: "rogue" sent a bad message \(datagram of' "$log" &&
 result malformed_message $? "$(grep -oE 'protocol: "rogue" sent a bad message \([^)]*\)' "$log" | head -1)"
 
 # kill the driver: core disables bus mastering, resets the device, unmaps its DMA, restarts it
-dev=$("$CLI" status -s "${CONTROL:-/run/bulkhead/core.sock}" | awk '$1 == "device" && /owner=edu/ { print $2 }')
+dev=$("$CLI" status | awk '$1 == "device" && /owner=edu/ { print $2 }')
 resets0=$(field "$dev" resets)
 dma0=$(field edu dma_mappings)
 pid0=$(field edu pid)
@@ -77,7 +77,7 @@ wait_for "$log" 'revoked "edu":' 10
 revoked=$(grep -E 'revoked "edu":' "$log" | tail -1)
 wait_for "$log" 'started "edu" pid [0-9]+ .*\(restart\)' 15
 wait_for "$log" "edu\| edu: uid .* start 2" 15
-wait_for "$log" "edu\| edu: (all tests passed|FAILED)" 60
+wait_for_count "$log" "edu\| edu: (all tests passed|FAILED)" 2 60
 pid1=$(field edu pid)
 resets1=$(field "$dev" resets)
 restarts=$(field edu restarts)

@@ -26,6 +26,17 @@ wait_for() {
 	return 1
 }
 
+# wait_for_count FILE REGEX N [SECONDS]: until N lines match
+wait_for_count() {
+	local file=$1 re=$2 n=$3 t=${4:-30}
+	local end=$((SECONDS + t))
+	while [ $SECONDS -lt $end ]; do
+		[ "$(grep -cE -- "$re" "$file" 2>/dev/null)" -ge "$n" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
 # count_of FILE REGEX: how many lines match
 count_of() { grep -cE -- "$2" "$1" 2>/dev/null || true; }
 
@@ -47,6 +58,6 @@ stop_core() {
 
 # field COMPONENT|DEVICE KEY: a value from "bulkhead status"
 field() {
-	"$CLI" status -s "${CONTROL:-/run/bulkhead/core.sock}" |
+	"$CLI" status |
 		awk -v who="$1" -v key="$2" '$2 == who { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) print kv[2] } }'
 }

@@ -53,14 +53,14 @@ vm_boot_kernel() { # KERNEL CACHE_DIR
 		*) unpack='gzip -dc' ;;
 		esac
 		for off in $(LC_ALL=C grep -abo -- "$magic" "$k" 2>/dev/null | cut -d: -f1 | head -n 4); do
-			tail -c +$((off + 1)) "$k" | $unpack >"$out.tmp" 2>/dev/null || true
-			if [[ $(head -c 4 "$out.tmp" 2>/dev/null) == $'\x7fELF' ]]; then
-				mv -f "$out.tmp" "$out"
+			tail -c +$((off + 1)) "$k" | $unpack >"$out.tmp.$$" 2>/dev/null || true
+			if [[ $(head -c 4 "$out.tmp.$$" 2>/dev/null) == $'\x7fELF' ]]; then
+				mv -f "$out.tmp.$$" "$out"
 				printf '%s\n' "$out"
 				return
 			fi
 		done
 	done
-	rm -f "$out.tmp"
+	rm -f "$out.tmp.$$"
 	printf '%s\n' "$k"
 }

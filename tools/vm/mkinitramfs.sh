@@ -89,6 +89,6 @@ chmod 755 "$root/sbin/bulkhead-modprobe"
 
 mkdir -p "$(dirname "$out")"
 (cd "$root" && find . -print0 | LC_ALL=C sort -z |
-	cpio --null -o -H newc --owner=0:0 --reproducible --quiet) | gzip -6n >"$out.tmp"
-mv -f "$out.tmp" "$out"
+	cpio --null -o -H newc --owner=0:0 --reproducible --quiet) | gzip -6n >"$out.tmp.$$"
+mv -f "$out.tmp.$$" "$out"
 echo "$key" >"$out.key"
