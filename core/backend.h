@@ -29,6 +29,7 @@ struct bh_device {
 	int device_fd; /* vfio device, or uio /dev/uioN */
 	int config_fd; /* uio: sysfs config file */
 	uint64_t config_offset; /* vfio: config region within device_fd */
+	int unmask_fd;		/* uio: the driver's ack eventfd, which core watches */
 	uint32_t irq_count[BH_IRQ_TYPES];
 	int irq_active; /* enum bh_irq_type, or -1 */
 	uint32_t irq_vectors;
@@ -51,6 +52,8 @@ struct bh_backend_ops {
 	 */
 	int (*irq_open)(struct bh_device *dev, int type, unsigned int count, int *fds, int *ack_fd);
 	void (*irq_close)(struct bh_device *dev);
+	/* uio only: the driver acked; let INTx through again */
+	void (*irq_unmask)(struct bh_device *dev);
 	int (*reset)(struct bh_device *dev);
 	/* make [vaddr, +size) reachable by the domain's devices; *iova in/out */
 	int (*dma_map)(struct bh_domain *dom, void *vaddr, uint64_t size, uint64_t *iova);
@@ -63,5 +66,9 @@ extern const struct bh_backend_ops bh_backend_uio;
 
 /* bus mastering through the config space the backend reaches */
 int bh_device_set_bus_master(const struct bh_backend_ops *ops, struct bh_device *dev, bool on);
+
+/* set or clear bits of the command register */
+int bh_device_command(const struct bh_backend_ops *ops, struct bh_device *dev, uint16_t set,
+		      uint16_t clear);
 
 #endif

@@ -72,6 +72,11 @@ void bh_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* core/platform.c: resolve policies to devices and open them */
 int bh_platform_init(struct bh_core_state *core, char *err, size_t err_len);
 void bh_platform_fini(struct bh_core_state *core);
+/* stop a device's interrupts (and core's watch on its unmask fd, if any) */
+void bh_device_irq_close(struct bh_core_state *core, struct bh_device *dev);
+/* uio: watch the driver's ack eventfd; unmask when it fires */
+int bh_device_irq_watch_unmask(struct bh_core_state *core, struct bh_device *dev, int ack_fd);
+void bh_device_irq_unmask(struct bh_core_state *core, struct bh_device *dev);
 
 /* core/service.c: one request from a component */
 void bh_service_request(struct bh_core_state *core, struct bh_component *c);
@@ -93,7 +98,7 @@ void bh_control_close(struct bh_core_state *core);
 uint64_t bh_now_ns(void); /* lib/time.c */
 
 /* epoll tags: what an fd is */
-enum bh_tag_kind { BH_TAG_SIGNAL, BH_TAG_CONTROL, BH_TAG_SOCK, BH_TAG_OUTPUT };
+enum bh_tag_kind { BH_TAG_SIGNAL, BH_TAG_CONTROL, BH_TAG_SOCK, BH_TAG_OUTPUT, BH_TAG_UNMASK };
 #define BH_TAG(kind, index) (((uint64_t)(kind) << 32) | (uint32_t)(index))
 
 #endif

@@ -83,6 +83,9 @@ static void dispatch(uint64_t tag)
 	case BH_TAG_OUTPUT:
 		bh_component_output(&core, &core.comp[index]);
 		break;
+	case BH_TAG_UNMASK:
+		bh_device_irq_unmask(&core, &core.devices[index]);
+		break;
 	}
 }
 

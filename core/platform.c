@@ -6,9 +6,12 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include "core.h"
 #include "policy.h"
@@ -81,6 +84,7 @@ static int add_device(struct bh_core_state *core, struct bh_component *c,
 	dev->owner = c->index;
 	dev->group_fd = dev->device_fd = dev->config_fd = -1;
 	dev->irq_active = -1;
+	dev->unmask_fd = -1;
 	if (core->backend->open(dev, &c->domain, err, sizeof(err)) < 0) {
 		bh_log("device %s (%s) for \"%s\" cannot be used: %s", pci->address, pci->name,
 		       c->cfg->name, err);
@@ -149,7 +153,7 @@ void bh_platform_fini(struct bh_core_state *core)
 {
 	for (int i = 0; i < core->ndevices; i++) {
 		struct bh_device *dev = &core->devices[i];
-		core->backend->irq_close(dev);
+		bh_device_irq_close(core, dev);
 		bh_device_set_bus_master(core->backend, dev, false);
 		core->backend->close(dev);
 	}
@@ -157,16 +161,53 @@ void bh_platform_fini(struct bh_core_state *core)
 		core->backend->domain_close(&core->comp[i].domain);
 }
 
-int bh_device_set_bus_master(const struct bh_backend_ops *ops, struct bh_device *dev, bool on)
+void bh_device_irq_close(struct bh_core_state *core, struct bh_device *dev)
+{
+	if (dev->unmask_fd >= 0) {
+		epoll_ctl(core->epfd, EPOLL_CTL_DEL, dev->unmask_fd, NULL);
+		close(dev->unmask_fd);
+		dev->unmask_fd = -1;
+	}
+	core->backend->irq_close(dev);
+}
+
+int bh_device_irq_watch_unmask(struct bh_core_state *core, struct bh_device *dev, int ack_fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN,
+				  .data.u64 = BH_TAG(BH_TAG_UNMASK, dev - core->devices) };
+
+	dev->unmask_fd = fcntl(ack_fd, F_DUPFD_CLOEXEC, 0);
+	if (dev->unmask_fd < 0 || epoll_ctl(core->epfd, EPOLL_CTL_ADD, dev->unmask_fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+void bh_device_irq_unmask(struct bh_core_state *core, struct bh_device *dev)
+{
+	uint64_t n;
+
+	if (dev->unmask_fd >= 0 && read(dev->unmask_fd, &n, sizeof(n)) == sizeof(n) &&
+	    core->backend->irq_unmask)
+		core->backend->irq_unmask(dev);
+}
+
+int bh_device_command(const struct bh_backend_ops *ops, struct bh_device *dev, uint16_t set,
+		      uint16_t clear)
 {
 	uint16_t cmd;
 	int rc = ops->config_read(dev, 4, &cmd, sizeof(cmd));
 
 	if (rc)
 		return rc;
+	cmd = (uint16_t)((cmd | set) & ~clear);
+	return ops->config_write(dev, 4, &cmd, sizeof(cmd));
+}
+
+int bh_device_set_bus_master(const struct bh_backend_ops *ops, struct bh_device *dev, bool on)
+{
 	/* command register bit 2: bus master enable */
-	cmd = on ? (cmd | 0x4) : (cmd & ~0x4);
-	rc = ops->config_write(dev, 4, &cmd, sizeof(cmd));
+	int rc = bh_device_command(ops, dev, on ? 0x4 : 0, on ? 0 : 0x4);
+
 	if (!rc)
 		dev->bus_master = on;
 	return rc;

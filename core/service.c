@@ -107,7 +107,7 @@ static void do_acquire(struct bh_core_state *core, struct bh_component *c, struc
 	if (!dev)
 		return;
 	if (!acquire) {
-		core->backend->irq_close(dev);
+		bh_device_irq_close(core, dev);
 		bh_device_set_bus_master(core->backend, dev, false);
 		dev->acquired = false;
 		return;
@@ -193,7 +193,15 @@ static void do_irq(struct bh_core_state *core, struct bh_component *c, struct re
 		       BH_MAX_FDS - 1);
 		return;
 	}
+	bh_device_irq_close(core, dev);
 	rc = core->backend->irq_open(dev, (int)q->index, q->count, r->fds, &ack_fd);
+	if (rc == BH_ACK_UIO && bh_device_irq_watch_unmask(core, dev, ack_fd) < 0) {
+		bh_device_irq_close(core, dev);
+		for (unsigned int i = 0; i < q->count; i++)
+			close(r->fds[i]);
+		close(ack_fd);
+		rc = -EIO;
+	}
 	if (rc < 0) {
 		refuse(c, r, -rc, "%s: cannot route %s through %s: %s", dev->pci.address,
 		       names[q->index], core->backend->name, strerror(-rc));

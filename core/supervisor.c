@@ -125,7 +125,7 @@ void bh_component_revoke(struct bh_core_state *core, struct bh_component *c)
 	/* stop the devices first: no DMA may hit memory we are about to free */
 	for (int i = 0; i < c->ndevices; i++) {
 		struct bh_device *dev = &core->devices[c->devices[i]];
-		core->backend->irq_close(dev);
+		bh_device_irq_close(core, dev);
 		bh_device_set_bus_master(core->backend, dev, false);
 		if (dev->can_reset) {
 			if (core->backend->reset(dev) == 0) {

@@ -9,9 +9,12 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "backend.h"
+
+#define PCI_COMMAND_INTX_DISABLE 0x400
 
 static int uio_open(struct bh_device *dev, struct bh_domain *dom, char *err, size_t err_len)
 {
@@ -73,28 +76,39 @@ static int uio_config_write(struct bh_device *dev, unsigned int off, const void 
 	return pwrite(dev->config_fd, buf, len, off) == (ssize_t)len ? 0 : -EIO;
 }
 
+/*
+ * uio_pci_generic masks INTx (command register bit 10) in its handler and
+ * leaves the unmask to config space, which stays with core: the driver acks
+ * through an eventfd core watches (core/main.c), and core unmasks.
+ */
 static int uio_irq_open(struct bh_device *dev, int type, unsigned int count, int *fds,
 			int *ack_fd)
 {
 	if (type != BH_IRQ_INTX || count != 1)
 		return -ENOTSUP;
-	/* the uio fd both signals (read) and unmasks (write) */
 	fds[0] = fcntl(dev->device_fd, F_DUPFD_CLOEXEC, 0);
 	if (fds[0] < 0)
 		return -errno;
-	*ack_fd = -1;
+	*ack_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (*ack_fd < 0) {
+		close(fds[0]);
+		return -errno;
+	}
 	dev->irq_active = BH_IRQ_INTX;
 	dev->irq_vectors = 1;
+	bh_device_command(&bh_backend_uio, dev, 0, PCI_COMMAND_INTX_DISABLE);
 	return BH_ACK_UIO;
+}
+
+static void uio_irq_unmask(struct bh_device *dev)
+{
+	bh_device_command(&bh_backend_uio, dev, 0, PCI_COMMAND_INTX_DISABLE);
 }
 
 static void uio_irq_close(struct bh_device *dev)
 {
-	uint32_t off = 0;
-
-	/* mask INTx again: uio_pci_generic leaves it to whoever writes the fd */
-	if (dev->irq_active >= 0 && dev->device_fd >= 0)
-		(void)!write(dev->device_fd, &off, sizeof(off));
+	if (dev->irq_active >= 0)
+		bh_device_command(&bh_backend_uio, dev, PCI_COMMAND_INTX_DISABLE, 0);
 	dev->irq_active = -1;
 	dev->irq_vectors = 0;
 }
@@ -168,6 +182,7 @@ const struct bh_backend_ops bh_backend_uio = {
 	.config_write = uio_config_write,
 	.irq_open = uio_irq_open,
 	.irq_close = uio_irq_close,
+	.irq_unmask = uio_irq_unmask,
 	.reset = uio_reset,
 	.dma_map = uio_dma_map,
 	.dma_unmap = uio_dma_unmap,

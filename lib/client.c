@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* libbulkhead's side of the core protocol: one request, one reply, fds beside. */
 #include <errno.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -255,7 +256,8 @@ int bh_irq_open(struct bh_core *core, unsigned int dev, enum bh_irq_type type, u
 	if (rc)
 		return rc;
 	uint32_t ack = reply.u.grant.flags;
-	if (nfds != count + (ack == BH_ACK_EVENTFD)) {
+	bool has_ack_fd = ack == BH_ACK_EVENTFD || ack == BH_ACK_UIO;
+	if (nfds != count + has_ack_fd) {
 		for (unsigned int i = 0; i < nfds; i++)
 			close(fds[i]);
 		return failed(core, -EPROTO, "irq: core sent %u fds for %u vectors", nfds, count);
@@ -263,7 +265,7 @@ int bh_irq_open(struct bh_core *core, unsigned int dev, enum bh_irq_type type, u
 	for (unsigned int i = 0; i < count; i++) {
 		irqs[i].fd = fds[i];
 		irqs[i].ack = ack;
-		irqs[i].ack_fd = ack == BH_ACK_EVENTFD ? fds[count] : ack == BH_ACK_UIO ? fds[i] : -1;
+		irqs[i].ack_fd = has_ack_fd ? fds[count] : -1;
 		irqs[i].type = type;
 		irqs[i].vector = i;
 	}
@@ -294,20 +296,16 @@ int bh_irq_wait(struct bh_irq *irq, int timeout_ms)
 
 int bh_irq_ack(struct bh_irq *irq)
 {
-	if (irq->ack == BH_ACK_EVENTFD) {
-		uint64_t one = 1;
-		return write(irq->ack_fd, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
-	}
-	if (irq->ack == BH_ACK_UIO) {
-		uint32_t one = 1;
-		return write(irq->ack_fd, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
-	}
-	return 0;
+	uint64_t one = 1;
+
+	if (irq->ack_fd < 0)
+		return 0;
+	return write(irq->ack_fd, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
 }
 
 void bh_irq_close(struct bh_irq *irq)
 {
-	if (irq->ack == BH_ACK_EVENTFD && irq->vector == 0 && irq->ack_fd >= 0)
+	if (irq->vector == 0 && irq->ack_fd >= 0)
 		close(irq->ack_fd);
 	if (irq->fd >= 0)
 		close(irq->fd);

@@ -56,7 +56,7 @@ enum bh_irq_type {
 enum bh_irq_ack {
 	BH_ACK_NONE = 0,   /* edge (MSI/MSI-X): reading the eventfd is enough */
 	BH_ACK_EVENTFD = 1, /* INTx via VFIO: write 1 to the unmask eventfd */
-	BH_ACK_UIO = 2,     /* INTx via uio: write 1 (u32) to the same fd */
+	BH_ACK_UIO = 2,     /* INTx via uio: the fd counts in 4 bytes; unmask as EVENTFD */
 };
 
 struct bh_region_info {

@@ -22,7 +22,8 @@ restart = never
 exec = $BUILD/drivers/edu/bulkhead-edu
 device = 1234:11e8
 restart = on-failure
-backoff_ms = 200
+# long enough to read core's state between the death and the restart
+backoff_ms = 1500
 dma = 1M
 
 [component "rogue"]
@@ -75,6 +76,10 @@ kill -KILL "$pid0"
 wait_for "$log" '"edu" \(pid '"$pid0"'\) ended: killed by SIGKILL' 10
 wait_for "$log" 'revoked "edu":' 10
 revoked=$(grep -E 'revoked "edu":' "$log" | tail -1)
+# core's own state while the driver is down
+down="state=$(field edu state) dma_mappings=$(field edu dma_mappings) dma_bytes=$(field edu dma_bytes) acquired=$(field "$dev" acquired) bus_master=$(field "$dev" bus_master) irq=$(field "$dev" irq) resets=$(field "$dev" resets)"
+[ "$down" = "state=backoff dma_mappings=0 dma_bytes=0 acquired=0 bus_master=0 irq=none resets=$((resets0 + 1))" ]
+result revoked_state $? "while down: $down (resets before: $resets0)"
 wait_for "$log" 'started "edu" pid [0-9]+ .*\(restart\)' 15
 wait_for "$log" "edu\| edu: uid .* start 2" 15
 wait_for_count "$log" "edu\| edu: (all tests passed|FAILED)" 2 60
