@@ -23,7 +23,7 @@ exec = $BUILD/drivers/edu/bulkhead-edu
 device = 1234:11e8
 restart = on-failure
 # long enough to read core's state between the death and the restart
-backoff_ms = 1500
+backoff_ms = 3000
 dma = 1M
 
 [component "rogue"]
@@ -77,7 +77,8 @@ wait_for "$log" '"edu" \(pid '"$pid0"'\) ended: killed by SIGKILL' 10
 wait_for "$log" 'revoked "edu":' 10
 revoked=$(grep -E 'revoked "edu":' "$log" | tail -1)
 # core's own state while the driver is down
-down="state=$(field edu state) dma_mappings=$(field edu dma_mappings) dma_bytes=$(field edu dma_bytes) acquired=$(field "$dev" acquired) bus_master=$(field "$dev" bus_master) irq=$(field "$dev" irq) resets=$(field "$dev" resets)"
+snap=$("$CLI" status)
+down="state=$(field edu state "$snap") dma_mappings=$(field edu dma_mappings "$snap") dma_bytes=$(field edu dma_bytes "$snap") acquired=$(field "$dev" acquired "$snap") bus_master=$(field "$dev" bus_master "$snap") irq=$(field "$dev" irq "$snap") resets=$(field "$dev" resets "$snap")"
 [ "$down" = "state=backoff dma_mappings=0 dma_bytes=0 acquired=0 bus_master=0 irq=none resets=$((resets0 + 1))" ]
 result revoked_state $? "while down: $down (resets before: $resets0)"
 wait_for "$log" 'started "edu" pid [0-9]+ .*\(restart\)' 15

@@ -56,8 +56,8 @@ stop_core() {
 	CORE_PID=
 }
 
-# field COMPONENT|DEVICE KEY: a value from "bulkhead status"
+# field COMPONENT|DEVICE KEY [SNAPSHOT]: a value from "bulkhead status" (or from a saved one)
 field() {
-	"$CLI" status |
+	{ if [ $# -ge 3 ]; then printf '%s\n' "$3"; else "$CLI" status; fi; } |
 		awk -v who="$1" -v key="$2" '$2 == who { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) print kv[2] } }'
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for tools/vm/run and tools/vm/mkinitramfs.sh (sourced, not run).
 
 # The guest boots the host's own kernel and loads modules from the host's
