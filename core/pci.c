@@ -223,7 +223,21 @@ static int class_users(const struct bh_host *h, const char *devpath, const char 
 		snprintf(path, sizeof(path), "%s/%s", dirpath, e->d_name);
 		if (!realpath(path, real) || strncmp(real, devpath, plen) != 0 || real[plen] != '/')
 			continue;
-		if (strcmp(cls, "net") == 0) {
+		if (strcmp(cls, "tty") == 0) {
+			char active[256], *tok, *save;
+			snprintf(path, sizeof(path), "%s/class/tty/console/active", h->sysfs);
+			if (read_file(path, active, sizeof(active)) != 0)
+				continue;
+			for (tok = strtok_r(active, " ", &save); tok && !used;
+			     tok = strtok_r(NULL, " ", &save)) {
+				if (strcmp(tok, e->d_name) == 0) {
+					snprintf(why, why_len, "its serial port %s is the system "
+							       "console",
+						 e->d_name);
+					used = 1;
+				}
+			}
+		} else if (strcmp(cls, "net") == 0) {
 			snprintf(path, sizeof(path), "%s/flags", real);
 			if (read_file(path, buf, sizeof(buf)) == 0 && (strtoul(buf, NULL, 0) & 1)) {
 				snprintf(why, why_len, "its network interface %s is up",
@@ -273,6 +287,8 @@ int bh_pci_host_use(const struct bh_host *h, const char *address, char *why, siz
 	if (class_users(h, devpath, "block", why, why_len))
 		return 1;
 	if (class_users(h, devpath, "net", why, why_len))
+		return 1;
+	if (class_users(h, devpath, "tty", why, why_len))
 		return 1;
 	return 0;
 }

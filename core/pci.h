@@ -38,7 +38,7 @@ int bh_pci_scan(const struct bh_host *h, struct bh_pci_dev **devs, int *ndevs, c
 /*
  * Is the host using this device? 1 with the reason in why (a mounted
  * filesystem or swap on one of its disks, an interface that is up, the boot
- * display), 0 if not.
+ * display, the system console), 0 if not.
  */
 int bh_pci_host_use(const struct bh_host *h, const char *address, char *why, size_t why_len);
 

@@ -47,7 +47,7 @@ static int host_setup(void **state)
 	f->host.mountinfo = f->mountinfo;
 	f->host.swaps = f->swaps;
 	if (test_mkdirs("%s/bus/pci/devices", f->sysfs) || test_mkdirs("%s/class/block", f->sysfs) ||
-	    test_mkdirs("%s/class/net", f->sysfs))
+	    test_mkdirs("%s/class/net", f->sysfs) || test_mkdirs("%s/class/tty/console", f->sysfs))
 		return -1;
 	if (test_write_file(f->mountinfo, mountinfo_base) || test_write_file(f->swaps, swaps_header))
 		return -1;
@@ -235,6 +235,19 @@ static void test_nic(void **state)
 	assert_why(f, "interface eth0 is up");
 }
 
+static void test_console_serial(void **state)
+{
+	struct fixture *f = *state;
+
+	add_device(f, "0000:00:06.0");
+	add_class_entry(f, "tty", "ttyS4", "0000:00:06.0", "tty/ttyS4");
+	write_at(f, "class/tty/console/active", "tty0 ttyS0\n");
+	assert_int_equal(host_use(f, "0000:00:06.0"), 0);
+	write_at(f, "class/tty/console/active", "tty0 ttyS4\n");
+	assert_int_equal(host_use(f, "0000:00:06.0"), 1);
+	assert_why(f, "ttyS4 is the system console");
+}
+
 static void test_boot_vga(void **state)
 {
 	struct fixture *f = *state;
@@ -309,6 +322,7 @@ int main(void)
 		T(test_held_by_dm),
 		T(test_nic),
 		T(test_boot_vga),
+		T(test_console_serial),
 		T(test_unused_device),
 		T(test_no_proc_files),
 		T(test_missing_device),

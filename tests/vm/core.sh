@@ -26,6 +26,11 @@ restart = on-failure
 backoff_ms = 3000
 dma = 1M
 
+[component "ioport"]
+exec = $BUILD/tests/bulkhead-ioport-probe
+device = serial
+restart = never
+
 [component "rogue"]
 exec = $BUILD/tests/bulkhead-rogue
 args = oversize
@@ -46,11 +51,17 @@ grep -qE "pit\| pit: denied as expected: .*outside the policy" "$log" &&
 	grep -qE "pit\| pit: inb\(0x61\) outside the grant faulted" "$log"
 result pit_ports_outside_policy $? "$(grep -oE 'I/O ports 0x60-0x60 are outside[^;]*' "$log" | head -1)"
 
+# io_port through a PCI I/O BAR (pci-serial's 16550)
+wait_for "$log" "ioport\| ioport: TEST" 20
+line=$(grep -E "ioport\| ioport: TEST ioport" "$log" | head -1)
+echo "$line" | grep -q " PASS "
+result pci_io_bar $? "$(echo "${line#*TEST ioport }" | sed -E 's/^ *(PASS|FAIL) *//')"
+
 # stages 2-4: the edu driver's own checks, each reported as PASS/FAIL
 for t in identity factorial intx msi dma policy; do
 	line=$(grep -E "edu\| edu: TEST $t " "$log" | head -1)
 	echo "$line" | grep -q " PASS "
-	result "edu_$t" $? "${line#*TEST $t }"
+	result "edu_$t" $? "$(echo "${line#*TEST $t }" | sed -E 's/^ *(PASS|FAIL) *//')"
 done
 edu_uid=$(field edu uid)
 [ "${edu_uid:-0}" -ge 1000 ] && ! grep -q "edu: uid 0," "$log"

@@ -34,7 +34,7 @@ result noiommu_warning $? "$(grep -o 'WARNING: no IOMMU.*' "$log" | head -1)"
 for t in identity factorial intx dma; do
 	line=$(grep -E "edu\| edu: TEST $t " "$log" | head -1)
 	echo "$line" | grep -q " PASS "
-	result "uio_edu_$t" $? "${line#*TEST $t }"
+	result "uio_edu_$t" $? "$(echo "${line#*TEST $t }" | sed -E 's/^ *(PASS|FAIL) *//')"
 done
 stop_core
 echo "---- core log ----"
