@@ -297,6 +297,18 @@ static int split_args(struct parse *p, const char *value)
 	return 1;
 }
 
+static bool service_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n >= BH_SERVICE_MAX)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
+			return false;
+	return true;
+}
+
 static int component_key(struct parse *p, const char *name, const char *value)
 {
 	struct bh_component_config *c = p->comp;
@@ -330,6 +342,47 @@ static int component_key(struct parse *p, const char *name, const char *value)
 	}
 	if (strcmp(name, "device") == 0)
 		return parse_device(p, value);
+	if (strcmp(name, "provides") == 0) {
+		if (c->nprovides >= BH_MAX_SERVICES)
+			return fail(p, "more than %d provides lines", BH_MAX_SERVICES);
+		if (!service_name_ok(value))
+			return fail(p, "provides = '%s': a service name is 1-15 letters, digits, "
+				       "- or _",
+				    value);
+		snprintf(c->provides[c->nprovides++], BH_SERVICE_MAX, "%s", value);
+		return 1;
+	}
+	if (strcmp(name, "session") == 0) {
+		struct bh_route *r = &c->routes[c->nroutes];
+		char svc[64], server[64];
+		int n = 0;
+		if (c->nroutes >= BH_MAX_SERVICES)
+			return fail(p, "more than %d session lines", BH_MAX_SERVICES);
+		if (sscanf(value, "%63s %63s %n", svc, server, &n) != 2 || value[n] ||
+		    !service_name_ok(svc) || strlen(server) >= BH_NAME_MAX)
+			return fail(p, "session = '%s': expected SERVICE COMPONENT, e.g. "
+				       "'session = nic e1000e'",
+				    value);
+		snprintf(r->service, sizeof(r->service), "%s", svc);
+		snprintf(r->server, sizeof(r->server), "%s", server);
+		r->line = p->line;
+		c->nroutes++;
+		return 1;
+	}
+	if (strcmp(name, "tap") == 0) {
+		if (!value[0] || strlen(value) >= sizeof(c->tap) || strchr(value, '/') ||
+		    strchr(value, ' '))
+			return fail(p, "tap = '%s': an interface name of 1-15 characters", value);
+		snprintf(c->tap, sizeof(c->tap), "%s", value);
+		return 1;
+	}
+	if (strcmp(name, "nbd") == 0) {
+		uint32_t idx;
+		if (parse_u32(value, &idx) || idx > 255)
+			return fail(p, "nbd = '%s': the index N of /dev/nbdN (0-255)", value);
+		c->nbd = (int)idx;
+		return 1;
+	}
 	if (strcmp(name, "ioport") == 0)
 		return parse_ioport(p, value);
 	if (strcmp(name, "user") == 0)
@@ -373,7 +426,7 @@ static int component_key(struct parse *p, const char *name, const char *value)
 	}
 	return fail(p, "unknown key '%s' in [component \"%s\"]; known keys: exec args env device "
 		       "ioport user restart memory fds processes dma max_restarts backoff_ms "
-		       "backoff_max_ms watchdog_ms",
+		       "backoff_max_ms watchdog_ms provides session tap nbd",
 		    name, c->name);
 }
 
@@ -413,6 +466,7 @@ static void component_defaults(struct bh_component_config *c)
 	c->max_restarts = 10;
 	c->backoff_ms = 100;
 	c->backoff_max_ms = 5000;
+	c->nbd = -1;
 }
 
 /* [component "name"] or [core] */
@@ -534,6 +588,29 @@ static char *read_line(char *str, int num, void *stream)
 	return ret;
 }
 
+/* a route must name a component that provides the service */
+static void check_route(struct parse *p, const struct bh_component_config *c,
+			const struct bh_route *r)
+{
+	const struct bh_config *cfg = p->cfg;
+
+	for (int i = 0; i < cfg->ncomp; i++) {
+		if (strcmp(cfg->comp[i].name, r->server) != 0)
+			continue;
+		for (int k = 0; k < cfg->comp[i].nprovides; k++)
+			if (strcmp(cfg->comp[i].provides[k], r->service) == 0)
+				return;
+		p->line = r->line;
+		fail(p, "session = %s %s: component \"%s\" does not provide '%s'; add "
+			"'provides = %s' to its section",
+		     r->service, r->server, r->server, r->service, r->service);
+		return;
+	}
+	p->line = r->line;
+	fail(p, "session = %s %s: there is no component \"%s\"", r->service, r->server,
+	     r->server);
+}
+
 static int finish(struct parse *p, int rc)
 {
 	struct bh_config *cfg = p->cfg;
@@ -552,6 +629,8 @@ static int finish(struct parse *p, int rc)
 		}
 		if (c->backoff_max_ms < c->backoff_ms)
 			c->backoff_max_ms = c->backoff_ms;
+		for (int k = 0; !p->failed && k < c->nroutes; k++)
+			check_route(p, c, &c->routes[k]);
 	}
 	return p->failed ? -EINVAL : 0;
 }

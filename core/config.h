@@ -16,6 +16,7 @@
 #define BH_MAX_ARGS 16
 #define BH_MAX_ENV 16
 #define BH_ARG_MAX 256
+#define BH_MAX_SERVICES 4
 
 enum bh_backend { BH_BACKEND_AUTO, BH_BACKEND_VFIO, BH_BACKEND_UIO };
 enum bh_restart { BH_RESTART_NEVER, BH_RESTART_ON_FAILURE, BH_RESTART_ALWAYS };
@@ -30,6 +31,13 @@ struct bh_match {
 	uint16_t device;
 	char address[16]; /* ADDRESS: "0000:00:03.0" */
 	bool take_from_host; /* ADDRESS only: may take a device the host uses */
+	int line;
+};
+
+/* "session = nic e1000e": this client's nic sessions go to component e1000e */
+struct bh_route {
+	char service[BH_SERVICE_MAX];
+	char server[BH_NAME_MAX];
 	int line;
 };
 
@@ -56,6 +64,12 @@ struct bh_component_config {
 	uint32_t backoff_ms;
 	uint32_t backoff_max_ms;
 	uint32_t watchdog_ms; /* 0: no heartbeat required */
+	char provides[BH_MAX_SERVICES][BH_SERVICE_MAX]; /* services it may announce */
+	int nprovides;
+	struct bh_route routes[BH_MAX_SERVICES];
+	int nroutes;
+	char tap[16]; /* TAP interface core creates and hands over, or "" */
+	int nbd;      /* /dev/nbdN core connects for it, or -1 */
 	int line;
 };
 

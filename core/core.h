@@ -49,6 +49,9 @@ struct bh_component {
 	uint64_t last_heartbeat_ns;
 	char last_exit[96];
 	char kill_reason[48]; /* why core killed it, if it did */
+	int channel[BH_MAX_SERVICES]; /* core's end of each announced service's channel */
+	int tap_fd;		      /* core's own reference: the interface outlives the bridge */
+	unsigned int sessions;
 };
 
 struct bh_core_state {
@@ -89,6 +92,18 @@ void bh_component_output(struct bh_core_state *core, struct bh_component *c);
 void bh_component_stop(struct bh_core_state *core, struct bh_component *c, const char *why);
 /* start what is due; returns ms until the next deadline, or -1 */
 int bh_supervisor_tick(struct bh_core_state *core);
+
+/* core/session.c: routing sessions between components, and host endpoints */
+void bh_session_announce(struct bh_core_state *core, struct bh_component *c,
+			 const struct bh_session_info *in, struct bh_msg *reply, int *fd);
+void bh_session_open(struct bh_core_state *core, struct bh_component *c,
+		     const struct bh_session_info *in, struct bh_msg *reply, int *fd);
+void bh_session_tap(struct bh_core_state *core, struct bh_component *c, struct bh_msg *reply,
+		    int *fd);
+void bh_session_nbd(struct bh_core_state *core, struct bh_component *c,
+		    const struct bh_session_info *in, struct bh_msg *reply, int *fd);
+/* a component ended: its announced channels go */
+void bh_session_revoke(struct bh_core_state *core, struct bh_component *c);
 
 /* core/control.c: the root-only status socket */
 int bh_control_open(struct bh_core_state *core, char *err, size_t err_len);

@@ -173,6 +173,9 @@ int main(int argc, char **argv)
 		core.comp[i].index = i;
 		core.comp[i].sock = core.comp[i].output = -1;
 		core.comp[i].domain.container_fd = -1;
+		core.comp[i].tap_fd = -1;
+		for (int k = 0; k < BH_MAX_SERVICES; k++)
+			core.comp[i].channel[k] = -1;
 	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);

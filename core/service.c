@@ -358,6 +358,23 @@ void bh_service_request(struct bh_core_state *core, struct bh_component *c)
 	case BH_OP_HEARTBEAT:
 		c->last_heartbeat_ns = bh_now_ns();
 		break;
+	case BH_OP_ANNOUNCE:
+	case BH_OP_SESSION:
+	case BH_OP_TAP:
+	case BH_OP_NBD: {
+		int fd = -1;
+		if (in.op == BH_OP_ANNOUNCE)
+			bh_session_announce(core, c, &in.u.session, &r.msg, &fd);
+		else if (in.op == BH_OP_SESSION)
+			bh_session_open(core, c, &in.u.session, &r.msg, &fd);
+		else if (in.op == BH_OP_TAP)
+			bh_session_tap(core, c, &r.msg, &fd);
+		else
+			bh_session_nbd(core, c, &in.u.session, &r.msg, &fd);
+		if (fd >= 0)
+			r.fds[r.nfds++] = fd;
+		break;
+	}
 	}
 	rc = bh_msg_send(c->sock, &r.msg, r.fds, r.nfds);
 	/* the fds are the component's now; DMA memfds stay open in core too */

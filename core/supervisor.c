@@ -122,6 +122,7 @@ void bh_component_revoke(struct bh_core_state *core, struct bh_component *c)
 		c->sock = -1;
 	}
 	bh_component_output(core, c);
+	bh_session_revoke(core, c);
 	/* stop the devices first: no DMA may hit memory we are about to free */
 	for (int i = 0; i < c->ndevices; i++) {
 		struct bh_device *dev = &core->devices[c->devices[i]];

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bulkhead/bulkhead.h"
@@ -310,6 +311,110 @@ void bh_irq_close(struct bh_irq *irq)
 	if (irq->fd >= 0)
 		close(irq->fd);
 	irq->fd = irq->ack_fd = -1;
+}
+
+/* one request carrying a bh_session_info, one fd back */
+static int session_call(struct bh_core *core, enum bh_op op, const struct bh_session_info *info,
+			struct bh_msg *reply, int *fd)
+{
+	struct bh_msg m;
+	unsigned int got = 0;
+	char why[128];
+	int rc;
+
+	bh_msg_init(&m, op, ++core->seq);
+	m.u.session = *info;
+	rc = bh_msg_send(core->fd, &m, NULL, 0);
+	if (rc)
+		return failed(core, rc, "%s: cannot reach core: %s", bh_op_name(op), strerror(-rc));
+	rc = bh_msg_recv(core->fd, reply, fd, 1, &got, why, sizeof(why));
+	if (rc <= 0)
+		return failed(core, rc ? rc : -ECONNRESET, "%s: %s", bh_op_name(op),
+			      rc ? why : "core closed the connection");
+	if (reply->status < 0) {
+		if (got)
+			close(*fd);
+		reply->error[sizeof(reply->error) - 1] = 0;
+		return failed(core, reply->status, "%s refused: %s", bh_op_name(op), reply->error);
+	}
+	if (got != 1)
+		return failed(core, -EPROTO, "%s: core sent no fd", bh_op_name(op));
+	return 0;
+}
+
+int bh_service_announce(struct bh_core *core, const char *service, int *channel)
+{
+	struct bh_session_info info = { 0 };
+	struct bh_msg reply;
+
+	snprintf(info.service, sizeof(info.service), "%s", service);
+	return session_call(core, BH_OP_ANNOUNCE, &info, &reply, channel);
+}
+
+int bh_service_accept(int channel, char client[BH_NAME_MAX], int *session_fd)
+{
+	struct bh_msg m;
+	unsigned int got = 0;
+	char why[128];
+	int rc = bh_msg_recv(channel, &m, session_fd, 1, &got, why, sizeof(why));
+
+	if (rc == -EAGAIN)
+		return 0;
+	if (rc <= 0)
+		return rc ? rc : -ECONNRESET;
+	if (m.op != BH_OP_SESSION || got != 1) {
+		if (got)
+			close(*session_fd);
+		return -EPROTO;
+	}
+	snprintf(client, BH_NAME_MAX, "%.*s", BH_NAME_MAX - 1, m.u.session.client);
+	return 1;
+}
+
+int bh_session_open(struct bh_core *core, const char *service, int *session_fd)
+{
+	struct bh_session_info info = { 0 };
+	struct bh_msg reply;
+
+	snprintf(info.service, sizeof(info.service), "%s", service);
+	return session_call(core, BH_OP_SESSION, &info, &reply, session_fd);
+}
+
+int bh_session_open_wait(struct bh_core *core, const char *service, int timeout_ms,
+			 int *session_fd)
+{
+	uint64_t deadline = bh_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	struct timespec pause = { .tv_nsec = 50000000 };
+
+	for (;;) {
+		int rc = bh_session_open(core, service, session_fd);
+		if (rc != -EAGAIN || (timeout_ms >= 0 && bh_now_ns() > deadline))
+			return rc;
+		nanosleep(&pause, NULL);
+	}
+}
+
+int bh_tap_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd)
+{
+	struct bh_session_info info = { 0 };
+	struct bh_msg reply;
+	int rc = session_call(core, BH_OP_TAP, &info, &reply, fd);
+
+	if (!rc)
+		snprintf(name, BH_NAME_MAX, "%.*s", BH_NAME_MAX - 1, reply.u.session.name);
+	return rc;
+}
+
+int bh_nbd_open(struct bh_core *core, uint64_t size, uint32_t block_size, char name[BH_NAME_MAX],
+		int *fd)
+{
+	struct bh_session_info info = { .size = size, .block_size = block_size };
+	struct bh_msg reply;
+	int rc = session_call(core, BH_OP_NBD, &info, &reply, fd);
+
+	if (!rc)
+		snprintf(name, BH_NAME_MAX, "%.*s", BH_NAME_MAX - 1, reply.u.session.name);
+	return rc;
 }
 
 int bh_dma_alloc(struct bh_core *core, unsigned int dev, size_t size, uint64_t limit,

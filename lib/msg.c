@@ -14,6 +14,8 @@ static const char *const op_names[BH_OP_COUNT] = {
 	[BH_OP_IO_MEM] = "io_mem",	 [BH_OP_IO_PORT] = "io_port",
 	[BH_OP_IRQ] = "irq",		 [BH_OP_DMA_ALLOC] = "dma_alloc",
 	[BH_OP_DMA_FREE] = "dma_free",	 [BH_OP_HEARTBEAT] = "heartbeat",
+	[BH_OP_ANNOUNCE] = "announce",	 [BH_OP_SESSION] = "session",
+	[BH_OP_TAP] = "tap",		 [BH_OP_NBD] = "nbd",
 };
 
 const char *bh_op_name(unsigned int op)
@@ -32,13 +34,24 @@ void bh_msg_init(struct bh_msg *m, enum bh_op op, uint32_t seq)
 	m->seq = seq;
 }
 
+static void close_fds(int *fds, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
 int bh_msg_send(int sock, const struct bh_msg *m, const int *fds, unsigned int nfds)
+{
+	return bh_dgram_send(sock, m, sizeof(*m), fds, nfds);
+}
+
+int bh_dgram_send(int sock, const void *buf, size_t len, const int *fds, unsigned int nfds)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * BH_MAX_FDS)];
 		struct cmsghdr align;
 	} ctl;
-	struct iovec iov = { .iov_base = (void *)m, .iov_len = sizeof(*m) };
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
 	if (nfds > BH_MAX_FDS)
@@ -55,7 +68,7 @@ int bh_msg_send(int sock, const struct bh_msg *m, const int *fds, unsigned int n
 	}
 	for (;;) {
 		ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-		if (n == (ssize_t)sizeof(*m))
+		if (n == (ssize_t)len)
 			return 0;
 		if (n >= 0)
 			return -EMSGSIZE;
@@ -64,14 +77,25 @@ int bh_msg_send(int sock, const struct bh_msg *m, const int *fds, unsigned int n
 	}
 }
 
-static void close_fds(int *fds, unsigned int n)
-{
-	for (unsigned int i = 0; i < n; i++)
-		close(fds[i]);
-}
 
 int bh_msg_recv(int sock, struct bh_msg *m, int *fds, unsigned int maxfds, unsigned int *nfds,
 		char *why, size_t why_len)
+{
+	int rc = bh_dgram_recv(sock, m, sizeof(*m), fds, maxfds, nfds, why, why_len);
+
+	if (rc == 1) {
+		int err = bh_msg_check(m, why, why_len);
+		if (err) {
+			close_fds(fds, *nfds);
+			*nfds = 0;
+			return err;
+		}
+	}
+	return rc;
+}
+
+int bh_dgram_recv(int sock, void *buf, size_t len, int *fds, unsigned int maxfds,
+		  unsigned int *nfds, char *why, size_t why_len)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * BH_MAX_FDS)];
@@ -79,7 +103,7 @@ int bh_msg_recv(int sock, struct bh_msg *m, int *fds, unsigned int maxfds, unsig
 	} ctl;
 	/* one byte more than a message, so an oversized datagram shows as such */
 	char over;
-	struct iovec iov[2] = { { .iov_base = m, .iov_len = sizeof(*m) },
+	struct iovec iov[2] = { { .iov_base = buf, .iov_len = len },
 				{ .iov_base = &over, .iov_len = 1 } };
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2, .msg_control = ctl.buf,
 			     .msg_controllen = sizeof(ctl.buf) };
@@ -114,10 +138,10 @@ int bh_msg_recv(int sock, struct bh_msg *m, int *fds, unsigned int maxfds, unsig
 		snprintf(why, why_len, "more than %d fds attached", BH_MAX_FDS);
 		return -EPROTO;
 	}
-	if (mh.msg_flags & MSG_TRUNC || n != (ssize_t)sizeof(*m)) {
+	if (mh.msg_flags & MSG_TRUNC || n != (ssize_t)len) {
 		close_fds(got, ngot);
 		snprintf(why, why_len, "datagram of %zd%s bytes, expected exactly %zu", n,
-			 (mh.msg_flags & MSG_TRUNC) ? "+" : "", sizeof(*m));
+			 (mh.msg_flags & MSG_TRUNC) ? "+" : "", len);
 		return -EPROTO;
 	}
 	if (ngot > maxfds) {
@@ -127,12 +151,6 @@ int bh_msg_recv(int sock, struct bh_msg *m, int *fds, unsigned int maxfds, unsig
 	}
 	memcpy(fds, got, sizeof(int) * ngot);
 	*nfds = ngot;
-	int err = bh_msg_check(m, why, why_len);
-	if (err) {
-		close_fds(got, ngot);
-		*nfds = 0;
-		return err;
-	}
 	return 1;
 }
 

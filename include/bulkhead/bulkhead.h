@@ -122,6 +122,26 @@ int bh_dma_alloc(struct bh_core *core, unsigned int dev, size_t size, uint64_t l
 		 struct bh_dma *dma);
 int bh_dma_free(struct bh_core *core, struct bh_dma *dma);
 
+/*
+ * sessions: a server announces a service and accepts sessions on the
+ * channel it gets; a client opens a session to a service and core routes it
+ * to the server its config names. Both then talk over the session socket
+ * (see bulkhead/session.h for packet streams on it).
+ */
+int bh_service_announce(struct bh_core *core, const char *service, int *channel);
+/* the next session on a channel: 1 with *session_fd and the client's label, 0 if none yet */
+int bh_service_accept(int channel, char client[BH_NAME_MAX], int *session_fd);
+/* -EAGAIN while the server is not (yet) serving */
+int bh_session_open(struct bh_core *core, const char *service, int *session_fd);
+/* retry bh_session_open until it works or timeout_ms passes (-1: forever) */
+int bh_session_open_wait(struct bh_core *core, const char *service, int timeout_ms,
+			 int *session_fd);
+
+/* host endpoints for bridges: the TAP interface and /dev/nbdN the config names */
+int bh_tap_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd);
+int bh_nbd_open(struct bh_core *core, uint64_t size, uint32_t block_size, char name[BH_NAME_MAX],
+		int *fd);
+
 /* a small epoll loop: a callback per fd */
 typedef void (*bh_loop_fn)(void *arg, int fd, uint32_t events);
 

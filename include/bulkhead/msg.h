@@ -21,6 +21,11 @@ int bh_msg_send(int sock, const struct bh_msg *m, const int *fds, unsigned int n
 int bh_msg_recv(int sock, struct bh_msg *m, int *fds, unsigned int maxfds, unsigned int *nfds,
 		char *why, size_t why_len);
 
+/* the same framing for any fixed-size datagram (session setup and events) */
+int bh_dgram_send(int sock, const void *buf, size_t len, const int *fds, unsigned int nfds);
+int bh_dgram_recv(int sock, void *buf, size_t len, int *fds, unsigned int maxfds,
+		  unsigned int *nfds, char *why, size_t why_len);
+
 /* header checks every receiver makes: magic, version, op range; 0 or -EPROTO */
 int bh_msg_check(const struct bh_msg *m, char *why, size_t why_len);
 

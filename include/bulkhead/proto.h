@@ -23,6 +23,7 @@
 #define BH_MAX_FDS 8     /* fds in one reply */
 #define BH_MAX_ISA 4     /* ISA port ranges per component */
 #define BH_DEVICE_ISA 0xffffffffu
+#define BH_SERVICE_MAX 16 /* service names: "nic", "block" */
 
 enum bh_op {
 	BH_OP_HELLO = 1,   /* -> bh_hello */
@@ -35,6 +36,12 @@ enum bh_op {
 	BH_OP_DMA_ALLOC,   /* device, size, limit -> memfd, grant.iova */
 	BH_OP_DMA_FREE,    /* device, iova */
 	BH_OP_HEARTBEAT,   /* nothing; tells the watchdog we are alive */
+	BH_OP_ANNOUNCE,    /* server: name=service -> fd: the channel sessions arrive on */
+	BH_OP_SESSION,     /* client: name=service -> fd: the session socket to the server;
+			    * also what core sends on a server's channel, with the other end */
+	BH_OP_TAP,         /* bridge: -> fd of the TAP interface the config names; name=ifname */
+	BH_OP_NBD,         /* bridge: size, index=block size -> fd: socket /dev/nbdN serves on;
+			    * name=device */
 	BH_OP_COUNT
 };
 
@@ -101,6 +108,16 @@ struct bh_request {
 	uint64_t iova;  /* DMA free */
 };
 
+/* sessions: who asks for what */
+struct bh_session_info {
+	char service[BH_SERVICE_MAX];
+	char client[BH_NAME_MAX]; /* the client component's label */
+	char name[BH_NAME_MAX];	  /* TAP interface or nbd device */
+	uint64_t size;		  /* NBD: export size */
+	uint32_t block_size;	  /* NBD */
+	uint32_t reserved;
+};
+
 struct bh_grant {
 	uint64_t size;
 	uint64_t iova;    /* DMA: the address the device uses */
@@ -120,6 +137,7 @@ struct bh_msg {
 		struct bh_hello hello;
 		struct bh_device_info device;
 		struct bh_grant grant;
+		struct bh_session_info session;
 		uint8_t raw[256];
 	} u;
 	char error[BH_ERROR_MAX]; /* reply with status < 0: what went wrong */

@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: MIT
+/* Packet streams: two single-producer/single-consumer rings and a bulk buffer. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bulkhead/packet_stream.h"
+
+#define CACHELINE 64
+#define PAGE 4096u
+
+/* indexes on separate cache lines: producer and consumer never share one */
+struct bh_ps_ring_shared {
+	_Alignas(CACHELINE) uint32_t head;    /* consumer's */
+	_Alignas(CACHELINE) uint32_t tail;    /* producer's */
+	_Alignas(CACHELINE) uint32_t waiting; /* consumer sleeps; producer must signal */
+	_Alignas(CACHELINE) struct bh_ps_desc desc[];
+};
+
+static size_t ring_bytes(uint32_t capacity)
+{
+	size_t n = sizeof(struct bh_ps_ring_shared) + (size_t)capacity * sizeof(struct bh_ps_desc);
+
+	return (n + PAGE - 1) & ~(size_t)(PAGE - 1);
+}
+
+size_t bh_ps_region_size(uint32_t capacity, uint64_t bulk_size)
+{
+	return 2 * ring_bytes(capacity) + (size_t)((bulk_size + PAGE - 1) & ~(uint64_t)(PAGE - 1));
+}
+
+static bool power_of_two(uint32_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+int bh_ps_attach(struct bh_packet_stream *ps, enum bh_ps_role role, void *base, size_t size,
+		 uint32_t capacity, uint64_t bulk_size, uint32_t slot_size, int submit_efd,
+		 int ack_efd)
+{
+	size_t rb = ring_bytes(capacity);
+
+	memset(ps, 0, sizeof(*ps));
+	if (!power_of_two(capacity) || capacity > (1u << 20) || !bulk_size ||
+	    size < bh_ps_region_size(capacity, bulk_size))
+		return -EINVAL;
+	ps->role = role;
+	ps->base = base;
+	ps->size = size;
+	ps->submit.shared = base;
+	ps->ack.shared = (struct bh_ps_ring_shared *)((uint8_t *)base + rb);
+	ps->submit.capacity = ps->ack.capacity = capacity;
+	ps->submit.efd = submit_efd;
+	ps->ack.efd = ack_efd;
+	ps->bulk = (uint8_t *)base + 2 * rb;
+	ps->bulk_size = bulk_size;
+	if (role == BH_PS_SINK) {
+		/* start from what the source published (it zeroed the rings) */
+		ps->submit.head = __atomic_load_n(&ps->submit.shared->head, __ATOMIC_ACQUIRE);
+		ps->ack.tail = __atomic_load_n(&ps->ack.shared->tail, __ATOMIC_ACQUIRE);
+		ps->ack.head = ps->ack.tail;
+		ps->submit.tail = ps->submit.head;
+		return 0;
+	}
+	if (!slot_size || slot_size > bulk_size)
+		return -EINVAL;
+	memset(base, 0, 2 * rb);
+	ps->slot_size = slot_size;
+	ps->nslots = (uint32_t)(bulk_size / slot_size);
+	ps->free_slots = malloc(sizeof(uint32_t) * ps->nslots);
+	ps->slot_busy = calloc(ps->nslots, 1);
+	if (!ps->free_slots || !ps->slot_busy) {
+		bh_ps_detach(ps);
+		return -ENOMEM;
+	}
+	/* hand out low slots first: they are warm in the cache */
+	for (uint32_t i = 0; i < ps->nslots; i++)
+		ps->free_slots[i] = ps->nslots - 1 - i;
+	ps->nfree = ps->nslots;
+	return 0;
+}
+
+void bh_ps_detach(struct bh_packet_stream *ps)
+{
+	free(ps->free_slots);
+	free(ps->slot_busy);
+	ps->free_slots = NULL;
+	ps->slot_busy = NULL;
+	ps->nfree = 0;
+}
+
+int bh_ps_alloc(struct bh_packet_stream *ps, uint32_t len, struct bh_ps_desc *d)
+{
+	uint32_t slot;
+
+	if (ps->role != BH_PS_SOURCE || len > ps->slot_size)
+		return -EINVAL;
+	if (!ps->nfree)
+		return -ENOBUFS;
+	slot = ps->free_slots[--ps->nfree];
+	ps->slot_busy[slot] = 1;
+	memset(d, 0, sizeof(*d));
+	d->offset = (uint64_t)slot * ps->slot_size;
+	d->length = len;
+	return 0;
+}
+
+void bh_ps_free(struct bh_packet_stream *ps, const struct bh_ps_desc *d)
+{
+	uint64_t slot = d->offset / ps->slot_size;
+
+	if (ps->role != BH_PS_SOURCE || d->offset % ps->slot_size || slot >= ps->nslots ||
+	    !ps->slot_busy[slot]) {
+		ps->invalid++;
+		return;
+	}
+	ps->slot_busy[slot] = 0;
+	ps->free_slots[ps->nfree++] = (uint32_t)slot;
+}
+
+static struct bh_ps_ring *outgoing(struct bh_packet_stream *ps)
+{
+	return ps->role == BH_PS_SOURCE ? &ps->submit : &ps->ack;
+}
+
+static struct bh_ps_ring *incoming(struct bh_packet_stream *ps)
+{
+	return ps->role == BH_PS_SOURCE ? &ps->ack : &ps->submit;
+}
+
+unsigned int bh_ps_space(struct bh_packet_stream *ps)
+{
+	struct bh_ps_ring *r = outgoing(ps);
+	uint32_t head = __atomic_load_n(&r->shared->head, __ATOMIC_ACQUIRE);
+	uint32_t used = r->tail - head;
+
+	/* a head that ran past our tail, or went backwards, is a lie: no room */
+	if (used > r->capacity || (uint32_t)(head - r->head) > (uint32_t)(r->tail - r->head)) {
+		ps->invalid++;
+		return 0;
+	}
+	r->head = head;
+	return r->capacity - used;
+}
+
+unsigned int bh_ps_put(struct bh_packet_stream *ps, const struct bh_ps_desc *d, unsigned int n)
+{
+	struct bh_ps_ring *r = outgoing(ps);
+	unsigned int room = bh_ps_space(ps);
+
+	if (n > room)
+		n = room;
+	for (unsigned int i = 0; i < n; i++)
+		r->shared->desc[(r->tail + i) & (r->capacity - 1)] = d[i];
+	r->tail += n;
+	return n;
+}
+
+void bh_ps_flush(struct bh_packet_stream *ps)
+{
+	struct bh_ps_ring *r = outgoing(ps);
+	uint64_t one = 1;
+
+	__atomic_store_n(&r->shared->tail, r->tail, __ATOMIC_RELEASE);
+	/* pairs with the fence in bh_ps_prepare_wait: one of us sees the other */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&r->shared->waiting, __ATOMIC_RELAXED) &&
+	    __atomic_exchange_n(&r->shared->waiting, 0, __ATOMIC_ACQ_REL))
+		(void)!write(r->efd, &one, sizeof(one));
+}
+
+static bool valid(const struct bh_packet_stream *ps, const struct bh_ps_desc *d)
+{
+	return d->offset < ps->bulk_size && d->length <= ps->bulk_size - d->offset;
+}
+
+int bh_ps_get(struct bh_packet_stream *ps, struct bh_ps_desc *d, unsigned int n)
+{
+	struct bh_ps_ring *r = incoming(ps);
+	uint32_t tail = __atomic_load_n(&r->shared->tail, __ATOMIC_ACQUIRE);
+	uint32_t avail = tail - r->head;
+	unsigned int got = 0;
+
+	if (avail > r->capacity) {
+		ps->invalid++;
+		return -EPROTO;
+	}
+	if (n > avail)
+		n = avail;
+	for (unsigned int i = 0; i < n; i++) {
+		/* copy first, then check: the peer may change shared memory under us */
+		struct bh_ps_desc c = r->shared->desc[(r->head + i) & (r->capacity - 1)];
+		if (!valid(ps, &c)) {
+			ps->invalid++;
+			if (ps->role == BH_PS_SOURCE)
+				continue;
+			c.status = -EINVAL;
+			c.length = 0;
+			c.offset = 0;
+		}
+		d[got++] = c;
+	}
+	r->head += n;
+	__atomic_store_n(&r->shared->head, r->head, __ATOMIC_RELEASE);
+	return (int)got;
+}
+
+bool bh_ps_prepare_wait(struct bh_packet_stream *ps)
+{
+	struct bh_ps_ring *r = incoming(ps);
+
+	__atomic_store_n(&r->shared->waiting, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(&r->shared->tail, __ATOMIC_ACQUIRE) == r->head;
+}
+
+void bh_ps_drain_signal(struct bh_packet_stream *ps)
+{
+	uint64_t n;
+
+	(void)!read(incoming(ps)->efd, &n, sizeof(n));
+}
+
+int bh_ps_wait_fd(const struct bh_packet_stream *ps)
+{
+	return ps->role == BH_PS_SOURCE ? ps->ack.efd : ps->submit.efd;
+}
