@@ -98,8 +98,8 @@ int bh_session_offer(struct bh_core *core, unsigned int dev, int session_fd, con
 		     const struct bh_session_stream_spec *spec, unsigned int n, const void *info,
 		     size_t info_len, struct bh_session *s)
 {
-	int memfds[BH_SESSION_STREAMS];
-	void *maps[BH_SESSION_STREAMS];
+	int memfds[BH_SESSION_STREAMS] = { -1, -1 };
+	void *maps[BH_SESSION_STREAMS] = { NULL, NULL };
 	int rc;
 
 	session_init(s, session_fd);

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# vm: --devices edu:rp,pci-serial
 # Core scenarios on the test machine (devices: edu). One boot, one core, many checks:
 # port I/O, MMIO, INTx and MSI, DMA through the IOMMU, policy refusals, a hostile
 # component, and a killed driver that is revoked, reset and restarted.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# vm: --devices edu --mem 256 --append intel_iommu=off
 # The no-IOMMU fallback, on a test machine booted with intel_iommu=off:
 # backend = vfio is refused with the fix; backend = auto falls back to
 # uio_pci_generic with a loud warning, and the same edu driver still works
