@@ -1,7 +1,7 @@
 # bulkhead: a thin wrapper around meson + ninja, and the two commands the README promises.
 BUILD ?= build
 
-.PHONY: all deps build check demo unit clean format
+.PHONY: all deps build check demo unit fuzz clean format
 
 all: build
 
@@ -23,8 +23,15 @@ unit: build
 demo: build
 	@tools/demo
 
+# every libFuzzer target for FUZZ_SECONDS each (default 600), growing the corpus in the repo
+FUZZ_SECONDS ?= 600
+fuzz: deps
+	@[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false >/dev/null
+	@ninja -C build-fuzz >/dev/null
+	@tests/fuzz/run $(FUZZ_SECONDS)
+
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan build-fuzz

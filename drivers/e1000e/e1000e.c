@@ -1,0 +1,724 @@
+// SPDX-License-Identifier: MIT
+/*
+ * e1000e: a driver for the Intel 82574L (8086:10d3) as QEMU emulates it,
+ * serving NIC sessions (bulkhead/nic.h) from an unprivileged, sandboxed
+ * process. Everything it touches comes from core: the register BAR, one
+ * interrupt vector, DMA buffers in its own IOMMU domain, and the session
+ * channel.
+ *
+ * The walk follows the datasheet's software initialization (4.6): quiesce
+ * and reset, read the MAC address, set up the receive (7.1) and transmit
+ * (7.2) rings with legacy descriptors, then interrupts (7.4).
+ *
+ * Data path:
+ *   rx: the NIC writes into the driver's own rx buffers; each frame is
+ *       copied once into every client's rx stream (one copy).
+ *   tx: a client's frame is sent straight from its tx stream's bulk buffer,
+ *       which is DMA memory of this device (zero copy); with --copy, it is
+ *       copied into the driver's own tx buffers first (one copy).
+ * Interrupts are moderated (ITR/EITR); after one fires the driver masks
+ * them and polls rings and streams until a pass finds no work, then
+ * re-arms them (NAPI's scheme). Every descriptor a client submits is
+ * checked: the packet-stream library checks offsets, we check lengths.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bulkhead/bulkhead.h"
+#include "bulkhead/nic.h"
+#include "regs.h"
+
+#define RX_RING 256
+#define TX_RING 256
+#define BUF_SIZE 2048 /* RCTL.BSIZE 2048: one frame per buffer */
+#define BATCH 64
+#define MAX_CLIENTS 4
+/* interrupts per second at most (ITR counts 256 ns units) */
+#define IRQ_RATE 20000
+#define ITR_VALUE (1000000000u / (IRQ_RATE * 256u))
+
+struct client {
+	struct bh_session s;
+	bool used;
+	bool blocked; /* its tx stalls on its own full ack ring */
+	uint32_t gen;
+	uint32_t inflight; /* its frames the NIC still holds (zero copy) */
+	uint64_t bulk_off[BH_SESSION_STREAMS];
+	uint64_t rx_frames, rx_dropped, tx_frames, tx_refused;
+	uint32_t pending_flush; /* streams with unpublished descriptors */
+};
+
+/* who a tx descriptor belongs to, for its ack when the NIC is done */
+struct tx_owner {
+	int client;
+	uint32_t gen;
+	struct bh_ps_desc d;
+};
+
+struct nic {
+	struct bh_core core;
+	unsigned int dev;
+	struct bh_device_info info;
+	struct bh_mmio regs;
+	struct bh_irq irq;
+	enum bh_irq_type irq_type;
+	uint32_t irq_mask; /* IMS bits while armed */
+	bool irq_armed, irq_fired;
+	struct bh_dma rings, rxbuf, txbuf;
+	volatile struct e1000e_rx_desc *rx;
+	volatile struct e1000e_tx_desc *tx;
+	uint32_t rx_next;		    /* next rx descriptor the NIC may have filled */
+	uint32_t tx_tail, tx_clean;	    /* free-running counters */
+	struct tx_owner owner[TX_RING];
+	bool zero_copy;
+	uint8_t mac[6];
+	struct bh_nic_link link;
+	int channel;
+	struct bh_loop loop;
+	struct client clients[MAX_CLIENTS];
+	uint32_t gen;
+	uint64_t rx_errors, polls, irqs;
+};
+
+static const char *irq_name[] = { "INTx", "MSI", "MSI-X" };
+
+static void die(struct nic *n, const char *what)
+{
+	fprintf(stderr, "e1000e: %s: %s\n", what, bh_error(&n->core));
+	exit(1);
+}
+
+static uint32_t rd(struct nic *n, size_t reg)
+{
+	return bh_read32(&n->regs, reg);
+}
+
+static void wr(struct nic *n, size_t reg, uint32_t v)
+{
+	bh_write32(&n->regs, reg, v);
+}
+
+/* 4.6.1-4.6.2: interrupts off, receive and transmit off, bus master quiet, then a global reset */
+static int reset(struct nic *n)
+{
+	wr(n, REG_IMC, ~0u);
+	wr(n, REG_RCTL, 0);
+	wr(n, REG_TCTL, 0);
+	wr(n, REG_CTRL, rd(n, REG_CTRL) | CTRL_GIO_MASTER_DISABLE);
+	if (bh_poll32(&n->regs, REG_STATUS, STATUS_GIO_MASTER_ENABLE, 0, 10000) < 0)
+		fprintf(stderr, "e1000e: master requests still pending after 10 ms; resetting anyway\n");
+	wr(n, REG_CTRL, rd(n, REG_CTRL) | CTRL_RST);
+	/* the datasheet wants 1 ms before the next access */
+	nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	if (bh_poll32(&n->regs, REG_CTRL, CTRL_RST, 0, 100000) < 0)
+		return -ETIMEDOUT;
+	wr(n, REG_IMC, ~0u);
+	wr(n, REG_ICR, rd(n, REG_ICR));
+	/* link up, speed from autonegotiation; master access back on */
+	wr(n, REG_CTRL, (rd(n, REG_CTRL) & ~(CTRL_GIO_MASTER_DISABLE | CTRL_RST)) | CTRL_SLU |
+				CTRL_ASDE);
+	return 0;
+}
+
+/* the address the EEPROM load put into receive address 0 */
+static int read_mac(struct nic *n)
+{
+	uint32_t lo = rd(n, REG_RAL0), hi = rd(n, REG_RAH0);
+
+	for (int i = 0; i < 4; i++)
+		n->mac[i] = (uint8_t)(lo >> (8 * i));
+	n->mac[4] = (uint8_t)hi;
+	n->mac[5] = (uint8_t)(hi >> 8);
+	if (!(hi & RAH_AV) || (!lo && !(hi & 0xffff)) || (n->mac[0] & 1))
+		return -ENODATA;
+	return 0;
+}
+
+static void rx_give(struct nic *n, uint32_t i)
+{
+	n->rx[i].addr = n->rxbuf.iova + (uint64_t)i * BUF_SIZE;
+	n->rx[i].status = 0;
+}
+
+/* 4.6.5 / 7.1: legacy descriptors, 2 KiB buffers, FCS stripped, broadcasts and multicasts in */
+static void rx_init(struct nic *n)
+{
+	for (int i = 0; i < 128; i++)
+		wr(n, REG_MTA + 4 * i, 0);
+	for (uint32_t i = 0; i < RX_RING; i++)
+		rx_give(n, i);
+	wr(n, REG_RDBAL, (uint32_t)n->rings.iova);
+	wr(n, REG_RDBAH, (uint32_t)(n->rings.iova >> 32));
+	wr(n, REG_RDLEN, RX_RING * sizeof(struct e1000e_rx_desc));
+	wr(n, REG_RDH, 0);
+	wr(n, REG_RDT, 0);
+	/* no receive timers: ITR does the moderation */
+	wr(n, REG_RDTR, 0);
+	wr(n, REG_RADV, 0);
+	wr(n, REG_RFCTL, 0);
+	wr(n, REG_RCTL, RCTL_EN | RCTL_BAM | RCTL_MPE | RCTL_SECRC | RCTL_BSIZE_2048);
+	/* one descriptor stays with us, so a full ring never looks empty */
+	wr(n, REG_RDT, RX_RING - 1);
+	n->rx_next = 0;
+}
+
+/* 4.6.6 / 7.2: one queue, pad short frames, full-duplex collision distance */
+static void tx_init(struct nic *n)
+{
+	uint64_t base = n->rings.iova + RX_RING * sizeof(struct e1000e_rx_desc);
+
+	memset((void *)n->tx, 0, TX_RING * sizeof(struct e1000e_tx_desc));
+	for (int i = 0; i < TX_RING; i++)
+		n->owner[i].client = -1;
+	wr(n, REG_TDBAL, (uint32_t)base);
+	wr(n, REG_TDBAH, (uint32_t)(base >> 32));
+	wr(n, REG_TDLEN, TX_RING * sizeof(struct e1000e_tx_desc));
+	wr(n, REG_TDH, 0);
+	wr(n, REG_TDT, 0);
+	wr(n, REG_TIDV, 0);
+	wr(n, REG_TIPG, TIPG_COPPER);
+	wr(n, REG_TARC0, rd(n, REG_TARC0) | TARC_ENABLE);
+	wr(n, REG_TCTL, TCTL_EN | TCTL_PSP | TCTL_CT(15) | TCTL_COLD(63) | TCTL_RTLC);
+	n->tx_tail = n->tx_clean = 0;
+}
+
+/* 7.4: one vector for every cause; MSI-X where the device has it, then MSI, then INTx */
+static int irq_init(struct nic *n)
+{
+	static const enum bh_irq_type order[] = { BH_IRQ_MSIX, BH_IRQ_MSI, BH_IRQ_INTX };
+	int rc = -ENODEV;
+
+	for (unsigned int i = 0; i < 3 && rc; i++) {
+		if (!n->info.irq_count[order[i]])
+			continue;
+		rc = bh_irq_open(&n->core, n->dev, order[i], 1, &n->irq);
+		if (!rc)
+			n->irq_type = order[i];
+		else
+			fprintf(stderr, "e1000e: %s: %s\n", irq_name[order[i]], bh_error(&n->core));
+	}
+	if (rc)
+		return rc;
+	if (n->irq_type == BH_IRQ_MSIX) {
+		uint32_t v0 = IVAR_VALID | 0;
+		wr(n, REG_IVAR, v0 << IVAR_RXQ0_SHIFT | v0 << IVAR_TXQ0_SHIFT |
+					v0 << IVAR_OTHER_SHIFT);
+		/* queue causes clear themselves and mask until we re-arm */
+		wr(n, REG_EIAC, ICR_RXQ0 | ICR_TXQ0);
+		wr(n, REG_EITR(0), ITR_VALUE);
+		n->irq_mask = ICR_RXQ0 | ICR_TXQ0 | ICR_OTHER | ICR_LSC;
+	} else {
+		n->irq_mask = ICR_RXT0 | ICR_RXO | ICR_RXDMT0 | ICR_TXDW | ICR_LSC;
+	}
+	wr(n, REG_ITR, ITR_VALUE);
+	return 0;
+}
+
+static void irq_arm(struct nic *n)
+{
+	if (n->irq_armed)
+		return;
+	n->irq_armed = true;
+	wr(n, REG_IMS, n->irq_mask);
+}
+
+static void irq_mask(struct nic *n)
+{
+	wr(n, REG_IMC, ~0u);
+	n->irq_armed = false;
+}
+
+static struct bh_nic_link link_now(struct nic *n)
+{
+	static const uint32_t speed[] = { 10, 100, 1000, 1000 };
+	uint32_t status = rd(n, REG_STATUS);
+	struct bh_nic_link l = { .up = !!(status & STATUS_LU) };
+
+	if (l.up)
+		l.speed_mbps = speed[(status >> STATUS_SPEED_SHIFT) & 3];
+	return l;
+}
+
+static void client_close(struct nic *n, struct client *c, const char *why);
+
+/* link state change: tell every client */
+static void link_update(struct nic *n)
+{
+	struct bh_nic_link l = link_now(n);
+
+	if (l.up == n->link.up && l.speed_mbps == n->link.speed_mbps)
+		return;
+	n->link = l;
+	printf("e1000e: link %s%s\n", l.up ? "up" : "down",
+	       l.up ? (l.speed_mbps == 1000 ? " 1000 Mbit/s" : " slow") : "");
+	for (int i = 0; i < MAX_CLIENTS; i++) {
+		struct client *c = &n->clients[i];
+		if (c->used && bh_session_send_event(&c->s, BH_NIC_EVENT_LINK, &l, sizeof(l)) < 0)
+			client_close(n, c, "cannot send it the link state");
+	}
+}
+
+/* ---- sessions ---- */
+
+static void flush(struct client *c)
+{
+	for (int i = 0; i < BH_SESSION_STREAMS; i++)
+		if (c->pending_flush & (1u << i))
+			bh_ps_flush(&c->s.ps[i]);
+	c->pending_flush = 0;
+}
+
+static void ack(struct client *c, const struct bh_ps_desc *d, int status)
+{
+	struct bh_ps_desc a = *d;
+
+	a.status = status;
+	/* room was reserved when we took it: this cannot fail */
+	bh_ps_put(&c->s.ps[BH_NIC_TX], &a, 1);
+	c->pending_flush |= 1u << BH_NIC_TX;
+}
+
+/* the NIC must be done with a client's buffers before they go */
+static void tx_quiesce(struct nic *n, int idx)
+{
+	uint64_t until = bh_now_ns() + 100000000ull;
+
+	while (rd(n, REG_TDH) != n->tx_tail % TX_RING && bh_now_ns() < until)
+		;
+	for (uint32_t i = n->tx_clean; i != n->tx_tail; i++)
+		if (n->owner[i % TX_RING].client == idx)
+			n->owner[i % TX_RING].client = -1;
+}
+
+static void client_close(struct nic *n, struct client *c, const char *why)
+{
+	int idx = (int)(c - n->clients);
+
+	printf("e1000e: session from \"%s\" closed: %s (rx %llu frames, %llu dropped; tx %llu "
+	       "frames, %llu refused, %llu invalid descriptors)\n",
+	       c->s.peer, why, (unsigned long long)c->rx_frames,
+	       (unsigned long long)c->rx_dropped, (unsigned long long)c->tx_frames,
+	       (unsigned long long)c->tx_refused,
+	       (unsigned long long)(c->s.ps[0].invalid + c->s.ps[1].invalid));
+	bh_loop_del(&n->loop, c->s.fd);
+	if (c->inflight)
+		tx_quiesce(n, idx);
+	bh_session_close(&n->core, &c->s);
+	c->used = false;
+}
+
+static void on_session(void *arg, int fd, uint32_t events);
+
+static void client_open(struct nic *n, int fd, const char *peer)
+{
+	const struct bh_session_stream_spec spec[2] = {
+		[BH_NIC_TX] = { BH_PS_SINK, BH_NIC_RING, BH_NIC_SLOT,
+				(uint64_t)BH_NIC_RING * BH_NIC_SLOT },
+		[BH_NIC_RX] = { BH_PS_SOURCE, BH_NIC_RING, BH_NIC_SLOT,
+				(uint64_t)BH_NIC_RING * BH_NIC_SLOT },
+	};
+	struct bh_nic_info info = { .mtu = BH_NIC_MTU, .link = n->link, .driver = "e1000e" };
+	struct client *c = NULL;
+	int rc;
+
+	for (int i = 0; i < MAX_CLIENTS && !c; i++)
+		if (!n->clients[i].used)
+			c = &n->clients[i];
+	if (!c) {
+		printf("e1000e: session from \"%s\" refused: %d sessions is the most this driver "
+		       "serves\n", peer, MAX_CLIENTS);
+		close(fd);
+		return;
+	}
+	memcpy(info.mac, n->mac, sizeof(info.mac));
+	memset(c, 0, sizeof(*c));
+	rc = bh_session_offer(&n->core, n->dev, fd, BH_NIC_SERVICE, spec, 2, &info, sizeof(info),
+			      &c->s);
+	if (rc) {
+		printf("e1000e: session from \"%s\" failed: %s\n", peer,
+		       rc == -EPIPE || rc == -ECONNRESET ? "it hung up" : bh_error(&n->core));
+		bh_session_close(&n->core, &c->s);
+		return;
+	}
+	snprintf(c->s.peer, sizeof(c->s.peer), "%s", peer);
+	for (int i = 0; i < BH_SESSION_STREAMS; i++)
+		c->bulk_off[i] = (uint64_t)(c->s.ps[i].bulk - (uint8_t *)c->s.ps[i].base);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	c->used = true;
+	c->gen = ++n->gen;
+	bh_loop_add(&n->loop, fd, on_session, n);
+	printf("e1000e: session from \"%s\": 2 streams of %u x %u bytes, tx %s\n", peer,
+	       BH_NIC_RING, BH_NIC_SLOT, n->zero_copy ? "zero copy" : "one copy");
+}
+
+/* ---- receive (7.1) ---- */
+
+static void deliver(struct nic *n, const uint8_t *frame, uint32_t len)
+{
+	for (int i = 0; i < MAX_CLIENTS; i++) {
+		struct client *c = &n->clients[i];
+		struct bh_packet_stream *ps = &c->s.ps[BH_NIC_RX];
+		struct bh_ps_desc d;
+
+		if (!c->used)
+			continue;
+		if (bh_ps_alloc(ps, len, &d) < 0) {
+			c->rx_dropped++;
+			continue;
+		}
+		memcpy(bh_ps_data(ps, &d), frame, len);
+		if (!bh_ps_put(ps, &d, 1)) {
+			bh_ps_free(ps, &d);
+			c->rx_dropped++;
+			continue;
+		}
+		c->rx_frames++;
+		c->pending_flush |= 1u << BH_NIC_RX;
+	}
+}
+
+static unsigned int rx_poll(struct nic *n)
+{
+	unsigned int done = 0;
+
+	while (done < BATCH) {
+		volatile struct e1000e_rx_desc *d = &n->rx[n->rx_next];
+		uint8_t status = d->status;
+
+		if (!(status & RXD_DD))
+			break;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		uint32_t len = d->length;
+		/* a frame that does not fit one buffer is dropped, like one with errors */
+		if ((status & RXD_EOP) && !d->errors && bh_nic_frame_ok(len))
+			deliver(n, (uint8_t *)n->rxbuf.virt + (size_t)n->rx_next * BUF_SIZE, len);
+		else
+			n->rx_errors++;
+		rx_give(n, n->rx_next);
+		n->rx_next = (n->rx_next + 1) % RX_RING;
+		done++;
+	}
+	if (done) {
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		wr(n, REG_RDT, (n->rx_next + RX_RING - 1) % RX_RING);
+	}
+	return done;
+}
+
+/* slots the client has consumed come back; a corrupted ring ends the session */
+static void rx_reclaim(struct nic *n, struct client *c)
+{
+	struct bh_packet_stream *ps = &c->s.ps[BH_NIC_RX];
+	struct bh_ps_desc d[BATCH];
+	int got;
+
+	while ((got = bh_ps_get(ps, d, BATCH)) > 0)
+		for (int i = 0; i < got; i++)
+			bh_ps_free(ps, &d[i]);
+	if (got < 0)
+		client_close(n, c, "it corrupted its rx ring indexes");
+}
+
+/* ---- transmit (7.2) ---- */
+
+static unsigned int tx_reclaim(struct nic *n)
+{
+	unsigned int done = 0;
+
+	while (n->tx_clean != n->tx_tail) {
+		uint32_t i = n->tx_clean % TX_RING;
+		struct tx_owner *o = &n->owner[i];
+
+		if (!(n->tx[i].status & TXD_DD))
+			break;
+		if (o->client >= 0) {
+			struct client *c = &n->clients[o->client];
+			if (c->used && c->gen == o->gen) {
+				ack(c, &o->d, 0);
+				c->inflight--;
+			}
+			o->client = -1;
+		}
+		n->tx_clean++;
+		done++;
+	}
+	return done;
+}
+
+static unsigned int tx_submit(struct nic *n, struct client *c)
+{
+	struct bh_packet_stream *ps = &c->s.ps[BH_NIC_TX];
+	uint32_t free_desc = TX_RING - 1 - (n->tx_tail - n->tx_clean);
+	uint32_t room = bh_ps_space(ps);
+	struct bh_ps_desc d[BATCH];
+	uint32_t want = BATCH;
+	int got;
+
+	/* every frame we take needs its ack slot: never take more than we can answer */
+	room = room > c->inflight ? room - c->inflight : 0;
+	if (want > room)
+		want = room;
+	if (want > free_desc)
+		want = free_desc;
+	c->blocked = room == 0;
+	if (!want)
+		return 0;
+	got = bh_ps_get(ps, d, want);
+	if (got < 0) {
+		client_close(n, c, "it corrupted its tx ring indexes");
+		return 0;
+	}
+	for (int k = 0; k < got; k++) {
+		uint32_t i = n->tx_tail % TX_RING;
+		volatile struct e1000e_tx_desc *t = &n->tx[i];
+
+		/* the library marked bad offsets; lengths are ours to check */
+		if (d[k].status || !bh_nic_frame_ok(d[k].length)) {
+			c->tx_refused++;
+			ack(c, &d[k], -EINVAL);
+			continue;
+		}
+		if (n->zero_copy) {
+			t->addr = c->s.dma[BH_NIC_TX].iova + c->bulk_off[BH_NIC_TX] + d[k].offset;
+			n->owner[i] = (struct tx_owner){ (int)(c - n->clients), c->gen, d[k] };
+			c->inflight++;
+		} else {
+			memcpy((uint8_t *)n->txbuf.virt + (size_t)i * BUF_SIZE,
+			       bh_ps_data(ps, &d[k]), d[k].length);
+			t->addr = n->txbuf.iova + (uint64_t)i * BUF_SIZE;
+			ack(c, &d[k], 0);
+		}
+		t->length = (uint16_t)d[k].length;
+		t->cmd = TXD_EOP | TXD_IFCS | TXD_RS;
+		t->status = 0;
+		n->tx_tail++;
+		c->tx_frames++;
+	}
+	return (unsigned int)got;
+}
+
+/* ---- the loop ---- */
+
+static void on_irq(void *arg, int fd, uint32_t events)
+{
+	struct nic *n = arg;
+
+	(void)fd;
+	(void)events;
+	if (bh_irq_wait(&n->irq, 0) > 0)
+		n->irq_fired = true;
+	bh_loop_stop(&n->loop);
+}
+
+static void on_wake(void *arg, int fd, uint32_t events)
+{
+	uint64_t v;
+
+	(void)events;
+	(void)!read(fd, &v, sizeof(v));
+	bh_loop_stop(&((struct nic *)arg)->loop);
+}
+
+static void on_channel(void *arg, int fd, uint32_t events)
+{
+	struct nic *n = arg;
+	char peer[BH_NAME_MAX];
+	int sfd, rc;
+
+	(void)events;
+	while ((rc = bh_service_accept(fd, peer, &sfd)) == 1)
+		client_open(n, sfd, peer);
+	if (rc < 0 && rc != -EPROTO) {
+		fprintf(stderr, "e1000e: the session channel failed (%s): core is gone\n",
+			strerror(-rc));
+		exit(1);
+	}
+	bh_loop_stop(&n->loop);
+}
+
+static void on_session(void *arg, int fd, uint32_t events)
+{
+	struct nic *n = arg;
+	struct bh_session_event ev;
+	struct client *c = NULL;
+	int rc;
+
+	(void)events;
+	for (int i = 0; i < MAX_CLIENTS && !c; i++)
+		if (n->clients[i].used && n->clients[i].s.fd == fd)
+			c = &n->clients[i];
+	if (!c)
+		return;
+	/* a NIC client has nothing to tell us; read it to see hang-ups and nonsense */
+	while ((rc = bh_session_recv_event(&c->s, &ev)) == 1)
+		;
+	if (rc == 0)
+		client_close(n, c, "it hung up");
+	else if (rc != -EAGAIN)
+		client_close(n, c, rc == -EPROTO ? "it sent a malformed message" : strerror(-rc));
+	bh_loop_stop(&n->loop);
+}
+
+static void on_core(void *arg, int fd, uint32_t events)
+{
+	(void)arg;
+	(void)fd;
+	if (events & (EPOLLHUP | EPOLLERR)) {
+		printf("e1000e: core went away; stopping\n");
+		exit(0);
+	}
+}
+
+/* one pass over the NIC and every client; returns how much it moved */
+static unsigned int service(struct nic *n)
+{
+	unsigned int work = 0;
+
+	if (n->irq_fired) {
+		uint32_t icr = rd(n, REG_ICR);
+
+		n->irq_fired = false;
+		n->irqs++;
+		wr(n, REG_ICR, icr);
+		irq_mask(n);
+		if (n->irq.ack != BH_ACK_NONE)
+			bh_irq_ack(&n->irq);
+		if (icr & (ICR_LSC | ICR_OTHER))
+			link_update(n);
+	}
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (n->clients[i].used)
+			rx_reclaim(n, &n->clients[i]);
+	work += rx_poll(n);
+	uint32_t tail = n->tx_tail;
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (n->clients[i].used)
+			work += tx_submit(n, &n->clients[i]);
+	if (n->tx_tail != tail) {
+		/* one doorbell for the whole batch */
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		wr(n, REG_TDT, n->tx_tail % TX_RING);
+	}
+	work += tx_reclaim(n);
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (n->clients[i].used)
+			flush(&n->clients[i]);
+	return work;
+}
+
+static void serve(struct nic *n)
+{
+	uint64_t tick = bh_now_ns();
+
+	for (;;) {
+		int timeout = 1000;
+		bool again = false;
+
+		if (service(n)) {
+			/* under load: poll instead of sleeping, but keep an eye on the fds */
+			n->polls++;
+			bh_loop_run(&n->loop, 0);
+			continue;
+		}
+		for (int i = 0; i < MAX_CLIENTS; i++) {
+			struct client *c = &n->clients[i];
+			if (!c->used)
+				continue;
+			if (c->blocked)
+				timeout = 10; /* it frees ack room without telling us */
+			else if (!bh_ps_prepare_wait(&c->s.ps[BH_NIC_TX]))
+				again = true;
+		}
+		if (again)
+			continue;
+		irq_arm(n);
+		bh_loop_run(&n->loop, timeout);
+		if (bh_now_ns() - tick >= 1000000000ull) {
+			tick = bh_now_ns();
+			link_update(n); /* in case an LSC went missing */
+			if (bh_heartbeat(&n->core) < 0)
+				die(n, "heartbeat");
+		}
+		for (int i = 0; i < MAX_CLIENTS; i++)
+			if (n->clients[i].used)
+				bh_ps_drain_signal(&n->clients[i].s.ps[BH_NIC_TX]);
+	}
+}
+
+static int setup(struct nic *n)
+{
+	if (bh_core_open(&n->core) < 0 ||
+	    bh_device_find(&n->core, E1000E_VENDOR, E1000E_DEVICE, &n->dev) < 0 ||
+	    bh_device_info(&n->core, n->dev, &n->info) < 0 || bh_acquire(&n->core, n->dev) < 0 ||
+	    bh_io_mem(&n->core, n->dev, 0, &n->regs) < 0)
+		return -1;
+	if (reset(n) < 0) {
+		snprintf(n->core.error, sizeof(n->core.error),
+			 "reset: CTRL.RST did not clear within 100 ms; is this an 82574L?");
+		return -1;
+	}
+	if (read_mac(n) < 0) {
+		snprintf(n->core.error, sizeof(n->core.error),
+			 "no valid MAC address in RAL0/RAH0 (EEPROM not loaded?)");
+		return -1;
+	}
+	/* both rings in one buffer, then rx and tx buffers; the device does 64-bit DMA */
+	if (bh_dma_alloc(&n->core, n->dev,
+			 (RX_RING + TX_RING) * sizeof(struct e1000e_rx_desc), 0, &n->rings) < 0 ||
+	    bh_dma_alloc(&n->core, n->dev, RX_RING * BUF_SIZE, 0, &n->rxbuf) < 0 ||
+	    bh_dma_alloc(&n->core, n->dev, TX_RING * BUF_SIZE, 0, &n->txbuf) < 0)
+		return -1;
+	n->rx = n->rings.virt;
+	n->tx = (struct e1000e_tx_desc *)((uint8_t *)n->rings.virt +
+					  RX_RING * sizeof(struct e1000e_rx_desc));
+	rx_init(n);
+	tx_init(n);
+	if (irq_init(n) < 0)
+		return -1;
+	n->link = link_now(n);
+	if (bh_service_announce(&n->core, BH_NIC_SERVICE, &n->channel) < 0)
+		return -1;
+	fcntl(n->channel, F_SETFL, fcntl(n->channel, F_GETFL) | O_NONBLOCK);
+	if (bh_loop_init(&n->loop) < 0 || bh_loop_add(&n->loop, n->irq.fd, on_irq, n) < 0 ||
+	    bh_loop_add(&n->loop, n->channel, on_channel, n) < 0 ||
+	    bh_loop_add(&n->loop, n->core.fd, on_core, n) < 0) {
+		snprintf(n->core.error, sizeof(n->core.error), "epoll: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct nic n = { .channel = -1, .zero_copy = true };
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--copy") == 0) {
+			n.zero_copy = false;
+		} else {
+			fprintf(stderr, "e1000e: unknown argument '%s' (known: --copy)\n", argv[i]);
+			return 2;
+		}
+	}
+	if (setup(&n) < 0)
+		die(&n, "setup");
+	/* without an IOMMU a multi-page region is not contiguous for the device */
+	if (!n.core.hello.iommu && n.zero_copy) {
+		n.zero_copy = false;
+		printf("e1000e: no IOMMU: transmitting with one copy\n");
+	}
+	printf("e1000e: uid %u, device %s, MAC %02x:%02x:%02x:%02x:%02x:%02x, %s (%u vectors "
+	       "offered), link %s, tx %s, rx one copy, start %u\n",
+	       getuid(), n.info.name, n.mac[0], n.mac[1], n.mac[2], n.mac[3], n.mac[4], n.mac[5],
+	       irq_name[n.irq_type], n.info.irq_count[n.irq_type], n.link.up ? "up" : "down",
+	       n.zero_copy ? "zero copy" : "one copy", n.core.hello.restarts + 1);
+	serve(&n);
+	return 0;
+}
