@@ -49,9 +49,19 @@ static void handle_signals(void)
 		} else if (!core.stopping) {
 			bh_log("signal %d: stopping all components", si.ssi_signo);
 			core.stopping = true;
-			for (int i = 0; i < core.ncomp; i++)
-				if (core.comp[i].state == BH_RUNNING && core.comp[i].pid > 0)
-					kill(core.comp[i].pid, SIGTERM);
+			/* a hang-up on its core socket, and SIGTERM for those that handle it
+			 * (a component is pid 1 of its namespace: default actions do not apply) */
+			for (int i = 0; i < core.ncomp; i++) {
+				struct bh_component *c = &core.comp[i];
+				if (c->state != BH_RUNNING || c->pid <= 0)
+					continue;
+				if (c->sock >= 0) {
+					epoll_ctl(core.epfd, EPOLL_CTL_DEL, c->sock, NULL);
+					close(c->sock);
+					c->sock = -1;
+				}
+				kill(c->pid, SIGTERM);
+			}
 		}
 	}
 }

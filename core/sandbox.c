@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The component sandbox. Everything here runs in the child between fork and
+ * The component sandbox. Everything here runs in the child between clone and
  * exec, in this order: fds, namespaces, I/O ports (needs CAP_SYS_RAWIO),
  * rlimits, uid/gid, no_new_privs, seccomp, exec.
  */
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/io.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -138,8 +139,9 @@ __attribute__((noreturn)) static void child(const struct bh_component_config *c,
 	if (close_range(BH_CORE_FD + 1, BH_EXEC_FD - 1, 0) < 0 ||
 	    close_range(BH_EXEC_FD + 1, ~0u, 0) < 0)
 		child_fail("close_range", errno);
-	if (unshare(CLONE_NEWNET | CLONE_NEWIPC) < 0)
-		child_fail("unshare(net, ipc)", errno);
+	/* namespaces came with clone(); mounts made here stay here */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		child_fail("private mounts", errno);
 	for (int i = 0; i < c->nisa; i++)
 		if (ioperm(c->isa[i].base, c->isa[i].count, 1) < 0)
 			child_fail("ioperm", errno);
@@ -201,9 +203,15 @@ int bh_spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, struct b
 		close(sv[1]);
 		return -errno;
 	}
-	pid = fork();
+	/*
+	 * its own pid, mount, network, ipc and uts namespaces: it sees no other
+	 * process, no network but its own loopback, and changes no mount of ours
+	 */
+	pid = (pid_t)syscall(SYS_clone, SIGCHLD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET |
+						CLONE_NEWIPC | CLONE_NEWUTS,
+			     NULL, NULL, NULL, NULL);
 	if (pid < 0) {
-		snprintf(err, err_len, "fork: %s", strerror(errno));
+		snprintf(err, err_len, "clone: %s", strerror(errno));
 		close(exe);
 		close(sv[0]);
 		close(sv[1]);

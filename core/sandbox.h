@@ -16,10 +16,11 @@ struct bh_spawn {
 };
 
 /*
- * fork and exec c as uid:gid in its sandbox: new session, die with core,
+ * clone and exec c as uid:gid in its sandbox: new session, die with core,
  * fds 0 (/dev/null), 1+2 (a pipe to core), 3 (socket to core) and nothing
  * else; its ISA ports enabled; rlimits; no new privileges; seccomp
- * allowlist; own net and ipc namespaces; the config's environment only.
+ * allowlist; own pid, mount, net, ipc and uts namespaces; the config's
+ * environment only.
  */
 int bh_spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, struct bh_spawn *out,
 	     char *err, size_t err_len);

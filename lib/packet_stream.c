@@ -108,10 +108,11 @@ int bh_ps_alloc(struct bh_packet_stream *ps, uint32_t len, struct bh_ps_desc *d)
 
 void bh_ps_free(struct bh_packet_stream *ps, const struct bh_ps_desc *d)
 {
-	uint64_t slot = d->offset / ps->slot_size;
+	uint64_t slot;
 
-	if (ps->role != BH_PS_SOURCE || d->offset % ps->slot_size || slot >= ps->nslots ||
-	    !ps->slot_busy[slot]) {
+	/* a sink has no slots (slot_size 0): check the role before dividing */
+	if (ps->role != BH_PS_SOURCE || d->offset % ps->slot_size ||
+	    (slot = d->offset / ps->slot_size) >= ps->nslots || !ps->slot_busy[slot]) {
 		ps->invalid++;
 		return;
 	}
@@ -212,7 +213,11 @@ bool bh_ps_prepare_wait(struct bh_packet_stream *ps)
 
 	__atomic_store_n(&r->shared->waiting, 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return __atomic_load_n(&r->shared->tail, __ATOMIC_ACQUIRE) == r->head;
+	if (__atomic_load_n(&r->shared->tail, __ATOMIC_ACQUIRE) == r->head)
+		return true;
+	/* not sleeping after all: take the request back, or the next flush signals for nothing */
+	__atomic_store_n(&r->shared->waiting, 0, __ATOMIC_RELAXED);
+	return false;
 }
 
 void bh_ps_drain_signal(struct bh_packet_stream *ps)

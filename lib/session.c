@@ -27,10 +27,10 @@ static void session_init(struct bh_session *s, int fd)
 	}
 }
 
-int bh_session_offer_regions(int session_fd, const char *service,
-			     const struct bh_session_stream_spec *spec, unsigned int n,
-			     const int *memfds, void *const *maps, const void *info,
-			     size_t info_len, struct bh_session *s)
+static int offer_regions(int session_fd, const char *service,
+			 const struct bh_session_stream_spec *spec, unsigned int n,
+			 const int *memfds, void *const *maps, const void *info, size_t info_len,
+			 struct bh_session *s)
 {
 	struct bh_session_setup setup;
 	int fds[3 * BH_SESSION_STREAMS];
@@ -94,6 +94,16 @@ fail:
 	return rc;
 }
 
+int bh_session_offer_regions(int session_fd, const char *service,
+			     const struct bh_session_stream_spec *spec, unsigned int n,
+			     const int *memfds, void *const *maps, const void *info,
+			     size_t info_len, struct bh_session *s)
+{
+	/* the caller's s may hold anything: no fd in it is ours to close */
+	session_init(s, session_fd);
+	return offer_regions(session_fd, service, spec, n, memfds, maps, info, info_len, s);
+}
+
 int bh_session_offer(struct bh_core *core, unsigned int dev, int session_fd, const char *service,
 		     const struct bh_session_stream_spec *spec, unsigned int n, const void *info,
 		     size_t info_len, struct bh_session *s)
@@ -116,7 +126,7 @@ int bh_session_offer(struct bh_core *core, unsigned int dev, int session_fd, con
 		memfds[i] = s->dma[i].fd;
 		maps[i] = s->dma[i].virt;
 	}
-	rc = bh_session_offer_regions(session_fd, service, spec, n, memfds, maps, info, info_len, s);
+	rc = offer_regions(session_fd, service, spec, n, memfds, maps, info, info_len, s);
 	if (rc)
 		for (unsigned int i = 0; i < n; i++)
 			bh_dma_free(core, &s->dma[i]);
@@ -164,6 +174,8 @@ int bh_session_accept_setup(int session_fd, const char *service, struct bh_sessi
 		    g->region_size != bh_ps_region_size(g->capacity, g->bulk_size) ||
 		    g->server_role > BH_PS_SINK || !g->slot_size || g->slot_size > g->bulk_size ||
 		    fstat(fds[3 * i], &st) < 0 || (uint64_t)st.st_size < g->region_size) {
+			/* rc is attach's 0 after the first stream */
+			rc = -EPROTO;
 			snprintf(why, why_len, "setup: stream %u has an impossible geometry", i);
 			goto fail;
 		}
@@ -181,6 +193,8 @@ int bh_session_accept_setup(int session_fd, const char *service, struct bh_sessi
 				  g->capacity, g->bulk_size, g->slot_size, fds[3 * i + 1],
 				  fds[3 * i + 2]);
 		if (rc) {
+			/* attach zeroed ps: the eventfds are still in fds, 0 is not ours */
+			s->ps[i].submit.efd = s->ps[i].ack.efd = -1;
 			snprintf(why, why_len, "setup: stream %u: %s", i, strerror(-rc));
 			goto fail;
 		}
@@ -193,6 +207,7 @@ fail:
 	for (unsigned int i = 0; i < nfds; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	s->fd = -1; /* the socket stays the caller's, open */
 	bh_session_close(NULL, s);
 	s->fd = session_fd;
 	return rc;

@@ -77,6 +77,7 @@ struct nic {
 	uint32_t tx_tail, tx_clean;	    /* free-running counters */
 	struct tx_owner owner[TX_RING];
 	bool zero_copy;
+	bool promiscuous;
 	uint8_t mac[6];
 	struct bh_nic_link link;
 	int channel;
@@ -162,7 +163,8 @@ static void rx_init(struct nic *n)
 	wr(n, REG_RDTR, 0);
 	wr(n, REG_RADV, 0);
 	wr(n, REG_RFCTL, 0);
-	wr(n, REG_RCTL, RCTL_EN | RCTL_BAM | RCTL_MPE | RCTL_SECRC | RCTL_BSIZE_2048);
+	wr(n, REG_RCTL, RCTL_EN | RCTL_BAM | RCTL_MPE | RCTL_SECRC | RCTL_BSIZE_2048 |
+				(n->promiscuous ? RCTL_UPE : 0));
 	/* one descriptor stays with us, so a full ring never looks empty */
 	wr(n, REG_RDT, RX_RING - 1);
 	n->rx_next = 0;
@@ -255,8 +257,7 @@ static void link_update(struct nic *n)
 	if (l.up == n->link.up && l.speed_mbps == n->link.speed_mbps)
 		return;
 	n->link = l;
-	printf("e1000e: link %s%s\n", l.up ? "up" : "down",
-	       l.up ? (l.speed_mbps == 1000 ? " 1000 Mbit/s" : " slow") : "");
+	printf("e1000e: link %s, %u Mbit/s\n", l.up ? "up" : "down", l.speed_mbps);
 	for (int i = 0; i < MAX_CLIENTS; i++) {
 		struct client *c = &n->clients[i];
 		if (c->used && bh_session_send_event(&c->s, BH_NIC_EVENT_LINK, &l, sizeof(l)) < 0)
@@ -307,6 +308,7 @@ static void client_close(struct nic *n, struct client *c, const char *why)
 	       (unsigned long long)c->tx_refused,
 	       (unsigned long long)(c->s.ps[0].invalid + c->s.ps[1].invalid));
 	bh_loop_del(&n->loop, c->s.fd);
+	bh_loop_del(&n->loop, bh_ps_wait_fd(&c->s.ps[BH_NIC_TX]));
 	if (c->inflight)
 		tx_quiesce(n, idx);
 	bh_session_close(&n->core, &c->s);
@@ -314,6 +316,7 @@ static void client_close(struct nic *n, struct client *c, const char *why)
 }
 
 static void on_session(void *arg, int fd, uint32_t events);
+static void on_wake(void *arg, int fd, uint32_t events);
 
 static void client_open(struct nic *n, int fd, const char *peer)
 {
@@ -352,7 +355,12 @@ static void client_open(struct nic *n, int fd, const char *peer)
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	c->used = true;
 	c->gen = ++n->gen;
-	bh_loop_add(&n->loop, fd, on_session, n);
+	/* the session socket for hang-ups, the tx stream's eventfd for frames */
+	if (bh_loop_add(&n->loop, fd, on_session, n) < 0 ||
+	    bh_loop_add(&n->loop, bh_ps_wait_fd(&c->s.ps[BH_NIC_TX]), on_wake, n) < 0) {
+		client_close(n, c, "out of memory");
+		return;
+	}
 	printf("e1000e: session from \"%s\": 2 streams of %u x %u bytes, tx %s\n", peer,
 	       BH_NIC_RING, BH_NIC_SLOT, n->zero_copy ? "zero copy" : "one copy");
 }
@@ -565,16 +573,6 @@ static void on_session(void *arg, int fd, uint32_t events)
 	bh_loop_stop(&n->loop);
 }
 
-static void on_core(void *arg, int fd, uint32_t events)
-{
-	(void)arg;
-	(void)fd;
-	if (events & (EPOLLHUP | EPOLLERR)) {
-		printf("e1000e: core went away; stopping\n");
-		exit(0);
-	}
-}
-
 /* one pass over the NIC and every client; returns how much it moved */
 static unsigned int service(struct nic *n)
 {
@@ -642,12 +640,10 @@ static void serve(struct nic *n)
 		if (bh_now_ns() - tick >= 1000000000ull) {
 			tick = bh_now_ns();
 			link_update(n); /* in case an LSC went missing */
+			/* also how we notice that core is gone */
 			if (bh_heartbeat(&n->core) < 0)
 				die(n, "heartbeat");
 		}
-		for (int i = 0; i < MAX_CLIENTS; i++)
-			if (n->clients[i].used)
-				bh_ps_drain_signal(&n->clients[i].s.ps[BH_NIC_TX]);
 	}
 }
 
@@ -686,8 +682,7 @@ static int setup(struct nic *n)
 		return -1;
 	fcntl(n->channel, F_SETFL, fcntl(n->channel, F_GETFL) | O_NONBLOCK);
 	if (bh_loop_init(&n->loop) < 0 || bh_loop_add(&n->loop, n->irq.fd, on_irq, n) < 0 ||
-	    bh_loop_add(&n->loop, n->channel, on_channel, n) < 0 ||
-	    bh_loop_add(&n->loop, n->core.fd, on_core, n) < 0) {
+	    bh_loop_add(&n->loop, n->channel, on_channel, n) < 0) {
 		snprintf(n->core.error, sizeof(n->core.error), "epoll: %s", strerror(errno));
 		return -1;
 	}
@@ -702,8 +697,11 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--copy") == 0) {
 			n.zero_copy = false;
+		} else if (strcmp(argv[i], "--promiscuous") == 0) {
+			n.promiscuous = true;
 		} else {
-			fprintf(stderr, "e1000e: unknown argument '%s' (known: --copy)\n", argv[i]);
+			fprintf(stderr, "e1000e: unknown argument '%s' (known: --copy, --promiscuous)\n",
+				argv[i]);
 			return 2;
 		}
 	}

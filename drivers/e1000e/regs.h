@@ -50,6 +50,7 @@
 /* 10.2.5 receive */
 #define REG_RCTL 0x00100
 #define RCTL_EN (1u << 1)
+#define RCTL_UPE (1u << 3)  /* every unicast: a bridge port behind another MAC */
 #define RCTL_BAM (1u << 15) /* broadcasts */
 #define RCTL_MPE (1u << 4)  /* all multicasts: IPv6 neighbour discovery needs them */
 #define RCTL_BSIZE_2048 0u

@@ -359,7 +359,6 @@ static void test_slots_exhausted(void **state)
 static void test_notify_only_when_waiting(void **state)
 {
 	struct fx *f = *state;
-	struct bh_ps_desc d[4];
 
 	/* nobody waits: no signal, however many flushes */
 	for (uint32_t i = 0; i < 4; i++) {
