@@ -1,7 +1,7 @@
 # bulkhead: a thin wrapper around meson + ninja, and the two commands the README promises.
 BUILD ?= build
 
-.PHONY: all deps build check demo unit fuzz clean format
+.PHONY: all deps build check demo unit fuzz bench-ps clean format
 
 all: build
 
@@ -29,6 +29,16 @@ fuzz: deps
 	@[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false >/dev/null
 	@ninja -C build-fuzz >/dev/null
 	@tests/fuzz/run $(FUZZ_SECONDS)
+
+# packet-stream throughput between two processes, next to DPDK's rte_ring;
+# RESULT lines on stdout, a table in bench/results/packet-stream.md
+bench-ps: build
+	@bench/packet-stream/install-deps
+	@# meson looks for libdpdk at setup: look again once it is installed
+	@if pkg-config --exists libdpdk && ! grep -q packet-stream/rte_ring.c $(BUILD)/compile_commands.json; \
+		then meson setup --reconfigure $(BUILD) >/dev/null; fi
+	@ninja -C $(BUILD) bench/packet-stream/bench-ps >/dev/null
+	@$(BUILD)/bench/packet-stream/bench-ps -o bench/results/packet-stream.md
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -237,7 +237,10 @@ int bh_supervisor_tick(struct bh_core_state *core)
 			}
 		}
 		if (c->state == BH_RUNNING && cc->watchdog_ms && c->sock >= 0) {
-			uint64_t quiet = (now - c->last_heartbeat_ns) / 1000000ull;
+			/* a component started just now in this loop heartbeats after now */
+			uint64_t quiet = now > c->last_heartbeat_ns
+						 ? (now - c->last_heartbeat_ns) / 1000000ull
+						 : 0;
 			if (quiet > cc->watchdog_ms) {
 				bh_log("watchdog: \"%s\" silent for %llu ms; killing it", cc->name,
 				       (unsigned long long)quiet);

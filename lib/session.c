@@ -193,7 +193,7 @@ int bh_session_accept_setup(int session_fd, const char *service, struct bh_sessi
 				  g->capacity, g->bulk_size, g->slot_size, fds[3 * i + 1],
 				  fds[3 * i + 2]);
 		if (rc) {
-			/* attach zeroed ps: the eventfds are still in fds, 0 is not ours */
+			/* attach left 0s or the eventfds in ps: they are closed below, once */
 			s->ps[i].submit.efd = s->ps[i].ack.efd = -1;
 			snprintf(why, why_len, "setup: stream %u: %s", i, strerror(-rc));
 			goto fail;

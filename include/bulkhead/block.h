@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "bulkhead/packet_stream.h"
+#include "bulkhead/session.h"
 
 #define BH_BLOCK_SERVICE "block"
 #define BH_BLOCK_VERSION 1
@@ -80,5 +81,29 @@ static inline int bh_block_check(const struct bh_block_info *info, const struct 
 		return -ENOSPC;
 	return 0;
 }
+
+/* the client side: a session to a block server, checked and mapped */
+struct bh_block {
+	struct bh_session s;
+	struct bh_packet_stream *ps; /* we are its source */
+	struct bh_block_info info;
+	uint64_t size; /* bytes */
+};
+
+/*
+ * Open a Block session (retrying while the server is not serving, up to
+ * timeout_ms, -1: forever), take its setup and check the geometry.
+ * 0, or -errno with why set.
+ */
+int bh_block_open(struct bh_core *core, int timeout_ms, struct bh_block *b, char *why,
+		  size_t why_len);
+void bh_block_close(struct bh_block *b);
+
+/*
+ * Sleep until acknowledgements may be waiting (after arming the stream's
+ * wake-up), timeout_ms passes, or extra_fd (if >= 0) is readable.
+ * 1: look at the ack ring, 0: timeout, -ECONNRESET: the server hung up.
+ */
+int bh_block_wait(struct bh_block *b, int extra_fd, int timeout_ms);
 
 #endif

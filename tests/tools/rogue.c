@@ -3,6 +3,7 @@
  * rogue: a misbehaving component for the tests. It says a proper hello,
  * then breaks the protocol the way its argument names, and reports what
  * core did about it. Core must close the connection and serve everyone else.
+ * "hang" sends heartbeats for a second and then spins: the watchdog's case.
  */
 #include <errno.h>
 #include <poll.h>
@@ -26,6 +27,16 @@ int main(int argc, char **argv)
 	if (bh_core_open(&core) < 0) {
 		printf("rogue: %s\n", bh_error(&core));
 		return 1;
+	}
+	if (strcmp(how, "hang") == 0) {
+		/* alive for a second, then stuck: the watchdog must notice */
+		for (int i = 0; i < 4; i++) {
+			bh_heartbeat(&core);
+			poll(NULL, 0, 250);
+		}
+		printf("rogue: hanging now\n");
+		for (volatile unsigned long spin = 0;; spin++)
+			;
 	}
 	memset(big, 0x5a, sizeof(big));
 	bh_msg_init(&m, BH_OP_HELLO, 99);

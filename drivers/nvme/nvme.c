@@ -1,0 +1,776 @@
+// SPDX-License-Identifier: MIT
+/*
+ * nvme: a driver for QEMU's NVMe controller (1b36:0010), serving its first
+ * namespace as Block sessions (bulkhead/block.h) from an unprivileged,
+ * sandboxed process.
+ *
+ * Init (NVMe 1.4, 7.6.1): disable the controller and wait for CSTS.RDY = 0,
+ * put the admin queues in DMA memory, enable, identify the controller and
+ * namespace 1, ask for one I/O queue pair and create it. Interrupts are
+ * MSI-X: vector 0 for the admin queue, vector 1 for the I/O queue.
+ *
+ * Data path: each client's stream region is a DMA buffer of this device,
+ * so a request's PRPs point straight into the client's bulk buffer (zero
+ * copy; the IOMMU keeps the device inside our DMA buffers). One I/O queue
+ * pair is enough for a single-threaded driver: the commands of all
+ * clients share it, up to IO_SLOTS in flight.
+ *
+ * Recovery: a command that does not complete in IO_TIMEOUT_MS means the
+ * controller is stuck. We exit non-zero; core resets the device and starts
+ * us again, and clients re-issue what was in flight. On SIGTERM or when
+ * core goes away we drain and shut the controller down cleanly (CC.SHN).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bulkhead/block.h"
+#include "bulkhead/bulkhead.h"
+#include "bulkhead/session.h"
+#include "regs.h"
+
+#define NVME_VENDOR 0x1b36
+#define NVME_DEVICE 0x0010
+
+#define PAGE 4096u
+#define ADMIN_DEPTH 32
+#define IO_DEPTH 256	 /* SQ/CQ entries */
+#define IO_SLOTS 128	 /* commands in flight; fewer than IO_DEPTH, so the SQ never fills */
+#define RING 128	 /* ring entries per client */
+#define MAX_TRANSFER (128u << 10)
+#define MAX_CLIENTS 4
+#define ADMIN_TIMEOUT_MS 5000
+#define IO_TIMEOUT_MS 30000
+#define SPIN_NS 30000 /* under load, poll the CQ this long before sleeping */
+#define BATCH 32
+
+struct queue {
+	struct bh_dma mem; /* SQ, then CQ */
+	struct nvme_sqe *sq;
+	volatile struct nvme_cqe *cq;
+	uint32_t depth;
+	uint16_t id;
+	uint16_t sq_tail;
+	uint16_t sq_head; /* as the controller last told us */
+	uint16_t cq_head;
+	uint16_t phase;
+	size_t sq_db, cq_db;
+};
+
+struct client {
+	struct bh_session s;
+	struct bh_packet_stream *ps;
+	uint64_t bulk_iova; /* where the device finds the bulk buffer */
+	unsigned int inflight;
+	bool open;
+	bool closing; /* hung up; freed once the device is done with its memory */
+	bool ack_pending;
+};
+
+/* one I/O command in flight */
+struct slot {
+	struct bh_ps_desc d;
+	uint64_t start_ns;
+	int client; /* -1: free */
+};
+
+struct nvme {
+	struct bh_core core;
+	unsigned int dev;
+	struct bh_mmio regs;
+	struct bh_irq irq[2];
+	uint32_t dstrd;
+	unsigned int ready_ms; /* CAP.TO */
+	struct queue admin, io;
+	struct bh_dma scratch; /* identify data */
+	struct bh_dma prp;     /* a PRP-list page per slot */
+	struct slot slot[IO_SLOTS];
+	uint16_t free_cid[IO_SLOTS];
+	unsigned int nfree;
+	unsigned int inflight;
+	struct bh_block_info info;
+	bool vwc, dsm;
+	int channel;
+	struct client client[MAX_CLIENTS];
+	uint64_t requests, refused, failed;
+	uint64_t last_check_ns;
+};
+
+static volatile sig_atomic_t stopping;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static void doorbell(struct nvme *n, size_t off, uint32_t v)
+{
+	/* the SQEs (or our use of the CQEs) before the controller sees the index */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	bh_write32(&n->regs, off, v);
+}
+
+static size_t doorbell_off(const struct nvme *n, unsigned int qid, bool cq)
+{
+	return NVME_DOORBELLS + (2 * qid + (cq ? 1 : 0)) * (4u << n->dstrd);
+}
+
+static int queue_alloc(struct nvme *n, struct queue *q, uint16_t id, uint32_t depth)
+{
+	size_t sq_bytes = (depth * sizeof(struct nvme_sqe) + PAGE - 1) & ~(size_t)(PAGE - 1);
+	size_t cq_bytes = (depth * sizeof(struct nvme_cqe) + PAGE - 1) & ~(size_t)(PAGE - 1);
+	int rc = bh_dma_alloc(&n->core, n->dev, sq_bytes + cq_bytes, 0, &q->mem);
+
+	if (rc)
+		return rc;
+	memset(q->mem.virt, 0, sq_bytes + cq_bytes);
+	q->sq = q->mem.virt;
+	q->cq = (volatile struct nvme_cqe *)((uint8_t *)q->mem.virt + sq_bytes);
+	q->depth = depth;
+	q->id = id;
+	q->sq_tail = q->sq_head = q->cq_head = 0;
+	q->phase = 1;
+	q->sq_db = doorbell_off(n, id, false);
+	q->cq_db = doorbell_off(n, id, true);
+	return 0;
+}
+
+static uint64_t cq_iova(const struct queue *q)
+{
+	return q->mem.iova + ((uint8_t *)q->cq - (uint8_t *)q->mem.virt);
+}
+
+/* place one command; the caller rings the doorbell */
+static void sq_put(struct queue *q, const struct nvme_sqe *cmd)
+{
+	q->sq[q->sq_tail] = *cmd;
+	q->sq_tail = (uint16_t)((q->sq_tail + 1) % q->depth);
+}
+
+/* the next completion, or NULL; consumes it */
+static bool cq_get(struct queue *q, struct nvme_cqe *out)
+{
+	volatile struct nvme_cqe *e = &q->cq[q->cq_head];
+
+	if ((e->status & 1) != q->phase)
+		return false;
+	/* the rest of the entry only after its phase tag */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	out->result = e->result;
+	out->sq_head = e->sq_head;
+	out->sq_id = e->sq_id;
+	out->cid = e->cid;
+	out->status = e->status;
+	if (++q->cq_head == q->depth) {
+		q->cq_head = 0;
+		q->phase ^= 1;
+	}
+	if (out->sq_head < q->depth)
+		q->sq_head = out->sq_head;
+	return true;
+}
+
+/* 7.6.1 step 1: CC.EN = 0, then CSTS.RDY = 0 */
+static int controller_disable(struct nvme *n)
+{
+	uint32_t cc = bh_read32(&n->regs, NVME_CC);
+
+	if (cc & NVME_CC_EN)
+		bh_write32(&n->regs, NVME_CC, cc & ~NVME_CC_EN);
+	return bh_poll32(&n->regs, NVME_CSTS, NVME_CSTS_RDY, 0, n->ready_ms * 1000u);
+}
+
+/* one admin command, waited for (init and shutdown only) */
+static int admin(struct nvme *n, struct nvme_sqe *cmd, uint32_t *result)
+{
+	uint64_t deadline = bh_now_ns() + ADMIN_TIMEOUT_MS * 1000000ull;
+	static uint16_t cid;
+	struct nvme_cqe e;
+
+	cmd->cid = ++cid;
+	sq_put(&n->admin, cmd);
+	doorbell(n, n->admin.sq_db, n->admin.sq_tail);
+	for (;;) {
+		while (cq_get(&n->admin, &e)) {
+			doorbell(n, n->admin.cq_db, n->admin.cq_head);
+			if (e.cid != cid)
+				continue; /* a late answer to an earlier command */
+			if (result)
+				*result = e.result;
+			return e.status >> 1 ? -EIO : 0;
+		}
+		uint64_t now = bh_now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		/* MSI-X vector 0 tells us; the timeout covers a lost interrupt */
+		bh_irq_wait(&n->irq[0], (int)((deadline - now) / 1000000) + 1);
+	}
+}
+
+static void id_string(char *dst, size_t len, const uint8_t *src, size_t n)
+{
+	size_t k = n < len - 1 ? n : len - 1;
+
+	memcpy(dst, src, k);
+	while (k && (dst[k - 1] == ' ' || dst[k - 1] == 0))
+		k--;
+	dst[k] = 0;
+	for (size_t i = 0; i < k; i++)
+		if (dst[i] < 0x20 || dst[i] > 0x7e)
+			dst[i] = '?';
+}
+
+/* 5.15: identify controller, then namespace 1 */
+static int identify(struct nvme *n, uint32_t min_page)
+{
+	const uint8_t *id = n->scratch.virt;
+	struct nvme_sqe cmd = { .opcode = NVME_ADMIN_IDENTIFY, .prp1 = n->scratch.iova,
+				.cdw10 = NVME_CNS_CONTROLLER };
+	char sn[21], mn[41], fr[9];
+	uint32_t nn, max = MAX_TRANSFER, lbads, ms;
+	uint64_t nsze;
+	uint8_t mdts, flbas;
+	int rc;
+
+	rc = admin(n, &cmd, NULL);
+	if (rc)
+		return rc;
+	id_string(sn, sizeof(sn), id + NVME_ID_SN, 20);
+	id_string(mn, sizeof(mn), id + NVME_ID_MN, 40);
+	id_string(fr, sizeof(fr), id + NVME_ID_FR, 8);
+	mdts = id[NVME_ID_MDTS];
+	memcpy(&nn, id + NVME_ID_NN, 4);
+	n->dsm = id[NVME_ID_ONCS] & NVME_ONCS_DSM;
+	n->vwc = id[NVME_ID_VWC] & 1;
+	if (mdts && mdts < 20 && ((uint64_t)min_page << mdts) < max)
+		max = min_page << mdts;
+	if (nn < 1) {
+		fprintf(stderr, "nvme: the controller has no namespace: create one (QEMU: "
+				"-device nvme,drive=...)\n");
+		return -ENODEV;
+	}
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.opcode = NVME_ADMIN_IDENTIFY;
+	cmd.nsid = 1;
+	cmd.prp1 = n->scratch.iova;
+	cmd.cdw10 = NVME_CNS_NAMESPACE;
+	rc = admin(n, &cmd, NULL);
+	if (rc)
+		return rc;
+	memcpy(&nsze, id + NVME_NS_NSZE, 8);
+	flbas = id[NVME_NS_FLBAS] & 0xf;
+	ms = id[NVME_NS_LBAF + 4 * flbas] | (uint32_t)id[NVME_NS_LBAF + 4 * flbas + 1] << 8;
+	lbads = id[NVME_NS_LBAF + 4 * flbas + 2];
+	if (lbads < 9 || lbads > 16 || ms || !nsze) {
+		fprintf(stderr, "nvme: namespace 1 has an unusable format (2^%u-byte blocks, %u "
+				"metadata bytes, %llu blocks)\n",
+			lbads, ms, (unsigned long long)nsze);
+		return -ENOTSUP;
+	}
+	n->info.version = BH_BLOCK_VERSION;
+	n->info.block_size = 1u << lbads;
+	n->info.block_count = nsze;
+	n->info.flags = BH_BLOCK_WRITABLE | (n->dsm ? BH_BLOCK_CAN_TRIM : 0) |
+			(n->vwc ? BH_BLOCK_CAN_FLUSH : 0);
+	n->info.max_transfer = max;
+	n->info.queue_depth = RING;
+	snprintf(n->info.model, sizeof(n->info.model), "%s", mn);
+	printf("nvme: %s, serial %s, firmware %s; namespace 1: %llu blocks of %u bytes (%llu "
+	       "MiB), max transfer %u KiB%s%s\n",
+	       mn, sn, fr, (unsigned long long)nsze, n->info.block_size,
+	       (unsigned long long)(nsze << lbads >> 20), max >> 10,
+	       n->vwc ? ", volatile write cache" : "", n->dsm ? ", trim" : "");
+	return 0;
+}
+
+/* 7.6.1 steps 2-9, and 5.3/5.4: one I/O queue pair on vector 1 */
+static int controller_init(struct nvme *n)
+{
+	uint64_t cap = bh_read64(&n->regs, NVME_CAP);
+	uint32_t min_page = 1u << (12 + NVME_CAP_MPSMIN(cap));
+	uint32_t depth = NVME_CAP_MQES(cap) < IO_DEPTH ? NVME_CAP_MQES(cap) : IO_DEPTH;
+	struct nvme_sqe cmd;
+	int rc;
+
+	n->dstrd = NVME_CAP_DSTRD(cap);
+	n->ready_ms = (NVME_CAP_TO(cap) ? NVME_CAP_TO(cap) : 1) * 500;
+	if (!NVME_CAP_CSS_NVM(cap) || min_page > PAGE || depth <= IO_SLOTS) {
+		fprintf(stderr, "nvme: unsupported controller (CAP 0x%016llx): needs the NVM "
+				"command set, 4 KiB pages and %u queue entries\n",
+			(unsigned long long)cap, IO_SLOTS + 1);
+		return -ENOTSUP;
+	}
+	rc = controller_disable(n);
+	if (rc) {
+		fprintf(stderr, "nvme: the controller did not stop (CSTS 0x%x)\n",
+			bh_read32(&n->regs, NVME_CSTS));
+		return rc;
+	}
+	if ((rc = queue_alloc(n, &n->admin, 0, ADMIN_DEPTH)) ||
+	    (rc = queue_alloc(n, &n->io, 1, depth)) ||
+	    (rc = bh_dma_alloc(&n->core, n->dev, PAGE, 0, &n->scratch)) ||
+	    (rc = bh_dma_alloc(&n->core, n->dev, (size_t)IO_SLOTS * PAGE, 0, &n->prp))) {
+		fprintf(stderr, "nvme: %s\n", bh_error(&n->core));
+		return rc;
+	}
+	bh_write32(&n->regs, NVME_AQA, NVME_AQA_SIZES(ADMIN_DEPTH, ADMIN_DEPTH));
+	bh_write64(&n->regs, NVME_ASQ, n->admin.mem.iova);
+	bh_write64(&n->regs, NVME_ACQ, cq_iova(&n->admin));
+	bh_write32(&n->regs, NVME_CC,
+		   NVME_CC_IOCQES(4) | NVME_CC_IOSQES(6) | NVME_CC_AMS_RR | NVME_CC_MPS(12) |
+			   NVME_CC_CSS_NVM | NVME_CC_EN);
+	rc = bh_poll32(&n->regs, NVME_CSTS, NVME_CSTS_RDY | NVME_CSTS_CFS, NVME_CSTS_RDY,
+		       n->ready_ms * 1000u);
+	if (rc) {
+		fprintf(stderr, "nvme: the controller did not become ready in %u ms (CSTS 0x%x)\n",
+			n->ready_ms, bh_read32(&n->regs, NVME_CSTS));
+		return rc;
+	}
+	rc = identify(n, min_page);
+	if (rc)
+		return rc;
+	/* 5.21.1.7: one SQ and one CQ (0-based counts) */
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.opcode = NVME_ADMIN_SET_FEATURES;
+	cmd.cdw10 = NVME_FEAT_NUM_QUEUES;
+	cmd.cdw11 = 0;
+	rc = admin(n, &cmd, NULL);
+	if (rc)
+		return rc;
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.opcode = NVME_ADMIN_CREATE_CQ;
+	cmd.prp1 = cq_iova(&n->io);
+	cmd.cdw10 = (depth - 1) << 16 | n->io.id;
+	cmd.cdw11 = 1u << 16 | NVME_CQ_IRQ_ENABLED | NVME_QUEUE_PHYS_CONTIG;
+	rc = admin(n, &cmd, NULL);
+	if (rc)
+		return rc;
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.opcode = NVME_ADMIN_CREATE_SQ;
+	cmd.prp1 = n->io.mem.iova;
+	cmd.cdw10 = (depth - 1) << 16 | n->io.id;
+	cmd.cdw11 = (uint32_t)n->io.id << 16 | NVME_QUEUE_PHYS_CONTIG;
+	rc = admin(n, &cmd, NULL);
+	if (rc)
+		return rc;
+	for (unsigned int i = 0; i < IO_SLOTS; i++) {
+		n->slot[i].client = -1;
+		n->free_cid[i] = (uint16_t)(IO_SLOTS - 1 - i);
+	}
+	n->nfree = IO_SLOTS;
+	return 0;
+}
+
+/* 7.6.2: a normal shutdown, so the controller's cache reaches the media */
+static void controller_shutdown(struct nvme *n)
+{
+	uint32_t cc = bh_read32(&n->regs, NVME_CC);
+	int rc;
+
+	bh_write32(&n->regs, NVME_CC, (cc & ~NVME_CC_SHN_MASK) | NVME_CC_SHN_NORMAL);
+	rc = bh_poll32(&n->regs, NVME_CSTS, NVME_CSTS_SHST_MASK, NVME_CSTS_SHST_DONE,
+		       ADMIN_TIMEOUT_MS * 1000u);
+	printf("nvme: shutdown %s; %llu requests served, %llu refused, %llu failed\n",
+	       rc ? "timed out" : "complete", (unsigned long long)n->requests,
+	       (unsigned long long)n->refused, (unsigned long long)n->failed);
+}
+
+/*
+ * 4.3 PRPs for a transfer at iova: PRP1 may start inside a page; PRP2 is
+ * the second page, or a list of the remaining pages in this slot's page.
+ */
+static void prp_fill(struct nvme *n, uint16_t cid, uint64_t iova, uint32_t len,
+		     struct nvme_sqe *cmd)
+{
+	uint32_t first = PAGE - (uint32_t)(iova & (PAGE - 1));
+	uint64_t *list = (uint64_t *)((uint8_t *)n->prp.virt + (size_t)cid * PAGE);
+
+	cmd->prp1 = iova;
+	if (len <= first)
+		return;
+	iova += first;
+	len -= first;
+	if (len <= PAGE) {
+		cmd->prp2 = iova;
+		return;
+	}
+	for (unsigned int i = 0; len; i++) {
+		list[i] = iova;
+		iova += PAGE;
+		len -= len < PAGE ? len : PAGE;
+	}
+	cmd->prp2 = n->prp.iova + (uint64_t)cid * PAGE;
+}
+
+static int nvme_errno(uint16_t status)
+{
+	uint16_t sf = status >> 1;
+
+	if (!sf)
+		return 0;
+	if (NVME_SF_SCT(sf) == 0 && NVME_SF_SC(sf) == NVME_SC_LBA_RANGE)
+		return -ENOSPC;
+	if (NVME_SF_SCT(sf) == 0 && NVME_SF_SC(sf) == NVME_SC_INVALID_FIELD)
+		return -EINVAL;
+	return -EIO;
+}
+
+static void ack(struct client *c, const struct bh_ps_desc *d)
+{
+	/* room was reserved when we took the request, unless the peer lies about its head */
+	if (bh_ps_put(c->ps, d, 1) == 1)
+		c->ack_pending = true;
+}
+
+static void client_release(struct nvme *n, struct client *c)
+{
+	bh_session_close(&n->core, &c->s);
+	c->open = c->closing = false;
+	printf("nvme: client %s gone; its stream memory freed\n", c->s.peer);
+}
+
+/* one request onto the I/O queue; 0, or the -errno to acknowledge it with */
+static int submit(struct nvme *n, int ci, const struct bh_ps_desc *d)
+{
+	struct client *c = &n->client[ci];
+	struct nvme_sqe cmd = { .nsid = 1 };
+	uint16_t cid;
+	int rc = bh_block_check(&n->info, d);
+
+	if (rc)
+		return rc;
+	if (d->op == BH_BLOCK_TRIM && !n->dsm)
+		return -EOPNOTSUPP;
+	cid = n->free_cid[--n->nfree];
+	cmd.cid = cid;
+	switch (d->op) {
+	case BH_BLOCK_READ:
+	case BH_BLOCK_WRITE:
+		cmd.opcode = d->op == BH_BLOCK_READ ? NVME_CMD_READ : NVME_CMD_WRITE;
+		prp_fill(n, cid, c->bulk_iova + d->offset, d->length, &cmd);
+		cmd.cdw10 = (uint32_t)d->arg;
+		cmd.cdw11 = (uint32_t)(d->arg >> 32);
+		cmd.cdw12 = d->length / n->info.block_size - 1;
+		break;
+	case BH_BLOCK_FLUSH:
+		cmd.opcode = NVME_CMD_FLUSH;
+		break;
+	case BH_BLOCK_TRIM: {
+		/* 6.7: one range, in this slot's PRP page */
+		struct nvme_dsm_range *r =
+			(struct nvme_dsm_range *)((uint8_t *)n->prp.virt + (size_t)cid * PAGE);
+		r->attributes = 0;
+		r->nlb = d->length / n->info.block_size;
+		r->slba = d->arg;
+		cmd.opcode = NVME_CMD_DSM;
+		cmd.prp1 = n->prp.iova + (uint64_t)cid * PAGE;
+		cmd.cdw10 = 0;
+		cmd.cdw11 = NVME_DSM_DEALLOCATE;
+		break;
+	}
+	}
+	n->slot[cid].d = *d;
+	n->slot[cid].client = ci;
+	n->slot[cid].start_ns = bh_now_ns();
+	sq_put(&n->io, &cmd);
+	c->inflight++;
+	n->inflight++;
+	n->requests++;
+	return 0;
+}
+
+/* take what a client submitted, as far as command slots and its ack ring allow */
+static void client_take(struct nvme *n, int ci)
+{
+	struct client *c = &n->client[ci];
+	struct bh_ps_desc d[BATCH];
+	bool queued = false;
+
+	while (c->open && !c->closing) {
+		unsigned int room = bh_ps_space(c->ps);
+		unsigned int want = BATCH;
+		int got;
+
+		/* every request taken needs an ack slot: reserve them for those in flight */
+		room = room > c->inflight ? room - c->inflight : 0;
+		if (want > room)
+			want = room;
+		if (want > n->nfree)
+			want = n->nfree;
+		if (!want)
+			break;
+		got = bh_ps_get(c->ps, d, want);
+		if (got < 0) {
+			printf("nvme: client %s corrupted its stream: closing it\n", c->s.peer);
+			c->closing = true;
+			break;
+		}
+		for (int i = 0; i < got; i++) {
+			int rc = submit(n, ci, &d[i]);
+			if (!rc) {
+				queued = true;
+				continue;
+			}
+			n->refused++;
+			d[i].status = rc;
+			ack(c, &d[i]);
+		}
+		if ((unsigned int)got < want)
+			break;
+	}
+	if (queued)
+		doorbell(n, n->io.sq_db, n->io.sq_tail);
+	if (c->ack_pending) {
+		c->ack_pending = false;
+		bh_ps_flush(c->ps);
+	}
+}
+
+/* completions: acknowledge each to its client; true if there were any */
+static bool reap(struct nvme *n)
+{
+	struct nvme_cqe e;
+	unsigned int got = 0;
+
+	while (cq_get(&n->io, &e)) {
+		struct slot *s;
+		struct client *c;
+
+		got++;
+		if (e.cid >= IO_SLOTS || n->slot[e.cid].client < 0) {
+			printf("nvme: completion for unknown command %u ignored\n", e.cid);
+			continue;
+		}
+		s = &n->slot[e.cid];
+		c = &n->client[s->client];
+		s->d.status = nvme_errno(e.status);
+		if (s->d.status) {
+			n->failed++;
+			printf("nvme: op %u at block %llu: status 0x%x (%s)\n", s->d.op,
+			       (unsigned long long)s->d.arg, e.status >> 1, strerror(-s->d.status));
+		}
+		if (!c->closing)
+			ack(c, &s->d);
+		s->client = -1;
+		n->free_cid[n->nfree++] = e.cid;
+		c->inflight--;
+		n->inflight--;
+	}
+	if (!got)
+		return false;
+	doorbell(n, n->io.cq_db, n->io.cq_head);
+	for (int i = 0; i < MAX_CLIENTS; i++) {
+		struct client *c = &n->client[i];
+		if (c->ack_pending) {
+			c->ack_pending = false;
+			bh_ps_flush(c->ps);
+		}
+		if (c->open && c->closing && !c->inflight)
+			client_release(n, c);
+	}
+	return true;
+}
+
+/* a stuck controller: give it back to core for a reset (we are restarted) */
+static void check_timeouts(struct nvme *n)
+{
+	uint64_t now = bh_now_ns();
+
+	if (now - n->last_check_ns < 1000000000ull)
+		return;
+	n->last_check_ns = now;
+	for (unsigned int i = 0; i < IO_SLOTS; i++) {
+		struct slot *s = &n->slot[i];
+		if (s->client < 0 || now - s->start_ns < IO_TIMEOUT_MS * 1000000ull)
+			continue;
+		fprintf(stderr, "nvme: command %u (op %u, block %llu) has not completed in %u s "
+				"(CSTS 0x%x): the controller is stuck; exiting so core resets it\n",
+			i, s->d.op, (unsigned long long)s->d.arg, IO_TIMEOUT_MS / 1000,
+			bh_read32(&n->regs, NVME_CSTS));
+		exit(70);
+	}
+}
+
+static void accept_clients(struct nvme *n)
+{
+	struct bh_session_stream_spec spec = {
+		.server_role = BH_PS_SINK,
+		.capacity = RING,
+		.slot_size = n->info.max_transfer,
+		.bulk_size = (uint64_t)RING * n->info.max_transfer,
+	};
+	char peer[BH_NAME_MAX];
+	int fd, rc;
+
+	while ((rc = bh_service_accept(n->channel, peer, &fd)) == 1) {
+		struct client *c = NULL;
+		for (int i = 0; i < MAX_CLIENTS && !c; i++)
+			if (!n->client[i].open)
+				c = &n->client[i];
+		if (!c || stopping) {
+			printf("nvme: refused a session from %s: %s\n", peer,
+			       stopping ? "shutting down" : "too many clients");
+			close(fd);
+			continue;
+		}
+		rc = bh_session_offer(&n->core, n->dev, fd, BH_BLOCK_SERVICE, &spec, 1, &n->info,
+				      sizeof(n->info), &c->s);
+		if (rc) {
+			printf("nvme: session for %s failed: %s\n", peer, bh_error(&n->core));
+			close(fd);
+			continue;
+		}
+		snprintf(c->s.peer, sizeof(c->s.peer), "%s", peer);
+		c->ps = &c->s.ps[0];
+		/* the bulk buffer's place in the region, which is one DMA buffer */
+		c->bulk_iova = c->s.dma[0].iova + (uint64_t)(c->ps->bulk - (uint8_t *)c->s.dma[0].virt);
+		c->inflight = 0;
+		c->open = true;
+		c->closing = false;
+		printf("nvme: serving %s: stream of %u x %u KiB at iova 0x%llx\n", peer, RING,
+		       n->info.max_transfer >> 10, (unsigned long long)c->bulk_iova);
+	}
+	if (rc < 0 && rc != -EAGAIN)
+		printf("nvme: channel: %s\n", strerror(-rc));
+}
+
+/*
+ * The loop: take requests, reap completions, and under load poll the CQ a
+ * little before sleeping on the interrupt and the clients' eventfds.
+ */
+static void serve(struct nvme *n)
+{
+	struct pollfd p[3 + 2 * MAX_CLIENTS];
+	int owner[3 + 2 * MAX_CLIENTS];
+	uint64_t last_beat = bh_now_ns();
+
+	for (;;) {
+		unsigned int np = 0;
+		bool busy = false;
+		int rc;
+
+		reap(n);
+		for (int i = 0; i < MAX_CLIENTS; i++) {
+			struct client *c = &n->client[i];
+			client_take(n, i);
+			if (c->open && c->closing && !c->inflight)
+				client_release(n, c);
+		}
+		if (stopping)
+			break;
+		if (n->inflight) {
+			uint64_t t0 = bh_now_ns();
+			while (!(busy = reap(n)) && bh_now_ns() - t0 < SPIN_NS)
+				__builtin_ia32_pause();
+			check_timeouts(n);
+			if (busy)
+				continue;
+		}
+		/* tell each client to signal us, and re-check before sleeping */
+		for (int i = 0; i < MAX_CLIENTS; i++)
+			if (n->client[i].open && !n->client[i].closing &&
+			    !bh_ps_prepare_wait(n->client[i].ps))
+				busy = true;
+		if (busy)
+			continue;
+		p[np] = (struct pollfd){ .fd = n->core.fd, .events = 0 };
+		owner[np++] = -1;
+		p[np] = (struct pollfd){ .fd = n->channel, .events = POLLIN };
+		owner[np++] = -2;
+		p[np] = (struct pollfd){ .fd = n->irq[1].fd, .events = POLLIN };
+		owner[np++] = -3;
+		for (int i = 0; i < MAX_CLIENTS; i++) {
+			struct client *c = &n->client[i];
+			if (!c->open || c->closing)
+				continue;
+			p[np] = (struct pollfd){ .fd = bh_ps_wait_fd(c->ps), .events = POLLIN };
+			owner[np++] = i;
+			p[np] = (struct pollfd){ .fd = c->s.fd, .events = POLLIN };
+			owner[np++] = i;
+		}
+		rc = poll(p, np, n->inflight ? 100 : 1000);
+		if (rc < 0 && errno != EINTR)
+			break;
+		if (rc <= 0) {
+			if (bh_now_ns() - last_beat > 1000000000ull) {
+				last_beat = bh_now_ns();
+				bh_heartbeat(&n->core);
+			}
+			continue;
+		}
+		for (unsigned int k = 0; k < np; k++) {
+			if (!p[k].revents)
+				continue;
+			if (owner[k] == -1) {
+				printf("nvme: core closed our connection: shutting down\n");
+				stopping = 1;
+			} else if (owner[k] == -2) {
+				accept_clients(n);
+			} else if (owner[k] == -3) {
+				bh_irq_wait(&n->irq[1], 0);
+			} else if (p[k].fd == n->client[owner[k]].s.fd) {
+				struct bh_session_event ev;
+				/* block defines no events: read and ignore them; 0 is a hang-up */
+				rc = bh_session_recv_event(&n->client[owner[k]].s, &ev);
+				if (rc == 0 || (rc < 0 && rc != -EAGAIN))
+					n->client[owner[k]].closing = true;
+			} else {
+				bh_ps_drain_signal(n->client[owner[k]].ps);
+			}
+		}
+	}
+}
+
+/* drain what is in flight, answer it, then shut the controller down */
+static void stop(struct nvme *n)
+{
+	uint64_t deadline = bh_now_ns() + ADMIN_TIMEOUT_MS * 1000000ull;
+
+	while (n->inflight && bh_now_ns() < deadline)
+		if (!reap(n))
+			bh_irq_wait(&n->irq[1], 10);
+	controller_shutdown(n);
+}
+
+int main(void)
+{
+	struct nvme n = { .channel = -1 };
+	struct bh_device_info info;
+	struct sigaction sa = { .sa_handler = on_term };
+	int rc;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	if (bh_core_open(&n.core) < 0 ||
+	    bh_device_find(&n.core, NVME_VENDOR, NVME_DEVICE, &n.dev) < 0 ||
+	    bh_device_info(&n.core, n.dev, &info) < 0 || bh_acquire(&n.core, n.dev) < 0 ||
+	    bh_io_mem(&n.core, n.dev, 0, &n.regs) < 0 ||
+	    bh_irq_open(&n.core, n.dev, BH_IRQ_MSIX, 2, n.irq) < 0) {
+		fprintf(stderr, "nvme: %s\n", bh_error(&n.core));
+		return 1;
+	}
+	printf("nvme: uid %u, device %s, BAR0 %zu KiB, %s, start %u\n", getuid(), info.name,
+	       n.regs.size >> 10, n.core.hello.iommu ? "DMA confined by the IOMMU" : "NO IOMMU",
+	       n.core.hello.restarts + 1);
+	rc = controller_init(&n);
+	if (rc) {
+		fprintf(stderr, "nvme: controller init failed: %s\n", strerror(-rc));
+		return 1;
+	}
+	if (bh_service_announce(&n.core, BH_BLOCK_SERVICE, &n.channel) < 0) {
+		fprintf(stderr, "nvme: %s\n", bh_error(&n.core));
+		return 1;
+	}
+	printf("nvme: ready: serving '%s'\n", BH_BLOCK_SERVICE);
+	serve(&n);
+	stop(&n);
+	return 0;
+}

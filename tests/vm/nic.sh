@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# vm: --devices e1000e,e1000e --mem 1024
+# The network path on the test machine: the first e1000e (0000:00:02.0) goes
+# to bulkhead's e1000e driver, exposed to Linux as TAP bh0 by nic-tap; the
+# second (0000:00:03.0) is driven by the guest kernel in namespace "peer".
+# Both sit on one QEMU hub. Checks: link state, ping, iperf3 both ways, the
+# driver's privileges, and a hostile NIC client that must not hurt it.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+ours=0000:00:02.0
+theirs=0000:00:03.0
+conf=$WORK/nic-test.conf
+log=$WORK/nic-test.log
+cat >"$conf" <<CONF
+[core]
+backend = vfio
+control = /run/bulkhead/core.sock
+
+[component "e1000e"]
+exec = $BUILD/drivers/e1000e/bulkhead-e1000e
+device = $ours
+provides = nic
+restart = on-failure
+dma = 16M
+
+[component "nic-tap"]
+exec = $BUILD/bridges/nic-tap/bulkhead-nic-tap
+session = nic e1000e
+tap = bh0
+restart = on-failure
+
+[component "nic-hostile"]
+exec = $BUILD/tests/bulkhead-nic-hostile
+session = nic e1000e
+restart = never
+CONF
+
+modprobe tun
+start_core "$conf" "$log" || { result nic_core_start 1 "core did not start"; exit 1; }
+wait_for "$log" "e1000e\| e1000e: uid" 30
+wait_for "$log" "nic-tap\| nic-tap: bh0 <-> nic session" 30
+
+# the peer: the kernel's driver on the other NIC, in its own namespace (ours is vfio's by now)
+modprobe e1000e
+for _ in $(seq 50); do [ -d /sys/bus/pci/devices/$theirs/net ] && break; sleep 0.1; done
+peer_if=$(ls /sys/bus/pci/devices/$theirs/net 2>/dev/null | head -1)
+ip netns add peer
+ip link set "$peer_if" netns peer
+ip -n peer link set lo up
+ip -n peer addr add 10.0.0.2/24 dev "$peer_if"
+ip -n peer link set "$peer_if" up
+
+# bh0 takes the NIC's address, so the NIC's unicast filter passes what Linux expects
+mac=$(grep -oE "ip link set bh0 address [0-9a-f:]{17}" "$log" | head -1 | awk '{ print $NF }')
+ip link set bh0 address "$mac"
+ip addr add 10.0.0.1/24 dev bh0
+ip link set bh0 up
+
+# link state: from the driver's registers to the bridge through the session
+drv=$(grep -E "e1000e\| e1000e: uid" "$log" | head -1)
+tap_link=$(grep -E "nic-tap\| nic-tap: link " "$log" | tail -1)
+echo "$drv" | grep -q "link up" && echo "$tap_link" | grep -q "link up, 1000 Mbit/s"
+result nic_link_state $? "driver: ${drv##*, link }; bridge: ${tap_link#*nic-tap: }"
+
+# the hostile client runs at start; its verdicts, then the driver must be the same process
+wait_for "$log" "nic-hostile\| nic-hostile: done" 30
+pid0=$(field e1000e pid)
+for t in nic_bad_descriptors nic_garbage_indexes nic_lying_ack_head nic_malformed_event; do
+	line=$(grep -E "nic-hostile: TEST $t " "$log" | head -1)
+	echo "$line" | grep -q " PASS "
+	result "$t" $? "$(echo "${line#*TEST $t }" | sed -E 's/^ *(PASS|FAIL) *//')"
+done
+
+# ping through bh0 -> nic-tap -> e1000e driver -> hub -> kernel e1000e
+out=$(busybox ping -c 5 -W 2 10.0.0.2 2>&1)
+echo "$out" | grep -q " 0% packet loss"
+result nic_ping $? "$(echo "$out" | grep -E "packet loss|round-trip" | tr '\n' ' ')"
+
+# iperf3, 5 s each way
+ip netns exec peer iperf3 -s -D -I "$WORK/iperf3.pid" >/dev/null 2>&1
+sleep 0.5
+gbits() { awk '/receiver$/ { for (i = 1; i <= NF; i++) if ($i ~ /bits\/sec/) { v = $(i - 1); u = $i } }
+	END { if (u ~ /^M/) v /= 1000; if (u ~ /^K/) v /= 1e6; if (v != "") printf "%.3f", v }'; }
+up=$(timeout 30 iperf3 -c 10.0.0.2 -t 5 2>&1)
+up_g=$(echo "$up" | gbits)
+[ -n "$up_g" ]
+result nic_iperf3_to_peer $? "bh0 -> peer: ${up_g:-none} Gbit/s $(echo "$up" | grep -E "receiver|error" | head -1 | tr -s ' ')"
+down=$(timeout 30 iperf3 -c 10.0.0.2 -t 5 -R 2>&1)
+down_g=$(echo "$down" | gbits)
+[ -n "$down_g" ]
+result nic_iperf3_from_peer $? "peer -> bh0: ${down_g:-none} Gbit/s $(echo "$down" | grep -E "receiver|error" | head -1 | tr -s ' ')"
+kill "$(cat "$WORK/iperf3.pid" 2>/dev/null)" 2>/dev/null
+
+# the driver: not root, exactly one device (its NIC), same process as before the attacks
+snap=$("$CLI" status)
+uid=$(field e1000e uid "$snap")
+devs=$(echo "$snap" | awk '$1 == "device" && /owner=e1000e/ { print $2 }' | tr '\n' ' ')
+ndev=$(field e1000e devices "$snap")
+pid1=$(field e1000e pid "$snap")
+restarts=$(field e1000e restarts "$snap")
+[ "${uid:-0}" -ge 1000 ] && [ "$devs" = "$ours " ] && [ "$ndev" = 1 ]
+result nic_driver_unprivileged $? "uid=$uid devices=$ndev owned=${devs% } irq=$(field "$ours" irq "$snap")"
+[ -n "$pid0" ] && [ "$pid0" = "$pid1" ] && [ "$restarts" = 0 ] && kill -0 "$pid1" 2>/dev/null
+result nic_driver_survived_hostile $? "driver pid $pid0 -> $pid1, restarts=$restarts, ping and iperf3 after the attacks"
+
+stop_core
+echo "---- core log ----"
+cat "$log"
