@@ -35,6 +35,7 @@ struct bh_device {
 	uint32_t irq_vectors;
 	bool can_reset;
 	unsigned int resets;
+	unsigned int iommu_faults;
 	unsigned int reset_failures;
 };
 

@@ -36,9 +36,9 @@ static size_t status(struct bh_core_state *core, char *buf, size_t len)
 	for (int i = 0; i < core->ncomp; i++) {
 		struct bh_component *c = &core->comp[i];
 		OUT("component %s state=%s pid=%d uid=%u restarts=%u devices=%d dma_mappings=%d "
-		    "dma_bytes=%llu denials=%u last_exit=\"%s\"\n",
+		    "dma_bytes=%llu denials=%u iommu_faults=%u last_exit=\"%s\"\n",
 		    c->cfg->name, state_names[c->state], c->pid, c->uid, c->restarts, c->ndevices,
-		    c->ndma, (unsigned long long)c->dma_bytes, c->denials,
+		    c->ndma, (unsigned long long)c->dma_bytes, c->denials, c->iommu_faults,
 		    c->last_exit[0] ? c->last_exit : "-");
 	}
 	for (int i = 0; i < core->ndevices; i++) {

@@ -52,6 +52,7 @@ struct bh_component {
 	int channel[BH_MAX_SERVICES]; /* core's end of each announced service's channel */
 	int tap_fd;		      /* core's own reference: the interface outlives the bridge */
 	unsigned int sessions;
+	unsigned int iommu_faults;
 };
 
 struct bh_core_state {
@@ -64,6 +65,7 @@ struct bh_core_state {
 	int epfd;
 	int sigfd;
 	int control_fd;
+	int kmsg_fd;
 	bool stopping;
 	uint64_t start_ns;
 	unsigned int protocol_errors;
@@ -105,6 +107,10 @@ void bh_session_nbd(struct bh_core_state *core, struct bh_component *c,
 /* a component ended: its announced channels go */
 void bh_session_revoke(struct bh_core_state *core, struct bh_component *c);
 
+/* core/iommu_fault.c: DMA the IOMMU blocked, from the kernel log */
+int bh_iommu_fault_open(struct bh_core_state *core);
+void bh_iommu_fault_read(struct bh_core_state *core);
+
 /* core/control.c: the root-only status socket */
 int bh_control_open(struct bh_core_state *core, char *err, size_t err_len);
 void bh_control_accept(struct bh_core_state *core);
@@ -113,7 +119,14 @@ void bh_control_close(struct bh_core_state *core);
 uint64_t bh_now_ns(void); /* lib/time.c */
 
 /* epoll tags: what an fd is */
-enum bh_tag_kind { BH_TAG_SIGNAL, BH_TAG_CONTROL, BH_TAG_SOCK, BH_TAG_OUTPUT, BH_TAG_UNMASK };
+enum bh_tag_kind {
+	BH_TAG_SIGNAL,
+	BH_TAG_CONTROL,
+	BH_TAG_SOCK,
+	BH_TAG_OUTPUT,
+	BH_TAG_UNMASK,
+	BH_TAG_KMSG,
+};
 #define BH_TAG(kind, index) (((uint64_t)(kind) << 32) | (uint32_t)(index))
 
 #endif

@@ -93,6 +93,9 @@ static void dispatch(uint64_t tag)
 	case BH_TAG_OUTPUT:
 		bh_component_output(&core, &core.comp[index]);
 		break;
+	case BH_TAG_KMSG:
+		bh_iommu_fault_read(&core);
+		break;
 	case BH_TAG_UNMASK:
 		bh_device_irq_unmask(&core, &core.devices[index]);
 		break;
@@ -177,6 +180,7 @@ int main(int argc, char **argv)
 	}
 	core.start_ns = bh_now_ns();
 	core.control_fd = -1;
+	core.kmsg_fd = -1;
 	core.ncomp = core.cfg.ncomp;
 	for (int i = 0; i < core.ncomp; i++) {
 		core.comp[i].cfg = &core.cfg.comp[i];
@@ -208,6 +212,8 @@ int main(int argc, char **argv)
 		bh_log("%s", err);
 		return 1;
 	}
+	if (core.backend->iommu && bh_iommu_fault_open(&core) < 0)
+		bh_log("cannot follow /dev/kmsg: IOMMU faults will not be attributed");
 	bh_log("backend %s, DMA %s; control socket %s", core.backend->name,
 	       core.backend->iommu ? "confined by the IOMMU" : "NOT confined (no IOMMU)",
 	       core.cfg.control);

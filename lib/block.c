@@ -41,6 +41,8 @@ int bh_block_open(struct bh_core *core, int timeout_ms, struct bh_block *b, char
 		bh_block_close(b);
 		return -EPROTO;
 	}
+	/* kick the server once: its waiting flag may predate our zeroing of the rings */
+	(void)!write(b->ps->submit.efd, &(uint64_t){ 1 }, sizeof(uint64_t));
 	b->info = *in;
 	b->info.model[sizeof(b->info.model) - 1] = 0;
 	b->size = in->block_count * in->block_size;

@@ -202,8 +202,11 @@ int bh_ps_get(struct bh_packet_stream *ps, struct bh_ps_desc *d, unsigned int n)
 		}
 		d[got++] = c;
 	}
-	r->head += n;
-	__atomic_store_n(&r->shared->head, r->head, __ATOMIC_RELEASE);
+	/* an empty poll writes nothing: the producer's cache keeps the line */
+	if (n) {
+		r->head += n;
+		__atomic_store_n(&r->shared->head, r->head, __ATOMIC_RELEASE);
+	}
 	return (int)got;
 }
 

@@ -222,11 +222,12 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bench-ps: packet-stream run %u failed\n", i);
 			return 1;
 		}
-		printf("ps-%u-b%u: packet stream %.2f Mpps polling, %.2f Mpps sleeping; %s %s\n",
-		       c.size, c.batch, ours[i] / 1e6, slept[i] / 1e6, baseline_name(),
-		       base[i] > 0 ? "" : "not built");
+		printf("ps-%u-b%u: packet stream %.2f Mpps polling, %.2f Mpps sleeping; ", c.size,
+		       c.batch, ours[i] / 1e6, slept[i] / 1e6);
 		if (base[i] > 0)
-			printf("  %s %.2f Mpps\n", baseline_name(), base[i] / 1e6);
+			printf("%s %.2f Mpps polling\n", baseline_name(), base[i] / 1e6);
+		else
+			printf("%s not built (bench/packet-stream/install-deps)\n", baseline_name());
 		printf("RESULT ps-%u-b%u pps=%.0f baseline_pps=%.0f ratio=%.3f\n", c.size, c.batch,
 		       ours[i], base[i] > 0 ? base[i] : 0, base[i] > 0 ? ours[i] / base[i] : 0);
 		fflush(stdout);

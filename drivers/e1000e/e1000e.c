@@ -87,6 +87,7 @@ struct nic {
 	uint64_t rx_errors, polls, irqs;
 };
 
+static uint64_t dbg_wakes, dbg_timeouts;
 static const char *irq_name[] = { "INTx", "MSI", "MSI-X" };
 
 static void die(struct nic *n, const char *what)
@@ -191,13 +192,13 @@ static void tx_init(struct nic *n)
 }
 
 /* 7.4: one vector for every cause; MSI-X where the device has it, then MSI, then INTx */
-static int irq_init(struct nic *n)
+static int irq_init(struct nic *n, int only)
 {
 	static const enum bh_irq_type order[] = { BH_IRQ_MSIX, BH_IRQ_MSI, BH_IRQ_INTX };
 	int rc = -ENODEV;
 
 	for (unsigned int i = 0; i < 3 && rc; i++) {
-		if (!n->info.irq_count[order[i]])
+		if (!n->info.irq_count[order[i]] || (only >= 0 && (int)order[i] != only))
 			continue;
 		rc = bh_irq_open(&n->core, n->dev, order[i], 1, &n->irq);
 		if (!rc)
@@ -527,6 +528,7 @@ static void on_irq(void *arg, int fd, uint32_t events)
 static void on_wake(void *arg, int fd, uint32_t events)
 {
 	uint64_t v;
+	dbg_wakes++;
 
 	(void)events;
 	(void)!read(fd, &v, sizeof(v));
@@ -636,9 +638,14 @@ static void serve(struct nic *n)
 		if (again)
 			continue;
 		irq_arm(n);
+		uint64_t t0 = bh_now_ns();
 		bh_loop_run(&n->loop, timeout);
+		if (bh_now_ns() - t0 >= (uint64_t)timeout * 1000000ull) dbg_timeouts++;
 		if (bh_now_ns() - tick >= 1000000000ull) {
 			tick = bh_now_ns();
+			fprintf(stderr, "DBG irqs %llu polls %llu wakes %llu timeouts %llu rx_next %u RDH %u RDT %u TDH %u tail %u IMS %x ICR? armed %d\n",
+				(unsigned long long)n->irqs, (unsigned long long)n->polls, (unsigned long long)dbg_wakes, (unsigned long long)dbg_timeouts,
+				n->rx_next, rd(n, REG_RDH), rd(n, REG_RDT), rd(n, REG_TDH), n->tx_tail % TX_RING, rd(n, REG_IMS), n->irq_armed);
 			link_update(n); /* in case an LSC went missing */
 			/* also how we notice that core is gone */
 			if (bh_heartbeat(&n->core) < 0)
@@ -647,7 +654,7 @@ static void serve(struct nic *n)
 	}
 }
 
-static int setup(struct nic *n)
+static int setup(struct nic *n, int irq_type)
 {
 	if (bh_core_open(&n->core) < 0 ||
 	    bh_device_find(&n->core, E1000E_VENDOR, E1000E_DEVICE, &n->dev) < 0 ||
@@ -675,7 +682,7 @@ static int setup(struct nic *n)
 					  RX_RING * sizeof(struct e1000e_rx_desc));
 	rx_init(n);
 	tx_init(n);
-	if (irq_init(n) < 0)
+	if (irq_init(n, irq_type) < 0)
 		return -1;
 	n->link = link_now(n);
 	if (bh_service_announce(&n->core, BH_NIC_SERVICE, &n->channel) < 0)
@@ -692,20 +699,25 @@ static int setup(struct nic *n)
 int main(int argc, char **argv)
 {
 	static struct nic n = { .channel = -1, .zero_copy = true };
+	int irq_type = -1;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--copy") == 0) {
 			n.zero_copy = false;
+		} else if (strcmp(argv[i], "--msi") == 0) {
+			irq_type = BH_IRQ_MSI;
+		} else if (strcmp(argv[i], "--intx") == 0) {
+			irq_type = BH_IRQ_INTX;
 		} else if (strcmp(argv[i], "--promiscuous") == 0) {
 			n.promiscuous = true;
 		} else {
-			fprintf(stderr, "e1000e: unknown argument '%s' (known: --copy, --promiscuous)\n",
+			fprintf(stderr, "e1000e: unknown argument '%s' (known: --copy, --msi, --intx, --promiscuous)\n",
 				argv[i]);
 			return 2;
 		}
 	}
-	if (setup(&n) < 0)
+	if (setup(&n, irq_type) < 0)
 		die(&n, "setup");
 	/* without an IOMMU a multi-page region is not contiguous for the device */
 	if (!n.core.hello.iommu && n.zero_copy) {

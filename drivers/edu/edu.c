@@ -179,6 +179,34 @@ static void test_dma(struct edu *e)
 	/* keep the buffers: core must unmap them when we die */
 }
 
+/*
+ * a buggy driver: the device is told to write to a device address core
+ * never mapped for us. With an IOMMU the write is blocked (core reports
+ * the fault from the kernel's log) and nothing of ours or anyone's changes.
+ */
+static void test_dma_outside(struct edu *e)
+{
+	const uint64_t wild = 0x0ff00000; /* below edu's 28 bits, never handed out */
+	struct bh_dma canary;
+	char msg[160];
+	int rc;
+
+	if (bh_dma_alloc(&e->core, e->dev, EDU_BUFFER_SIZE, EDU_DMA_LIMIT, &canary) < 0) {
+		result(e, "iommu", 0, bh_error(&e->core));
+		return;
+	}
+	memset(canary.virt, 0xc5, EDU_BUFFER_SIZE);
+	rc = dma_run(e, EDU_BUFFER, wild, EDU_DMA_MAX, EDU_DMA_TO_RAM);
+	int intact = 1;
+	for (int i = 0; i < EDU_BUFFER_SIZE; i++)
+		intact &= ((uint8_t *)canary.virt)[i] == 0xc5;
+	snprintf(msg, sizeof(msg), "device told to write %d bytes to unmapped device address "
+				   "0x%llx: %s; our buffers intact: %s",
+		 EDU_DMA_MAX, (unsigned long long)wild, rc ? strerror(-rc) : "completed",
+		 intact ? "yes" : "NO");
+	result(e, "iommu", e->core.hello.iommu && intact && !rc, msg);
+}
+
 /* asking for what the policy does not grant: refused with a reason, we keep running */
 static void test_denials(struct edu *e)
 {
@@ -208,9 +236,15 @@ static void test_denials(struct edu *e)
 int main(int argc, char **argv)
 {
 	struct edu e = { .irq.fd = -1 };
-	int stay = !(argc > 1 && strcmp(argv[1], "--exit") == 0);
+	int stay = 1, outside = 0;
 	struct bh_device_info info;
 
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--exit") == 0)
+			stay = 0;
+		else if (strcmp(argv[i], "--dma-outside") == 0)
+			outside = 1;
+	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (bh_core_open(&e.core) < 0 ||
 	    bh_device_find(&e.core, EDU_VENDOR, EDU_DEVICE, &e.dev) < 0 ||
@@ -230,6 +264,8 @@ int main(int argc, char **argv)
 	else
 		printf("edu: TEST msi        SKIP this backend routes INTx only\n");
 	test_dma(&e);
+	if (outside)
+		test_dma_outside(&e);
 	test_denials(&e);
 	printf("edu: %s (%d failed)\n", e.failures ? "FAILED" : "all tests passed", e.failures);
 	if (!stay)

@@ -21,6 +21,7 @@
  * core goes away we drain and shut the controller down cleanly (CC.SHN).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -769,6 +770,8 @@ int main(void)
 		fprintf(stderr, "nvme: %s\n", bh_error(&n.core));
 		return 1;
 	}
+	/* sessions are accepted until none is left: that needs EAGAIN, not a wait */
+	fcntl(n.channel, F_SETFL, fcntl(n.channel, F_GETFL) | O_NONBLOCK);
 	printf("nvme: ready: serving '%s'\n", BH_BLOCK_SERVICE);
 	serve(&n);
 	stop(&n);

@@ -21,10 +21,11 @@ restart = never
 
 [component "edu"]
 exec = $BUILD/drivers/edu/bulkhead-edu
+args = --dma-outside
 device = 1234:11e8
 restart = on-failure
 # long enough to read core's state between the death and the restart
-backoff_ms = 3000
+backoff_ms = 6000
 dma = 1M
 
 [component "ioport"]
@@ -71,11 +72,14 @@ echo "$line" | grep -q " PASS "
 result pci_io_bar $? "$(echo "${line#*TEST ioport }" | sed -E 's/^ *(PASS|FAIL) *//')"
 
 # stages 2-4: the edu driver's own checks, each reported as PASS/FAIL
-for t in identity factorial intx msi dma policy; do
+for t in identity factorial intx msi dma iommu policy; do
 	line=$(grep -E "edu\| edu: TEST $t " "$log" | head -1)
 	echo "$line" | grep -q " PASS "
 	result "edu_$t" $? "$(echo "${line#*TEST $t }" | sed -E 's/^ *(PASS|FAIL) *//')"
 done
+# core attributes the blocked DMA to the driver that programmed it
+wait_for "$log" 'IOMMU blocked a DMA by .* \("edu"\) to device address 0xff00000' 10
+result iommu_fault_reported $? "$(grep -oE 'IOMMU blocked a DMA by .* to device address 0x[0-9a-f]+' "$log" | head -1); iommu_faults=$(field edu iommu_faults)"
 edu_uid=$(field edu uid)
 [ "${edu_uid:-0}" -ge 1000 ] && ! grep -q "edu: uid 0," "$log"
 result edu_unprivileged $? "edu ran as uid $edu_uid"
