@@ -23,6 +23,11 @@ unit: build
 demo: build
 	@tools/demo
 
+# the fault-injection campaign, in one test-machine boot (FAULTS injections, default 1000)
+FAULTS ?= 1000
+faults: build
+	@tools/vm/run --devices edu:rp --timeout 5400 --env FAULTS=$(FAULTS) tests/vm/faults.sh
+
 # every libFuzzer target for FUZZ_SECONDS each (default 600), growing the corpus in the repo
 FUZZ_SECONDS ?= 600
 fuzz: deps

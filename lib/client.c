@@ -159,6 +159,10 @@ static int bar_fd(struct bh_core *core, enum bh_op op, unsigned int dev, unsigne
 	return 0;
 }
 
+/* what this process mapped, for fault injection (lib/fault.c) */
+struct bh_mmio *bh_mapped_bars[BH_MAX_REGIONS * 4];
+unsigned int bh_nmapped_bars;
+
 int bh_io_mem(struct bh_core *core, unsigned int dev, unsigned int bar, struct bh_mmio *mmio)
 {
 	uint64_t size;
@@ -175,11 +179,16 @@ int bh_io_mem(struct bh_core *core, unsigned int dev, unsigned int bar, struct b
 			      (unsigned long long)size, strerror(errno));
 	mmio->base = p;
 	mmio->size = size;
+	if (bh_nmapped_bars < sizeof(bh_mapped_bars) / sizeof(bh_mapped_bars[0]))
+		bh_mapped_bars[bh_nmapped_bars++] = mmio;
 	return 0;
 }
 
 void bh_io_mem_unmap(struct bh_mmio *mmio)
 {
+	for (unsigned int i = 0; i < bh_nmapped_bars; i++)
+		if (bh_mapped_bars[i] == mmio)
+			bh_mapped_bars[i] = bh_mapped_bars[--bh_nmapped_bars];
 	if (mmio->base)
 		munmap((void *)mmio->base, mmio->size);
 	mmio->base = NULL;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "bulkhead/bulkhead.h"
+#include "bulkhead/fault.h"
 
 #define EDU_VENDOR 0x1234
 #define EDU_DEVICE 0x11e8
@@ -207,6 +208,17 @@ static void test_dma_outside(struct edu *e)
 	result(e, "iommu", e->core.hello.iommu && intact && !rc, msg);
 }
 
+/* fault injection: the device DMAs to an address we were never given */
+static void inject_bad_dma(void *arg)
+{
+	struct edu *e = arg;
+
+	bh_write64(&e->regs, EDU_DMA_SRC, EDU_BUFFER);
+	bh_write64(&e->regs, EDU_DMA_DST, 0x0fe00000);
+	bh_write64(&e->regs, EDU_DMA_COUNT, EDU_DMA_MAX);
+	bh_write64(&e->regs, EDU_DMA_CMD, EDU_DMA_START | EDU_DMA_TO_RAM);
+}
+
 /* asking for what the policy does not grant: refused with a reason, we keep running */
 static void test_denials(struct edu *e)
 {
@@ -268,6 +280,8 @@ int main(int argc, char **argv)
 		test_dma_outside(&e);
 	test_denials(&e);
 	printf("edu: %s (%d failed)\n", e.failures ? "FAILED" : "all tests passed", e.failures);
+	bh_fault_hook(BH_FAULT_BAD_DMA, inject_bad_dma, &e);
+	bh_fault_arm();
 	if (!stay)
 		return e.failures ? 1 : 0;
 	/* serve until core goes away: heartbeats keep the watchdog content */

@@ -4,9 +4,11 @@
  *   bulkhead status              what core holds: components, devices, DMA
  *   bulkhead bind [-n] ADDRESS   give a PCI device to vfio-pci (refuses devices the host uses)
  *   bulkhead check CONFIG        parse a system config and report the first mistake
+ *   bulkhead inject PID FAULT    make a component fail from inside (fault campaigns)
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +24,8 @@ static int usage(void)
 	fprintf(stderr, "usage: bulkhead status [-s SOCKET]\n"
 			"       bulkhead bind [--dry-run] [--driver vfio-pci|uio_pci_generic] "
 			"ADDRESS\n"
-			"       bulkhead check CONFIG\n");
+			"       bulkhead check CONFIG\n"
+			"       bulkhead inject PID segv|loop|wild-mmio|bad-desc|bad-dma|oom|fds|abort\n");
 	return 2;
 }
 
@@ -103,6 +106,41 @@ static int cmd_bind(int argc, char **argv)
 	return 0;
 }
 
+/* fault injection: the component must run with env = BULKHEAD_FAULTS=1 */
+static int cmd_inject(int argc, char **argv)
+{
+	static const char *const names[] = { "", "segv", "loop", "wild-mmio", "bad-desc",
+					     "bad-dma", "oom", "fds", "abort" };
+	union sigval v;
+	long pid;
+	char *end;
+
+	if (argc != 3)
+		return usage();
+	pid = strtol(argv[1], &end, 10);
+	if (*end || pid <= 1) {
+		fprintf(stderr, "bulkhead: inject: '%s' is not a component's pid (see bulkhead "
+				"status)\n",
+			argv[1]);
+		return 2;
+	}
+	v.sival_int = 0;
+	for (int i = 1; i < (int)(sizeof(names) / sizeof(names[0])); i++)
+		if (strcmp(argv[2], names[i]) == 0)
+			v.sival_int = i;
+	if (!v.sival_int) {
+		fprintf(stderr, "bulkhead: inject: unknown fault '%s'; one of segv loop wild-mmio "
+				"bad-desc bad-dma oom fds abort\n",
+			argv[2]);
+		return 2;
+	}
+	if (sigqueue((pid_t)pid, SIGUSR1, v) < 0) {
+		fprintf(stderr, "bulkhead: inject %s into %ld: %s\n", argv[2], pid, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
 static int cmd_check(int argc, char **argv)
 {
 	static struct bh_config cfg;
@@ -128,5 +166,7 @@ int main(int argc, char **argv)
 		return cmd_bind(argc - 1, argv + 1);
 	if (strcmp(argv[1], "check") == 0)
 		return cmd_check(argc - 1, argv + 1);
+	if (strcmp(argv[1], "inject") == 0)
+		return cmd_inject(argc - 1, argv + 1);
 	return usage();
 }
