@@ -1,7 +1,7 @@
 # bulkhead: a thin wrapper around meson + ninja, and the two commands the README promises.
 BUILD ?= build
 
-.PHONY: all deps build check demo unit fuzz bench-ps clean format
+.PHONY: all deps build check demo unit fuzz bench-ps bench-nic clean format
 
 all: build
 
@@ -44,6 +44,10 @@ bench-ps: build
 		then meson setup --reconfigure $(BUILD) >/dev/null; fi
 	@ninja -C $(BUILD) bench/packet-stream/bench-ps >/dev/null
 	@$(BUILD)/bench/packet-stream/bench-ps -o bench/results/packet-stream.md
+
+# the network benchmark: kernel e1000e vs bulkhead's e1000e + nic-tap, one VM boot
+bench-nic: build
+	@bench/nic/run
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* DMA buffer memory and IOVA placement. */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/memfd.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -38,10 +39,12 @@ int bh_iova_alloc(const struct bh_dma_buf *bufs, int n, uint64_t lo, uint64_t hi
 
 static int buf_map(struct bh_dma_buf *buf, unsigned int flags, uint64_t size)
 {
-	buf->memfd = memfd_create("bulkhead-dma", MFD_CLOEXEC | flags);
+	buf->memfd = memfd_create("bulkhead-dma", MFD_CLOEXEC | MFD_ALLOW_SEALING | flags);
 	if (buf->memfd < 0)
 		return -errno;
-	if (ftruncate(buf->memfd, (off_t)size) < 0)
+	/* sealed: whoever maps it (a driver, its clients) can rely on its size */
+	if (ftruncate(buf->memfd, (off_t)size) < 0 ||
+	    fcntl(buf->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
 		goto fail;
 	buf->vaddr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
 			  buf->memfd, 0);

@@ -190,8 +190,10 @@ int bh_ps_get(struct bh_packet_stream *ps, struct bh_ps_desc *d, unsigned int n)
 	if (n > avail)
 		n = avail;
 	for (unsigned int i = 0; i < n; i++) {
-		/* copy first, then check: the peer may change shared memory under us */
+		/* copy first, then check: the peer may change shared memory under us;
+		 * the barrier keeps the compiler from fetching a field twice */
 		struct bh_ps_desc c = r->shared->desc[(r->head + i) & (r->capacity - 1)];
+		__asm__ volatile("" : : "r"(&c) : "memory");
 		if (!valid(ps, &c)) {
 			ps->invalid++;
 			if (ps->role == BH_PS_SOURCE)

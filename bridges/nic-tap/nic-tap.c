@@ -72,20 +72,20 @@ static int tap_to_nic(struct bridge *b, bool *starved)
 			break;
 		}
 		ssize_t len = read(b->tap, bh_ps_data(ps, &d[n]), ps->slot_size);
-		if (len < 0 || !bh_nic_frame_ok((uint32_t)len)) {
+		if (len < 0 || !bh_nic_frame_ok((uint32_t) len)) {
 			bh_ps_free(ps, &d[n]);
 			if (len < 0)
 				break; /* EAGAIN: the TAP queue is empty */
 			b->tap_drops++;
 			continue;
 		}
-		d[n++].length = (uint32_t)len;
+		d[n++].length = (uint32_t) len;
 	}
 	if (n) {
 		/* the ring has a place for every slot, so all of them fit */
-		bh_ps_put(ps, d, (unsigned int)n);
+		bh_ps_put(ps, d, (unsigned int) n);
 		bh_ps_flush(ps);
-		b->to_nic += (uint64_t)n;
+		b->to_nic += (uint64_t) n;
 	}
 	return n;
 }
@@ -101,13 +101,13 @@ static int nic_to_tap(struct bridge *b)
 		return got;
 	for (int i = 0; i < got; i++) {
 		if (d[i].status || !bh_nic_frame_ok(d[i].length) ||
-		    write(b->tap, bh_ps_data(ps, &d[i]), d[i].length) != (ssize_t)d[i].length)
+		    write(b->tap, bh_ps_data(ps, &d[i]), d[i].length) != (ssize_t) d[i].length)
 			b->tap_drops++;
 		else
 			b->from_nic++;
 		d[i].status = 0;
 	}
-	bh_ps_put(ps, d, (unsigned int)got);
+	bh_ps_put(ps, d, (unsigned int) got);
 	bh_ps_flush(ps);
 	return got;
 }
@@ -148,10 +148,9 @@ static const char *run(struct bridge *b)
 		if (starved && !bh_ps_prepare_wait(&b->s.ps[BH_NIC_TX]))
 			continue;
 		struct pollfd p[4] = {
-			{ .fd = b->s.fd, .events = POLLIN },
-			{ .fd = bh_ps_wait_fd(&b->s.ps[BH_NIC_RX]), .events = POLLIN },
-			{ .fd = starved ? bh_ps_wait_fd(&b->s.ps[BH_NIC_TX]) : b->tap,
-			  .events = POLLIN },
+		    {.fd = b->s.fd, .events = POLLIN},
+		    {.fd = bh_ps_wait_fd(&b->s.ps[BH_NIC_RX]), .events = POLLIN},
+		    {.fd = starved ? bh_ps_wait_fd(&b->s.ps[BH_NIC_TX]) : b->tap, .events = POLLIN},
 		};
 		if (poll(p, 3, 1000) < 0 && errno != EINTR)
 			return strerror(errno);
@@ -178,12 +177,13 @@ static int session_start(struct bridge *b)
 	rc = bh_session_open_wait(&b->core, BH_NIC_SERVICE, -1, &fd);
 	if (rc) {
 		fprintf(stderr, "nic-tap: %s\n", bh_error(&b->core));
-		if (rc == -EACCES)
-			exit(1); /* the config must change first */
+		/* no route: the config must change first; no core: nothing left to do */
+		if (rc == -EACCES || rc == -EPIPE || rc == -ECONNRESET)
+			exit(1);
 		return rc;
 	}
 	/* the setup comes right after the driver accepted; wait for it, not forever */
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	if (poll(&p, 1, 5000) <= 0) {
 		fprintf(stderr, "nic-tap: the driver sent no session setup within 5 s\n");
 		close(fd);
@@ -200,19 +200,20 @@ static int session_start(struct bridge *b)
 		return rc;
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	printf("nic-tap: %s <-> nic session (driver %s, MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u); "
-	       "give %s that address: ip link set %s address %02x:%02x:%02x:%02x:%02x:%02x\n",
-	       b->ifname, info.driver, info.mac[0], info.mac[1], info.mac[2], info.mac[3],
-	       info.mac[4], info.mac[5], info.mtu, b->ifname, b->ifname, info.mac[0], info.mac[1],
-	       info.mac[2], info.mac[3], info.mac[4], info.mac[5]);
+	printf(
+	    "nic-tap: %s <-> nic session (driver %s, MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u); "
+	    "give %s that address: ip link set %s address %02x:%02x:%02x:%02x:%02x:%02x\n",
+	    b->ifname, info.driver, info.mac[0], info.mac[1], info.mac[2], info.mac[3], info.mac[4],
+	    info.mac[5], info.mtu, b->ifname, b->ifname, info.mac[0], info.mac[1], info.mac[2],
+	    info.mac[3], info.mac[4], info.mac[5]);
 	report_link(b, &info.link);
 	return 0;
 }
 
 int main(void)
 {
-	static struct bridge b = { .tap = -1 };
-	struct timespec pause = { .tv_nsec = 100000000 };
+	static struct bridge b = {.tap = -1};
+	struct timespec pause = {.tv_nsec = 100000000};
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (bh_core_open(&b.core) < 0 || bh_tap_open(&b.core, b.ifname, &b.tap) < 0) {
@@ -229,8 +230,8 @@ int main(void)
 		const char *why = run(&b);
 		printf("nic-tap: session %u ended: %s (to nic %llu, from nic %llu, refused %llu, "
 		       "dropped %llu); %s stays up, reconnecting\n",
-		       round, why, (unsigned long long)b.to_nic, (unsigned long long)b.from_nic,
-		       (unsigned long long)b.refused, (unsigned long long)b.tap_drops, b.ifname);
+		       round, why, (unsigned long long) b.to_nic, (unsigned long long) b.from_nic,
+		       (unsigned long long) b.refused, (unsigned long long) b.tap_drops, b.ifname);
 		bh_session_close(NULL, &b.s);
 		nanosleep(&pause, NULL);
 	}

@@ -42,6 +42,8 @@
 /* interrupts per second at most (ITR counts 256 ns units) */
 #define IRQ_RATE 20000
 #define ITR_VALUE (1000000000u / (IRQ_RATE * 256u))
+/* sleep at most this long while serving, in case an interrupt went missing */
+#define SAFETY_MS 10
 
 struct client {
 	struct bh_session s;
@@ -73,8 +75,8 @@ struct nic {
 	struct bh_dma rings, rxbuf, txbuf;
 	volatile struct e1000e_rx_desc *rx;
 	volatile struct e1000e_tx_desc *tx;
-	uint32_t rx_next;		    /* next rx descriptor the NIC may have filled */
-	uint32_t tx_tail, tx_clean;	    /* free-running counters */
+	uint32_t rx_next;	    /* next rx descriptor the NIC may have filled */
+	uint32_t tx_tail, tx_clean; /* free-running counters */
 	struct tx_owner owner[TX_RING];
 	bool zero_copy;
 	bool promiscuous;
@@ -83,12 +85,12 @@ struct nic {
 	int channel;
 	struct bh_loop loop;
 	struct client clients[MAX_CLIENTS];
+	unsigned int nclients;
 	uint32_t gen;
 	uint64_t rx_errors, polls, irqs;
 };
 
-static uint64_t dbg_wakes, dbg_timeouts;
-static const char *irq_name[] = { "INTx", "MSI", "MSI-X" };
+static const char *irq_name[] = {"INTx", "MSI", "MSI-X"};
 
 static void die(struct nic *n, const char *what)
 {
@@ -106,7 +108,7 @@ static void wr(struct nic *n, size_t reg, uint32_t v)
 	bh_write32(&n->regs, reg, v);
 }
 
-/* 4.6.1-4.6.2: interrupts off, receive and transmit off, bus master quiet, then a global reset */
+/* 4.6: interrupts off, receive and transmit off, bus master quiet, then a global reset */
 static int reset(struct nic *n)
 {
 	wr(n, REG_IMC, ~0u);
@@ -114,17 +116,18 @@ static int reset(struct nic *n)
 	wr(n, REG_TCTL, 0);
 	wr(n, REG_CTRL, rd(n, REG_CTRL) | CTRL_GIO_MASTER_DISABLE);
 	if (bh_poll32(&n->regs, REG_STATUS, STATUS_GIO_MASTER_ENABLE, 0, 10000) < 0)
-		fprintf(stderr, "e1000e: master requests still pending after 10 ms; resetting anyway\n");
+		fprintf(stderr,
+			"e1000e: master requests still pending after 10 ms; resetting anyway\n");
 	wr(n, REG_CTRL, rd(n, REG_CTRL) | CTRL_RST);
 	/* the datasheet wants 1 ms before the next access */
-	nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
 	if (bh_poll32(&n->regs, REG_CTRL, CTRL_RST, 0, 100000) < 0)
 		return -ETIMEDOUT;
 	wr(n, REG_IMC, ~0u);
 	wr(n, REG_ICR, rd(n, REG_ICR));
 	/* link up, speed from autonegotiation; master access back on */
-	wr(n, REG_CTRL, (rd(n, REG_CTRL) & ~(CTRL_GIO_MASTER_DISABLE | CTRL_RST)) | CTRL_SLU |
-				CTRL_ASDE);
+	wr(n, REG_CTRL,
+	   (rd(n, REG_CTRL) & ~(CTRL_GIO_MASTER_DISABLE | CTRL_RST)) | CTRL_SLU | CTRL_ASDE);
 	return 0;
 }
 
@@ -134,9 +137,9 @@ static int read_mac(struct nic *n)
 	uint32_t lo = rd(n, REG_RAL0), hi = rd(n, REG_RAH0);
 
 	for (int i = 0; i < 4; i++)
-		n->mac[i] = (uint8_t)(lo >> (8 * i));
-	n->mac[4] = (uint8_t)hi;
-	n->mac[5] = (uint8_t)(hi >> 8);
+		n->mac[i] = (uint8_t) (lo >> (8 * i));
+	n->mac[4] = (uint8_t) hi;
+	n->mac[5] = (uint8_t) (hi >> 8);
 	if (!(hi & RAH_AV) || (!lo && !(hi & 0xffff)) || (n->mac[0] & 1))
 		return -ENODATA;
 	return 0;
@@ -144,19 +147,19 @@ static int read_mac(struct nic *n)
 
 static void rx_give(struct nic *n, uint32_t i)
 {
-	n->rx[i].addr = n->rxbuf.iova + (uint64_t)i * BUF_SIZE;
+	n->rx[i].addr = n->rxbuf.iova + (uint64_t) i * BUF_SIZE;
 	n->rx[i].status = 0;
 }
 
-/* 4.6.5 / 7.1: legacy descriptors, 2 KiB buffers, FCS stripped, broadcasts and multicasts in */
+/* 4.6, 7.1: legacy descriptors, 2 KiB buffers, FCS stripped, broadcasts and multicasts in */
 static void rx_init(struct nic *n)
 {
 	for (int i = 0; i < 128; i++)
 		wr(n, REG_MTA + 4 * i, 0);
 	for (uint32_t i = 0; i < RX_RING; i++)
 		rx_give(n, i);
-	wr(n, REG_RDBAL, (uint32_t)n->rings.iova);
-	wr(n, REG_RDBAH, (uint32_t)(n->rings.iova >> 32));
+	wr(n, REG_RDBAL, (uint32_t) n->rings.iova);
+	wr(n, REG_RDBAH, (uint32_t) (n->rings.iova >> 32));
 	wr(n, REG_RDLEN, RX_RING * sizeof(struct e1000e_rx_desc));
 	wr(n, REG_RDH, 0);
 	wr(n, REG_RDT, 0);
@@ -164,23 +167,24 @@ static void rx_init(struct nic *n)
 	wr(n, REG_RDTR, 0);
 	wr(n, REG_RADV, 0);
 	wr(n, REG_RFCTL, 0);
-	wr(n, REG_RCTL, RCTL_EN | RCTL_BAM | RCTL_MPE | RCTL_SECRC | RCTL_BSIZE_2048 |
-				(n->promiscuous ? RCTL_UPE : 0));
+	wr(n, REG_RCTL,
+	   RCTL_EN | RCTL_BAM | RCTL_MPE | RCTL_SECRC | RCTL_BSIZE_2048 |
+	       (n->promiscuous ? RCTL_UPE : 0));
 	/* one descriptor stays with us, so a full ring never looks empty */
 	wr(n, REG_RDT, RX_RING - 1);
 	n->rx_next = 0;
 }
 
-/* 4.6.6 / 7.2: one queue, pad short frames, full-duplex collision distance */
+/* 4.6, 7.2: one queue, pad short frames, full-duplex collision distance */
 static void tx_init(struct nic *n)
 {
 	uint64_t base = n->rings.iova + RX_RING * sizeof(struct e1000e_rx_desc);
 
-	memset((void *)n->tx, 0, TX_RING * sizeof(struct e1000e_tx_desc));
+	memset((void *) n->tx, 0, TX_RING * sizeof(struct e1000e_tx_desc));
 	for (int i = 0; i < TX_RING; i++)
 		n->owner[i].client = -1;
-	wr(n, REG_TDBAL, (uint32_t)base);
-	wr(n, REG_TDBAH, (uint32_t)(base >> 32));
+	wr(n, REG_TDBAL, (uint32_t) base);
+	wr(n, REG_TDBAH, (uint32_t) (base >> 32));
 	wr(n, REG_TDLEN, TX_RING * sizeof(struct e1000e_tx_desc));
 	wr(n, REG_TDH, 0);
 	wr(n, REG_TDT, 0);
@@ -194,11 +198,11 @@ static void tx_init(struct nic *n)
 /* 7.4: one vector for every cause; MSI-X where the device has it, then MSI, then INTx */
 static int irq_init(struct nic *n, int only)
 {
-	static const enum bh_irq_type order[] = { BH_IRQ_MSIX, BH_IRQ_MSI, BH_IRQ_INTX };
+	static const enum bh_irq_type order[] = {BH_IRQ_MSIX, BH_IRQ_MSI, BH_IRQ_INTX};
 	int rc = -ENODEV;
 
 	for (unsigned int i = 0; i < 3 && rc; i++) {
-		if (!n->info.irq_count[order[i]] || (only >= 0 && (int)order[i] != only))
+		if (!n->info.irq_count[order[i]] || (only >= 0 && (int) order[i] != only))
 			continue;
 		rc = bh_irq_open(&n->core, n->dev, order[i], 1, &n->irq);
 		if (!rc)
@@ -210,8 +214,8 @@ static int irq_init(struct nic *n, int only)
 		return rc;
 	if (n->irq_type == BH_IRQ_MSIX) {
 		uint32_t v0 = IVAR_VALID | 0;
-		wr(n, REG_IVAR, v0 << IVAR_RXQ0_SHIFT | v0 << IVAR_TXQ0_SHIFT |
-					v0 << IVAR_OTHER_SHIFT);
+		wr(n, REG_IVAR,
+		   v0 << IVAR_RXQ0_SHIFT | v0 << IVAR_TXQ0_SHIFT | v0 << IVAR_OTHER_SHIFT);
 		/* queue causes clear themselves and mask until we re-arm */
 		wr(n, REG_EIAC, ICR_RXQ0 | ICR_TXQ0);
 		wr(n, REG_EITR(0), ITR_VALUE);
@@ -223,25 +227,32 @@ static int irq_init(struct nic *n, int only)
 	return 0;
 }
 
-static void irq_arm(struct nic *n)
+/*
+ * Before sleeping: unmask (MSI-X auto-masks a queue cause when it fires,
+ * so this is also the re-arm), then look at the rx ring once more. A frame
+ * that came in before the unmask is either seen here or raises the
+ * interrupt the unmask makes pending. Returns true if it is safe to sleep.
+ */
+static bool irq_arm(struct nic *n)
 {
-	if (n->irq_armed)
-		return;
 	n->irq_armed = true;
 	wr(n, REG_IMS, n->irq_mask);
+	return !(n->rx[n->rx_next].status & RXD_DD);
 }
 
 static void irq_mask(struct nic *n)
 {
+	if (!n->irq_armed)
+		return;
 	wr(n, REG_IMC, ~0u);
 	n->irq_armed = false;
 }
 
 static struct bh_nic_link link_now(struct nic *n)
 {
-	static const uint32_t speed[] = { 10, 100, 1000, 1000 };
+	static const uint32_t speed[] = {10, 100, 1000, 1000};
 	uint32_t status = rd(n, REG_STATUS);
-	struct bh_nic_link l = { .up = !!(status & STATUS_LU) };
+	struct bh_nic_link l = {.up = !!(status & STATUS_LU)};
 
 	if (l.up)
 		l.speed_mbps = speed[(status >> STATUS_SPEED_SHIFT) & 3];
@@ -300,20 +311,23 @@ static void tx_quiesce(struct nic *n, int idx)
 
 static void client_close(struct nic *n, struct client *c, const char *why)
 {
-	int idx = (int)(c - n->clients);
+	int idx = (int) (c - n->clients);
 
 	printf("e1000e: session from \"%s\" closed: %s (rx %llu frames, %llu dropped; tx %llu "
-	       "frames, %llu refused, %llu invalid descriptors)\n",
-	       c->s.peer, why, (unsigned long long)c->rx_frames,
-	       (unsigned long long)c->rx_dropped, (unsigned long long)c->tx_frames,
-	       (unsigned long long)c->tx_refused,
-	       (unsigned long long)(c->s.ps[0].invalid + c->s.ps[1].invalid));
+	       "frames, %llu refused, %llu invalid descriptors; driver: %llu interrupts, %llu "
+	       "polling passes)\n",
+	       c->s.peer, why, (unsigned long long) c->rx_frames,
+	       (unsigned long long) c->rx_dropped, (unsigned long long) c->tx_frames,
+	       (unsigned long long) c->tx_refused,
+	       (unsigned long long) (c->s.ps[0].invalid + c->s.ps[1].invalid),
+	       (unsigned long long) n->irqs, (unsigned long long) n->polls);
 	bh_loop_del(&n->loop, c->s.fd);
 	bh_loop_del(&n->loop, bh_ps_wait_fd(&c->s.ps[BH_NIC_TX]));
 	if (c->inflight)
 		tx_quiesce(n, idx);
 	bh_session_close(&n->core, &c->s);
 	c->used = false;
+	n->nclients--;
 }
 
 static void on_session(void *arg, int fd, uint32_t events);
@@ -322,12 +336,12 @@ static void on_wake(void *arg, int fd, uint32_t events);
 static void client_open(struct nic *n, int fd, const char *peer)
 {
 	const struct bh_session_stream_spec spec[2] = {
-		[BH_NIC_TX] = { BH_PS_SINK, BH_NIC_RING, BH_NIC_SLOT,
-				(uint64_t)BH_NIC_RING * BH_NIC_SLOT },
-		[BH_NIC_RX] = { BH_PS_SOURCE, BH_NIC_RING, BH_NIC_SLOT,
-				(uint64_t)BH_NIC_RING * BH_NIC_SLOT },
+	    [BH_NIC_TX] = {BH_PS_SINK, BH_NIC_RING, BH_NIC_SLOT,
+			   (uint64_t) BH_NIC_RING * BH_NIC_SLOT},
+	    [BH_NIC_RX] = {BH_PS_SOURCE, BH_NIC_RING, BH_NIC_SLOT,
+			   (uint64_t) BH_NIC_RING * BH_NIC_SLOT},
 	};
-	struct bh_nic_info info = { .mtu = BH_NIC_MTU, .link = n->link, .driver = "e1000e" };
+	struct bh_nic_info info = {.mtu = BH_NIC_MTU, .link = n->link, .driver = "e1000e"};
 	struct client *c = NULL;
 	int rc;
 
@@ -336,7 +350,8 @@ static void client_open(struct nic *n, int fd, const char *peer)
 			c = &n->clients[i];
 	if (!c) {
 		printf("e1000e: session from \"%s\" refused: %d sessions is the most this driver "
-		       "serves\n", peer, MAX_CLIENTS);
+		       "serves\n",
+		       peer, MAX_CLIENTS);
 		close(fd);
 		return;
 	}
@@ -352,9 +367,10 @@ static void client_open(struct nic *n, int fd, const char *peer)
 	}
 	snprintf(c->s.peer, sizeof(c->s.peer), "%s", peer);
 	for (int i = 0; i < BH_SESSION_STREAMS; i++)
-		c->bulk_off[i] = (uint64_t)(c->s.ps[i].bulk - (uint8_t *)c->s.ps[i].base);
+		c->bulk_off[i] = (uint64_t) (c->s.ps[i].bulk - (uint8_t *) c->s.ps[i].base);
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	c->used = true;
+	n->nclients++;
 	c->gen = ++n->gen;
 	/* the session socket for hang-ups, the tx stream's eventfd for frames */
 	if (bh_loop_add(&n->loop, fd, on_session, n) < 0 ||
@@ -406,7 +422,7 @@ static unsigned int rx_poll(struct nic *n)
 		uint32_t len = d->length;
 		/* a frame that does not fit one buffer is dropped, like one with errors */
 		if ((status & RXD_EOP) && !d->errors && bh_nic_frame_ok(len))
-			deliver(n, (uint8_t *)n->rxbuf.virt + (size_t)n->rx_next * BUF_SIZE, len);
+			deliver(n, (uint8_t *) n->rxbuf.virt + (size_t) n->rx_next * BUF_SIZE, len);
 		else
 			n->rx_errors++;
 		rx_give(n, n->rx_next);
@@ -495,21 +511,21 @@ static unsigned int tx_submit(struct nic *n, struct client *c)
 		}
 		if (n->zero_copy) {
 			t->addr = c->s.dma[BH_NIC_TX].iova + c->bulk_off[BH_NIC_TX] + d[k].offset;
-			n->owner[i] = (struct tx_owner){ (int)(c - n->clients), c->gen, d[k] };
+			n->owner[i] = (struct tx_owner){(int) (c - n->clients), c->gen, d[k]};
 			c->inflight++;
 		} else {
-			memcpy((uint8_t *)n->txbuf.virt + (size_t)i * BUF_SIZE,
+			memcpy((uint8_t *) n->txbuf.virt + (size_t) i * BUF_SIZE,
 			       bh_ps_data(ps, &d[k]), d[k].length);
-			t->addr = n->txbuf.iova + (uint64_t)i * BUF_SIZE;
+			t->addr = n->txbuf.iova + (uint64_t) i * BUF_SIZE;
 			ack(c, &d[k], 0);
 		}
-		t->length = (uint16_t)d[k].length;
+		t->length = (uint16_t) d[k].length;
 		t->cmd = TXD_EOP | TXD_IFCS | TXD_RS;
 		t->status = 0;
 		n->tx_tail++;
 		c->tx_frames++;
 	}
-	return (unsigned int)got;
+	return (unsigned int) got;
 }
 
 /* ---- the loop ---- */
@@ -518,8 +534,8 @@ static void on_irq(void *arg, int fd, uint32_t events)
 {
 	struct nic *n = arg;
 
-	(void)fd;
-	(void)events;
+	(void) fd;
+	(void) events;
 	if (bh_irq_wait(&n->irq, 0) > 0)
 		n->irq_fired = true;
 	bh_loop_stop(&n->loop);
@@ -528,11 +544,10 @@ static void on_irq(void *arg, int fd, uint32_t events)
 static void on_wake(void *arg, int fd, uint32_t events)
 {
 	uint64_t v;
-	dbg_wakes++;
 
-	(void)events;
-	(void)!read(fd, &v, sizeof(v));
-	bh_loop_stop(&((struct nic *)arg)->loop);
+	(void) events;
+	(void) !read(fd, &v, sizeof(v));
+	bh_loop_stop(&((struct nic *) arg)->loop);
 }
 
 static void on_channel(void *arg, int fd, uint32_t events)
@@ -541,7 +556,7 @@ static void on_channel(void *arg, int fd, uint32_t events)
 	char peer[BH_NAME_MAX];
 	int sfd, rc;
 
-	(void)events;
+	(void) events;
 	while ((rc = bh_service_accept(fd, peer, &sfd)) == 1)
 		client_open(n, sfd, peer);
 	if (rc < 0 && rc != -EPROTO) {
@@ -559,7 +574,7 @@ static void on_session(void *arg, int fd, uint32_t events)
 	struct client *c = NULL;
 	int rc;
 
-	(void)events;
+	(void) events;
 	for (int i = 0; i < MAX_CLIENTS && !c; i++)
 		if (n->clients[i].used && n->clients[i].s.fd == fd)
 			c = &n->clients[i];
@@ -635,17 +650,18 @@ static void serve(struct nic *n)
 			else if (!bh_ps_prepare_wait(&c->s.ps[BH_NIC_TX]))
 				again = true;
 		}
-		if (again)
+		if (again || !irq_arm(n))
 			continue;
-		irq_arm(n);
-		uint64_t t0 = bh_now_ns();
+		/*
+		 * QEMU 7.2's e1000e can drop a notification that interrupt
+		 * moderation postponed (seen with MSI, once in a while with
+		 * MSI-X): with clients, a short timeout bounds the damage
+		 */
+		if (timeout > SAFETY_MS && n->link.up && n->nclients)
+			timeout = SAFETY_MS;
 		bh_loop_run(&n->loop, timeout);
-		if (bh_now_ns() - t0 >= (uint64_t)timeout * 1000000ull) dbg_timeouts++;
 		if (bh_now_ns() - tick >= 1000000000ull) {
 			tick = bh_now_ns();
-			fprintf(stderr, "DBG irqs %llu polls %llu wakes %llu timeouts %llu rx_next %u RDH %u RDT %u TDH %u tail %u IMS %x ICR? armed %d\n",
-				(unsigned long long)n->irqs, (unsigned long long)n->polls, (unsigned long long)dbg_wakes, (unsigned long long)dbg_timeouts,
-				n->rx_next, rd(n, REG_RDH), rd(n, REG_RDT), rd(n, REG_TDH), n->tx_tail % TX_RING, rd(n, REG_IMS), n->irq_armed);
 			link_update(n); /* in case an LSC went missing */
 			/* also how we notice that core is gone */
 			if (bh_heartbeat(&n->core) < 0)
@@ -672,14 +688,14 @@ static int setup(struct nic *n, int irq_type)
 		return -1;
 	}
 	/* both rings in one buffer, then rx and tx buffers; the device does 64-bit DMA */
-	if (bh_dma_alloc(&n->core, n->dev,
-			 (RX_RING + TX_RING) * sizeof(struct e1000e_rx_desc), 0, &n->rings) < 0 ||
+	if (bh_dma_alloc(&n->core, n->dev, (RX_RING + TX_RING) * sizeof(struct e1000e_rx_desc), 0,
+			 &n->rings) < 0 ||
 	    bh_dma_alloc(&n->core, n->dev, RX_RING * BUF_SIZE, 0, &n->rxbuf) < 0 ||
 	    bh_dma_alloc(&n->core, n->dev, TX_RING * BUF_SIZE, 0, &n->txbuf) < 0)
 		return -1;
 	n->rx = n->rings.virt;
-	n->tx = (struct e1000e_tx_desc *)((uint8_t *)n->rings.virt +
-					  RX_RING * sizeof(struct e1000e_rx_desc));
+	n->tx = (struct e1000e_tx_desc *) ((uint8_t *) n->rings.virt +
+					   RX_RING * sizeof(struct e1000e_rx_desc));
 	rx_init(n);
 	tx_init(n);
 	if (irq_init(n, irq_type) < 0)
@@ -698,7 +714,7 @@ static int setup(struct nic *n, int irq_type)
 
 int main(int argc, char **argv)
 {
-	static struct nic n = { .channel = -1, .zero_copy = true };
+	static struct nic n = {.channel = -1, .zero_copy = true};
 	int irq_type = -1;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -712,7 +728,9 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--promiscuous") == 0) {
 			n.promiscuous = true;
 		} else {
-			fprintf(stderr, "e1000e: unknown argument '%s' (known: --copy, --msi, --intx, --promiscuous)\n",
+			fprintf(stderr,
+				"e1000e: unknown argument '%s' (known: --copy, --msi, --intx, "
+				"--promiscuous)\n",
 				argv[i]);
 			return 2;
 		}

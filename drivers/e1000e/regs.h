@@ -12,7 +12,7 @@
 #define E1000E_VENDOR 0x8086
 #define E1000E_DEVICE 0x10d3 /* 82574L */
 
-/* 10.2.2 general */
+/* general (10.2) */
 #define REG_CTRL 0x00000
 #define CTRL_FD (1u << 0)
 #define CTRL_GIO_MASTER_DISABLE (1u << 2)
@@ -25,7 +25,7 @@
 #define STATUS_GIO_MASTER_ENABLE (1u << 19)
 #define REG_CTRL_EXT 0x00018
 
-/* 10.2.4 interrupts */
+/* interrupts (10.2) */
 #define REG_ICR 0x000c0
 #define REG_ITR 0x000c4
 #define REG_IMS 0x000d0
@@ -47,7 +47,7 @@
 #define IVAR_TXQ0_SHIFT 8
 #define IVAR_OTHER_SHIFT 16
 
-/* 10.2.5 receive */
+/* receive (10.2) */
 #define REG_RCTL 0x00100
 #define RCTL_EN (1u << 1)
 #define RCTL_UPE (1u << 3)  /* every unicast: a bridge port behind another MAC */
@@ -68,12 +68,12 @@
 #define REG_RAH0 0x05404
 #define RAH_AV (1u << 31)
 
-/* 10.2.6 transmit */
+/* transmit (10.2) */
 #define REG_TCTL 0x00400
 #define TCTL_EN (1u << 1)
 #define TCTL_PSP (1u << 3)
-#define TCTL_CT(x) ((uint32_t)(x) << 4)
-#define TCTL_COLD(x) ((uint32_t)(x) << 12)
+#define TCTL_CT(x) ((uint32_t) (x) << 4)
+#define TCTL_COLD(x) ((uint32_t) (x) << 12)
 #define TCTL_RTLC (1u << 24)
 #define REG_TIPG 0x00410
 #define TIPG_COPPER (8u | (8u << 10) | (6u << 20))
@@ -86,12 +86,12 @@
 #define REG_TARC0 0x03840
 #define TARC_ENABLE (1u << 10)
 
-/* 10.2.8 statistics (clear on read) */
+/* statistics, clear on read (10.2) */
 #define REG_MPC 0x04010 /* missed: no rx descriptor */
 #define REG_GPRC 0x04074
 #define REG_GPTC 0x04080
 
-/* 7.1.4 legacy receive descriptor */
+/* legacy receive descriptor (7.1) */
 struct e1000e_rx_desc {
 	uint64_t addr;
 	uint16_t length;
@@ -103,7 +103,7 @@ struct e1000e_rx_desc {
 #define RXD_DD (1u << 0)
 #define RXD_EOP (1u << 1)
 
-/* 7.2.10.1 legacy transmit descriptor */
+/* legacy transmit descriptor (7.2) */
 struct e1000e_tx_desc {
 	uint64_t addr;
 	uint16_t length;

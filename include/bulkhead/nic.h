@@ -51,7 +51,7 @@ struct bh_nic_info {
 };
 
 _Static_assert(sizeof(struct bh_nic_info) <= BH_SESSION_INFO, "nic info too large");
-_Static_assert(sizeof(struct bh_nic_link) <= sizeof(((struct bh_session_event *)0)->data),
+_Static_assert(sizeof(struct bh_nic_link) <= sizeof(((struct bh_session_event *) 0)->data),
 	       "nic event too large");
 
 /* the info from a session's setup; 0, or -EPROTO if the server sent nonsense */

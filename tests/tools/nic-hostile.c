@@ -57,7 +57,7 @@ static int collect_acks(struct bh_packet_stream *ps, int32_t *st, int n)
 		for (int i = 0; i < got && have < n; i++)
 			st[have++] = d[i].status;
 		if (got <= 0 && bh_ps_prepare_wait(ps)) {
-			struct pollfd p = { .fd = bh_ps_wait_fd(ps), .events = POLLIN };
+			struct pollfd p = {.fd = bh_ps_wait_fd(ps), .events = POLLIN};
 			poll(&p, 1, 100);
 			bh_ps_drain_signal(ps);
 		}
@@ -72,7 +72,7 @@ static int hung_up(int fd)
 	char buf[128];
 
 	while (bh_now_ns() < until) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (poll(&p, 1, 100) > 0) {
 			ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 			if (n == 0 || (n < 0 && errno != EAGAIN))
@@ -86,31 +86,32 @@ static void bad_descriptors(struct bh_session *s)
 {
 	struct bh_packet_stream *ps = &s->ps[BH_NIC_TX];
 	struct bh_ps_desc d[5], slot;
-	int32_t st[5] = { 1, 1, 1, 1, 1 };
+	int32_t st[5] = {1, 1, 1, 1, 1};
 	char msg[200];
 
 	if (bh_ps_alloc(ps, ps->slot_size, &slot) < 0)
 		return result("nic_bad_descriptors", 0, "no slot");
 	/* a real broadcast frame last, to prove the session still works */
 	memset(bh_ps_data(ps, &slot), 0xff, 6);
-	memset((uint8_t *)bh_ps_data(ps, &slot) + 6, 0x02, 54);
+	memset((uint8_t *) bh_ps_data(ps, &slot) + 6, 0x02, 54);
 	for (int i = 0; i < 5; i++)
 		d[i] = slot;
-	d[0].offset = ps->bulk_size + 4096;	   /* past the bulk buffer */
+	d[0].offset = ps->bulk_size + 4096; /* past the bulk buffer */
 	d[0].length = 60;
-	d[1].length = (uint32_t)ps->bulk_size;	   /* inside the buffer, but no frame is that long */
-	d[2].length = 0xffffffffu;		   /* wraps any naive offset + length */
-	d[3].length = 3;			   /* shorter than an Ethernet header */
-	d[4].length = 60;			   /* fine */
-	d[1].status = d[2].status = 12345;	   /* a status is the sink's to set */
+	d[1].length = (uint32_t) ps->bulk_size; /* inside the buffer, but no frame is that long */
+	d[2].length = 0xffffffffu;		/* wraps any naive offset + length */
+	d[3].length = 3;			/* shorter than an Ethernet header */
+	d[4].length = 60;			/* fine */
+	d[1].status = d[2].status = 12345;	/* a status is the sink's to set */
 	bh_ps_put(ps, d, 5);
 	bh_ps_flush(ps);
 	int got = collect_acks(ps, st, 5);
 	int ok = got == 5 && st[0] == -EINVAL && st[1] == -EINVAL && st[2] == -EINVAL &&
 		 st[3] == -EINVAL && st[4] == 0;
-	snprintf(msg, sizeof(msg), "%d of 5 acked: offset past bulk %d, length %llu %d, "
-				   "length 2^32-1 %d, length 3 %d, good frame %d",
-		 got, st[0], (unsigned long long)ps->bulk_size, st[1], st[2], st[3], st[4]);
+	snprintf(msg, sizeof(msg),
+		 "%d of 5 acked: offset past bulk %d, length %llu %d, "
+		 "length 2^32-1 %d, length 3 %d, good frame %d",
+		 got, st[0], (unsigned long long) ps->bulk_size, st[1], st[2], st[3], st[4]);
 	result("nic_bad_descriptors", ok, msg);
 }
 
@@ -118,7 +119,7 @@ static void bad_descriptors(struct bh_session *s)
 static void lying_head(struct bh_session *s)
 {
 	struct bh_packet_stream *ps = &s->ps[BH_NIC_TX];
-	volatile uint32_t *head = (uint32_t *)((uint8_t *)ps->ack.shared + RING_HEAD);
+	volatile uint32_t *head = (uint32_t *) ((uint8_t *) ps->ack.shared + RING_HEAD);
 	struct bh_ps_desc d;
 	int32_t st;
 
@@ -130,19 +131,20 @@ static void lying_head(struct bh_session *s)
 	}
 	/* nothing comes back: the driver sees no room for an ack and holds off */
 	int got = collect_acks(ps, &st, 1);
-	result("nic_lying_ack_head", 1, got ? "driver acked anyway (tolerated)" :
-					      "driver held the frame: no room for its ack");
+	result("nic_lying_ack_head", 1,
+	       got ? "driver acked anyway (tolerated)"
+		   : "driver held the frame: no room for its ack");
 }
 
 /* the submit ring's producer index (ours) jumps by a million: the session must end */
 static void garbage_tail(struct bh_session *s)
 {
 	struct bh_packet_stream *ps = &s->ps[BH_NIC_TX];
-	volatile uint32_t *tail = (uint32_t *)((uint8_t *)ps->submit.shared + RING_TAIL);
+	volatile uint32_t *tail = (uint32_t *) ((uint8_t *) ps->submit.shared + RING_TAIL);
 	uint64_t one = 1;
 
 	*tail += 1000000;
-	(void)!write(ps->submit.efd, &one, sizeof(one));
+	(void) !write(ps->submit.efd, &one, sizeof(one));
 	result("nic_garbage_indexes", hung_up(s->fd),
 	       "submit tail += 1000000: the driver closed this session");
 }
@@ -151,7 +153,7 @@ static void malformed_event(struct bh_session *s)
 {
 	static const char junk[3] = "bad";
 
-	(void)!send(s->fd, junk, sizeof(junk), MSG_NOSIGNAL);
+	(void) !send(s->fd, junk, sizeof(junk), MSG_NOSIGNAL);
 	result("nic_malformed_event", hung_up(s->fd),
 	       "a 3-byte message on the session socket: the driver closed this session");
 }

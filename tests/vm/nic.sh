@@ -50,6 +50,11 @@ ip link set "$peer_if" netns peer
 ip -n peer link set lo up
 ip -n peer addr add 10.0.0.2/24 dev "$peer_if"
 ip -n peer link set "$peer_if" up
+# the kernel driver reports carrier from its watchdog, a second or two later
+for _ in $(seq 50); do
+	[ "$(ip netns exec peer cat /sys/class/net/"$peer_if"/carrier 2>/dev/null)" = 1 ] && break
+	sleep 0.1
+done
 
 # bh0 takes the NIC's address, so the NIC's unicast filter passes what Linux expects
 mac=$(grep -oE "ip link set bh0 address [0-9a-f:]{17}" "$log" | head -1 | awk '{ print $NF }')
@@ -103,6 +108,15 @@ restarts=$(field e1000e restarts "$snap")
 result nic_driver_unprivileged $? "uid=$uid devices=$ndev owned=${devs% } irq=$(field "$ours" irq "$snap")"
 [ -n "$pid0" ] && [ "$pid0" = "$pid1" ] && [ "$restarts" = 0 ] && kill -0 "$pid1" 2>/dev/null
 result nic_driver_survived_hostile $? "driver pid $pid0 -> $pid1, restarts=$restarts, ping and iperf3 after the attacks"
+
+# kill the driver: core revokes and restarts it; nic-tap keeps bh0 and reconnects
+kill -KILL "$pid1"
+wait_for "$log" 'started "e1000e" pid [0-9]+ .*\(restart\)' 20
+wait_for_count "$log" "nic-tap\| nic-tap: bh0 <-> nic session" 2 30
+t0=$SECONDS
+out=$(busybox ping -c 3 -W 5 10.0.0.2 2>&1)
+echo "$out" | grep -q " 0% packet loss" && ip link show bh0 | grep -q "state UNKNOWN\|state UP"
+result nic_driver_restart $? "killed pid $pid1; $(grep -oE 'revoked "e1000e": [^;]*' "$log" | head -1); bh0 kept its address; ping after restart: $(echo "$out" | grep -oE "[0-9]+% packet loss")"
 
 stop_core
 echo "---- core log ----"
