@@ -67,6 +67,8 @@ int bh_ps_attach(struct bh_packet_stream *ps, enum bh_ps_role role, void *base, 
 		return -EINVAL;
 	memset(base, 0, 2 * rb);
 	ps->slot_size = slot_size;
+	if (power_of_two(slot_size) && slot_size > 1)
+		ps->slot_shift = (uint32_t)__builtin_ctz(slot_size);
 	ps->nslots = (uint32_t)(bulk_size / slot_size);
 	ps->free_slots = malloc(sizeof(uint32_t) * ps->nslots);
 	ps->slot_busy = calloc(ps->nslots, 1);
@@ -111,8 +113,19 @@ void bh_ps_free(struct bh_packet_stream *ps, const struct bh_ps_desc *d)
 	uint64_t slot;
 
 	/* a sink has no slots (slot_size 0): check the role before dividing */
-	if (ps->role != BH_PS_SOURCE || d->offset % ps->slot_size ||
-	    (slot = d->offset / ps->slot_size) >= ps->nslots || !ps->slot_busy[slot]) {
+	if (ps->role != BH_PS_SOURCE) {
+		ps->invalid++;
+		return;
+	}
+	if (ps->slot_shift) {
+		/* the common case: no division on the hot path */
+		slot = d->offset >> ps->slot_shift;
+		if (d->offset & (ps->slot_size - 1))
+			slot = ps->nslots;
+	} else {
+		slot = d->offset % ps->slot_size ? ps->nslots : d->offset / ps->slot_size;
+	}
+	if (slot >= ps->nslots || !ps->slot_busy[slot]) {
 		ps->invalid++;
 		return;
 	}

@@ -16,6 +16,8 @@
  *   tx: a client's frame is sent straight from its tx stream's bulk buffer,
  *       which is DMA memory of this device (zero copy); with --copy, it is
  *       copied into the driver's own tx buffers first (one copy).
+ * Arguments: --copy; --msi or --intx instead of MSI-X; --promiscuous to
+ * receive every unicast frame (for a bridge whose MAC differs from ours).
  * Interrupts are moderated (ITR/EITR); after one fires the driver masks
  * them and polls rings and streams until a pass finds no work, then
  * re-arms them (NAPI's scheme). Every descriptor a client submits is

@@ -14,7 +14,6 @@
 
 /* general (10.2) */
 #define REG_CTRL 0x00000
-#define CTRL_FD (1u << 0)
 #define CTRL_GIO_MASTER_DISABLE (1u << 2)
 #define CTRL_ASDE (1u << 5)
 #define CTRL_SLU (1u << 6)
@@ -23,7 +22,6 @@
 #define STATUS_LU (1u << 1)
 #define STATUS_SPEED_SHIFT 6
 #define STATUS_GIO_MASTER_ENABLE (1u << 19)
-#define REG_CTRL_EXT 0x00018
 
 /* interrupts (10.2) */
 #define REG_ICR 0x000c0
@@ -86,10 +84,6 @@
 #define REG_TARC0 0x03840
 #define TARC_ENABLE (1u << 10)
 
-/* statistics, clear on read (10.2) */
-#define REG_MPC 0x04010 /* missed: no rx descriptor */
-#define REG_GPRC 0x04074
-#define REG_GPTC 0x04080
 
 /* legacy receive descriptor (7.1) */
 struct e1000e_rx_desc {

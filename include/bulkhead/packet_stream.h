@@ -57,6 +57,7 @@ struct bh_packet_stream {
 	struct bh_ps_ring ack;	  /* sink -> source */
 	/* source only: fixed-size slots in the bulk buffer */
 	uint32_t slot_size;
+	uint32_t slot_shift; /* log2(slot_size) when a power of two, else 0 */
 	uint32_t nslots;
 	uint32_t *free_slots;
 	uint32_t nfree;
