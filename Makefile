@@ -23,10 +23,12 @@ unit: build
 demo: build
 	@tools/demo
 
-# the fault-injection campaign, in one test-machine boot (FAULTS injections, default 1000)
+# the fault-injection campaign, in one test-machine boot (FAULTS injections, default 1000;
+# FAULT_TARGETS="e1000e" limits it to some drivers, default all)
 FAULTS ?= 1000
+FAULT_TARGETS ?=
 faults: build
-	@tools/vm/run --devices edu:rp --timeout 5400 --env FAULTS=$(FAULTS) tests/vm/faults.sh
+	@tools/vm/run --devices edu:rp,e1000e,e1000e --timeout 5400 --env FAULTS=$(FAULTS) --env FAULT_TARGETS="$(FAULT_TARGETS)" tests/vm/faults.sh
 
 # every libFuzzer target for FUZZ_SECONDS each (default 600), growing the corpus in the repo
 FUZZ_SECONDS ?= 600
@@ -48,6 +50,10 @@ bench-ps: build
 # the network benchmark: kernel e1000e vs bulkhead's e1000e + nic-tap, one VM boot
 bench-nic: build
 	@bench/nic/run
+
+# storage: kernel nvme vs bulkhead via nbd vs the direct client, in one boot
+bench-block: build
+	@bench/block/run
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

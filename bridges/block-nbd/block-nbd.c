@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bulkhead/block.h"
@@ -34,6 +35,7 @@
 
 #define MAX_PARTS 256 /* at least the stream's slots */
 #define NBD_BLOCK 4096u
+#define RECONNECT_TRIES 600 /* of 100 ms: a driver restart with backoff fits */
 
 /* the wire format (NBD protocol, "simple replies"), big-endian */
 struct nbd_req_wire {
@@ -378,10 +380,13 @@ static void reconnect(struct bridge *b)
 	old.ps = &old.s.ps[0];
 	reap(b); /* what it completed before it went counts */
 	printf("block-nbd: the block session hung up: reconnecting\n");
-	rc = bh_block_open(&b->core, -1, &b->blk, why, sizeof(why));
-	if (rc) {
-		fprintf(stderr, "block-nbd: cannot reopen the block session: %s\n", why);
-		exit(1);
+	/* core may still route us to the dying instance: retry until a new one serves */
+	for (int tries = 0; (rc = bh_block_open(&b->core, -1, &b->blk, why, sizeof(why))); tries++) {
+		if (tries == RECONNECT_TRIES) {
+			fprintf(stderr, "block-nbd: cannot reopen the block session: %s\n", why);
+			exit(1);
+		}
+		nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
 	}
 	if (b->blk.size != old.size || b->blk.info.block_size != old.info.block_size ||
 	    b->blk.info.max_transfer < old.info.max_transfer) {

@@ -30,6 +30,8 @@
 #include "bulkhead/nic.h"
 
 #define BATCH 32
+/* heartbeats to core, so watchdog_ms in the config catches a hung bridge */
+#define TICK_MS 200
 
 struct bridge {
 	struct bh_core core;
@@ -37,7 +39,22 @@ struct bridge {
 	int tap;
 	struct bh_session s;
 	uint64_t to_nic, from_nic, refused, tap_drops;
+	uint64_t next_tick;
 };
+
+/* every TICK_MS, busy or not */
+static void tick(struct bridge *b)
+{
+	uint64_t now = bh_now_ns();
+
+	if (now < b->next_tick)
+		return;
+	b->next_tick = now + TICK_MS * 1000000ull;
+	if (bh_heartbeat(&b->core) < 0) {
+		fprintf(stderr, "nic-tap: heartbeat: %s; core is gone\n", bh_error(&b->core));
+		exit(1);
+	}
+}
 
 /* frames the driver is done with: their slots come back */
 static int tx_reclaim(struct bridge *b)
@@ -138,6 +155,7 @@ static const char *run(struct bridge *b)
 		int in = tap_to_nic(b, &starved);
 		int out = nic_to_tap(b);
 
+		tick(b);
 		if (in < 0 || out < 0)
 			return "the driver corrupted a stream";
 		if (in || out)
@@ -152,7 +170,7 @@ static const char *run(struct bridge *b)
 		    {.fd = bh_ps_wait_fd(&b->s.ps[BH_NIC_RX]), .events = POLLIN},
 		    {.fd = starved ? bh_ps_wait_fd(&b->s.ps[BH_NIC_TX]) : b->tap, .events = POLLIN},
 		};
-		if (poll(p, 3, 1000) < 0 && errno != EINTR)
+		if (poll(p, 3, TICK_MS) < 0 && errno != EINTR)
 			return strerror(errno);
 		if (p[1].revents)
 			bh_ps_drain_signal(&b->s.ps[BH_NIC_RX]);
@@ -174,7 +192,9 @@ static int session_start(struct bridge *b)
 	char why[160];
 	int fd, rc;
 
-	rc = bh_session_open_wait(&b->core, BH_NIC_SERVICE, -1, &fd);
+	/* the driver may be restarting: wait in short steps, heartbeating */
+	while ((rc = bh_session_open_wait(&b->core, BH_NIC_SERVICE, TICK_MS, &fd)) == -EAGAIN)
+		tick(b);
 	if (rc) {
 		fprintf(stderr, "nic-tap: %s\n", bh_error(&b->core));
 		/* no route: the config must change first; no core: nothing left to do */
@@ -184,7 +204,9 @@ static int session_start(struct bridge *b)
 	}
 	/* the setup comes right after the driver accepted; wait for it, not forever */
 	struct pollfd p = {.fd = fd, .events = POLLIN};
-	if (poll(&p, 1, 5000) <= 0) {
+	for (int waited = 0; waited < 5000 && poll(&p, 1, TICK_MS) == 0; waited += TICK_MS)
+		tick(b);
+	if (!(p.revents & POLLIN)) {
 		fprintf(stderr, "nic-tap: the driver sent no session setup within 5 s\n");
 		close(fd);
 		return -ETIMEDOUT;
@@ -225,6 +247,7 @@ int main(void)
 	for (unsigned int round = 1;; round++) {
 		if (session_start(&b) < 0) {
 			nanosleep(&pause, NULL);
+			tick(&b);
 			continue;
 		}
 		const char *why = run(&b);
@@ -234,5 +257,6 @@ int main(void)
 		       (unsigned long long) b.refused, (unsigned long long) b.tap_drops, b.ifname);
 		bh_session_close(NULL, &b.s);
 		nanosleep(&pause, NULL);
+		tick(&b);
 	}
 }

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "bulkhead/bulkhead.h"
+#include "bulkhead/fault.h"
 #include "bulkhead/nic.h"
 #include "regs.h"
 
@@ -46,6 +47,10 @@
 #define ITR_VALUE (1000000000u / (IRQ_RATE * 256u))
 /* sleep at most this long while serving, in case an interrupt went missing */
 #define SAFETY_MS 10
+/* heartbeats to core (its watchdog_ms catches a hung driver) and health checks */
+#define TICK_MS 200
+/* transmit descriptors the NIC holds without progress this long: a hung unit */
+#define TX_HANG_MS 2000
 
 struct client {
 	struct bh_session s;
@@ -90,6 +95,14 @@ struct nic {
 	unsigned int nclients;
 	uint32_t gen;
 	uint64_t rx_errors, polls, irqs;
+	/* what we programmed, to notice a device that no longer holds it */
+	struct {
+		size_t reg;
+		uint32_t val;
+	} shadow[12];
+	unsigned int nshadow;
+	uint32_t tx_seen;   /* tx_clean at the last tick */
+	uint64_t tx_still_ns; /* since when tx_clean has not moved with work pending */
 };
 
 static const char *irq_name[] = {"INTx", "MSI", "MSI-X"};
@@ -530,6 +543,91 @@ static unsigned int tx_submit(struct nic *n, struct client *c)
 	return (unsigned int) got;
 }
 
+/* ---- health and fault injection ---- */
+
+static void shadow_take(struct nic *n)
+{
+	static const size_t regs[] = {REG_RCTL,  REG_TCTL,  REG_RDBAL, REG_RDBAH, REG_RDLEN,
+				      REG_TDBAL, REG_TDBAH, REG_TDLEN, REG_RAL0,  REG_RAH0};
+
+	n->nshadow = 0;
+	for (unsigned int i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
+		n->shadow[n->nshadow++] = (typeof(n->shadow[0])){regs[i], rd(n, regs[i])};
+}
+
+/*
+ * Like Linux's "Detected Hardware Unit Hang": a device that lost its ring
+ * setup (a stray write, a reset we did not ask for) or stopped sending is
+ * not worth repairing in place. We exit; core turns bus mastering off,
+ * resets the function and starts us on a clean device. Returns a reason.
+ */
+static const char *health(struct nic *n, char *buf, size_t len)
+{
+	uint64_t now = bh_now_ns();
+
+	for (unsigned int i = 0; i < n->nshadow; i++) {
+		uint32_t v = rd(n, n->shadow[i].reg);
+		if (v != n->shadow[i].val) {
+			snprintf(buf, len, "register 0x%05zx reads 0x%08x, we wrote 0x%08x",
+				 n->shadow[i].reg, v, n->shadow[i].val);
+			return buf;
+		}
+	}
+	uint32_t rdt = rd(n, REG_RDT), tdt = rd(n, REG_TDT);
+	if (rdt != (n->rx_next + RX_RING - 1) % RX_RING || tdt != n->tx_tail % TX_RING ||
+	    rd(n, REG_RDH) >= RX_RING || rd(n, REG_TDH) >= TX_RING) {
+		snprintf(buf, len, "ring indexes out of step (RDT %u, TDT %u; ours %u, %u)", rdt,
+			 tdt, (n->rx_next + RX_RING - 1) % RX_RING, n->tx_tail % TX_RING);
+		return buf;
+	}
+	if (n->tx_clean == n->tx_tail || n->tx_clean != n->tx_seen || !n->link.up) {
+		n->tx_seen = n->tx_clean;
+		n->tx_still_ns = now;
+	} else if (now - n->tx_still_ns > TX_HANG_MS * 1000000ull) {
+		snprintf(buf, len, "transmit unit hung: %u descriptors pending for %u ms",
+			 n->tx_tail - n->tx_clean, TX_HANG_MS);
+		return buf;
+	}
+	return NULL;
+}
+
+/* an IOVA core never maps: its domains end below 4 GiB, VT-d allows 39 bits */
+#define WILD_IOVA 0x7fdead0000ull
+
+static void say(const char *s)
+{
+	(void) !write(2, s, strlen(s)); /* signal context: no stdio */
+}
+
+/*
+ * bad-desc: a receive descriptor the NIC is about to fill gets a buffer
+ * address outside our buffers, as a stale or mis-computed pointer would.
+ * The IOMMU blocks the frame's write; that slot delivers stale bytes once.
+ */
+static void inject_bad_desc(void *arg)
+{
+	struct nic *n = arg;
+	uint32_t i = (rd(n, REG_RDH) + 1) % RX_RING;
+
+	n->rx[i].addr = WILD_IOVA + (bh_now_ns() & 0xfff00ull);
+	say("e1000e: fault: rx descriptor points outside our DMA buffers\n");
+}
+
+/*
+ * bad-dma: the transmit ring's base is pointed at an IOVA never mapped and
+ * the NIC is kicked: its descriptor fetch is blocked by the IOMMU (core logs
+ * it), and the health check sees a ring we did not set up.
+ */
+static void inject_bad_dma(void *arg)
+{
+	struct nic *n = arg;
+
+	wr(n, REG_TDBAL, (uint32_t) WILD_IOVA);
+	wr(n, REG_TDBAH, (uint32_t) (WILD_IOVA >> 32));
+	wr(n, REG_TDT, (rd(n, REG_TDH) + 1) % TX_RING);
+	say("e1000e: fault: tx ring pointed at an unmapped device address\n");
+}
+
 /* ---- the loop ---- */
 
 static void on_irq(void *arg, int fd, uint32_t events)
@@ -629,14 +727,36 @@ static unsigned int service(struct nic *n)
 	return work;
 }
 
+/* every TICK_MS, busy or not: heartbeat, lost link events, health */
+static void tick(struct nic *n)
+{
+	char why[128];
+	const char *bad;
+
+	link_update(n); /* in case an LSC went missing */
+	/* also how we notice that core is gone */
+	if (bh_heartbeat(&n->core) < 0)
+		die(n, "heartbeat");
+	bad = health(n, why, sizeof(why));
+	if (bad) {
+		fprintf(stderr, "e1000e: device unhealthy: %s; exiting so core resets it\n", bad);
+		exit(1);
+	}
+}
+
 static void serve(struct nic *n)
 {
-	uint64_t tick = bh_now_ns();
+	uint64_t next_tick = bh_now_ns() + TICK_MS * 1000000ull;
 
 	for (;;) {
-		int timeout = 1000;
+		int timeout = TICK_MS;
 		bool again = false;
+		uint64_t now = bh_now_ns();
 
+		if (now >= next_tick) {
+			next_tick = now + TICK_MS * 1000000ull;
+			tick(n);
+		}
 		if (service(n)) {
 			/* under load: poll instead of sleeping, but keep an eye on the fds */
 			n->polls++;
@@ -662,13 +782,6 @@ static void serve(struct nic *n)
 		if (timeout > SAFETY_MS && n->link.up && n->nclients)
 			timeout = SAFETY_MS;
 		bh_loop_run(&n->loop, timeout);
-		if (bh_now_ns() - tick >= 1000000000ull) {
-			tick = bh_now_ns();
-			link_update(n); /* in case an LSC went missing */
-			/* also how we notice that core is gone */
-			if (bh_heartbeat(&n->core) < 0)
-				die(n, "heartbeat");
-		}
 	}
 }
 
@@ -703,6 +816,7 @@ static int setup(struct nic *n, int irq_type)
 	if (irq_init(n, irq_type) < 0)
 		return -1;
 	n->link = link_now(n);
+	shadow_take(n);
 	if (bh_service_announce(&n->core, BH_NIC_SERVICE, &n->channel) < 0)
 		return -1;
 	fcntl(n->channel, F_SETFL, fcntl(n->channel, F_GETFL) | O_NONBLOCK);
@@ -749,6 +863,9 @@ int main(int argc, char **argv)
 	       getuid(), n.info.name, n.mac[0], n.mac[1], n.mac[2], n.mac[3], n.mac[4], n.mac[5],
 	       irq_name[n.irq_type], n.info.irq_count[n.irq_type], n.link.up ? "up" : "down",
 	       n.zero_copy ? "zero copy" : "one copy", n.core.hello.restarts + 1);
+	bh_fault_hook(BH_FAULT_BAD_DESC, inject_bad_desc, &n);
+	bh_fault_hook(BH_FAULT_BAD_DMA, inject_bad_dma, &n);
+	bh_fault_arm();
 	serve(&n);
 	return 0;
 }

@@ -13,6 +13,14 @@ log=$WORK/faults.log
 rows=$WORK/faults.rows
 : >"$rows"
 
+# e1000e: the first 82574L goes to bulkhead (bh0 via nic-tap), the second
+# to the kernel in namespace "peer", the far end of the probe
+nics=$(for d in /sys/bus/pci/devices/*; do
+	[ "$(cat "$d/vendor")" = 0x8086 ] && [ "$(cat "$d/device")" = 0x10d3 ] && basename "$d"
+done 2>/dev/null)
+nic_ours=$(echo "$nics" | sed -n 1p)
+nic_peer=$(echo "$nics" | sed -n 2p)
+
 cat >"$conf" <<CONF
 [core]
 backend = vfio
@@ -33,18 +41,83 @@ args = 4
 ioport = 0x40-0x43
 restart = never
 CONF
+if [ -n "$nic_peer" ]; then
+	cat >>"$conf" <<CONF
 
-# per target: the faults that apply, and how to tell it is back in service
+[component "e1000e"]
+exec = $BUILD/drivers/e1000e/bulkhead-e1000e
+device = $nic_ours
+provides = nic
+dma = 16M
+env = BULKHEAD_FAULTS=1
+restart = always
+backoff_ms = 20
+backoff_max_ms = 200
+max_restarts = 100000
+watchdog_ms = 1000
+
+[component "nic-tap"]
+exec = $BUILD/bridges/nic-tap/bulkhead-nic-tap
+session = nic e1000e
+tap = bh0
+restart = on-failure
+watchdog_ms = 3000
+CONF
+fi
+
+# per target: the faults that apply, and how to tell it is back in service:
+#   probe_T BEFORE   in service again after a restart (BEFORE: progress_T then)
+#   alive_T          still serving, for a fault it survived without a restart
+#   settle_T         ms after the injection before "survived" may be declared
 targets=(edu)
 faults_edu="segv loop wild-mmio bad-dma oom fds abort"
 probe_edu() { # the driver's own checks passed again since the injection
 	[ "$(grep -c 'edu| edu: all tests passed' "$log")" -gt "$1" ] && [ "$(field edu state)" = running ]
 }
 progress_edu() { grep -c 'edu| edu: all tests passed' "$log"; }
+alive_edu() { [ "$(field edu state)" = running ]; }
+settle_edu=5000
+
+if [ -n "$nic_peer" ]; then
+	targets+=(e1000e)
+fi
+faults_e1000e="segv loop wild-mmio bad-desc bad-dma oom fds abort"
+# traffic flows again: an echo through bh0 -> nic-tap -> e1000e -> hub -> peer
+probe_e1000e() { [ "$(field e1000e state)" = running ] && busybox ping -c 1 -W 1 10.0.0.2 >/dev/null 2>&1; }
+progress_e1000e() { echo 0; }
+alive_e1000e() { probe_e1000e; }
+# two heartbeat ticks: the driver's health check has looked at the device by then
+settle_e1000e=600
+# FAULT_TARGETS="e1000e ..." picks some of them
+[ -n "${FAULT_TARGETS:-}" ] && read -r -a targets <<<"$FAULT_TARGETS"
+
+setup_e1000e() {
+	modprobe tun
+	wait_for "$log" "nic-tap\| nic-tap: bh0 <-> nic session" 30
+	modprobe e1000e
+	for _ in $(seq 50); do [ -d "/sys/bus/pci/devices/$nic_peer/net" ] && break; sleep 0.1; done
+	local peer_if mac
+	peer_if=$(ls "/sys/bus/pci/devices/$nic_peer/net" | head -1)
+	ip netns add peer
+	ip link set "$peer_if" netns peer
+	ip -n peer addr add 10.0.0.2/24 dev "$peer_if"
+	ip -n peer link set "$peer_if" up
+	mac=$(grep -oE "ip link set bh0 address [0-9a-f:]{17}" "$log" | head -1 | awk '{ print $NF }')
+	ip link set bh0 address "$mac"
+	ip addr add 10.0.0.1/24 dev bh0
+	ip link set bh0 up
+	for _ in $(seq 50); do probe_e1000e && break; sleep 0.2; done
+	# light background traffic, so faults land while frames are in flight
+	ip netns exec peer busybox ping -q -i 0.2 10.0.0.1 >/dev/null 2>&1 &
+}
 
 start_core "$conf" "$log" || { result faults_start 1 "core did not start"; exit 1; }
 wait_for "$log" "edu\| edu: all tests passed" 60
 core_pid=$CORE_PID
+for t in "${targets[@]}"; do
+	if declare -F "setup_$t" >/dev/null; then "setup_$t"; fi
+done
+echo "fault campaign: targets ${targets[*]}"
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 for i in $(seq 1 "$count"); do
@@ -54,40 +127,46 @@ for i in $(seq 1 "$count"); do
 	f=$1
 	snap=$("$CLI" status)
 	pid=$(field "$t" pid "$snap")
-	others=$(echo "$snap" | awk -v t="$t" '$1 == "component" && $2 != t { print $2, $5 }' | sort)
+	iommu0=$(field "$t" iommu_faults "$snap")
+	others=$(echo "$snap" | awk -v t="$t" '$1 == "component" && $2 != t { print $2, $4 }' | sort)
 	before=$("progress_$t")
+	eval "settle=\$settle_$t"
 	sleep "0.$((RANDOM % 10))" # at a random moment
 	t0=$(now_ms)
 	"$CLI" inject "$pid" "$f" 2>/dev/null
-	outcome=recovered
-	until "probe_$t" "$before"; do
-		if [ $(($(now_ms) - t0)) -gt 30000 ]; then
-			outcome=lost
-			break
-		fi
-		# a fault the driver survives (a leak, say) shows no restart: count it as survived
-		if [ "$(field "$t" pid)" = "$pid" ] && [ $(($(now_ms) - t0)) -gt 5000 ] &&
-			[ "$(field "$t" state)" = running ]; then
+	outcome=
+	while [ -z "$outcome" ]; do
+		el=$(($(now_ms) - t0))
+		cur=$(field "$t" pid)
+		if [ "$cur" != "$pid" ] && "probe_$t" "$before"; then
+			outcome=recovered
+		# a fault the driver survives (a leak, say) shows no restart
+		elif [ "$cur" = "$pid" ] && [ "$el" -ge "$settle" ] && "alive_$t"; then
 			outcome=survived
-			break
+		elif [ "$el" -gt 30000 ]; then
+			outcome=lost
+		else
+			sleep 0.05
 		fi
-		sleep 0.05
 	done
 	ms=$(($(now_ms) - t0))
 	alive=1
 	kill -0 "$core_pid" 2>/dev/null || alive=0
-	now_others=$("$CLI" status 2>/dev/null | awk -v t="$t" '$1 == "component" && $2 != t { print $2, $5 }' | sort)
+	now_others=$("$CLI" status 2>/dev/null | awk -v t="$t" '$1 == "component" && $2 != t { print $2, $4 }' | sort)
 	disturbed=0
 	[ "$others" = "$now_others" ] || disturbed=1
-	echo "$i $t $f $outcome $ms $alive $disturbed" >>"$rows"
+	# did the IOMMU block a DMA of this target's device since the injection?
+	blocked=0
+	[ "$(field "$t" iommu_faults)" -gt "${iommu0:-0}" ] 2>/dev/null && blocked=1
+	echo "$i $t $f $outcome $ms $alive $disturbed $blocked" >>"$rows"
 	[ $alive = 1 ] || break
 done
 
 stop_core
 echo "---- fault campaign: $count injections, seed $seed ----"
-awk '{ n[$3]++; if ($4 == "recovered") { r[$3]++ } else if ($4 == "survived") { s[$3]++ } else { l[$3]++ } }
-	END { printf "%-10s %6s %10s %9s %5s\n", "fault", "count", "recovered", "survived", "lost";
-	      for (k in n) printf "%-10s %6d %10d %9d %5d\n", k, n[k], r[k], s[k], l[k] }' "$rows"
+awk '{ k = $2 " " $3; n[k]++; b[k] += $8; if ($4 == "recovered") { r[k]++ } else if ($4 == "survived") { s[k]++ } else { l[k]++ } }
+	END { printf "%-8s %-10s %6s %10s %9s %5s %13s\n", "target", "fault", "count", "recovered", "survived", "lost", "iommu_blocked";
+	      for (k in n) { split(k, tk, " "); printf "%-8s %-10s %6d %10d %9d %5d %13d\n", tk[1], tk[2], n[k], r[k], s[k], l[k], b[k] } }' "$rows" | sort -k1,1 -k2,2
 crashes=$(awk '$6 == 0' "$rows" | wc -l)
 disturbed=$(awk '$7 == 1' "$rows" | wc -l)
 lost=$(awk '$4 == "lost"' "$rows" | wc -l)
