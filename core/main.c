@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "nbd.h"
 
 static struct bh_core_state core;
 
@@ -220,9 +221,17 @@ int main(int argc, char **argv)
 	for (int i = 0; i < core.ncomp; i++)
 		bh_component_start(&core, &core.comp[i]);
 	rc = run();
-	for (int i = 0; i < core.ncomp; i++)
+	for (int i = 0; i < core.ncomp; i++) {
 		if (core.comp[i].sock >= 0 || core.comp[i].ndma)
 			bh_component_revoke(&core, &core.comp[i]);
+		/* nobody serves it any more: I/O on it fails now instead of hanging */
+		if (core.cfg.comp[i].nbd >= 0)
+			bh_nbd_disconnect(core.cfg.comp[i].nbd);
+		if (core.comp[i].tap_fd >= 0)
+			close(core.comp[i].tap_fd);
+	}
+	if (core.kmsg_fd >= 0)
+		close(core.kmsg_fd);
 	bh_platform_fini(&core);
 	bh_control_close(&core);
 	bh_log("core stopped");

@@ -80,6 +80,8 @@ static int nbd_request(struct nl_sock *nl, int family, uint8_t cmd, int index, u
 	     nla_put_u64(msg, NBD_ATTR_SERVER_FLAGS, NBD_SERVER_FLAGS) < 0 ||
 	     nla_put_u64(msg, NBD_ATTR_DEAD_CONN_TIMEOUT, NBD_DEAD_CONN_TIMEOUT_S) < 0))
 		goto out;
+	if (sock < 0)
+		goto send; /* a disconnect names only the device */
 	socks = nla_nest_start(msg, NBD_ATTR_SOCKETS);
 	if (!socks)
 		goto out;
@@ -88,6 +90,7 @@ static int nbd_request(struct nl_sock *nl, int family, uint8_t cmd, int index, u
 		goto out;
 	nla_nest_end(msg, item);
 	nla_nest_end(msg, socks);
+send:
 	rc = nl_send_auto(nl, msg);
 	if (rc >= 0)
 		rc = nl_wait_for_ack(nl);
@@ -132,4 +135,16 @@ int bh_nbd_connect(int index, uint64_t size, uint32_t block_size, int sock, char
 	}
 	nl_socket_free(nl);
 	return 0;
+}
+
+void bh_nbd_disconnect(int index)
+{
+	char err[128];
+	int family;
+	struct nl_sock *nl = genl_open(&family, err, sizeof(err));
+
+	if (!nl)
+		return;
+	nbd_request(nl, family, NBD_CMD_DISCONNECT, index, 0, 0, -1);
+	nl_socket_free(nl);
 }

@@ -14,4 +14,7 @@
 int bh_nbd_connect(int index, uint64_t size, uint32_t block_size, int sock, char *err,
 		   size_t err_len);
 
+/* let /dev/nbd<index> go: core is stopping, and nobody will serve it */
+void bh_nbd_disconnect(int index);
+
 #endif

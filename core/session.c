@@ -64,7 +64,9 @@ void bh_session_announce(struct bh_core_state *core, struct bh_component *c,
 		refuse(reply, errno, "socketpair: %s", strerror(errno));
 		return;
 	}
+	/* both ends: core never blocks, and the server polls its channel */
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	fcntl(sv[1], F_SETFL, O_NONBLOCK);
 	if (c->channel[k] >= 0)
 		close(c->channel[k]);
 	c->channel[k] = sv[0];

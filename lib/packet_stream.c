@@ -55,17 +55,23 @@ int bh_ps_attach(struct bh_packet_stream *ps, enum bh_ps_role role, void *base, 
 	ps->ack.efd = ack_efd;
 	ps->bulk = (uint8_t *)base + 2 * rb;
 	ps->bulk_size = bulk_size;
+	/*
+	 * start from what is in shared memory (a fresh region is all zeros); never
+	 * clear it: the side that attached first may already wait for a signal
+	 */
 	if (role == BH_PS_SINK) {
-		/* start from what the source published (it zeroed the rings) */
 		ps->submit.head = __atomic_load_n(&ps->submit.shared->head, __ATOMIC_ACQUIRE);
+		ps->submit.tail = ps->submit.head;
 		ps->ack.tail = __atomic_load_n(&ps->ack.shared->tail, __ATOMIC_ACQUIRE);
 		ps->ack.head = ps->ack.tail;
-		ps->submit.tail = ps->submit.head;
 		return 0;
 	}
 	if (!slot_size || slot_size > bulk_size)
 		return -EINVAL;
-	memset(base, 0, 2 * rb);
+	ps->submit.tail = __atomic_load_n(&ps->submit.shared->tail, __ATOMIC_ACQUIRE);
+	ps->submit.head = ps->submit.tail;
+	ps->ack.head = __atomic_load_n(&ps->ack.shared->head, __ATOMIC_ACQUIRE);
+	ps->ack.tail = ps->ack.head;
 	ps->slot_size = slot_size;
 	if (power_of_two(slot_size) && slot_size > 1)
 		ps->slot_shift = (uint32_t)__builtin_ctz(slot_size);

@@ -73,7 +73,8 @@ size_t bh_ps_region_size(uint32_t capacity, uint64_t bulk_size);
  * Attach to a region both sides map. capacity: ring entries, a power of
  * two; bulk_size: bytes of bulk buffer; slot_size: source's allocation
  * unit (ignored by the sink). submit_efd signals the sink, ack_efd the
- * source. The source also zeroes the rings. 0 or -errno.
+ * source. Indexes start from what the region holds (a fresh region is
+ * zeroed), so either side may attach first. 0 or -errno.
  */
 int bh_ps_attach(struct bh_packet_stream *ps, enum bh_ps_role role, void *base, size_t size,
 		 uint32_t capacity, uint64_t bulk_size, uint32_t slot_size, int submit_efd,

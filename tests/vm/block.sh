@@ -71,7 +71,7 @@ t0=$SECONDS
 fill "$mnt/a" 1 300 && (cd "$mnt" && sha256sum a/*) >"$sums"
 n=$(wc -l <"$sums")
 umount "$mnt"
-result block_write_files $? "$n files written, $(du -sk "$WORK" >/dev/null; awk '{print $1}' "$sums" | wc -l) hashed, in $((SECONDS - t0)) s, unmounted"
+result block_write_files $? "$n files written and hashed in $((SECONDS - t0)) s, unmounted"
 fsck.ext4 -fn $dev >"$WORK/fsck1.out" 2>&1
 rc=$?
 result block_fsck_clean $rc "fsck -fn exit $rc: $(tail -1 "$WORK/fsck1.out")"
@@ -79,8 +79,12 @@ mount $dev "$mnt" && (cd "$mnt" && sha256sum --quiet -c "$sums") >"$WORK/check1.
 rc=$?
 result block_remount_sha256 $rc "remounted; $n files checked, $(grep -c FAILED "$WORK/check1.out") mismatches"
 
-# the driver killed with SIGKILL while files are being written and synced
+# the driver killed with SIGKILL while files are written and synced, and a big
+# file goes out with O_DIRECT (so requests are in flight at the kill)
 pid0=$(field nvme pid)
+head -c $((24 << 20)) /dev/urandom >"$WORK/big.src"
+dd if="$WORK/big.src" of="$mnt/big" bs=1M oflag=direct status=none &
+big=$!
 (
 	for i in $(seq 1 30); do
 		fill "$mnt/b" $(((i - 1) * 10 + 1)) $((i * 10)) || exit 1
@@ -96,16 +100,21 @@ wait_for "$log" "nbd\| block-nbd: reconnected" 60
 reissued=$(grep -E "nbd\| block-nbd: reconnected" "$log" | tail -1 | sed 's/.*: //')
 wait "$writer"
 wrc=$?
+wait "$big"
+brc=$?
 pid1=$(field nvme pid)
 (cd "$mnt" && sha256sum b/*) >"$WORK/sums-b"
+(cd "$WORK" && sha256sum big.src | sed 's/big.src/big/') >>"$WORK/sums-b"
 sync
-[ "$wrc" = 0 ] && [ -n "$pid1" ] && [ "$pid1" != "$pid0" ] && [ "$pid1" != 0 ] &&
-	[ "$(wc -l <"$WORK/sums-b")" = 300 ]
-result block_kill_mid_write $? "driver pid $pid0 killed after $synced_before synced batches, restarted as pid $pid1; bridge: $reissued; writer exit $wrc, $(wc -l <"$WORK/sums-b") files"
+[ "$wrc" = 0 ] && [ "$brc" = 0 ] && [ -n "$pid1" ] && [ "$pid1" != "$pid0" ] &&
+	[ "$pid1" != 0 ] && [ "$(wc -l <"$WORK/sums-b")" = 301 ]
+result block_kill_mid_write $? "driver pid $pid0 killed after $synced_before synced batches, restarted as pid $pid1; bridge: $reissued; file writer exit $wrc, O_DIRECT 24 MiB writer exit $brc"
 umount "$mnt"
+urc=$?
 fsck.ext4 -fn $dev >"$WORK/fsck2.out" 2>&1
 rc=$?
-result block_fsck_after_kill $rc "fsck -fn exit $rc: $(tail -1 "$WORK/fsck2.out")"
+[ "$urc" = 0 ] && [ "$rc" = 0 ]
+result block_fsck_after_kill $? "umount exit $urc; fsck -fn exit $rc: $(tail -1 "$WORK/fsck2.out")"
 mount $dev "$mnt" && (cd "$mnt" && sha256sum --quiet -c "$sums" "$WORK/sums-b") >"$WORK/check2.out" 2>&1
 rc=$?
 result block_no_lost_writes $rc "remounted; $(cat "$sums" "$WORK/sums-b" | wc -l) files checked (all written before and during the kill), $(grep -c FAILED "$WORK/check2.out") mismatches"
