@@ -112,6 +112,26 @@ __attribute__((noreturn)) static void child_fail(const char *what, int e)
 	_exit(127);
 }
 
+/*
+ * An empty, read-only root: the component sees no host file, and its mount
+ * namespace holds no host mount (else a filesystem the host unmounts would
+ * live on in every component started after it was mounted). It runs from
+ * the fd of its program, so it needs nothing on disk: components are static.
+ */
+static void empty_root(void)
+{
+	if (mount("bulkhead", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  "size=16k,mode=0755") < 0)
+		child_fail("tmpfs root", errno);
+	if (mkdir("/tmp/old", 0700) < 0 || syscall(SYS_pivot_root, "/tmp", "/tmp/old") < 0)
+		child_fail("pivot_root", errno);
+	if (chdir("/") < 0 || umount2("/old", MNT_DETACH) < 0 || rmdir("/old") < 0)
+		child_fail("detaching the host's root", errno);
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  NULL) < 0)
+		child_fail("read-only root", errno);
+}
+
 __attribute__((noreturn)) static void child(const struct bh_component_config *c, uid_t uid,
 					    gid_t gid, int sock, int out, int exe)
 {
@@ -142,6 +162,7 @@ __attribute__((noreturn)) static void child(const struct bh_component_config *c,
 	/* namespaces came with clone(); mounts made here stay here */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		child_fail("private mounts", errno);
+	empty_root();
 	for (int i = 0; i < c->nisa; i++)
 		if (ioperm(c->isa[i].base, c->isa[i].count, 1) < 0)
 			child_fail("ioperm", errno);

@@ -16,9 +16,19 @@
  * clients share it, up to IO_SLOTS in flight.
  *
  * Recovery: a command that does not complete in IO_TIMEOUT_MS means the
- * controller is stuck. We exit non-zero; core resets the device and starts
- * us again, and clients re-issue what was in flight. On SIGTERM or when
- * core goes away we drain and shut the controller down cleanly (CC.SHN).
+ * controller is stuck; a command the controller refuses as malformed, or
+ * whose data it could not move, means our queues or mappings are broken.
+ * Either way we exit non-zero without acknowledging it; core resets the
+ * device and starts us again, and clients re-issue what was in flight. On
+ * SIGTERM or when core goes away we drain and shut the controller down
+ * cleanly (CC.SHN). We heartbeat every BEAT_MS, so watchdog_ms catches a
+ * hang.
+ *
+ * Fault injection (BULKHEAD_FAULTS=1, lib/fault.c): bad-desc and bad-dma
+ * make the loop issue one command of its own, a read into the scratch page,
+ * that is broken as a bug would break it. Client commands are never
+ * touched: QEMU completes a DMA the IOMMU blocked as a success, so a
+ * client's data would silently suffer.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +43,7 @@
 
 #include "bulkhead/block.h"
 #include "bulkhead/bulkhead.h"
+#include "bulkhead/fault.h"
 #include "bulkhead/session.h"
 #include "regs.h"
 
@@ -50,6 +61,10 @@
 #define IO_TIMEOUT_MS 30000
 #define SPIN_NS 30000 /* under load, poll the CQ this long before sleeping */
 #define BATCH 32
+#define BEAT_MS 200
+#define FAULT_SLOT (-2) /* slot.client of our own, fault-injected command */
+/* an IOVA core never maps: its domains end below 4 GiB, VT-d allows 39 bits */
+#define WILD_IOVA 0x7fdead0000ull
 
 struct queue {
 	struct bh_dma mem; /* SQ, then CQ */
@@ -101,9 +116,11 @@ struct nvme {
 	struct client client[MAX_CLIENTS];
 	uint64_t requests, refused, failed;
 	uint64_t last_check_ns;
+	uint64_t last_beat_ns;
 };
 
 static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t fault_pending; /* enum bh_fault, done by the loop */
 
 static void on_term(int sig)
 {
@@ -423,6 +440,30 @@ static int nvme_errno(uint16_t status)
 	return -EIO;
 }
 
+/*
+ * Generic statuses that blame the command we built or the data transfer,
+ * never the client (bh_block_check has vetted its request): invalid
+ * opcode, invalid field, command id conflict, data transfer error, invalid
+ * namespace, invalid PRP offset.
+ */
+static bool our_bug(uint16_t status)
+{
+	uint16_t sf = status >> 1, sc = NVME_SF_SC(sf);
+
+	return sf && NVME_SF_SCT(sf) == 0 &&
+	       (sc == 0x01 || sc == 0x02 || sc == 0x03 || sc == 0x04 || sc == 0x0b || sc == 0x13);
+}
+
+/* our queue state is not to be trusted: let core reset the device, clients re-issue */
+static void __attribute__((noreturn)) die(struct nvme *n, const char *why, unsigned int cid,
+					  uint16_t status)
+{
+	fprintf(stderr, "nvme: %s (command %u, status 0x%x, CSTS 0x%x): exiting so core resets "
+			"the controller\n",
+		why, cid, status >> 1, bh_read32(&n->regs, NVME_CSTS));
+	exit(70);
+}
+
 static void ack(struct client *c, const struct bh_ps_desc *d)
 {
 	/* room was reserved when we took the request, unless the peer lies about its head */
@@ -545,11 +586,21 @@ static bool reap(struct nvme *n)
 		struct client *c;
 
 		got++;
-		if (e.cid >= IO_SLOTS || n->slot[e.cid].client < 0) {
-			printf("nvme: completion for unknown command %u ignored\n", e.cid);
+		/* a command we never issued: the queue is corrupt, the real one may never end */
+		if (e.cid >= IO_SLOTS || n->slot[e.cid].client == -1)
+			die(n, "completion for a command not in flight", e.cid, e.status);
+		s = &n->slot[e.cid];
+		if (our_bug(e.status))
+			die(n, "the controller refused a command we built or could not move its data",
+			    e.cid, e.status);
+		if (s->client == FAULT_SLOT) {
+			printf("nvme: fault: our broken command %u completed with status 0x%x\n", e.cid,
+			       e.status >> 1);
+			s->client = -1;
+			n->free_cid[n->nfree++] = e.cid;
+			n->inflight--;
 			continue;
 		}
-		s = &n->slot[e.cid];
 		c = &n->client[s->client];
 		s->d.status = nvme_errno(e.status);
 		if (s->d.status) {
@@ -589,13 +640,72 @@ static void check_timeouts(struct nvme *n)
 	n->last_check_ns = now;
 	for (unsigned int i = 0; i < IO_SLOTS; i++) {
 		struct slot *s = &n->slot[i];
-		if (s->client < 0 || now - s->start_ns < IO_TIMEOUT_MS * 1000000ull)
+		if (s->client == -1 || now - s->start_ns < IO_TIMEOUT_MS * 1000000ull)
 			continue;
 		fprintf(stderr, "nvme: command %u (op %u, block %llu) has not completed in %u s "
 				"(CSTS 0x%x): the controller is stuck; exiting so core resets it\n",
 			i, s->d.op, (unsigned long long)s->d.arg, IO_TIMEOUT_MS / 1000,
 			bh_read32(&n->regs, NVME_CSTS));
 		exit(70);
+	}
+}
+
+/* signal context: only note it; the loop breaks a command of its own */
+static void on_bad_desc(void *arg)
+{
+	(void)arg;
+	fault_pending = BH_FAULT_BAD_DESC;
+}
+
+static void on_bad_dma(void *arg)
+{
+	(void)arg;
+	fault_pending = BH_FAULT_BAD_DMA;
+}
+
+/*
+ * A read of block 0 into the scratch page, broken: bad-desc garbles its
+ * namespace id, as a stale or half-written entry would (the controller
+ * refuses it and we reset); bad-dma points its PRP at an IOVA core never
+ * mapped (the IOMMU blocks the write and core names us).
+ */
+static void fault_inject(struct nvme *n)
+{
+	struct nvme_sqe cmd = { .opcode = NVME_CMD_READ, .nsid = 1, .prp1 = n->scratch.iova };
+	int f = fault_pending;
+	uint16_t cid;
+
+	fault_pending = 0;
+	if (!n->nfree)
+		return;
+	cid = n->free_cid[--n->nfree];
+	cmd.cid = cid;
+	cmd.cdw12 = PAGE / n->info.block_size - 1;
+	if (f == BH_FAULT_BAD_DESC)
+		cmd.nsid = 0xdeadbeef;
+	else
+		cmd.prp1 = WILD_IOVA + ((bh_now_ns() >> 10) & 0xff000);
+	printf("nvme: fault: %s: command %u %s 0x%llx\n", bh_fault_name(f), cid,
+	       f == BH_FAULT_BAD_DESC ? "names namespace" : "reads into unmapped",
+	       f == BH_FAULT_BAD_DESC ? (unsigned long long)cmd.nsid
+				      : (unsigned long long)cmd.prp1);
+	n->slot[cid] = (struct slot){ .client = FAULT_SLOT, .start_ns = bh_now_ns() };
+	sq_put(&n->io, &cmd);
+	n->inflight++;
+	doorbell(n, n->io.sq_db, n->io.sq_tail);
+}
+
+/* every BEAT_MS, busy or not: core's watchdog_ms turns a hang into a restart */
+static void beat(struct nvme *n)
+{
+	uint64_t now = bh_now_ns();
+
+	if (now - n->last_beat_ns < BEAT_MS * 1000000ull)
+		return;
+	n->last_beat_ns = now;
+	if (bh_heartbeat(&n->core) < 0 && !stopping) {
+		printf("nvme: heartbeat: %s; shutting down\n", bh_error(&n->core));
+		stopping = 1;
 	}
 }
 
@@ -650,13 +760,15 @@ static void serve(struct nvme *n)
 {
 	struct pollfd p[3 + 2 * MAX_CLIENTS];
 	int owner[3 + 2 * MAX_CLIENTS];
-	uint64_t last_beat = bh_now_ns();
 
 	for (;;) {
 		unsigned int np = 0;
 		bool busy = false;
 		int rc;
 
+		if (fault_pending)
+			fault_inject(n);
+		beat(n);
 		reap(n);
 		for (int i = 0; i < MAX_CLIENTS; i++) {
 			struct client *c = &n->client[i];
@@ -696,16 +808,11 @@ static void serve(struct nvme *n)
 			p[np] = (struct pollfd){ .fd = c->s.fd, .events = POLLIN };
 			owner[np++] = i;
 		}
-		rc = poll(p, np, n->inflight ? 100 : 1000);
+		rc = poll(p, np, n->inflight ? 100 : BEAT_MS);
 		if (rc < 0 && errno != EINTR)
 			break;
-		if (rc <= 0) {
-			if (bh_now_ns() - last_beat > 1000000000ull) {
-				last_beat = bh_now_ns();
-				bh_heartbeat(&n->core);
-			}
+		if (rc <= 0)
 			continue;
-		}
 		for (unsigned int k = 0; k < np; k++) {
 			if (!p[k].revents)
 				continue;
@@ -750,6 +857,9 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	bh_fault_hook(BH_FAULT_BAD_DESC, on_bad_desc, NULL);
+	bh_fault_hook(BH_FAULT_BAD_DMA, on_bad_dma, NULL);
+	bh_fault_arm();
 	if (bh_core_open(&n.core) < 0 ||
 	    bh_device_find(&n.core, NVME_VENDOR, NVME_DEVICE, &n.dev) < 0 ||
 	    bh_device_info(&n.core, n.dev, &info) < 0 || bh_acquire(&n.core, n.dev) < 0 ||

@@ -84,7 +84,7 @@ faults_e1000e="segv loop wild-mmio bad-desc bad-dma oom fds abort"
 # session with the new driver (no echo sent into the gap), then an echo
 alive_e1000e() { busybox ping -c 1 -W 1 10.0.0.2 >/dev/null 2>&1; }
 # two heartbeat ticks: the driver's health check has looked at the device by then
-settle_e1000e=600
+settle_e1000e=450
 # FAULT_TARGETS="e1000e ..." picks some of them
 [ -n "${FAULT_TARGETS:-}" ] && read -r -a targets <<<"$FAULT_TARGETS"
 
@@ -176,7 +176,7 @@ for i in $(seq 1 "$count"); do
 	others=$(others_ended "$t")
 	before=$("progress_$t")
 	eval "settle=\$settle_$t"
-	sleep "0.$((RANDOM % 10))" # at a random moment
+	sleep "0.$((RANDOM % 5))" # at a random moment (kept short: 1000 injections under TCG)
 	"$CLI" inject "$pid" "$f" 2>/dev/null
 	t0=$(now_ms)
 	outcome=
