@@ -32,7 +32,8 @@ faults: build
 
 # every libFuzzer target for FUZZ_SECONDS each (default 600), growing the corpus in the repo
 FUZZ_SECONDS ?= 600
-fuzz: deps
+fuzz:
+	@tools/install-deps fuzz
 	@[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false >/dev/null
 	@ninja -C build-fuzz >/dev/null
 	@tests/fuzz/run $(FUZZ_SECONDS)

@@ -16,6 +16,9 @@
  * move every part that holds a slot into the new stream (copying its data)
  * and re-issue those the driver had not acknowledged. The kernel hears of a
  * request only once the driver has completed all of it.
+ *
+ * We heartbeat every BEAT_MS, also while waiting for a restarted driver,
+ * so the config's watchdog_ms catches a hung bridge.
  */
 #include <endian.h>
 #include <errno.h>
@@ -32,10 +35,12 @@
 
 #include "bulkhead/block.h"
 #include "bulkhead/bulkhead.h"
+#include "bulkhead/fault.h"
 
 #define MAX_PARTS 256 /* at least the stream's slots */
 #define NBD_BLOCK 4096u
-#define RECONNECT_TRIES 600 /* of 100 ms: a driver restart with backoff fits */
+#define RECONNECT_MS 60000 /* a driver restart with backoff fits */
+#define BEAT_MS 200
 
 /* the wire format (NBD protocol, "simple replies"), big-endian */
 struct nbd_req_wire {
@@ -90,7 +95,22 @@ struct bridge {
 	bool disconnect;
 	unsigned int busy; /* requests not yet answered */
 	uint64_t requests, reissued, reconnects;
+	uint64_t last_beat_ns;
 };
+
+/* every BEAT_MS, busy or not; exits quietly when core is gone */
+static void beat(struct bridge *b)
+{
+	uint64_t now = bh_now_ns();
+
+	if (now - b->last_beat_ns < BEAT_MS * 1000000ull)
+		return;
+	b->last_beat_ns = now;
+	if (bh_heartbeat(&b->core) < 0) {
+		printf("block-nbd: heartbeat: %s; core went away\n", bh_error(&b->core));
+		exit(0);
+	}
+}
 
 static int part_alloc(struct bridge *b, int r, uint32_t op, uint64_t off, uint32_t len)
 {
@@ -373,20 +393,24 @@ static bool reap(struct bridge *b)
 static void reconnect(struct bridge *b)
 {
 	struct bh_block old = b->blk;
+	uint64_t deadline = bh_now_ns() + RECONNECT_MS * 1000000ull;
 	unsigned int again = 0;
 	char why[200];
-	int rc;
 
 	old.ps = &old.s.ps[0];
 	reap(b); /* what it completed before it went counts */
 	printf("block-nbd: the block session hung up: reconnecting\n");
-	/* core may still route us to the dying instance: retry until a new one serves */
-	for (int tries = 0; (rc = bh_block_open(&b->core, -1, &b->blk, why, sizeof(why))); tries++) {
-		if (tries == RECONNECT_TRIES) {
+	/*
+	 * core may still route us to the dying instance, or answer EAGAIN while
+	 * the new one starts: retry in short steps, heartbeating between them
+	 */
+	while (bh_block_open(&b->core, 0, &b->blk, why, sizeof(why))) {
+		if (bh_now_ns() > deadline) {
 			fprintf(stderr, "block-nbd: cannot reopen the block session: %s\n", why);
 			exit(1);
 		}
-		nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
+		nanosleep(&(struct timespec){ .tv_nsec = 50000000 }, NULL);
+		beat(b);
 	}
 	if (b->blk.size != old.size || b->blk.info.block_size != old.info.block_size ||
 	    b->blk.info.max_transfer < old.info.max_transfer) {
@@ -427,6 +451,7 @@ static void serve(struct bridge *b)
 		bool want_socket;
 		int n;
 
+		beat(b);
 		if (!reap(b)) {
 			fprintf(stderr, "block-nbd: the driver corrupted the stream\n");
 			reconnect(b);
@@ -446,7 +471,7 @@ static void serve(struct bridge *b)
 		p[1] = (struct pollfd){ .fd = b->blk.s.fd, .events = 0 };
 		p[2] = (struct pollfd){ .fd = b->core.fd, .events = 0 };
 		p[3] = (struct pollfd){ .fd = b->nbd, .events = want_socket ? POLLIN : 0 };
-		n = poll(p, 4, 1000);
+		n = poll(p, 4, BEAT_MS);
 		if (n < 0 && errno != EINTR) {
 			perror("block-nbd: poll");
 			exit(1);
@@ -472,6 +497,7 @@ int main(void)
 	int rc;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	bh_fault_arm();
 	if (bh_core_open(&b.core) < 0) {
 		fprintf(stderr, "block-nbd: %s\n", bh_error(&b.core));
 		return 1;
