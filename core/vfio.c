@@ -101,6 +101,38 @@ static void group_put(int fd)
 	}
 }
 
+/*
+ * A secondary bus reset resets the whole function; a PM (D3hot) reset may
+ * leave a device's DMA engines configured (QEMU's e1000e resumes its old
+ * rings). Where the kernel offers both, ask for the bus reset first.
+ */
+static void prefer_bus_reset(struct bh_device *dev)
+{
+	char path[PATH_MAX], methods[128], order[160];
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/reset_method", dev->pci.address);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, methods, sizeof(methods) - 1);
+	if (n > 0) {
+		methods[n] = 0;
+		methods[strcspn(methods, "\n")] = 0;
+		if (strstr(methods, "bus") && strncmp(methods, "bus", 3) != 0) {
+			char rest[128] = "";
+			for (char *m = strtok(methods, " "); m; m = strtok(NULL, " "))
+				if (strcmp(m, "bus") != 0)
+					snprintf(rest + strlen(rest), sizeof(rest) - strlen(rest), " %s",
+						 m);
+			snprintf(order, sizeof(order), "bus%s", rest);
+			(void)!pwrite(fd, order, strlen(order), 0);
+		}
+	}
+	close(fd);
+}
+
 static int vfio_open(struct bh_device *dev, struct bh_domain *dom, char *err, size_t err_len)
 {
 	struct vfio_device_info info = { .argsz = sizeof(info) };
@@ -145,6 +177,7 @@ static int vfio_open(struct bh_device *dev, struct bh_domain *dom, char *err, si
 	}
 	if (ioctl(dev->device_fd, VFIO_DEVICE_GET_INFO, &info) == 0)
 		dev->can_reset = info.flags & VFIO_DEVICE_FLAGS_RESET;
+	prefer_bus_reset(dev);
 	reg.index = VFIO_PCI_CONFIG_REGION_INDEX;
 	if (ioctl(dev->device_fd, VFIO_DEVICE_GET_REGION_INFO, &reg) < 0) {
 		snprintf(err, err_len, "%s: no config region", dev->pci.address);

@@ -58,7 +58,7 @@
 #define MAX_TRANSFER (128u << 10)
 #define MAX_CLIENTS 4
 #define ADMIN_TIMEOUT_MS 5000
-#define IO_TIMEOUT_MS 30000
+#define IO_TIMEOUT_MS 10000 /* QEMU under TCG and load: well under 1 s */
 #define SPIN_NS 30000 /* under load, poll the CQ this long before sleeping */
 #define BATCH 32
 #define BEAT_MS 200
@@ -117,6 +117,7 @@ struct nvme {
 	uint64_t requests, refused, failed;
 	uint64_t last_check_ns;
 	uint64_t last_beat_ns;
+	uint32_t cc; /* what we wrote to CC */
 };
 
 static volatile sig_atomic_t stopping;
@@ -344,6 +345,7 @@ static int controller_init(struct nvme *n)
 	bh_write32(&n->regs, NVME_CC,
 		   NVME_CC_IOCQES(4) | NVME_CC_IOSQES(6) | NVME_CC_AMS_RR | NVME_CC_MPS(12) |
 			   NVME_CC_CSS_NVM | NVME_CC_EN);
+	n->cc = bh_read32(&n->regs, NVME_CC);
 	rc = bh_poll32(&n->regs, NVME_CSTS, NVME_CSTS_RDY | NVME_CSTS_CFS, NVME_CSTS_RDY,
 		       n->ready_ms * 1000u);
 	if (rc) {
@@ -695,14 +697,28 @@ static void fault_inject(struct nvme *n)
 	doorbell(n, n->io.sq_db, n->io.sq_tail);
 }
 
-/* every BEAT_MS, busy or not: core's watchdog_ms turns a hang into a restart */
+/*
+ * every BEAT_MS, busy or not: a heartbeat, so core's watchdog_ms turns a
+ * hang into a restart; and a look at the controller, which a stray
+ * register write can disable or shut down without a word
+ */
 static void beat(struct nvme *n)
 {
 	uint64_t now = bh_now_ns();
+	uint32_t cc, csts;
 
 	if (now - n->last_beat_ns < BEAT_MS * 1000000ull)
 		return;
 	n->last_beat_ns = now;
+	cc = bh_read32(&n->regs, NVME_CC);
+	csts = bh_read32(&n->regs, NVME_CSTS);
+	if (!stopping && (cc != n->cc || (csts & (NVME_CSTS_RDY | NVME_CSTS_CFS |
+						   NVME_CSTS_SHST_MASK)) != NVME_CSTS_RDY)) {
+		fprintf(stderr, "nvme: the controller changed under us (CC 0x%x, we wrote 0x%x; "
+				"CSTS 0x%x): exiting so core resets it\n",
+			cc, n->cc, csts);
+		exit(70);
+	}
 	if (bh_heartbeat(&n->core) < 0 && !stopping) {
 		printf("nvme: heartbeat: %s; shutting down\n", bh_error(&n->core));
 		stopping = 1;
