@@ -29,21 +29,8 @@ say "what core holds (bulkhead status)"
 "$CLI" status
 
 say "the network: Linux uses bh0; the peer is the kernel's own e1000e driver in namespace 'peer'"
-modprobe e1000e
-for _ in $(seq 50); do [ -d /sys/bus/pci/devices/$peer/net ] && break; sleep 0.1; done
-peer_if=$(ls /sys/bus/pci/devices/$peer/net | head -1)
-ip netns add peer
-ip link set "$peer_if" netns peer
-ip -n peer addr add 10.0.0.2/24 dev "$peer_if"
-ip -n peer link set "$peer_if" up
-mac=$(grep -oE "ip link set bh0 address [0-9a-f:]{17}" "$log" | head -1 | awk '{ print $NF }')
-ip link set bh0 address "$mac"
-ip addr add 10.0.0.1/24 dev bh0
-ip link set bh0 up
-for _ in $(seq 50); do
-	[ "$(ip netns exec peer cat /sys/class/net/"$peer_if"/carrier 2>/dev/null)" = 1 ] && break
-	sleep 0.1
-done
+peer_netns "$peer" 10.0.0.2/24 >/dev/null
+tap_up "$log" bh0 10.0.0.1/24
 run busybox ping -c 3 10.0.0.2
 ip netns exec peer iperf3 -s -D >/dev/null 2>&1
 sleep 0.5

@@ -61,3 +61,34 @@ field() {
 	{ if [ $# -ge 3 ]; then printf '%s\n' "$3"; else "$CLI" status; fi; } |
 		awk -v who="$1" -v key="$2" '$2 == who { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) print kv[2] } }'
 }
+
+# peer_netns PCI_ADDRESS IP/PREFIX [NAME]: the kernel's own e1000e driver on
+# that NIC, moved into network namespace NAME (default "peer") with IP; waits
+# for carrier. Prints the interface name.
+peer_netns() {
+	local pci=$1 addr=$2 ns=${3:-peer} ifname
+	modprobe e1000e
+	for _ in $(seq 50); do [ -d "/sys/bus/pci/devices/$pci/net" ] && break; sleep 0.1; done
+	ifname=$(ls "/sys/bus/pci/devices/$pci/net" 2>/dev/null | head -1)
+	ip netns add "$ns"
+	ip link set "$ifname" netns "$ns"
+	ip -n "$ns" link set lo up
+	ip -n "$ns" addr add "$addr" dev "$ifname"
+	ip -n "$ns" link set "$ifname" up
+	# the kernel driver reports carrier from its watchdog, a second or two later
+	for _ in $(seq 50); do
+		[ "$(ip netns exec "$ns" cat "/sys/class/net/$ifname/carrier" 2>/dev/null)" = 1 ] && break
+		sleep 0.1
+	done
+	echo "$ifname"
+}
+
+# tap_up LOG TAP IP/PREFIX: bring up a nic-tap interface with the NIC's own
+# MAC (the bridge prints it), so the NIC's unicast filter passes its traffic
+tap_up() {
+	local log=$1 tap=$2 addr=$3 mac
+	mac=$(grep -oE "ip link set $tap address [0-9a-f:]{17}" "$log" | head -1 | awk '{ print $NF }')
+	ip link set "$tap" address "$mac"
+	ip addr add "$addr" dev "$tap"
+	ip link set "$tap" up
+}

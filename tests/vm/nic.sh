@@ -42,25 +42,8 @@ wait_for "$log" "e1000e\| e1000e: uid" 30
 wait_for "$log" "nic-tap\| nic-tap: bh0 <-> nic session" 30
 
 # the peer: the kernel's driver on the other NIC, in its own namespace (ours is vfio's by now)
-modprobe e1000e
-for _ in $(seq 50); do [ -d /sys/bus/pci/devices/$theirs/net ] && break; sleep 0.1; done
-peer_if=$(ls /sys/bus/pci/devices/$theirs/net 2>/dev/null | head -1)
-ip netns add peer
-ip link set "$peer_if" netns peer
-ip -n peer link set lo up
-ip -n peer addr add 10.0.0.2/24 dev "$peer_if"
-ip -n peer link set "$peer_if" up
-# the kernel driver reports carrier from its watchdog, a second or two later
-for _ in $(seq 50); do
-	[ "$(ip netns exec peer cat /sys/class/net/"$peer_if"/carrier 2>/dev/null)" = 1 ] && break
-	sleep 0.1
-done
-
-# bh0 takes the NIC's address, so the NIC's unicast filter passes what Linux expects
-mac=$(grep -oE "ip link set bh0 address [0-9a-f:]{17}" "$log" | head -1 | awk '{ print $NF }')
-ip link set bh0 address "$mac"
-ip addr add 10.0.0.1/24 dev bh0
-ip link set bh0 up
+peer_if=$(peer_netns "$theirs" 10.0.0.2/24)
+tap_up "$log" bh0 10.0.0.1/24
 
 # link state: from the driver's registers to the bridge through the session
 drv=$(grep -E "e1000e\| e1000e: uid" "$log" | head -1)

@@ -42,22 +42,8 @@ modprobe tun
 start_core "$conf" "$log" || { result survive_nic_start 1 "core did not start"; exit 1; }
 wait_for "$log" "nic-tap\| nic-tap: bh0 <-> nic session" 30
 
-modprobe e1000e
-for _ in $(seq 50); do [ -d /sys/bus/pci/devices/$theirs/net ] && break; sleep 0.1; done
-peer_if=$(ls /sys/bus/pci/devices/$theirs/net 2>/dev/null | head -1)
-ip netns add peer
-ip link set "$peer_if" netns peer
-ip -n peer link set lo up
-ip -n peer addr add 10.0.0.2/24 dev "$peer_if"
-ip -n peer link set "$peer_if" up
-for _ in $(seq 50); do
-	[ "$(ip netns exec peer cat /sys/class/net/"$peer_if"/carrier 2>/dev/null)" = 1 ] && break
-	sleep 0.1
-done
-mac=$(grep -oE "ip link set bh0 address [0-9a-f:]{17}" "$log" | head -1 | awk '{ print $NF }')
-ip link set bh0 address "$mac"
-ip addr add 10.0.0.1/24 dev bh0
-ip link set bh0 up
+peer_if=$(peer_netns "$theirs" 10.0.0.2/24)
+tap_up "$log" bh0 10.0.0.1/24
 busybox ping -c 2 -W 3 10.0.0.2 >/dev/null 2>&1
 
 iperf3 -s -1 -B 10.0.0.1 >/dev/null 2>&1 &
