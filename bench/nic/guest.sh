@@ -5,6 +5,7 @@
 # same with one-copy tx. Then the gateway: "peer" (hub 0) to "dst" (hub 1)
 # through Linux forwarding between two middle NICs, on the kernel's e1000e
 # (gw-kernel) or on two bulkhead e1000e drivers + nic-tap (gw-bulkhead).
+# Last, DPDK's e1000 PMD (dpdk-testpmd, icmpecho) on the first NIC: ping only.
 # Writes "name metric value" lines to $BULKHEAD_OUT/nic.txt.
 set -u
 . "$(dirname "$0")/../../tests/vm/lib.sh"
@@ -182,4 +183,8 @@ CONF
 	grep -E "e1000e: uid" "$log"
 }
 gateway gw-bulkhead ""
+
+# (f) DPDK: dpdk-testpmd's e1000 PMD on the first NIC, pinged from "peer"
+. "$(dirname "$0")/dpdk.sh"
+dpdk_measure "$ours"
 echo "bench: done"

@@ -12,17 +12,26 @@
  * corrupted) we keep the TAP fd and open a new session: the interface stays
  * up, and TCP above it sees a short gap, not a dead link.
  *
+ * Offloads: core opens the TAP with a virtio_net_hdr in front of every
+ * frame and lets Linux send partial checksums and 64 KiB TCP segments
+ * (TSO). We pass them to the driver as nic.h offload requests when it has
+ * them (bh_nic_info.offloads), and finish checksums in software when it
+ * has not; a segment the driver cannot cut is dropped (counted). Frames
+ * the NIC verified reach Linux marked VIRTIO_NET_HDR_F_DATA_VALID.
+ *
  * The TAP interface has a MAC address of Linux's choosing; the NIC filters
  * unicast frames by its own. Give bh0 the NIC's address (we print it), or
  * run the driver with --promiscuous.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/virtio_net.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,7 +47,8 @@ struct bridge {
 	char ifname[BH_NAME_MAX];
 	int tap;
 	struct bh_session s;
-	uint64_t to_nic, from_nic, refused, tap_drops;
+	uint32_t offloads; /* the driver's, BH_NIC_OFF_* */
+	uint64_t to_nic, from_nic, refused, tap_drops, sw_csums;
 	uint64_t next_tick;
 };
 
@@ -73,6 +83,67 @@ static int tx_reclaim(struct bridge *b)
 	return got;
 }
 
+/* a partial checksum finished here: the field holds the pseudo-header's sum */
+static void csum_sw(uint8_t *p, uint32_t len, uint32_t start, uint32_t off)
+{
+	uint64_t sum = 0;
+	uint32_t i = start;
+
+	for (; i + 1 < len; i += 2)
+		sum += (uint32_t) p[i] << 8 | p[i + 1];
+	if (i < len)
+		sum += (uint32_t) p[i] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	uint16_t c = (uint16_t) ~sum;
+	if (!c)
+		c = 0xffff; /* as Linux does: 0 means "none" for UDP */
+	p[start + off] = (uint8_t) (c >> 8);
+	p[start + off + 1] = (uint8_t) c;
+}
+
+/*
+ * What the driver is to do with a frame Linux handed us with header h:
+ * fills d->op and d->arg; false to drop it.
+ */
+static bool tx_offload(struct bridge *b, const struct virtio_net_hdr *h, uint8_t *frame,
+		       struct bh_ps_desc *d)
+{
+	uint32_t len = d->length, start = h->csum_start, off = h->csum_offset;
+	uint8_t gso = h->gso_type & (uint8_t) ~VIRTIO_NET_HDR_GSO_ECN;
+
+	d->op = 0;
+	d->arg = 0;
+	if (gso != VIRTIO_NET_HDR_GSO_NONE) {
+		uint32_t want = gso == VIRTIO_NET_HDR_GSO_TCPV4	  ? BH_NIC_OFF_TSO4
+				: gso == VIRTIO_NET_HDR_GSO_TCPV6 ? BH_NIC_OFF_TSO6
+								  : 0;
+		if (!want || !(b->offloads & want) || !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) ||
+		    start + 13 >= len)
+			return false;
+		/* Linux's hdr_len is only a hint: the TCP header's own length counts */
+		uint32_t hdr = start + (uint32_t) (frame[start + 12] >> 4) * 4;
+		d->op = want == BH_NIC_OFF_TSO4 ? BH_NIC_TX_TSO4 : BH_NIC_TX_TSO6;
+		d->arg =
+		    bh_nic_tx_arg((uint16_t) start, (uint16_t) off, (uint16_t) hdr, h->gso_size);
+		return hdr < len;
+	}
+	if (!bh_nic_frame_ok(len))
+		return false;
+	if (!(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+		return true;
+	if (start + off + 2 > len)
+		return false;
+	if ((b->offloads & BH_NIC_OFF_TX_CSUM) && start >= BH_NIC_HEADER && start + off <= 255) {
+		d->op = BH_NIC_TX_CSUM;
+		d->arg = bh_nic_tx_arg((uint16_t) start, (uint16_t) off, 0, 0);
+	} else {
+		csum_sw(frame, len, start, off);
+		b->sw_csums++;
+	}
+	return true;
+}
+
 /* TAP -> NIC; returns frames moved, or -EPROTO; *starved when out of slots */
 static int tap_to_nic(struct bridge *b, bool *starved)
 {
@@ -84,19 +155,28 @@ static int tap_to_nic(struct bridge *b, bool *starved)
 	if (tx_reclaim(b) < 0)
 		return -EPROTO;
 	while (n < BATCH) {
+		struct virtio_net_hdr h;
+
 		if (bh_ps_alloc(ps, ps->slot_size, &d[n]) < 0) {
 			*starved = true;
 			break;
 		}
-		ssize_t len = read(b->tap, bh_ps_data(ps, &d[n]), ps->slot_size);
-		if (len < 0 || !bh_nic_frame_ok((uint32_t) len)) {
+		uint8_t *frame = bh_ps_data(ps, &d[n]);
+		struct iovec iov[2] = {{&h, sizeof(h)}, {frame, ps->slot_size}};
+		ssize_t len = readv(b->tap, iov, 2);
+		if (len < 0) {
 			bh_ps_free(ps, &d[n]);
-			if (len < 0)
-				break; /* EAGAIN: the TAP queue is empty */
+			break; /* EAGAIN: the TAP queue is empty */
+		}
+		d[n].length =
+		    len > (ssize_t) sizeof(h) ? (uint32_t) (len - (ssize_t) sizeof(h)) : 0;
+		/* a full slot may be a truncated frame */
+		if (d[n].length >= ps->slot_size || !tx_offload(b, &h, frame, &d[n])) {
+			bh_ps_free(ps, &d[n]);
 			b->tap_drops++;
 			continue;
 		}
-		d[n++].length = (uint32_t) len;
+		n++;
 	}
 	if (n) {
 		/* the ring has a place for every slot, so all of them fit */
@@ -117,8 +197,12 @@ static int nic_to_tap(struct bridge *b)
 	if (got <= 0)
 		return got;
 	for (int i = 0; i < got; i++) {
+		struct virtio_net_hdr h = {
+		    .flags = d[i].op & BH_NIC_RX_CSUM_OK ? VIRTIO_NET_HDR_F_DATA_VALID : 0};
+		struct iovec iov[2] = {{&h, sizeof(h)}, {bh_ps_data(ps, &d[i]), d[i].length}};
+
 		if (d[i].status || !bh_nic_frame_ok(d[i].length) ||
-		    write(b->tap, bh_ps_data(ps, &d[i]), d[i].length) != (ssize_t) d[i].length)
+		    writev(b->tap, iov, 2) != (ssize_t) (sizeof(h) + d[i].length))
 			b->tap_drops++;
 		else
 			b->from_nic++;
@@ -222,12 +306,19 @@ static int session_start(struct bridge *b)
 		return rc;
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	b->offloads = info.offloads;
 	printf(
 	    "nic-tap: %s <-> nic session (driver %s, MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u); "
 	    "give %s that address: ip link set %s address %02x:%02x:%02x:%02x:%02x:%02x\n",
 	    b->ifname, info.driver, info.mac[0], info.mac[1], info.mac[2], info.mac[3], info.mac[4],
 	    info.mac[5], info.mtu, b->ifname, b->ifname, info.mac[0], info.mac[1], info.mac[2],
 	    info.mac[3], info.mac[4], info.mac[5]);
+	printf("nic-tap: driver offloads:%s%s%s%s%s; tx slots of %u bytes\n",
+	       info.offloads & BH_NIC_OFF_TX_CSUM ? " tx-checksum" : "",
+	       info.offloads & BH_NIC_OFF_TSO4 ? " tso4" : "",
+	       info.offloads & BH_NIC_OFF_TSO6 ? " tso6" : "",
+	       info.offloads & BH_NIC_OFF_RX_CSUM ? " rx-checksum" : "",
+	       info.offloads ? "" : " none", b->s.ps[BH_NIC_TX].slot_size);
 	report_link(b, &info.link);
 	return 0;
 }
@@ -252,9 +343,10 @@ int main(void)
 		}
 		const char *why = run(&b);
 		printf("nic-tap: session %u ended: %s (to nic %llu, from nic %llu, refused %llu, "
-		       "dropped %llu); %s stays up, reconnecting\n",
+		       "dropped %llu, software checksums %llu); %s stays up, reconnecting\n",
 		       round, why, (unsigned long long) b.to_nic, (unsigned long long) b.from_nic,
-		       (unsigned long long) b.refused, (unsigned long long) b.tap_drops, b.ifname);
+		       (unsigned long long) b.refused, (unsigned long long) b.tap_drops,
+		       (unsigned long long) b.sw_csums, b.ifname);
 		bh_session_close(NULL, &b.s);
 		nanosleep(&pause, NULL);
 		tick(&b);

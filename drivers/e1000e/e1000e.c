@@ -12,7 +12,11 @@
  *
  * Data path:
  *   rx: the NIC writes into the driver's own rx buffers; each frame is
- *       copied once into every client's rx stream (one copy).
+ *       copied once into every client's rx stream (one copy), with the
+ *       NIC's TCP/UDP checksum verdict (RXCSUM).
+ *   tx offloads (7.3): a frame whose descriptor asks for a checksum or TCP
+ *       segmentation (nic.h) goes out as a context descriptor and data
+ *       descriptors; the NIC cuts a 64 KiB TSO frame into MSS segments.
  *   tx: a client's frame is sent straight from its tx stream's bulk buffer,
  *       which is DMA memory of this device (zero copy); with --copy, it is
  *       copied into the driver's own tx buffers first (one copy).
@@ -38,8 +42,17 @@
 #include "regs.h"
 
 #define RX_RING 256
-#define TX_RING 256
+#define TX_RING 512
 #define BUF_SIZE 2048 /* RCTL.BSIZE 2048: one frame per buffer */
+/* the tx stream: slots big enough for a segmentation request (nic.h) */
+#define TX_SLOT (66u * 1024)
+#define TX_SLOTS 64
+/* a data descriptor never crosses a page of the client's buffer (QEMU maps
+ * each with one IOMMU lookup); with --copy it is one 2 KiB buffer */
+#define TX_PAGE 4096u
+/* the most descriptors a frame takes: a context and the data chunks */
+#define TX_DESC_MAX (2 + TX_SLOT / BUF_SIZE + 1)
+_Static_assert(TX_SLOT >= BH_NIC_GSO_MAX, "a tx slot holds a segmentation request");
 #define BATCH 64
 #define MAX_CLIENTS 4
 /* interrupts per second at most (ITR counts 256 ns units) */
@@ -101,7 +114,7 @@ struct nic {
 		uint32_t val;
 	} shadow[12];
 	unsigned int nshadow;
-	uint32_t tx_seen;   /* tx_clean at the last tick */
+	uint32_t tx_seen;     /* tx_clean at the last tick */
 	uint64_t tx_still_ns; /* since when tx_clean has not moved with work pending */
 };
 
@@ -182,6 +195,8 @@ static void rx_init(struct nic *n)
 	wr(n, REG_RDTR, 0);
 	wr(n, REG_RADV, 0);
 	wr(n, REG_RFCTL, 0);
+	/* checksum verdicts in the legacy descriptors' status and errors */
+	wr(n, REG_RXCSUM, RXCSUM_IPOFLD | RXCSUM_TUOFLD);
 	wr(n, REG_RCTL,
 	   RCTL_EN | RCTL_BAM | RCTL_MPE | RCTL_SECRC | RCTL_BSIZE_2048 |
 	       (n->promiscuous ? RCTL_UPE : 0));
@@ -351,12 +366,15 @@ static void on_wake(void *arg, int fd, uint32_t events);
 static void client_open(struct nic *n, int fd, const char *peer)
 {
 	const struct bh_session_stream_spec spec[2] = {
-	    [BH_NIC_TX] = {BH_PS_SINK, BH_NIC_RING, BH_NIC_SLOT,
-			   (uint64_t) BH_NIC_RING * BH_NIC_SLOT},
+	    [BH_NIC_TX] = {BH_PS_SINK, BH_NIC_RING, TX_SLOT, (uint64_t) TX_SLOTS * TX_SLOT},
 	    [BH_NIC_RX] = {BH_PS_SOURCE, BH_NIC_RING, BH_NIC_SLOT,
 			   (uint64_t) BH_NIC_RING * BH_NIC_SLOT},
 	};
-	struct bh_nic_info info = {.mtu = BH_NIC_MTU, .link = n->link, .driver = "e1000e"};
+	struct bh_nic_info info = {.mtu = BH_NIC_MTU,
+				   .link = n->link,
+				   .driver = "e1000e",
+				   .offloads = BH_NIC_OFF_TX_CSUM | BH_NIC_OFF_TSO4 |
+					       BH_NIC_OFF_TSO6 | BH_NIC_OFF_RX_CSUM};
 	struct client *c = NULL;
 	int rc;
 
@@ -393,13 +411,15 @@ static void client_open(struct nic *n, int fd, const char *peer)
 		client_close(n, c, "out of memory");
 		return;
 	}
-	printf("e1000e: session from \"%s\": 2 streams of %u x %u bytes, tx %s\n", peer,
-	       BH_NIC_RING, BH_NIC_SLOT, n->zero_copy ? "zero copy" : "one copy");
+	printf("e1000e: session from \"%s\": tx %u x %u bytes, rx %u x %u bytes, tx %s, "
+	       "offloads: checksums, TSO\n",
+	       peer, TX_SLOTS, TX_SLOT, BH_NIC_RING, BH_NIC_SLOT,
+	       n->zero_copy ? "zero copy" : "one copy");
 }
 
 /* ---- receive (7.1) ---- */
 
-static void deliver(struct nic *n, const uint8_t *frame, uint32_t len)
+static void deliver(struct nic *n, const uint8_t *frame, uint32_t len, uint32_t op)
 {
 	for (int i = 0; i < MAX_CLIENTS; i++) {
 		struct client *c = &n->clients[i];
@@ -413,6 +433,7 @@ static void deliver(struct nic *n, const uint8_t *frame, uint32_t len)
 			continue;
 		}
 		memcpy(bh_ps_data(ps, &d), frame, len);
+		d.op = op;
 		if (!bh_ps_put(ps, &d, 1)) {
 			bh_ps_free(ps, &d);
 			c->rx_dropped++;
@@ -435,9 +456,16 @@ static unsigned int rx_poll(struct nic *n)
 			break;
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		uint32_t len = d->length;
+		uint8_t errors = d->errors;
+		/* a bad checksum is Linux's to count: deliver it unverified */
+		uint32_t op = (status & (RXD_TCPCS | RXD_UDPCS)) && !(status & RXD_IXSM) &&
+				      !(errors & (RXE_TCPE | RXE_IPE))
+				  ? BH_NIC_RX_CSUM_OK
+				  : 0;
 		/* a frame that does not fit one buffer is dropped, like one with errors */
-		if ((status & RXD_EOP) && !d->errors && bh_nic_frame_ok(len))
-			deliver(n, (uint8_t *) n->rxbuf.virt + (size_t) n->rx_next * BUF_SIZE, len);
+		if ((status & RXD_EOP) && !(errors & ~(RXE_TCPE | RXE_IPE)) && bh_nic_frame_ok(len))
+			deliver(n, (uint8_t *) n->rxbuf.virt + (size_t) n->rx_next * BUF_SIZE, len,
+				op);
 		else
 			n->rx_errors++;
 		rx_give(n, n->rx_next);
@@ -491,63 +519,167 @@ static unsigned int tx_reclaim(struct nic *n)
 	return done;
 }
 
+/* the next ring entry, owned by nobody until the frame's last descriptor */
+static volatile struct e1000e_tx_desc *tx_next(struct nic *n)
+{
+	uint32_t i = n->tx_tail++ % TX_RING;
+
+	n->owner[i].client = -1;
+	return &n->tx[i];
+}
+
+/*
+ * An offload request's numbers, checked: the NIC must never be asked to
+ * checksum or cut outside the frame. Returns 0 and fills the context
+ * descriptor, or -EINVAL.
+ */
+static int tx_context(const uint8_t *frame, const struct bh_ps_desc *d, struct e1000e_ctx_desc *x,
+		      bool *tso, bool *v4)
+{
+	uint32_t op = d->op, len = d->length, start, off, hdr, mss;
+
+	*tso = op & (BH_NIC_TX_TSO4 | BH_NIC_TX_TSO6);
+	*v4 = op & BH_NIC_TX_TSO4;
+	if ((op & ~(BH_NIC_TX_CSUM | BH_NIC_TX_TSO4 | BH_NIC_TX_TSO6)) ||
+	    (op & BH_NIC_TX_TSO4 && op & BH_NIC_TX_TSO6))
+		return -EINVAL;
+	if (*tso ? len > BH_NIC_GSO_MAX || len > TX_SLOT : !bh_nic_frame_ok(len))
+		return -EINVAL;
+	bh_nic_tx_arg_split(d->arg, &start, &off, &hdr, &mss);
+	/* TUCSS and TUCSO are bytes; the checksum field lies inside the frame */
+	if (start < BH_NIC_HEADER || start + off > 255 || start + off + 2 > len)
+		return -EINVAL;
+	memset(x, 0, sizeof(*x));
+	x->tucss = (uint8_t) start;
+	x->tucso = (uint8_t) (start + off);
+	x->cmd_len = TXC_DEXT | TXC_RS;
+	if (!*tso)
+		return 0;
+	/* headers (HDRLEN is a byte) and segments that fit the MTU */
+	if (hdr < start + 20 || hdr > 255 || hdr >= len || mss < 64 || hdr + mss > BH_NIC_FRAME_MAX)
+		return -EINVAL;
+	if (*v4) {
+		/* the IPv4 header, for its checksum: after the Ethernet header (and a tag) */
+		uint32_t l3 = frame[12] == 0x81 && frame[13] == 0x00 ? 18 : 14;
+		uint32_t ihl = (frame[l3] & 0xfu) * 4;
+		if (ihl < 20 || l3 + ihl > start)
+			return -EINVAL;
+		x->ipcss = (uint8_t) l3;
+		x->ipcso = (uint8_t) (l3 + 10);
+		x->ipcse = (uint16_t) (l3 + ihl - 1);
+	}
+	x->hdr_len = (uint8_t) hdr;
+	x->mss = (uint16_t) mss;
+	x->cmd_len |= (len - hdr) | TXC_TSE | TXC_TCP | (*v4 ? TXC_IP : 0);
+	return 0;
+}
+
+/* one frame onto the ring; the descriptors it took, or -EINVAL (nothing queued) */
+static int tx_frame(struct nic *n, struct client *c, const struct bh_ps_desc *d)
+{
+	struct bh_packet_stream *ps = &c->s.ps[BH_NIC_TX];
+	uint32_t first = n->tx_tail, len = d->length;
+	volatile struct e1000e_tx_desc *t;
+
+	if (!d->op) {
+		if (!bh_nic_frame_ok(len))
+			return -EINVAL;
+		/* a plain frame: one legacy descriptor */
+		uint32_t i = n->tx_tail % TX_RING;
+		t = tx_next(n);
+		if (n->zero_copy) {
+			t->addr = c->s.dma[BH_NIC_TX].iova + c->bulk_off[BH_NIC_TX] + d->offset;
+		} else {
+			memcpy((uint8_t *) n->txbuf.virt + (size_t) i * BUF_SIZE, bh_ps_data(ps, d),
+			       len);
+			t->addr = n->txbuf.iova + (uint64_t) i * BUF_SIZE;
+		}
+		t->length = (uint16_t) len;
+		t->cmd = TXD_EOP | TXD_IFCS | TXD_RS;
+		t->status = 0;
+		return 1;
+	}
+
+	struct e1000e_ctx_desc x;
+	bool tso, v4;
+	const uint8_t *frame = bh_ps_data(ps, d);
+	if (tx_context(frame, d, &x, &tso, &v4) < 0)
+		return -EINVAL;
+	memcpy((void *) tx_next(n), &x, sizeof(x));
+	uint64_t iova = c->s.dma[BH_NIC_TX].iova + c->bulk_off[BH_NIC_TX] + d->offset;
+	for (uint32_t done = 0; done < len;) {
+		uint32_t i = n->tx_tail % TX_RING, chunk;
+		struct e1000e_data_desc dd = {0};
+
+		if (n->zero_copy) {
+			chunk = TX_PAGE - (uint32_t) ((iova + done) & (TX_PAGE - 1));
+			dd.addr = iova + done;
+		} else {
+			chunk = BUF_SIZE;
+			dd.addr = n->txbuf.iova + (uint64_t) i * BUF_SIZE;
+		}
+		if (chunk > len - done)
+			chunk = len - done;
+		if (!n->zero_copy)
+			memcpy((uint8_t *) n->txbuf.virt + (size_t) i * BUF_SIZE, frame + done,
+			       chunk);
+		done += chunk;
+		dd.cmd_len = chunk | TXC_DTYP_D | TXC_DEXT | TXC_IFCS | TXC_RS |
+			     (tso ? TXC_TSE : 0) | (done == len ? TXC_EOP : 0);
+		dd.popts = POPTS_TXSM | (v4 ? POPTS_IXSM : 0);
+		memcpy((void *) tx_next(n), &dd, sizeof(dd));
+	}
+	return (int) (n->tx_tail - first);
+}
+
 static unsigned int tx_submit(struct nic *n, struct client *c)
 {
 	struct bh_packet_stream *ps = &c->s.ps[BH_NIC_TX];
 	uint32_t free_desc = TX_RING - 1 - (n->tx_tail - n->tx_clean);
 	uint32_t room = bh_ps_space(ps);
-	struct bh_ps_desc d[BATCH];
-	uint32_t want = BATCH;
-	int got;
+	unsigned int taken = 0;
 
 	/* every frame we take needs its ack slot: never take more than we can answer */
 	room = room > c->inflight ? room - c->inflight : 0;
-	if (want > room)
-		want = room;
-	if (want > free_desc)
-		want = free_desc;
 	c->blocked = room == 0;
-	if (!want)
-		return 0;
-	got = bh_ps_get(ps, d, want);
-	if (got < 0) {
-		client_close(n, c, "it corrupted its tx ring indexes");
-		return 0;
-	}
-	for (int k = 0; k < got; k++) {
-		uint32_t i = n->tx_tail % TX_RING;
-		volatile struct e1000e_tx_desc *t = &n->tx[i];
+	/* one frame at a time: a frame takes from 1 to TX_DESC_MAX descriptors */
+	while (taken < BATCH && room && free_desc >= TX_DESC_MAX) {
+		struct bh_ps_desc d;
+		int got = bh_ps_get(ps, &d, 1), used;
 
-		/* the library marked bad offsets; lengths are ours to check */
-		if (d[k].status || !bh_nic_frame_ok(d[k].length)) {
+		if (got < 0) {
+			client_close(n, c, "it corrupted its tx ring indexes");
+			return taken;
+		}
+		if (!got)
+			break;
+		taken++;
+		room--;
+		/* the library marked bad offsets; lengths and offloads are ours to check */
+		if (d.status || (used = tx_frame(n, c, &d)) < 0) {
 			c->tx_refused++;
-			ack(c, &d[k], -EINVAL);
+			ack(c, &d, -EINVAL);
 			continue;
 		}
+		free_desc -= (uint32_t) used;
+		c->tx_frames++;
 		if (n->zero_copy) {
-			t->addr = c->s.dma[BH_NIC_TX].iova + c->bulk_off[BH_NIC_TX] + d[k].offset;
-			n->owner[i] = (struct tx_owner){(int) (c - n->clients), c->gen, d[k]};
+			/* acked when the NIC is done with the frame's last descriptor */
+			n->owner[(n->tx_tail - 1) % TX_RING] =
+			    (struct tx_owner){(int) (c - n->clients), c->gen, d};
 			c->inflight++;
 		} else {
-			memcpy((uint8_t *) n->txbuf.virt + (size_t) i * BUF_SIZE,
-			       bh_ps_data(ps, &d[k]), d[k].length);
-			t->addr = n->txbuf.iova + (uint64_t) i * BUF_SIZE;
-			ack(c, &d[k], 0);
+			ack(c, &d, 0);
 		}
-		t->length = (uint16_t) d[k].length;
-		t->cmd = TXD_EOP | TXD_IFCS | TXD_RS;
-		t->status = 0;
-		n->tx_tail++;
-		c->tx_frames++;
 	}
-	return (unsigned int) got;
+	return taken;
 }
 
 /* ---- health and fault injection ---- */
 
 static void shadow_take(struct nic *n)
 {
-	static const size_t regs[] = {REG_RCTL,  REG_TCTL,  REG_RDBAL, REG_RDBAH, REG_RDLEN,
+	static const size_t regs[] = {REG_RCTL,	 REG_TCTL,  REG_RDBAL, REG_RDBAH, REG_RDLEN,
 				      REG_TDBAL, REG_TDBAH, REG_TDLEN, REG_RAL0,  REG_RAH0};
 
 	n->nshadow = 0;

@@ -61,7 +61,10 @@
 #define REG_RDTR 0x02820
 #define REG_RADV 0x0282c
 #define REG_RFCTL 0x05008
-#define REG_MTA 0x05200 /* 128 entries */
+#define REG_RXCSUM 0x05000
+#define RXCSUM_IPOFLD (1u << 8) /* IPv4 header checksum */
+#define RXCSUM_TUOFLD (1u << 9) /* TCP/UDP checksum */
+#define REG_MTA 0x05200		/* 128 entries */
 #define REG_RAL0 0x05400
 #define REG_RAH0 0x05404
 #define RAH_AV (1u << 31)
@@ -84,7 +87,6 @@
 #define REG_TARC0 0x03840
 #define TARC_ENABLE (1u << 10)
 
-
 /* legacy receive descriptor (7.1) */
 struct e1000e_rx_desc {
 	uint64_t addr;
@@ -96,6 +98,12 @@ struct e1000e_rx_desc {
 };
 #define RXD_DD (1u << 0)
 #define RXD_EOP (1u << 1)
+#define RXD_IXSM (1u << 2) /* ignore the checksum indications */
+#define RXD_UDPCS (1u << 4)
+#define RXD_TCPCS (1u << 5)
+#define RXD_IPCS (1u << 6)
+#define RXE_TCPE (1u << 5) /* errors: TCP/UDP checksum */
+#define RXE_IPE (1u << 6)  /* errors: IPv4 header checksum */
 
 /* legacy transmit descriptor (7.2) */
 struct e1000e_tx_desc {
@@ -112,6 +120,39 @@ struct e1000e_tx_desc {
 #define TXD_RS (1u << 3)
 #define TXD_DD (1u << 0)
 
+/* TCP/IP context descriptor (7.3.6): offload parameters for the data descriptors after it */
+struct e1000e_ctx_desc {
+	uint8_t ipcss, ipcso;
+	uint16_t ipcse;
+	uint8_t tucss, tucso;
+	uint16_t tucse;
+	uint32_t cmd_len; /* PAYLEN 19:0, DTYP 23:20 (0), TUCMD 31:24 */
+	uint8_t status;
+	uint8_t hdr_len;
+	uint16_t mss;
+};
+/* TUCMD (context) and DCMD (data) bits, in cmd_len */
+#define TXC_TCP (1u << 24) /* context: TCP (else UDP) */
+#define TXC_IP (1u << 25)  /* context: IPv4 (else IPv6) */
+#define TXC_TSE (1u << 26) /* segmentation */
+#define TXC_RS (1u << 27)
+#define TXC_DEXT (1u << 29)
+#define TXC_DTYP_D (1u << 20) /* data descriptor (else context) */
+#define TXC_EOP (1u << 24)    /* data: end of packet */
+#define TXC_IFCS (1u << 25)   /* data: insert FCS */
+/* TCP/IP data descriptor (7.3.7): addr, cmd_len (DTALEN 19:0), status, popts, special */
+struct e1000e_data_desc {
+	uint64_t addr;
+	uint32_t cmd_len;
+	uint8_t status;
+	uint8_t popts;
+	uint16_t special;
+};
+#define POPTS_IXSM (1u << 0) /* insert the IPv4 header checksum */
+#define POPTS_TXSM (1u << 1) /* insert the TCP/UDP checksum */
+
+_Static_assert(sizeof(struct e1000e_ctx_desc) == 16, "context descriptor is 16 bytes");
+_Static_assert(sizeof(struct e1000e_data_desc) == 16, "data descriptor is 16 bytes");
 _Static_assert(sizeof(struct e1000e_rx_desc) == 16, "rx descriptor is 16 bytes");
 _Static_assert(sizeof(struct e1000e_tx_desc) == 16, "tx descriptor is 16 bytes");
 
