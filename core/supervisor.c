@@ -5,6 +5,7 @@
  * their policy says, with exponential backoff.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "nbd.h"
 #include "sandbox.h"
 
 #define BH_UID_BASE 61000 /* auto uids: one per component */
@@ -128,7 +130,8 @@ void bh_component_revoke(struct bh_core_state *core, struct bh_component *c)
 		struct bh_device *dev = &core->devices[c->devices[i]];
 		bh_device_irq_close(core, dev);
 		bh_device_set_bus_master(core->backend, dev, false);
-		if (dev->can_reset) {
+		/* when core stops, closing the VFIO device resets it anyway: once is enough */
+		if (dev->can_reset && !core->stopping) {
 			if (core->backend->reset(dev) == 0) {
 				dev->resets++;
 				resets++;
@@ -179,6 +182,18 @@ static void ended(struct bh_core_state *core, struct bh_component *c, int status
 	bh_log("\"%s\" (pid %d) ended: %s, after %.1f s", cc->name, c->pid, how,
 	       (double)(now - c->started_ns) / 1e9);
 	c->pid = 0;
+	/*
+	 * A bridge that will not be back: let its /dev/nbdN go now, not after
+	 * the other components' device resets (seconds each), or I/O on it
+	 * hangs for the dead-connection timeout if core is killed meanwhile.
+	 */
+	if (cc->nbd >= 0 && (core->stopping || cc->restart == BH_RESTART_NEVER ||
+			     (cc->restart == BH_RESTART_ON_FAILURE && !failed) ||
+			     c->restarts >= cc->max_restarts)) {
+		bh_nbd_disconnect(cc->nbd);
+		bh_log("/dev/nbd%d disconnected: \"%s\" will not serve it again", cc->nbd,
+		       cc->name);
+	}
 	bh_component_revoke(core, c);
 	if (core->stopping || cc->restart == BH_RESTART_NEVER ||
 	    (cc->restart == BH_RESTART_ON_FAILURE && !failed)) {
@@ -241,7 +256,15 @@ int bh_supervisor_tick(struct bh_core_state *core)
 			uint64_t quiet = now > c->last_heartbeat_ns
 						 ? (now - c->last_heartbeat_ns) / 1000000ull
 						 : 0;
-			if (quiet > cc->watchdog_ms) {
+			/*
+			 * a heartbeat may be waiting unread: core's own loop can stall for
+			 * seconds (a bus reset); read it before blaming the component
+			 */
+			struct pollfd pending = { .fd = c->sock, .events = POLLIN };
+			if (quiet > cc->watchdog_ms && poll(&pending, 1, 0) == 1) {
+				if (next < 0 || next > 1)
+					next = 0;
+			} else if (quiet > cc->watchdog_ms) {
 				bh_log("watchdog: \"%s\" silent for %llu ms; killing it", cc->name,
 				       (unsigned long long)quiet);
 				bh_component_stop(core, c, "watchdog");

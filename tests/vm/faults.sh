@@ -20,6 +20,12 @@ nics=$(for d in /sys/bus/pci/devices/*; do
 done 2>/dev/null)
 nic_ours=$(echo "$nics" | sed -n 1p)
 nic_peer=$(echo "$nics" | sed -n 2p)
+# nvme: the first QEMU NVMe controller goes to bulkhead, served to Linux as
+# /dev/nbd0 by block-nbd. Watchdogs of 5 and 10 s: core answers no heartbeat while
+# it bus-resets a device (2-5 s under TCG) and then counts that stall against all
+nvme_dev=$(for d in /sys/bus/pci/devices/*; do
+	[ "$(cat "$d/vendor")" = 0x1b36 ] && [ "$(cat "$d/device")" = 0x0010 ] && basename "$d"
+done 2>/dev/null | head -1)
 
 cat >"$conf" <<CONF
 [core]
@@ -64,6 +70,29 @@ restart = on-failure
 watchdog_ms = 3000
 CONF
 fi
+if [ -n "$nvme_dev" ]; then
+	cat >>"$conf" <<CONF
+
+[component "nvme"]
+exec = $BUILD/drivers/nvme/bulkhead-nvme
+device = $nvme_dev
+provides = block
+dma = 96M
+env = BULKHEAD_FAULTS=1
+restart = always
+backoff_ms = 20
+backoff_max_ms = 200
+max_restarts = 100000
+watchdog_ms = 5000
+
+[component "block-nbd"]
+exec = $BUILD/bridges/block-nbd/bulkhead-block-nbd
+session = block nvme
+nbd = 0
+restart = on-failure
+watchdog_ms = 10000
+CONF
+fi
 
 # per target: the faults that apply, and how to tell it is back in service:
 #   probe_T BEFORE   in service again after a restart (BEFORE: progress_T then)
@@ -85,6 +114,25 @@ faults_e1000e="segv loop wild-mmio bad-desc bad-dma oom fds abort"
 alive_e1000e() { busybox ping -c 1 -W 1 10.0.0.2 >/dev/null 2>&1; }
 # two heartbeat ticks: the driver's health check has looked at the device by then
 settle_e1000e=450
+if [ -n "$nvme_dev" ]; then
+	targets+=(nvme)
+fi
+faults_nvme="segv loop wild-mmio bad-desc bad-dma oom fds abort"
+# I/O flows again: an O_DIRECT read of a known block (past the filesystem,
+# at the disk's end) through /dev/nbd0 -> block-nbd -> nvme returns its bytes
+# probe_nvme, progress_nvme: below; after a restart, first block-nbd's
+# reconnection to the new driver, then the read
+nvme_read() {
+	[ "$(dd if=/dev/nbd0 bs=4k skip="$nvme_known" count=1 iflag=direct status=none 2>/dev/null)" = \
+		"$nvme_pattern" ]
+}
+# the same instance, before and after the read (a dead one's read waits for its successor)
+alive_nvme() {
+	local p=${cur_pid[nvme]:-}
+	[ -n "$p" ] && kill -0 "$p" 2>/dev/null && nvme_read && kill -0 "$p" 2>/dev/null
+}
+# a health check (200 ms) has looked at the controller by then
+settle_nvme=1000
 # FAULT_TARGETS="e1000e ..." picks some of them
 [ -n "${FAULT_TARGETS:-}" ] && read -r -a targets <<<"$FAULT_TARGETS"
 
@@ -106,6 +154,47 @@ setup_e1000e() {
 	for _ in $(seq 50); do alive_e1000e && break; sleep 0.2; done
 	# light background traffic, so faults land while frames are in flight
 	ip netns exec peer busybox ping -q -i 0.2 10.0.0.1 >/dev/null 2>&1 &
+}
+
+# nvme: ext4 on the first 192 MiB holds a file written before the
+# campaign (checked by finish_nvme); the disk's last block is the probe's
+nvme_mnt=$WORK/nvme-mnt
+nvme_pattern=$(for i in $(seq 0 127); do printf 'bulkhead fault probe block %04d\n' "$i"; done)
+nbd_reconnects=0
+setup_nvme() {
+	wait_for "$log" "block-nbd\| block-nbd: /dev/nbd0 serves" 30
+	nvme_known=$(($(blockdev --getsize64 /dev/nbd0) / 4096 - 1))
+	printf '%s\n' "$nvme_pattern" | dd of=/dev/nbd0 bs=4k seek="$nvme_known" count=1 \
+		oflag=direct conv=fsync status=none
+	mkdir -p "$nvme_mnt"
+	mkfs.ext4 -q -F /dev/nbd0 192M && mount /dev/nbd0 "$nvme_mnt"
+	head -c $((4 << 20)) /dev/urandom >"$nvme_mnt/precious"
+	sync
+	(cd "$nvme_mnt" && sha256sum precious) >"$WORK/nvme.sums"
+	nvme_read || echo "fault campaign: nvme probe does not read its block back"
+	# light background reads, so faults land while requests are in flight
+	while :; do
+		dd if=/dev/nbd0 of=/dev/null bs=64k count=8 skip=$((RANDOM % 3000)) iflag=direct \
+			status=none
+		sleep 0.3
+	done >/dev/null 2>&1 &
+	nvme_bg=$!
+}
+# the file written before the campaign survived it: umount, fsck, remount
+finish_nvme() {
+	local urc frc src
+	kill "$nvme_bg" 2>/dev/null
+	wait "$nvme_bg" 2>/dev/null
+	umount "$nvme_mnt"
+	urc=$?
+	fsck.ext4 -fn /dev/nbd0 >"$WORK/nvme-fsck.out" 2>&1
+	frc=$?
+	mount /dev/nbd0 "$nvme_mnt" && (cd "$nvme_mnt" && sha256sum --quiet -c "$WORK/nvme.sums") \
+		>"$WORK/nvme-check.out" 2>&1
+	src=$?
+	umount "$nvme_mnt"
+	[ "$urc" = 0 ] && [ "$frc" = 0 ] && [ "$src" = 0 ]
+	result fault_nvme_data $? "file written before the campaign: umount exit $urc, fsck -fn exit $frc ($(tail -1 "$WORK/nvme-fsck.out")), sha256 $([ "$src" = 0 ] && echo intact || echo DIFFERS)"
 }
 
 start_core "$conf" "$log" || { result faults_start 1 "core did not start"; exit 1; }
@@ -148,6 +237,7 @@ follow() {
 			[ "${cur_pid[$n]:-}" = "${fault_pid:-}" ] && blocks[$n]=$((${blocks[$n]:-0} + 1)) ;;
 		'edu| edu: all tests passed'*) edu_passes=$((edu_passes + 1)) ;;
 		'nic-tap| nic-tap: bh0 <-> nic session'*) nic_sessions=$((nic_sessions + 1)) ;;
+		'block-nbd| block-nbd: reconnected'*) nbd_reconnects=$((nbd_reconnects + 1)) ;;
 		esac
 	done
 }
@@ -162,6 +252,8 @@ probe_edu() { [ "$edu_passes" -gt "$1" ]; }
 alive_edu() { [ -n "${cur_pid[edu]:-}" ] && kill -0 "${cur_pid[edu]}" 2>/dev/null; }
 progress_e1000e() { echo "$nic_sessions"; }
 probe_e1000e() { [ "$nic_sessions" -gt "$1" ] && busybox ping -c 1 -W 1 10.0.0.2 >/dev/null 2>&1; }
+progress_nvme() { echo "$nbd_reconnects"; }
+probe_nvme() { [ "$nbd_reconnects" -gt "$1" ] && nvme_read; }
 
 follow
 for i in $(seq 1 "$count"); do
@@ -206,9 +298,13 @@ for i in $(seq 1 "$count"); do
 	echo "$i $t $f $outcome $ms $alive $disturbed $blocked" >>"$rows"
 	[ $alive = 1 ] || break
 done
+for t in "${targets[@]}"; do
+	if kill -0 "$core_pid" 2>/dev/null && declare -F "finish_$t" >/dev/null; then "finish_$t"; fi
+done
 # and by core's own account: nothing but the targets restarted
 "$CLI" status | awk '$1 == "component"'
 [ -n "${BULKHEAD_OUT:-}" ] && cp "$rows" "$BULKHEAD_OUT/faults.rows"
+[ -n "${BULKHEAD_OUT:-}" ] && cp "$log" "$BULKHEAD_OUT/faults.log"
 
 stop_core
 echo "---- IOMMU faults core reported (first 12 of $(grep -c 'IOMMU blocked' "$log")) ----"
