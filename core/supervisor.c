@@ -128,10 +128,13 @@ void bh_component_revoke(struct bh_core_state *core, struct bh_component *c)
 	/* stop the devices first: no DMA may hit memory we are about to free */
 	for (int i = 0; i < c->ndevices; i++) {
 		struct bh_device *dev = &core->devices[c->devices[i]];
-		bh_device_irq_close(core, dev);
+		/*
+		 * bus mastering off, reset, and only then interrupts off: QEMU 7.2's
+		 * e1000e aborts the whole machine when MSI-X is disabled while an
+		 * interrupt it throttled is still pending; its reset cancels those
+		 */
 		bh_device_set_bus_master(core->backend, dev, false);
-		/* when core stops, closing the VFIO device resets it anyway: once is enough */
-		if (dev->can_reset && !core->stopping) {
+		if (dev->can_reset) {
 			if (core->backend->reset(dev) == 0) {
 				dev->resets++;
 				resets++;
@@ -139,6 +142,7 @@ void bh_component_revoke(struct bh_core_state *core, struct bh_component *c)
 				dev->reset_failures++;
 			}
 		}
+		bh_device_irq_close(core, dev);
 		dev->acquired = false;
 	}
 	for (int i = 0; i < c->ndma; i++) {

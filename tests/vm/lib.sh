@@ -50,7 +50,8 @@ start_core() {
 stop_core() {
 	[ -n "${CORE_PID:-}" ] || return 0
 	kill -TERM "$CORE_PID" 2>/dev/null || true
-	for _ in $(seq 50); do kill -0 "$CORE_PID" 2>/dev/null || break; sleep 0.1; done
+	# resets behind root ports take seconds each under TCG
+	for _ in $(seq 200); do kill -0 "$CORE_PID" 2>/dev/null || break; sleep 0.1; done
 	kill -KILL "$CORE_PID" 2>/dev/null || true
 	wait "$CORE_PID" 2>/dev/null || true
 	CORE_PID=
