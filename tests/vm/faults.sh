@@ -139,18 +139,8 @@ settle_nvme=1000
 setup_e1000e() {
 	modprobe tun
 	wait_for "$log" "nic-tap\| nic-tap: bh0 <-> nic session" 30
-	modprobe e1000e
-	for _ in $(seq 50); do [ -d "/sys/bus/pci/devices/$nic_peer/net" ] && break; sleep 0.1; done
-	local peer_if mac
-	peer_if=$(ls "/sys/bus/pci/devices/$nic_peer/net" | head -1)
-	ip netns add peer
-	ip link set "$peer_if" netns peer
-	ip -n peer addr add 10.0.0.2/24 dev "$peer_if"
-	ip -n peer link set "$peer_if" up
-	mac=$(grep -oE "ip link set bh0 address [0-9a-f:]{17}" "$log" | head -1 | awk '{ print $NF }')
-	ip link set bh0 address "$mac"
-	ip addr add 10.0.0.1/24 dev bh0
-	ip link set bh0 up
+	peer_netns "$nic_peer" 10.0.0.2/24 >/dev/null
+	tap_up "$log" bh0 10.0.0.1/24
 	for _ in $(seq 50); do alive_e1000e && break; sleep 0.2; done
 	# light background traffic, so faults land while frames are in flight
 	ip netns exec peer busybox ping -q -i 0.2 10.0.0.1 >/dev/null 2>&1 &
