@@ -191,16 +191,15 @@ static void ended(struct bh_core_state *core, struct bh_component *c, int status
 	 * the other components' device resets (seconds each), or I/O on it
 	 * hangs for the dead-connection timeout if core is killed meanwhile.
 	 */
-	if (cc->nbd >= 0 && (core->stopping || cc->restart == BH_RESTART_NEVER ||
-			     (cc->restart == BH_RESTART_ON_FAILURE && !failed) ||
-			     c->restarts >= cc->max_restarts)) {
+	bool stays_down = core->stopping || cc->restart == BH_RESTART_NEVER ||
+			  (cc->restart == BH_RESTART_ON_FAILURE && !failed);
+	if (cc->nbd >= 0 && (stays_down || c->restarts >= cc->max_restarts)) {
 		bh_nbd_disconnect(cc->nbd);
 		bh_log("/dev/nbd%d disconnected: \"%s\" will not serve it again", cc->nbd,
 		       cc->name);
 	}
 	bh_component_revoke(core, c);
-	if (core->stopping || cc->restart == BH_RESTART_NEVER ||
-	    (cc->restart == BH_RESTART_ON_FAILURE && !failed)) {
+	if (stays_down) {
 		c->state = BH_FINISHED;
 		return;
 	}
