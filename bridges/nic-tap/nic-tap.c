@@ -36,9 +36,12 @@
 #include <unistd.h>
 
 #include "bulkhead/bulkhead.h"
+#include "bulkhead/coalesce.h"
 #include "bulkhead/nic.h"
 
 #define BATCH 32
+/* received frames per pass: the more, the more of them merge */
+#define RX_BATCH 64
 /* heartbeats to core, so watchdog_ms in the config catches a hung bridge */
 #define TICK_MS 200
 
@@ -48,7 +51,8 @@ struct bridge {
 	int tap;
 	struct bh_session s;
 	uint32_t offloads; /* the driver's, BH_NIC_OFF_* */
-	uint64_t to_nic, from_nic, refused, tap_drops, sw_csums;
+	struct bh_coalesce rx; /* merges received TCP segments for Linux */
+	uint64_t to_nic, refused, tap_drops, sw_csums, rx_batches;
 	uint64_t next_tick;
 };
 
@@ -187,27 +191,37 @@ static int tap_to_nic(struct bridge *b, bool *starved)
 	return n;
 }
 
+/* one packet to Linux: a frame as it came, or a batch's segments of one TCP flow merged */
+static bool tap_write(void *ctx, const struct iovec *iov, int n)
+{
+	struct bridge *b = ctx;
+	size_t want = 0;
+
+	for (int i = 0; i < n; i++)
+		want += iov[i].iov_len;
+	return writev(b->tap, iov, n) == (ssize_t) want;
+}
+
 /* NIC -> TAP */
 static int nic_to_tap(struct bridge *b)
 {
 	struct bh_packet_stream *ps = &b->s.ps[BH_NIC_RX];
-	struct bh_ps_desc d[BATCH];
-	int got = bh_ps_get(ps, d, BATCH);
+	struct bh_ps_desc d[RX_BATCH];
+	int got = bh_ps_get(ps, d, RX_BATCH);
 
 	if (got <= 0)
 		return got;
+	b->rx_batches++;
 	for (int i = 0; i < got; i++) {
-		struct virtio_net_hdr h = {
-		    .flags = d[i].op & BH_NIC_RX_CSUM_OK ? VIRTIO_NET_HDR_F_DATA_VALID : 0};
-		struct iovec iov[2] = {{&h, sizeof(h)}, {bh_ps_data(ps, &d[i]), d[i].length}};
-
-		if (d[i].status || !bh_nic_frame_ok(d[i].length) ||
-		    writev(b->tap, iov, 2) != (ssize_t) (sizeof(h) + d[i].length))
+		if (d[i].status || !bh_nic_frame_ok(d[i].length))
 			b->tap_drops++;
 		else
-			b->from_nic++;
+			bh_coalesce_add(&b->rx, bh_ps_data(ps, &d[i]), d[i].length,
+					d[i].op & BH_NIC_RX_CSUM_OK);
 		d[i].status = 0;
 	}
+	/* the frames must stay put until they are written: ack after the flush */
+	bh_coalesce_flush(&b->rx);
 	bh_ps_put(ps, d, (unsigned int) got);
 	bh_ps_flush(ps);
 	return got;
@@ -244,6 +258,8 @@ static const char *run(struct bridge *b)
 			return "the driver corrupted a stream";
 		if (in || out)
 			continue;
+		/* fragments still being joined go up before we sleep */
+		bh_coalesce_flush_all(&b->rx);
 		/* idle: sleep on the TAP (if we have slots), the rx stream and the socket */
 		if (!bh_ps_prepare_wait(&b->s.ps[BH_NIC_RX]))
 			continue;
@@ -328,6 +344,7 @@ int main(void)
 	static struct bridge b = {.tap = -1};
 	struct timespec pause = {.tv_nsec = 100000000};
 
+	bh_coalesce_init(&b.rx, tap_write, &b);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (bh_core_open(&b.core) < 0 || bh_tap_open(&b.core, b.ifname, &b.tap) < 0) {
 		fprintf(stderr, "nic-tap: %s\n", bh_error(&b.core));
@@ -342,11 +359,15 @@ int main(void)
 			continue;
 		}
 		const char *why = run(&b);
-		printf("nic-tap: session %u ended: %s (to nic %llu, from nic %llu, refused %llu, "
-		       "dropped %llu, software checksums %llu); %s stays up, reconnecting\n",
-		       round, why, (unsigned long long) b.to_nic, (unsigned long long) b.from_nic,
-		       (unsigned long long) b.refused, (unsigned long long) b.tap_drops,
-		       (unsigned long long) b.sw_csums, b.ifname);
+		printf("nic-tap: session %u ended: %s (to nic %llu, from nic %llu in %llu batches as %llu packets, "
+		       "refused %llu, dropped %llu, software checksums %llu, bad checksums %llu); %s stays up, "
+		       "reconnecting\n",
+		       round, why, (unsigned long long) b.to_nic,
+		       (unsigned long long) b.rx.frames_in, (unsigned long long) b.rx_batches,
+		       (unsigned long long) b.rx.packets_out,
+		       (unsigned long long) b.refused,
+		       (unsigned long long) (b.tap_drops + b.rx.dropped),
+		       (unsigned long long) b.sw_csums, (unsigned long long) b.rx.bad_csum, b.ifname);
 		bh_session_close(NULL, &b.s);
 		nanosleep(&pause, NULL);
 		tick(&b);
