@@ -59,7 +59,7 @@ struct bridge {
 /* every TICK_MS, busy or not */
 static void tick(struct bridge *b)
 {
-	uint64_t now = bh_now_ns();
+	uint64_t now = bh_coarse_ns();
 
 	if (now < b->next_tick)
 		return;

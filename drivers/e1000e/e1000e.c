@@ -60,6 +60,8 @@ _Static_assert(TX_SLOT >= BH_NIC_GSO_MAX, "a tx slot holds a segmentation reques
 #define ITR_VALUE (1000000000u / (IRQ_RATE * 256u))
 /* sleep at most this long while serving, in case an interrupt went missing */
 #define SAFETY_MS 10
+/* polling passes between looks at the fds */
+#define POLL_FD_EVERY 16
 /* heartbeats to core (its watchdog_ms catches a hung driver) and health checks */
 #define TICK_MS 200
 /* transmit descriptors the NIC holds without progress this long: a hung unit */
@@ -92,6 +94,7 @@ struct nic {
 	enum bh_irq_type irq_type;
 	uint32_t irq_mask; /* IMS bits while armed */
 	bool irq_armed, irq_fired;
+	bool rx_blocked; /* frames wait in the NIC's ring: no client has a free slot */
 	struct bh_dma rings, rxbuf, txbuf;
 	volatile struct e1000e_rx_desc *rx;
 	volatile struct e1000e_tx_desc *tx;
@@ -353,6 +356,7 @@ static void client_close(struct nic *n, struct client *c, const char *why)
 	       (unsigned long long) n->irqs, (unsigned long long) n->polls);
 	bh_loop_del(&n->loop, c->s.fd);
 	bh_loop_del(&n->loop, bh_ps_wait_fd(&c->s.ps[BH_NIC_TX]));
+	bh_loop_del(&n->loop, bh_ps_wait_fd(&c->s.ps[BH_NIC_RX]));
 	if (c->inflight)
 		tx_quiesce(n, idx);
 	bh_session_close(&n->core, &c->s);
@@ -405,9 +409,13 @@ static void client_open(struct nic *n, int fd, const char *peer)
 	c->used = true;
 	n->nclients++;
 	c->gen = ++n->gen;
-	/* the session socket for hang-ups, the tx stream's eventfd for frames */
+	/*
+	 * the session socket for hang-ups, the tx stream's eventfd for frames,
+	 * the rx stream's for slots coming back when it was full
+	 */
 	if (bh_loop_add(&n->loop, fd, on_session, n) < 0 ||
-	    bh_loop_add(&n->loop, bh_ps_wait_fd(&c->s.ps[BH_NIC_TX]), on_wake, n) < 0) {
+	    bh_loop_add(&n->loop, bh_ps_wait_fd(&c->s.ps[BH_NIC_TX]), on_wake, n) < 0 ||
+	    bh_loop_add(&n->loop, bh_ps_wait_fd(&c->s.ps[BH_NIC_RX]), on_wake, n) < 0) {
 		client_close(n, c, "out of memory");
 		return;
 	}
@@ -444,16 +452,35 @@ static void deliver(struct nic *n, const uint8_t *frame, uint32_t len, uint32_t 
 	}
 }
 
+/*
+ * Can any client take a frame? If none can, frames wait in the NIC's ring
+ * (and, once it is full, the NIC drops them) rather than being taken only
+ * to be dropped: the client frees slots at its own pace. With several
+ * clients, one that has room gets the frame and a full one misses it.
+ */
+static bool rx_room(const struct nic *n)
+{
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (n->clients[i].used && n->clients[i].s.ps[BH_NIC_RX].nfree)
+			return true;
+	return !n->nclients;
+}
+
 static unsigned int rx_poll(struct nic *n)
 {
 	unsigned int done = 0;
 
+	n->rx_blocked = false;
 	while (done < BATCH) {
 		volatile struct e1000e_rx_desc *d = &n->rx[n->rx_next];
 		uint8_t status = d->status;
 
 		if (!(status & RXD_DD))
 			break;
+		if (!rx_room(n)) {
+			n->rx_blocked = true;
+			break;
+		}
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		uint32_t len = d->length;
 		uint8_t errors = d->errors;
@@ -878,21 +905,25 @@ static void tick(struct nic *n)
 
 static void serve(struct nic *n)
 {
-	uint64_t next_tick = bh_now_ns() + TICK_MS * 1000000ull;
+	uint64_t next_tick = bh_coarse_ns() + TICK_MS * 1000000ull;
 
 	for (;;) {
 		int timeout = TICK_MS;
 		bool again = false;
-		uint64_t now = bh_now_ns();
+		uint64_t now = bh_coarse_ns();
 
 		if (now >= next_tick) {
 			next_tick = now + TICK_MS * 1000000ull;
 			tick(n);
 		}
 		if (service(n)) {
-			/* under load: poll instead of sleeping, but keep an eye on the fds */
-			n->polls++;
-			bh_loop_run(&n->loop, 0);
+			/*
+			 * under load: poll instead of sleeping, and look at the fds
+			 * now and then (each look is a system call, and in polling
+			 * mode nobody signals them but a new session or a hang-up)
+			 */
+			if (++n->polls % POLL_FD_EVERY == 0)
+				bh_loop_run(&n->loop, 0);
 			continue;
 		}
 		for (int i = 0; i < MAX_CLIENTS; i++) {
@@ -903,8 +934,15 @@ static void serve(struct nic *n)
 				timeout = 10; /* it frees ack room without telling us */
 			else if (!bh_ps_prepare_wait(&c->s.ps[BH_NIC_TX]))
 				again = true;
+			/* frames wait for rx slots: be told when they come back */
+			if (n->rx_blocked && !bh_ps_prepare_wait(&c->s.ps[BH_NIC_RX]))
+				again = true;
 		}
-		if (again || !irq_arm(n))
+		/*
+		 * with frames waiting for rx slots, the client's signal wakes
+		 * us, not the NIC (whose ring holds frames we cannot take yet)
+		 */
+		if (again || (!n->rx_blocked && !irq_arm(n)))
 			continue;
 		/*
 		 * QEMU 7.2's e1000e can drop a notification that interrupt

@@ -124,26 +124,12 @@ static volatile sig_atomic_t stopping;
 static volatile sig_atomic_t fault_pending; /* enum bh_fault, done by the loop */
 
 /*
- * For timeouts and heartbeats, which need no precision. Under TCG the
- * guest's clocksource is the HPET: a CLOCK_MONOTONIC read is a system call
- * and an emulated register read under QEMU's big lock, which the NVMe
- * model needs too. The coarse clock comes from the vDSO page.
- */
-static uint64_t coarse_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/*
  * every BEAT_MS, from init on: core's watchdog_ms counts from our start,
  * and a restart under load can spend a while in controller init
  */
 static bool heartbeat(struct nvme *n)
 {
-	uint64_t now = coarse_ns();
+	uint64_t now = bh_coarse_ns();
 
 	if (now - n->last_beat_ns < BEAT_MS * 1000000ull)
 		return false;
@@ -555,7 +541,7 @@ static int submit(struct nvme *n, int ci, const struct bh_ps_desc *d)
 	}
 	n->slot[cid].d = *d;
 	n->slot[cid].client = ci;
-	n->slot[cid].start_ns = coarse_ns();
+	n->slot[cid].start_ns = bh_coarse_ns();
 	sq_put(&n->io, &cmd);
 	c->inflight++;
 	n->inflight++;
@@ -668,7 +654,7 @@ static bool reap(struct nvme *n)
 /* a stuck controller: give it back to core for a reset (we are restarted) */
 static void check_timeouts(struct nvme *n)
 {
-	uint64_t now = coarse_ns();
+	uint64_t now = bh_coarse_ns();
 
 	if (now - n->last_check_ns < 1000000000ull)
 		return;
@@ -724,7 +710,7 @@ static void fault_inject(struct nvme *n)
 	       f == BH_FAULT_BAD_DESC ? "names namespace" : "reads into unmapped",
 	       f == BH_FAULT_BAD_DESC ? (unsigned long long)cmd.nsid
 				      : (unsigned long long)cmd.prp1);
-	n->slot[cid] = (struct slot){ .client = FAULT_SLOT, .start_ns = coarse_ns() };
+	n->slot[cid] = (struct slot){ .client = FAULT_SLOT, .start_ns = bh_coarse_ns() };
 	sq_put(&n->io, &cmd);
 	n->inflight++;
 	doorbell(n, n->io.sq_db, n->io.sq_tail);

@@ -163,5 +163,13 @@ void bh_loop_fini(struct bh_loop *loop);
 
 /* time in nanoseconds, CLOCK_MONOTONIC */
 uint64_t bh_now_ns(void);
+/*
+ * The same clock at tick resolution (1-10 ms), for timeouts, heartbeats and
+ * anything in a hot loop. Under TCG the guest's clocksource is the HPET: a
+ * CLOCK_MONOTONIC read is a system call and an emulated register read under
+ * QEMU's big lock, which the device models need too. The coarse clock comes
+ * from the vDSO page.
+ */
+uint64_t bh_coarse_ns(void);
 
 #endif
