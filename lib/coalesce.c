@@ -55,6 +55,11 @@ static uint16_t fold(uint32_t sum)
 	return (uint16_t) sum;
 }
 
+uint16_t bh_inet_sum(const uint8_t *p, size_t len, uint32_t sum)
+{
+	return fold(sum16(p, len, sum));
+}
+
 uint16_t bh_tcp_pseudo_sum(const uint8_t *ip, bool v6, uint32_t tcp_len)
 {
 	uint32_t sum = 6 + (tcp_len >> 16) + (tcp_len & 0xffff);

@@ -96,16 +96,8 @@ static int tx_reclaim(struct bridge *b)
 /* a partial checksum finished here: the field holds the pseudo-header's sum */
 static void csum_sw(uint8_t *p, uint32_t len, uint32_t start, uint32_t off)
 {
-	uint64_t sum = 0;
-	uint32_t i = start;
+	uint16_t c = (uint16_t) ~bh_inet_sum(p + start, len - start, 0);
 
-	for (; i + 1 < len; i += 2)
-		sum += (uint32_t) p[i] << 8 | p[i + 1];
-	if (i < len)
-		sum += (uint32_t) p[i] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	uint16_t c = (uint16_t) ~sum;
 	if (!c)
 		c = 0xffff; /* as Linux does: 0 means "none" for UDP */
 	p[start + off] = (uint8_t) (c >> 8);

@@ -42,6 +42,7 @@
 
 #include <linux/virtio_net.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -102,5 +103,7 @@ void bh_coalesce_flush_all(struct bh_coalesce *c);
 
 /* the one's complement sum of the TCP pseudo-header (helper, exposed for tests) */
 uint16_t bh_tcp_pseudo_sum(const uint8_t *ip, bool v6, uint32_t tcp_len);
+/* the one's complement sum of len bytes (big-endian words) added to sum, folded */
+uint16_t bh_inet_sum(const uint8_t *p, size_t len, uint32_t sum);
 
 #endif
