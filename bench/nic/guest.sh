@@ -18,13 +18,6 @@ T=${BENCH_SECONDS:-5}
 out=${BULKHEAD_OUT:-/tmp}/nic.txt
 : >"$out"
 
-ifname() { ls "/sys/bus/pci/devices/$1/net" 2>/dev/null | head -1; }
-carrier() { # NS IF: wait for the kernel driver's link
-	for _ in $(seq 50); do
-		[ "$(ip netns exec "$1" cat "/sys/class/net/$2/carrier" 2>/dev/null)" = 1 ] && return
-		sleep 0.1
-	done
-}
 mbits() { awk '/receiver$/ { for (i = 1; i <= NF; i++) if ($i ~ /bits\/sec/) { v = $(i - 1); u = $i } }
 	END { if (u ~ /^G/) v *= 1000; if (u ~ /^K/) v /= 1000; if (v != "") printf "%.1f", v; else print "0" }'; }
 
@@ -43,86 +36,69 @@ measure() { # NAME NETNS [DEST]
 }
 
 # the peer: kernel e1000e on the second NIC, in its own namespace
-modprobe e1000e
 modprobe tun
-for _ in $(seq 50); do [ -n "$(ifname $theirs)" ] && [ -n "$(ifname $ours)" ] && [ -n "$(ifname $far)" ] && break; sleep 0.1; done
-peer_if=$(ifname $theirs)
-ip netns add peer
-ip link set "$peer_if" netns peer
-ip -n peer link set lo up
-ip -n peer addr add 10.0.0.2/24 dev "$peer_if"
-ip -n peer link set "$peer_if" up
+peer_netns "$theirs" 10.0.0.2/24 peer >/dev/null
 ip netns exec peer iperf3 -s >/dev/null 2>&1 &
 
 # (a) kernel <-> kernel: the first NIC on the kernel's driver in namespace "kern"
-kern_if=$(ifname $ours)
-ip netns add kern
-ip link set "$kern_if" netns kern
-ip -n kern link set lo up
-ip -n kern addr add 10.0.0.1/24 dev "$kern_if"
-ip -n kern link set "$kern_if" up
-carrier peer "$peer_if"
-carrier kern "$kern_if"
+peer_netns "$ours" 10.0.0.1/24 kern >/dev/null
 measure kernel kern
 ip netns del kern
 
 # the far end of the gateway: kernel e1000e on hub 1, in namespace "dst"
-far_if=$(ifname $far)
-ip netns add dst
-ip link set "$far_if" netns dst
-ip -n dst link set lo up
-ip -n dst addr add 10.2.0.2/24 dev "$far_if"
-ip -n dst link set "$far_if" up
+peer_netns "$far" 10.2.0.2/24 dst >/dev/null
 ip -n dst route add default via 10.2.0.1
 ip -n peer route add 10.2.0.0/24 via 10.0.0.1
 ip netns exec dst iperf3 -s >/dev/null 2>&1 &
 
 # (d) the kernel gateway: both middle NICs on the kernel's e1000e, forwarding in "gw"
-for _ in $(seq 50); do [ -n "$(ifname $ours)" ] && break; sleep 0.1; done
-gw_if_a=$(ifname $ours)
-gw_if_b=$(ifname $gw_b)
-ip netns add gw
-ip link set "$gw_if_a" netns gw
-ip link set "$gw_if_b" netns gw
+peer_netns "$ours" 10.0.0.1/24 gw >/dev/null
+peer_netns "$gw_b" 10.2.0.1/24 gw >/dev/null
 ip netns exec gw sysctl -qw net.ipv4.ip_forward=1
-ip -n gw addr add 10.0.0.1/24 dev "$gw_if_a"
-ip -n gw addr add 10.2.0.1/24 dev "$gw_if_b"
-ip -n gw link set "$gw_if_a" up
-ip -n gw link set "$gw_if_b" up
-carrier gw "$gw_if_a"
-carrier gw "$gw_if_b"
-carrier dst "$far_if"
 measure gw-kernel peer 10.2.0.2
 ip netns del gw
 # hand both middle NICs back: unbind them so core can take them
 echo "$ours" >/sys/bus/pci/drivers/e1000e/unbind
 echo "$gw_b" >/sys/bus/pci/drivers/e1000e/unbind
 
-bulkhead() { # NAME DRIVER-ARGS
-	local conf=$WORK/bench-nic.conf log=$WORK/bench-nic-$1.log
-	cat >"$conf" <<CONF
-[core]
-backend = vfio
-control = /run/bulkhead/core.sock
-
-[component "e1000e"]
+# config sections for one bulkhead NIC: driver e1000e<SUFFIX> on DEVICE, nic-tap<SUFFIX> on TAP
+nic_sections() { # SUFFIX DEVICE TAP DRIVER-ARGS
+	cat <<CONF
+[component "e1000e$1"]
 exec = $BUILD/drivers/e1000e/bulkhead-e1000e
-args = $2
-device = $ours
+args = $4
+device = $2
 provides = nic
 dma = 16M
 
-[component "nic-tap"]
+[component "nic-tap$1"]
 exec = $BUILD/bridges/nic-tap/bulkhead-nic-tap
-session = nic e1000e
-tap = bh0
+session = nic e1000e$1
+tap = $3
+
 CONF
+}
+
+# core with CONF; then every TAP up with the NIC's MAC and its address
+start_nics() { # CONF LOG [SUFFIX TAP IP/PREFIX]...
+	local conf=$1 log=$2
+	shift 2
 	start_core "$conf" "$log" || { echo "bench: core did not start"; return 1; }
-	wait_for "$log" "nic-tap\| nic-tap: bh0 <-> nic session" 30
-	mac=$(grep -oE "ip link set bh0 address [0-9a-f:]{17}" "$log" | head -1 | awk '{ print $NF }')
-	ip link set bh0 address "$mac"
-	ip addr replace 10.0.0.1/24 dev bh0
-	ip link set bh0 up
+	while [ $# -ge 3 ]; do
+		wait_for "$log" "nic-tap$1\\| nic-tap: $2 <-> nic session" 30
+		tap_up "$log" "$2" "$3"
+		shift 3
+	done
+}
+
+core_section() {
+	printf '[core]\nbackend = vfio\ncontrol = /run/bulkhead/core.sock\n\n'
+}
+
+bulkhead() { # NAME DRIVER-ARGS
+	local conf=$WORK/bench-nic.conf log=$WORK/bench-nic-$1.log
+	{ core_section; nic_sections "" "$ours" bh0 "$2"; } >"$conf"
+	start_nics "$conf" "$log" "" bh0 10.0.0.1/24 || return 1
 	measure "$1" ""
 	stop_core
 	grep -E "e1000e: uid" "$log"
@@ -135,47 +111,8 @@ bulkhead bulkhead-copy "--copy"
 # Linux forwarding between bh0 and bh1 in the root namespace
 gateway() { # NAME DRIVER-ARGS
 	local conf=$WORK/bench-gw.conf log=$WORK/bench-$1.log
-	cat >"$conf" <<CONF
-[core]
-backend = vfio
-control = /run/bulkhead/core.sock
-
-[component "e1000e-a"]
-exec = $BUILD/drivers/e1000e/bulkhead-e1000e
-args = $2
-device = $ours
-provides = nic
-dma = 16M
-
-[component "e1000e-b"]
-exec = $BUILD/drivers/e1000e/bulkhead-e1000e
-args = $2
-device = $gw_b
-provides = nic
-dma = 16M
-
-[component "nic-tap-a"]
-exec = $BUILD/bridges/nic-tap/bulkhead-nic-tap
-session = nic e1000e-a
-tap = bh0
-
-[component "nic-tap-b"]
-exec = $BUILD/bridges/nic-tap/bulkhead-nic-tap
-session = nic e1000e-b
-tap = bh1
-CONF
-	start_core "$conf" "$log" || { echo "bench: core did not start"; return 1; }
-	wait_for "$log" "nic-tap-a\| nic-tap: bh0 <-> nic session" 30
-	wait_for "$log" "nic-tap-b\| nic-tap: bh1 <-> nic session" 30
-	local i mac
-	for i in 0 1; do
-		mac=$(grep -oE "ip link set bh$i address [0-9a-f:]{17}" "$log" | head -1 | awk '{ print $NF }')
-		ip link set "bh$i" address "$mac"
-	done
-	ip addr replace 10.0.0.1/24 dev bh0
-	ip addr replace 10.2.0.1/24 dev bh1
-	ip link set bh0 up
-	ip link set bh1 up
+	{ core_section; nic_sections -a "$ours" bh0 "$2"; nic_sections -b "$gw_b" bh1 "$2"; } >"$conf"
+	start_nics "$conf" "$log" -a bh0 10.0.0.1/24 -b bh1 10.2.0.1/24 || return 1
 	sysctl -qw net.ipv4.ip_forward=1
 	measure "$1" peer 10.2.0.2
 	sysctl -qw net.ipv4.ip_forward=0

@@ -64,14 +64,15 @@ field() {
 }
 
 # peer_netns PCI_ADDRESS IP/PREFIX [NAME]: the kernel's own e1000e driver on
-# that NIC, moved into network namespace NAME (default "peer") with IP; waits
-# for carrier. Prints the interface name.
+# that NIC, moved into network namespace NAME (default "peer", made if need
+# be) with IP; waits for carrier. Prints the interface name.
 peer_netns() {
 	local pci=$1 addr=$2 ns=${3:-peer} ifname
 	modprobe e1000e
 	for _ in $(seq 50); do [ -d "/sys/bus/pci/devices/$pci/net" ] && break; sleep 0.1; done
 	ifname=$(ls "/sys/bus/pci/devices/$pci/net" 2>/dev/null | head -1)
-	ip netns add "$ns"
+	# a second NIC may join a namespace the first one made
+	[ -e "/run/netns/$ns" ] || ip netns add "$ns"
 	ip link set "$ifname" netns "$ns"
 	ip -n "$ns" link set lo up
 	ip -n "$ns" addr add "$addr" dev "$ifname"
