@@ -92,7 +92,8 @@ struct nic {
 	struct bh_mmio regs;
 	struct bh_irq irq;
 	enum bh_irq_type irq_type;
-	uint32_t irq_mask; /* IMS bits while armed */
+	uint32_t irq_mask;	 /* IMS bits while armed */
+	uint32_t irq_armed_mask; /* what the last arm asked for */
 	bool irq_armed, irq_fired;
 	bool rx_blocked; /* frames wait in the NIC's ring: no client has a free slot */
 	struct bh_dma rings, rxbuf, txbuf;
@@ -268,8 +269,21 @@ static int irq_init(struct nic *n, int only)
  */
 static bool irq_arm(struct nic *n)
 {
+	uint32_t want = n->irq_mask;
+
+	/*
+	 * transmit causes only while the NIC holds frames of ours: a pass
+	 * reclaims what is done, and an interrupt for a ring we already
+	 * cleaned would only wake us for nothing (QEMU's e1000e finishes a
+	 * frame inside the doorbell write, so that is every frame there)
+	 */
+	if (n->tx_clean == n->tx_tail)
+		want &= ~(ICR_TXQ0 | ICR_TXDW);
+	if (n->irq_armed && (n->irq_armed_mask & ~want))
+		wr(n, REG_IMC, n->irq_armed_mask & ~want);
 	n->irq_armed = true;
-	wr(n, REG_IMS, n->irq_mask);
+	n->irq_armed_mask = want;
+	wr(n, REG_IMS, want);
 	return !(n->rx[n->rx_next].status & RXD_DD);
 }
 
@@ -279,6 +293,7 @@ static void irq_mask(struct nic *n)
 		return;
 	wr(n, REG_IMC, ~0u);
 	n->irq_armed = false;
+	n->irq_armed_mask = 0;
 }
 
 static struct bh_nic_link link_now(struct nic *n)
