@@ -74,10 +74,18 @@ up=$(timeout 30 iperf3 -c 10.0.0.2 -t 5 2>&1)
 up_g=$(echo "$up" | gbits)
 [ -n "$up_g" ]
 result nic_iperf3_to_peer $? "bh0 -> peer: ${up_g:-none} Gbit/s $(echo "$up" | grep -E "receiver|error" | head -1 | tr -s ' ')"
+bh0_stat() { cat "/sys/class/net/bh0/statistics/$1"; }
+rx_p0=$(bh0_stat rx_packets) rx_b0=$(bh0_stat rx_bytes)
 down=$(timeout 30 iperf3 -c 10.0.0.2 -t 5 -R 2>&1)
 down_g=$(echo "$down" | gbits)
 [ -n "$down_g" ]
 result nic_iperf3_from_peer $? "peer -> bh0: ${down_g:-none} Gbit/s $(echo "$down" | grep -E "receiver|error" | head -1 | tr -s ' ')"
+# nic-tap's receive coalescing: what Linux got from bh0 came in packets far
+# larger than one frame (the MTU is 1500), each one GSO packet of many
+rx_p=$(($(bh0_stat rx_packets) - rx_p0)) rx_b=$(($(bh0_stat rx_bytes) - rx_b0))
+avg=$((rx_b / (rx_p > 0 ? rx_p : 1)))
+[ "$rx_b" -gt 1000000 ] && [ "$avg" -gt 4000 ]
+result nic_rx_coalesced $? "bh0 received $rx_b bytes in $rx_p packets during the run: $avg bytes per packet"
 kill "$(cat "$WORK/iperf3.pid" 2>/dev/null)" 2>/dev/null
 
 # the driver: not root, exactly one device (its NIC), same process as before the attacks
