@@ -5,6 +5,9 @@
 #include "bulkhead/coalesce.h"
 
 #define ETH_HLEN 14
+#define IP_DF 0x4000 /* IPv4 fragment field: don't fragment, more fragments, offset */
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1fff
 #define TCP_ACK 0x10
 #define TCP_PSH 0x08
 /* the largest IP packet (IPv4 total length, IPv6 payload length) */
@@ -87,10 +90,10 @@ static void parse(const uint8_t *h, uint32_t caplen, uint32_t len, struct seg *s
 			return;
 		s->ip4 = true;
 		s->ip_end = ETH_HLEN + tot;
-		if (frag & 0x3fff) {
+		if (frag & (IP_MF | IP_OFFSET)) {
 			s->frag = true;
-			s->mf = (frag & 0x2000) != 0;
-			s->frag_off = (frag & 0x1fff) * 8;
+			s->mf = (frag & IP_MF) != 0;
+			s->frag_off = (frag & IP_OFFSET) * 8;
 			return;
 		}
 		if (ip[9] != 6)
@@ -153,7 +156,7 @@ static bool joins(const struct bh_coalesce_flow *f, const uint8_t *h, const stru
 		const uint8_t *aip = a + ETH_HLEN;
 		if (aip[1] != ip[1] || aip[6] != ip[6] || aip[8] != ip[8])
 			return false;
-		if (!(ip[6] & 0x40) && be16(ip + 4) != ((be16(aip + 4) + f->nseg) & 0xffff))
+		if (!(be16(ip + 6) & IP_DF) && be16(ip + 4) != ((be16(aip + 4) + f->nseg) & 0xffff))
 			return false;
 	}
 	/* ack number; data offset, window; options */
@@ -179,6 +182,15 @@ static void emit_plain(struct bh_coalesce *c, const uint8_t *frame, uint32_t len
 	emit(c, iov, 2);
 }
 
+/* an IPv4 header (without options) with a new total length and fragment field */
+static void ip4_header_fix(uint8_t *ip, uint32_t tot, uint32_t frag)
+{
+	put16(ip + 2, tot);
+	put16(ip + 6, frag);
+	put16(ip + 10, 0);
+	put16(ip + 10, (uint16_t) ~fold(sum16(ip, 20, 0)));
+}
+
 /* write one flow's segments as one packet (the NIC checked them: a partial checksum) */
 static void flow_write(struct bh_coalesce *c, struct bh_coalesce_flow *f)
 {
@@ -201,9 +213,7 @@ static void flow_write(struct bh_coalesce *c, struct bh_coalesce_flow *f)
 	if (f->v6) {
 		put16(ip + 4, tcp_len);
 	} else {
-		put16(ip + 2, f->l4 - f->l3 + tcp_len);
-		put16(ip + 10, 0);
-		put16(ip + 10, (uint16_t) ~fold(sum16(ip, 20, 0)));
+		ip4_header_fix(ip, f->l4 - f->l3 + tcp_len, be16(ip + 6));
 	}
 	put16(th + 16, bh_tcp_pseudo_sum(ip, f->v6, tcp_len));
 	iov[0] = (struct iovec) {&vh, sizeof(vh)};
@@ -225,16 +235,6 @@ static void pending_write(struct bh_coalesce *c, unsigned int i)
 
 #define L3 ETH_HLEN
 #define L4 (ETH_HLEN + 20)
-#define IP_DF 0x4000
-#define IP_MF 0x2000
-
-static void ip4_header_fix(uint8_t *ip, uint32_t tot, uint32_t frag)
-{
-	put16(ip + 2, tot);
-	put16(ip + 6, frag);
-	put16(ip + 10, 0);
-	put16(ip + 10, (uint16_t) ~fold(sum16(ip, 20, 0)));
-}
 
 /* what we have of a datagram goes up: whole, or as one (larger) fragment */
 static void dgram_write(struct bh_coalesce *c, struct bh_coalesce_dgram *g, bool whole)
@@ -261,8 +261,8 @@ static void dgram_write(struct bh_coalesce *c, struct bh_coalesce_dgram *g, bool
 	vh.csum_start = L4;
 	vh.csum_offset = 16;
 	vh.hdr_len = (uint16_t) (L4 + thl);
-	/* segments cut from it fit where its fragments did */
-	if (g->have - thl > g->unit - thl) {
+	/* more than one fragment's worth: segments cut from it fit where they did */
+	if (g->have > g->unit) {
 		vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
 		vh.gso_size = (uint16_t) (g->unit - thl);
 	}
@@ -273,8 +273,6 @@ static bool same_pair(const uint8_t *ip_a, const uint8_t *ip_b)
 {
 	return !memcmp(ip_a + 12, ip_b + 12, 8);
 }
-
-static void pending_write(struct bh_coalesce *c, unsigned int i);
 
 /* everything held of the same source and destination goes first */
 static void pair_flush(struct bh_coalesce *c, const uint8_t *ip)
@@ -298,7 +296,7 @@ static bool dgram_joins(const struct bh_coalesce_dgram *g, const uint8_t *ip, ui
 	const uint8_t *a = g->buf + L3;
 
 	return same_pair(a, ip) && !memcmp(a + 4, ip + 4, 2) && a[9] == ip[9] &&
-	       a[1] == ip[1] && a[8] == ip[8] && (a[6] & 0x40) == (ip[6] & 0x40) &&
+	       a[1] == ip[1] && a[8] == ip[8] && ((be16(a + 6) ^ be16(ip + 6)) & IP_DF) == 0 &&
 	       off == g->have && g->have + len <= IP_MAX - 20;
 }
 
