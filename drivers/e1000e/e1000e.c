@@ -92,9 +92,9 @@ struct nic {
 	struct bh_mmio regs;
 	struct bh_irq irq;
 	enum bh_irq_type irq_type;
-	uint32_t irq_mask;	 /* IMS bits while armed */
-	uint32_t irq_armed_mask; /* what the last arm asked for */
-	bool irq_armed, irq_fired;
+	uint32_t irq_mask;  /* IMS bits while armed */
+	uint32_t irq_armed; /* what the last arm asked for; 0 while masked */
+	bool irq_fired;
 	bool rx_blocked; /* frames wait in the NIC's ring: no client has a free slot */
 	struct bh_dma rings, rxbuf, txbuf;
 	volatile struct e1000e_rx_desc *rx;
@@ -279,10 +279,9 @@ static bool irq_arm(struct nic *n)
 	 */
 	if (n->tx_clean == n->tx_tail)
 		want &= ~(ICR_TXQ0 | ICR_TXDW);
-	if (n->irq_armed && (n->irq_armed_mask & ~want))
-		wr(n, REG_IMC, n->irq_armed_mask & ~want);
-	n->irq_armed = true;
-	n->irq_armed_mask = want;
+	if (n->irq_armed & ~want)
+		wr(n, REG_IMC, n->irq_armed & ~want);
+	n->irq_armed = want;
 	wr(n, REG_IMS, want);
 	return !(n->rx[n->rx_next].status & RXD_DD);
 }
@@ -292,8 +291,7 @@ static void irq_mask(struct nic *n)
 	if (!n->irq_armed)
 		return;
 	wr(n, REG_IMC, ~0u);
-	n->irq_armed = false;
-	n->irq_armed_mask = 0;
+	n->irq_armed = 0;
 }
 
 static struct bh_nic_link link_now(struct nic *n)
