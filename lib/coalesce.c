@@ -18,7 +18,7 @@ struct seg {
 	bool ip4, v6;
 	bool frag; /* an IPv4 fragment: frag_off, mf and ip_end hold, nothing of TCP */
 	bool mf;
-	bool tcp;  /* TCP over IPv4/IPv6, whole: l4, hdr_len, payload, seq, flags hold */
+	bool tcp; /* TCP over IPv4/IPv6, whole: l4, hdr_len, payload, seq, flags hold */
 	uint16_t l4, hdr_len;
 	uint32_t ip_end; /* where the IP packet ends in the frame (padding follows) */
 	uint32_t frag_off;
@@ -216,8 +216,8 @@ static void flow_write(struct bh_coalesce *c, struct bh_coalesce_flow *f)
 		ip4_header_fix(ip, f->l4 - f->l3 + tcp_len, be16(ip + 6));
 	}
 	put16(th + 16, bh_tcp_pseudo_sum(ip, f->v6, tcp_len));
-	iov[0] = (struct iovec) {&vh, sizeof(vh)};
-	iov[1] = (struct iovec) {h, f->hdr_len};
+	iov[0] = (struct iovec){&vh, sizeof(vh)};
+	iov[1] = (struct iovec){h, f->hdr_len};
 	memcpy(iov + 2, f->seg, sizeof(f->seg[0]) * f->nseg);
 	emit(c, iov, 2 + (int) f->nseg);
 	f->used = false;
@@ -295,9 +295,9 @@ static bool dgram_joins(const struct bh_coalesce_dgram *g, const uint8_t *ip, ui
 {
 	const uint8_t *a = g->buf + L3;
 
-	return same_pair(a, ip) && !memcmp(a + 4, ip + 4, 2) && a[9] == ip[9] &&
-	       a[1] == ip[1] && a[8] == ip[8] && ((be16(a + 6) ^ be16(ip + 6)) & IP_DF) == 0 &&
-	       off == g->have && g->have + len <= IP_MAX - 20;
+	return same_pair(a, ip) && !memcmp(a + 4, ip + 4, 2) && a[9] == ip[9] && a[1] == ip[1] &&
+	       a[8] == ip[8] && ((be16(a + 6) ^ be16(ip + 6)) & IP_DF) == 0 && off == g->have &&
+	       g->have + len <= IP_MAX - 20;
 }
 
 static void frag_add(struct bh_coalesce *c, const uint8_t *frame, uint32_t len, const uint8_t *h,
@@ -395,7 +395,7 @@ void bh_coalesce_add(struct bh_coalesce *c, const uint8_t *frame, uint32_t len, 
 	if (i < c->npending) {
 		struct bh_coalesce_flow *f = &c->flow[c->order[i]];
 		if (csum_ok && joins(f, h, &s) && s.payload && (s.flags & ~TCP_PSH) == TCP_ACK) {
-			f->seg[f->nseg++] = (struct iovec) {(void *) (frame + s.hdr_len), s.payload};
+			f->seg[f->nseg++] = (struct iovec){(void *) (frame + s.hdr_len), s.payload};
 			f->payload += s.payload;
 			f->next_seq += s.payload;
 			if (s.payload < f->mss || (s.flags & TCP_PSH)) {
@@ -428,6 +428,6 @@ void bh_coalesce_add(struct bh_coalesce *c, const uint8_t *frame, uint32_t len, 
 	f->closed = (s.flags & TCP_PSH) != 0;
 	f->nseg = 1;
 	memcpy(f->hdr, h, s.hdr_len);
-	f->seg[0] = (struct iovec) {(void *) (frame + s.hdr_len), s.payload};
+	f->seg[0] = (struct iovec){(void *) (frame + s.hdr_len), s.payload};
 	c->order[c->npending++] = i;
 }

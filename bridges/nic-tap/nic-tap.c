@@ -56,7 +56,7 @@ struct bridge {
 	char ifname[BH_NAME_MAX];
 	int tap;
 	struct bh_session s;
-	uint32_t offloads; /* the driver's, BH_NIC_OFF_* */
+	uint32_t offloads;     /* the driver's, BH_NIC_OFF_* */
 	struct bh_coalesce rx; /* merges received TCP segments for Linux */
 	uint64_t to_nic, refused, tap_drops, sw_csums, rx_batches;
 	uint64_t next_tick;
@@ -357,15 +357,17 @@ int main(void)
 			continue;
 		}
 		const char *why = run(&b);
-		printf("nic-tap: session %u ended: %s (to nic %llu, from nic %llu in %llu batches as %llu packets, "
-		       "refused %llu, dropped %llu, software checksums %llu, bad checksums %llu); %s stays up, "
+		printf("nic-tap: session %u ended: %s (to nic %llu, from nic %llu in %llu batches "
+		       "as %llu packets, "
+		       "refused %llu, dropped %llu, software checksums %llu, bad checksums %llu); "
+		       "%s stays up, "
 		       "reconnecting\n",
 		       round, why, (unsigned long long) b.to_nic,
 		       (unsigned long long) b.rx.frames_in, (unsigned long long) b.rx_batches,
-		       (unsigned long long) b.rx.packets_out,
-		       (unsigned long long) b.refused,
+		       (unsigned long long) b.rx.packets_out, (unsigned long long) b.refused,
 		       (unsigned long long) (b.tap_drops + b.rx.dropped),
-		       (unsigned long long) b.sw_csums, (unsigned long long) b.rx.bad_csum, b.ifname);
+		       (unsigned long long) b.sw_csums, (unsigned long long) b.rx.bad_csum,
+		       b.ifname);
 		bh_session_close(NULL, &b.s);
 		nanosleep(&pause, NULL);
 		tick(&b);

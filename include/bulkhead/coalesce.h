@@ -73,8 +73,8 @@ struct bh_coalesce_flow {
 /* an IPv4 datagram being put back together from its fragments */
 struct bh_coalesce_dgram {
 	bool used;
-	uint32_t have;	/* IP payload bytes from offset 0, contiguous */
-	uint32_t unit;	/* the first fragment's IP payload */
+	uint32_t have;		      /* IP payload bytes from offset 0, contiguous */
+	uint32_t unit;		      /* the first fragment's IP payload */
 	uint8_t buf[14 + 20 + 65535]; /* the first fragment's headers, then the payload */
 };
 

@@ -282,11 +282,11 @@ static void a_single_segment_goes_up_with_a_partial_checksum(void **state)
 static void psh_and_short_segments_end_a_packet(void **state)
 {
 	struct ctx *x = *state;
-	struct seg_spec shrt = {.sport = 40000, .seq = 1 + 3 * MSS, .ack = 1, .flags = ACK,
-				.payload = 100, .id = 103};
+	struct seg_spec shrt = {
+	    .sport = 40000, .seq = 1 + 3 * MSS, .ack = 1, .flags = ACK, .payload = 100, .id = 103};
 
 	add_run(x, false, 1, 3, ACK | PSH); /* 3 merged, closed by PSH */
-	add(x, &shrt, true);		     /* starts the next */
+	add(x, &shrt, true);		    /* starts the next */
 	add_run(x, false, 1 + 3 * MSS + 100, 2, ACK);
 	bh_coalesce_flush(&x->c);
 	assert_int_equal(x->r.n, 3);
@@ -299,8 +299,8 @@ static void psh_and_short_segments_end_a_packet(void **state)
 static void a_gap_or_another_ack_starts_a_new_packet(void **state)
 {
 	struct ctx *x = *state;
-	struct seg_spec other_ack = {.sport = 40000, .seq = 1 + 6 * MSS, .ack = 99, .flags = ACK,
-				     .payload = MSS, .id = 9};
+	struct seg_spec other_ack = {
+	    .sport = 40000, .seq = 1 + 6 * MSS, .ack = 99, .flags = ACK, .payload = MSS, .id = 9};
 
 	add_run(x, false, 1, 2, ACK);
 	add_run(x, false, 1 + 3 * MSS, 3, ACK); /* the segment at 1 + 2*MSS went missing */
@@ -317,8 +317,12 @@ static void flows_merge_separately_and_keep_their_order(void **state)
 	struct ctx *x = *state;
 
 	for (unsigned int i = 0; i < 6; i++) {
-		struct seg_spec a = {.sport = 1, .seq = i * MSS, .ack = 1, .flags = ACK,
-				     .payload = MSS, .id = (uint16_t) i};
+		struct seg_spec a = {.sport = 1,
+				     .seq = i * MSS,
+				     .ack = 1,
+				     .flags = ACK,
+				     .payload = MSS,
+				     .id = (uint16_t) i};
 		struct seg_spec b = a;
 		b.sport = 2;
 		b.seq = 50000 + i * MSS;
@@ -336,10 +340,10 @@ static void flows_merge_separately_and_keep_their_order(void **state)
 static void what_cannot_merge_passes_after_its_flow(void **state)
 {
 	struct ctx *x = *state;
-	struct seg_spec fin = {.sport = 40000, .seq = 1 + 2 * MSS, .ack = 1, .flags = ACK | FIN,
-			       .id = 3};
-	struct seg_spec unverified = {.sport = 40000, .seq = 1 + 2 * MSS, .ack = 1,
-				      .flags = ACK, .payload = MSS, .id = 4};
+	struct seg_spec fin = {
+	    .sport = 40000, .seq = 1 + 2 * MSS, .ack = 1, .flags = ACK | FIN, .id = 3};
+	struct seg_spec unverified = {
+	    .sport = 40000, .seq = 1 + 2 * MSS, .ack = 1, .flags = ACK, .payload = MSS, .id = 4};
 
 	add_run(x, false, 1, 2, ACK);
 	add(x, &fin, true);
@@ -388,8 +392,11 @@ static void many_flows_evict_the_oldest(void **state)
 
 	for (unsigned int f = 0; f < BH_COALESCE_FLOWS + 2; f++)
 		for (unsigned int i = 0; i < 2; i++) {
-			struct seg_spec s = {.sport = (uint16_t) (100 + f), .seq = i * MSS,
-					     .ack = 1, .flags = ACK, .payload = MSS};
+			struct seg_spec s = {.sport = (uint16_t) (100 + f),
+					     .seq = i * MSS,
+					     .ack = 1,
+					     .flags = ACK,
+					     .payload = MSS};
 			add(x, &s, true);
 		}
 	bh_coalesce_flush(&x->c);
@@ -410,15 +417,15 @@ static void lying_headers_pass_untouched(void **state)
 		uint8_t val;
 		uint32_t len; /* 0: the whole frame */
 	} lies[] = {
-	    {16, 0xff, 0},	 /* IPv4 total length beyond the frame */
-	    {14, 0x46, 0},	 /* IPv4 options */
-	    {20, 0x20, 0},	 /* more fragments */
+	    {16, 0xff, 0},	     /* IPv4 total length beyond the frame */
+	    {14, 0x46, 0},	     /* IPv4 options */
+	    {20, 0x20, 0},	     /* more fragments */
 	    {14 + 20 + 12, 0x40, 0}, /* TCP data offset 16 bytes */
 	    {14 + 20 + 12, 0xf0, 0}, /* 60 bytes of TCP header */
-	    {14, 0x44, 0},	 /* an IPv4 header shorter than 20 bytes */
-	    {14 + 9, 17, 0},	 /* UDP */
-	    {0, 0, 20},		 /* a frame cut to 20 bytes */
-	    {0, 0, 53},		 /* ... and to just short of a TCP header */
+	    {14, 0x44, 0},	     /* an IPv4 header shorter than 20 bytes */
+	    {14 + 9, 17, 0},	     /* UDP */
+	    {0, 0, 20},		     /* a frame cut to 20 bytes */
+	    {0, 0, 53},		     /* ... and to just short of a TCP header */
 	};
 
 	for (unsigned int i = 0; i < sizeof(lies) / sizeof(lies[0]); i++) {
@@ -457,8 +464,8 @@ static unsigned int add_some_fragments(struct ctx *x, uint32_t seq, uint32_t pay
 				       uint16_t id)
 {
 	static uint8_t whole[70000];
-	struct seg_spec s = {.sport = 40000, .seq = seq, .ack = 1, .flags = ACK,
-			     .payload = payload, .id = id};
+	struct seg_spec s = {
+	    .sport = 40000, .seq = seq, .ack = 1, .flags = ACK, .payload = payload, .id = id};
 	uint32_t len = build(whole, &s), ip_payload = len - 34;
 	unsigned int n = 0;
 
@@ -576,9 +583,9 @@ static void segments_and_fragments_of_one_flow_keep_their_order(void **state)
 {
 	struct ctx *x = *state;
 
-	add_run(x, false, 1, 2, ACK);			 /* plain segments: held as a flow */
+	add_run(x, false, 1, 2, ACK);			   /* plain segments: held as a flow */
 	add_fragments(x, 1 + 2 * MSS, 5000, -1, false, 7); /* then a fragmented one */
-	add_run(x, false, 1 + 2 * MSS + 5000, 2, ACK);	 /* then plain again */
+	add_run(x, false, 1 + 2 * MSS + 5000, 2, ACK);	   /* then plain again */
 	bh_coalesce_flush_all(&x->c);
 	assert_int_equal(x->r.n, 3);
 	assert_int_equal(check_packet(&x->r.pkt[0], 1), 2 * MSS);
