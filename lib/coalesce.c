@@ -236,7 +236,29 @@ static void pending_write(struct bh_coalesce *c, unsigned int i)
 #define L3 ETH_HLEN
 #define L4 (ETH_HLEN + 20)
 
-/* what we have of a datagram goes up: whole, or as one (larger) fragment */
+/*
+ * The start of a datagram (never the whole: its last fragment is missing)
+ * goes up as fragments again, each no larger than the first one came: a
+ * router forwarding them must find each within the MTU it crossed (Linux
+ * drops a fragment with DF set that is larger than the way out).
+ */
+static void dgram_write_fragments(struct bh_coalesce *c, struct bh_coalesce_dgram *g)
+{
+	uint8_t hdr[L4];
+	uint32_t df = be16(g->buf + L3 + 6) & IP_DF;
+	struct virtio_net_hdr vh = {.gso_type = VIRTIO_NET_HDR_GSO_NONE};
+
+	memcpy(hdr, g->buf, L4);
+	for (uint32_t off = 0; off < g->have; off += g->unit) {
+		uint32_t part = g->have - off < g->unit ? g->have - off : g->unit;
+		struct iovec iov[3] = {{&vh, sizeof(vh)}, {hdr, L4}, {g->buf + L4 + off, part}};
+		/* unit is a multiple of 8 (the first fragment had MF set) */
+		ip4_header_fix(hdr + L3, 20 + part, df | IP_MF | off / 8);
+		emit(c, iov, 3);
+	}
+}
+
+/* what we have of a datagram goes up: whole, or as the fragments it started with */
 static void dgram_write(struct bh_coalesce *c, struct bh_coalesce_dgram *g, bool whole)
 {
 	uint8_t *ip = g->buf + L3, *th = g->buf + L4;
@@ -246,8 +268,7 @@ static void dgram_write(struct bh_coalesce *c, struct bh_coalesce_dgram *g, bool
 
 	g->used = false;
 	if (!whole) {
-		ip4_header_fix(ip, 20 + g->have, df | IP_MF);
-		emit(c, iov, 2);
+		dgram_write_fragments(c, g);
 		return;
 	}
 	/* nobody checked the TCP checksum of fragments: we do, once, for the whole */
@@ -362,6 +383,14 @@ void bh_coalesce_flush_all(struct bh_coalesce *c)
 	for (unsigned int i = 0; i < BH_COALESCE_DGRAMS; i++)
 		if (c->dgram[i].used)
 			dgram_write(c, &c->dgram[i], false);
+}
+
+bool bh_coalesce_holding(const struct bh_coalesce *c)
+{
+	for (unsigned int i = 0; i < BH_COALESCE_DGRAMS; i++)
+		if (c->dgram[i].used)
+			return true;
+	return false;
 }
 
 void bh_coalesce_add(struct bh_coalesce *c, const uint8_t *frame, uint32_t len, bool csum_ok)

@@ -50,6 +50,13 @@
 #define RX_BATCH 64
 /* heartbeats to core, so watchdog_ms in the config catches a hung bridge */
 #define TICK_MS 200
+/*
+ * fragments of a datagram held for the rest: the NIC delivers them together,
+ * so we wait this long after the last frame before we write what there is,
+ * and no longer than HOLD_MAX_MS while other traffic keeps us busy
+ */
+#define HOLD_MS 1
+#define HOLD_MAX_MS 10
 
 struct bridge {
 	struct bh_core core;
@@ -60,6 +67,7 @@ struct bridge {
 	struct bh_coalesce rx; /* merges received TCP segments for Linux */
 	uint64_t to_nic, refused, tap_drops, sw_csums, rx_batches;
 	uint64_t next_tick;
+	uint64_t held_since; /* when the coalescer began holding fragments, or 0 */
 };
 
 /* every TICK_MS, busy or not */
@@ -73,6 +81,24 @@ static void tick(struct bridge *b)
 	if (bh_heartbeat(&b->core) < 0) {
 		fprintf(stderr, "nic-tap: heartbeat: %s; core is gone\n", bh_error(&b->core));
 		exit(1);
+	}
+}
+
+/* held fragments go up once they have waited HOLD_MAX_MS, busy or not */
+static void hold_check(struct bridge *b)
+{
+	uint64_t now;
+
+	if (!bh_coalesce_holding(&b->rx)) {
+		b->held_since = 0;
+		return;
+	}
+	now = bh_coarse_ns();
+	if (!b->held_since) {
+		b->held_since = now;
+	} else if (now - b->held_since > HOLD_MAX_MS * 1000000ull) {
+		bh_coalesce_flush_all(&b->rx);
+		b->held_since = 0;
 	}
 }
 
@@ -252,12 +278,11 @@ static const char *run(struct bridge *b)
 		int out = nic_to_tap(b);
 
 		tick(b);
+		hold_check(b);
 		if (in < 0 || out < 0)
 			return "the driver corrupted a stream";
 		if (in || out)
 			continue;
-		/* fragments still being joined go up before we sleep */
-		bh_coalesce_flush_all(&b->rx);
 		/* idle: sleep on the TAP (if we have slots), the rx stream and the socket */
 		if (!bh_ps_prepare_wait(&b->s.ps[BH_NIC_RX]))
 			continue;
@@ -268,8 +293,11 @@ static const char *run(struct bridge *b)
 		    {.fd = bh_ps_wait_fd(&b->s.ps[BH_NIC_RX]), .events = POLLIN},
 		    {.fd = starved ? bh_ps_wait_fd(&b->s.ps[BH_NIC_TX]) : b->tap, .events = POLLIN},
 		};
-		if (poll(p, 3, TICK_MS) < 0 && errno != EINTR)
+		int ready = poll(p, 3, bh_coalesce_holding(&b->rx) ? HOLD_MS : TICK_MS);
+		if (ready < 0 && errno != EINTR)
 			return strerror(errno);
+		if (ready == 0) /* quiet: the rest of what is held is not coming */
+			bh_coalesce_flush_all(&b->rx);
 		if (p[1].revents)
 			bh_ps_drain_signal(&b->s.ps[BH_NIC_RX]);
 		if (starved && p[2].revents)

@@ -28,7 +28,10 @@
  * outlives the batch. A whole datagram whose TCP checksum we verify goes up
  * like merged segments (gso_size: what fits into the fragments' size); one
  * that fails is dropped and counted. Whatever stops short of the whole goes
- * up as the one larger fragment it is, which Linux reassembles as before.
+ * up as the fragments it came in (their sizes at most the first one's), for
+ * Linux to reassemble or forward as before. A NIC delivers a datagram's
+ * fragments together, so a bridge that finds itself idle with a datagram
+ * held (bh_coalesce_holding) waits a moment for the rest before it flushes.
  *
  * Anything else goes through unchanged, after whatever of its own flow (or
  * address pair, for fragments) is pending, so each flow's order is kept.
@@ -100,6 +103,8 @@ void bh_coalesce_add(struct bh_coalesce *c, const uint8_t *frame, uint32_t len, 
 void bh_coalesce_flush(struct bh_coalesce *c);
 /* before going idle: write everything held, fragments being joined too */
 void bh_coalesce_flush_all(struct bh_coalesce *c);
+/* fragments of a datagram are held, waiting for the rest */
+bool bh_coalesce_holding(const struct bh_coalesce *c);
 
 /* the one's complement sum of the TCP pseudo-header (helper, exposed for tests) */
 uint16_t bh_tcp_pseudo_sum(const uint8_t *ip, bool v6, uint32_t tcp_len);

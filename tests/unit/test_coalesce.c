@@ -526,12 +526,20 @@ static void fragments_wait_across_batches(void **state)
 	assert_int_equal(x->r.n, 1);
 	assert_int_equal(x->r.pkt[0].vh.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
 	assert_int_equal(check_packet(&x->r.pkt[0], 1), 20000);
-	/* going idle mid-datagram writes what there is: a fragment Linux can reassemble */
+	/* going idle mid-datagram writes what there is: fragments Linux can reassemble */
 	add_some_fragments(x, 1 + 20000, 20000, 0, 4, -1, false, 3);
+	assert_true(bh_coalesce_holding(&x->c));
 	bh_coalesce_flush_all(&x->c);
-	assert_int_equal(x->r.n, 2);
-	assert_int_equal(get16(x->r.pkt[1].data + 20), 0x4000 | 0x2000);
-	assert_int_equal(x->r.pkt[1].len, 34 + 4 * UNIT);
+	assert_false(bh_coalesce_holding(&x->c));
+	assert_int_equal(x->r.n, 1 + 4);
+	for (unsigned int k = 0; k < 4; k++) {
+		struct out *o = &x->r.pkt[1 + k];
+		/* as they came: DF, MF, UNIT bytes each at their offsets */
+		assert_int_equal(get16(o->data + 20), 0x4000 | 0x2000 | k * UNIT / 8);
+		assert_int_equal(get16(o->data + 16), 20 + UNIT);
+		assert_int_equal(fold(sum(o->data + 14, 20, 0)), 0xffff);
+		assert_int_equal(o->len, 34 + UNIT);
+	}
 }
 
 static void a_lost_fragment_leaves_fragments(void **state)
@@ -541,16 +549,20 @@ static void a_lost_fragment_leaves_fragments(void **state)
 
 	unsigned int n = add_fragments(x, 1, payload, 3, false, 4);
 	bh_coalesce_flush_all(&x->c);
-	/* fragments 0-2 as one, the rest after the gap as they came */
-	assert_int_equal(x->r.n, 1 + (n - 4));
-	struct out *o = &x->r.pkt[0];
-	assert_int_equal(o->vh.flags, 0);
-	assert_int_equal(get16(o->data + 20), 0x4000 | 0x2000); /* DF, MF, offset 0 */
-	assert_int_equal(get16(o->data + 16), 20 + 3 * UNIT);
-	assert_int_equal(fold(sum(o->data + 14, 20, 0)), 0xffff);
-	assert_int_equal(o->len, 34 + 3 * UNIT);
-	for (unsigned int k = 1; k < x->r.n; k++)
-		assert_int_equal((get16(x->r.pkt[k].data + 20) & 0x1fff) * 8, (3 + k) * UNIT);
+	/* every fragment but the lost one, each as large as it came, in order */
+	assert_int_equal(x->r.n, n - 1);
+	for (unsigned int k = 0; k < x->r.n; k++) {
+		struct out *o = &x->r.pkt[k];
+		unsigned int frag = k < 3 ? k : k + 1;
+		assert_int_equal(o->vh.flags, 0);
+		assert_int_equal((get16(o->data + 20) & 0x1fff) * 8, frag * UNIT);
+		assert_int_equal(fold(sum(o->data + 14, 20, 0)), 0xffff);
+		if (frag + 1 < n) /* all but the last are full */
+			assert_int_equal(o->len, 34 + UNIT);
+	}
+	assert_int_equal(get16(x->r.pkt[0].data + 20), 0x4000 | 0x2000); /* DF, MF, offset 0 */
+	/* the start, from our buffer, has the payload it came with */
+	assert_memory_equal(x->r.pkt[1].data + 34, x->frames[1] + 34, UNIT);
 }
 
 static void a_reassembled_segment_with_a_bad_checksum_is_dropped(void **state)
