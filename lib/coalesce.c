@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Receive coalescing of TCP segments for a TAP with a virtio_net_hdr: see coalesce.h. */
+/* Coalescing of TCP segments for a TAP with a virtio_net_hdr: see coalesce.h. */
 #include <string.h>
 
 #include "bulkhead/coalesce.h"
@@ -459,4 +459,75 @@ void bh_coalesce_add(struct bh_coalesce *c, const uint8_t *frame, uint32_t len, 
 	memcpy(f->hdr, h, s.hdr_len);
 	f->seg[0] = (struct iovec){(void *) (frame + s.hdr_len), s.payload};
 	c->order[c->npending++] = i;
+}
+
+/* ---- transmit ---- */
+
+#define TCP_OPT_NOP 1
+#define TCP_OPT_TS 8
+
+/* TCP options alike, but for the timestamp's values (a TSO frame's segments share a's) */
+static bool options_alike(const uint8_t *a, const uint8_t *b, uint32_t len)
+{
+	/* the layout Linux sends: NOP, NOP, timestamp (10 bytes) first */
+	if (len >= 12 && a[0] == TCP_OPT_NOP && a[1] == TCP_OPT_NOP && a[2] == TCP_OPT_TS &&
+	    a[3] == 10 && !memcmp(a, b, 4))
+		return !memcmp(a + 12, b + 12, len - 12);
+	return !memcmp(a, b, len);
+}
+
+bool bh_coalesce_tx_append(uint8_t *a, uint32_t *a_len, const uint8_t *b, uint32_t b_len,
+			   uint32_t max_len)
+{
+	uint8_t ha[BH_COALESCE_HDR_MAX], hb[BH_COALESCE_HDR_MAX];
+	uint32_t cap_a = *a_len < sizeof(ha) ? *a_len : (uint32_t) sizeof(ha);
+	uint32_t cap_b = b_len < sizeof(hb) ? b_len : (uint32_t) sizeof(hb);
+	struct seg sa, sb;
+
+	/* parse our copies: the buffers may be shared with a driver */
+	memcpy(ha, a, cap_a);
+	memcpy(hb, b, cap_b);
+	parse(ha, cap_a, *a_len, &sa);
+	parse(hb, cap_b, b_len, &sb);
+	if (!sa.tcp || !sb.tcp || sa.v6 != sb.v6 || sa.hdr_len != sb.hdr_len || !sb.payload)
+		return false;
+	/* whole frames, no padding: what Linux hands a TAP reader */
+	if (sa.ip_end != *a_len || sb.ip_end != b_len)
+		return false;
+	uint32_t len = *a_len + sb.payload, l3 = ETH_HLEN, l4 = sa.l4;
+	if (len > max_len || len - l3 - (sa.v6 ? 40 : 0) > IP_MAX)
+		return false;
+	/* PSH is a hint for the receiver: the NIC sets it on the larger frame's last segment */
+	if ((sa.flags & ~TCP_PSH) != TCP_ACK || (sb.flags & ~TCP_PSH) != TCP_ACK ||
+	    sb.seq != sa.seq + sa.payload)
+		return false;
+	/* Ethernet header; ports, ack number, header length; window */
+	if (memcmp(ha, hb, l3 + 2) || memcmp(ha + l4, hb + l4, 4) ||
+	    memcmp(ha + l4 + 8, hb + l4 + 8, 5) || memcmp(ha + l4 + 14, hb + l4 + 14, 2))
+		return false;
+	if (sa.v6) {
+		/* version, traffic class, flow label; next header, hop limit, addresses */
+		if (memcmp(ha + l3, hb + l3, 4) || memcmp(ha + l3 + 6, hb + l3 + 6, 34))
+			return false;
+	} else {
+		/* TOS; DF (IDs mean nothing with it); protocol, TTL; addresses */
+		if (ha[l3 + 1] != hb[l3 + 1] || be16(ha + l3 + 6) != IP_DF ||
+		    be16(hb + l3 + 6) != IP_DF || memcmp(ha + l3 + 8, hb + l3 + 8, 2) ||
+		    memcmp(ha + l3 + 12, hb + l3 + 12, 8))
+			return false;
+	}
+	if (!options_alike(ha + l4 + 20, hb + l4 + 20, sa.hdr_len - l4 - 20u))
+		return false;
+
+	memcpy(a + *a_len, b + sb.hdr_len, sb.payload);
+	uint32_t tcp_len = len - l4;
+	if (sa.v6)
+		put16(ha + l3 + 4, len - l3 - 40);
+	else
+		ip4_header_fix(ha + l3, len - l3, IP_DF);
+	ha[l4 + 13] |= sb.flags & TCP_PSH;
+	put16(ha + l4 + 16, bh_tcp_pseudo_sum(ha + l3, sa.v6, tcp_len));
+	memcpy(a, ha, sa.hdr_len);
+	*a_len = len;
+	return true;
 }

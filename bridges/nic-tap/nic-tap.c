@@ -65,7 +65,7 @@ struct bridge {
 	struct bh_session s;
 	uint32_t offloads;     /* the driver's, BH_NIC_OFF_* */
 	struct bh_coalesce rx; /* merges received TCP segments for Linux */
-	uint64_t to_nic, refused, tap_drops, sw_csums, rx_batches;
+	uint64_t to_nic, tx_batches, tx_appended, refused, tap_drops, sw_csums, rx_batches;
 	uint64_t next_tick;
 	uint64_t held_since; /* when the coalescer began holding fragments, or 0 */
 };
@@ -172,6 +172,30 @@ static bool tx_offload(struct bridge *b, const struct virtio_net_hdr *h, uint8_t
 	return true;
 }
 
+/*
+ * Segment d continues TSO request a (read just before it): its payload is
+ * appended to a's, and the NIC cuts one larger frame (see coalesce.h)
+ */
+static bool tx_append(struct bridge *b, struct bh_ps_desc *a, const struct bh_ps_desc *d)
+{
+	struct bh_packet_stream *ps = &b->s.ps[BH_NIC_TX];
+	uint32_t len = a->length, sa, oa, ha, ma, sd, od, hd, md;
+	uint32_t max = ps->slot_size < BH_NIC_GSO_MAX ? ps->slot_size : BH_NIC_GSO_MAX;
+
+	if (!(a->op & (BH_NIC_TX_TSO4 | BH_NIC_TX_TSO6)))
+		return false;
+	bh_nic_tx_arg_split(a->arg, &sa, &oa, &ha, &ma);
+	bh_nic_tx_arg_split(d->arg, &sd, &od, &hd, &md);
+	/* a TSO request cut alike, or one segment whose checksum the NIC is to finish */
+	if (sd != sa || od != oa ||
+	    (d->op == a->op ? hd != ha || md != ma : d->op != BH_NIC_TX_CSUM))
+		return false;
+	if (!bh_coalesce_tx_append(bh_ps_data(ps, a), &len, bh_ps_data(ps, d), d->length, max))
+		return false;
+	a->length = len;
+	return true;
+}
+
 /* TAP -> NIC; returns frames moved, or -EPROTO; *starved when out of slots */
 static int tap_to_nic(struct bridge *b, bool *starved)
 {
@@ -204,6 +228,11 @@ static int tap_to_nic(struct bridge *b, bool *starved)
 			b->tap_drops++;
 			continue;
 		}
+		if (n && tx_append(b, &d[n - 1], &d[n])) {
+			bh_ps_free(ps, &d[n]);
+			b->tx_appended++;
+			continue;
+		}
 		n++;
 	}
 	if (n) {
@@ -211,6 +240,7 @@ static int tap_to_nic(struct bridge *b, bool *starved)
 		bh_ps_put(ps, d, (unsigned int) n);
 		bh_ps_flush(ps);
 		b->to_nic += (uint64_t) n;
+		b->tx_batches++;
 	}
 	return n;
 }
@@ -385,14 +415,16 @@ int main(void)
 			continue;
 		}
 		const char *why = run(&b);
-		printf("nic-tap: session %u ended: %s (to nic %llu, from nic %llu in %llu batches "
+		printf("nic-tap: session %u ended: %s (to nic %llu in %llu batches, %llu segments "
+		       "appended to the one before, from nic %llu in %llu batches "
 		       "as %llu packets, "
 		       "refused %llu, dropped %llu, software checksums %llu, bad checksums %llu); "
 		       "%s stays up, "
 		       "reconnecting\n",
-		       round, why, (unsigned long long) b.to_nic,
-		       (unsigned long long) b.rx.frames_in, (unsigned long long) b.rx_batches,
-		       (unsigned long long) b.rx.packets_out, (unsigned long long) b.refused,
+		       round, why, (unsigned long long) b.to_nic, (unsigned long long) b.tx_batches,
+		       (unsigned long long) b.tx_appended, (unsigned long long) b.rx.frames_in,
+		       (unsigned long long) b.rx_batches, (unsigned long long) b.rx.packets_out,
+		       (unsigned long long) b.refused,
 		       (unsigned long long) (b.tap_drops + b.rx.dropped),
 		       (unsigned long long) b.sw_csums, (unsigned long long) b.rx.bad_csum,
 		       b.ifname);

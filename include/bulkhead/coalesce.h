@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Receive coalescing: consecutive TCP segments of one flow, merged into one
- * large segment that Linux takes through a TAP with a virtio_net_hdr.
+ * large segment that Linux takes through a TAP with a virtio_net_hdr; and
+ * its transmit counterpart, bh_coalesce_tx_append() below.
  *
  * Linux merges the frames its own NIC drivers receive (GRO) before its TCP
  * stack sees them; a frame written to a TAP gets no such treatment, so a
@@ -105,6 +106,26 @@ void bh_coalesce_flush(struct bh_coalesce *c);
 void bh_coalesce_flush_all(struct bh_coalesce *c);
 /* fragments of a datagram are held, waiting for the rest */
 bool bh_coalesce_holding(const struct bh_coalesce *c);
+
+/*
+ * Transmit: TCP segment b (b_len bytes, as Linux handed it to a TAP reader
+ * for segmentation or a checksum) appended to segment a (*a_len bytes in a
+ * buffer of at least max_len), where b continues a: the NIC then cuts one
+ * larger TSO frame, which is what TCP would have sent had its segment been
+ * larger (Linux sizes TSO segments by the round trip time: the longer, the
+ * smaller). The rules: TCP over IPv4 (no options, DF set) or IPv6, the same
+ * Ethernet header, addresses, ports, TOS/TTL (traffic class, flow label,
+ * hop limit), ack number, window and header length; TCP options alike but
+ * for the timestamp's values (the larger frame's segments all carry a's,
+ * as a TSO frame's do); b's sequence number continues a; flags ACK, or
+ * ACK|PSH (Linux sets PSH on most TSO segments; PSH is a hint to the
+ * receiver, and the NIC puts it on the larger frame's last segment); the
+ * result within max_len and IP's 64 KiB. Then a's
+ * lengths, PSH and the checksum field's pseudo-header sum are updated, *a_len
+ * grows and true comes back; otherwise nothing changes.
+ */
+bool bh_coalesce_tx_append(uint8_t *a, uint32_t *a_len, const uint8_t *b, uint32_t b_len,
+			   uint32_t max_len);
 
 /* the one's complement sum of the TCP pseudo-header (helper, exposed for tests) */
 uint16_t bh_tcp_pseudo_sum(const uint8_t *ip, bool v6, uint32_t tcp_len);

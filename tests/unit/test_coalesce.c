@@ -605,6 +605,125 @@ static void segments_and_fragments_of_one_flow_keep_their_order(void **state)
 	assert_int_equal(check_packet(&x->r.pkt[2], 1 + 2 * MSS + 5000), 2 * MSS);
 }
 
+/* ---- transmit: a segment appended to the one before (bh_coalesce_tx_append) ---- */
+
+static uint8_t txa[70000], txb[70000], txsave[70000];
+
+/* the larger frame as the NIC will cut it: lengths, sums, sequence, payload */
+static void check_tx(const uint8_t *f, uint32_t len, bool v6, uint32_t seq, uint32_t payload)
+{
+	uint32_t l4 = v6 ? 54 : 34, thl = 20 + OPT;
+
+	assert_int_equal(len, l4 + thl + payload);
+	if (v6) {
+		assert_int_equal(get16(f + 18), len - 54);
+	} else {
+		assert_int_equal(get16(f + 16), len - 14);
+		assert_int_equal(fold(sum(f + 14, 20, 0)), 0xffff);
+	}
+	assert_int_equal(get32(f + l4 + 4), seq);
+	/* what Linux leaves for the NIC: the pseudo-header's sum, with the new length */
+	assert_int_equal(get16(f + l4 + 16), bh_tcp_pseudo_sum(f + 14, v6, len - l4));
+	for (uint32_t i = 0; i < payload; i++)
+		if (f[l4 + thl + i] != pattern(seq + i))
+			fail_msg("payload byte %u", i);
+}
+
+static void tx_a_segment_that_continues_is_appended(void **state)
+{
+	(void) state;
+	for (int v6 = 0; v6 <= 1; v6++) {
+		uint32_t l4 = v6 ? 54 : 34;
+		struct seg_spec a = {.v6 = v6,
+				     .sport = 40000,
+				     .seq = 1000,
+				     .ack = 1,
+				     .flags = ACK,
+				     .payload = 20 * MSS};
+		struct seg_spec b = a;
+		b.seq = a.seq + a.payload;
+		b.payload = 10 * MSS;
+		b.flags = ACK | PSH;
+		uint32_t la = build(txa, &a), lb = build(txb, &b);
+		txb[l4 + 24] = 0x11; /* a later timestamp value: a's stays */
+		assert_true(bh_coalesce_tx_append(txa, &la, txb, lb, sizeof(txa)));
+		check_tx(txa, la, v6, 1000, 30 * MSS);
+		assert_int_equal(txa[l4 + 13], ACK | PSH); /* b's PSH, for the last segment */
+		assert_int_equal(get32(txa + l4 + 24), 0x1000);
+		/* and a third, after a PSH (a hint, nothing more) */
+		b.seq = 1000 + 30 * MSS;
+		b.payload = 500;
+		lb = build(txb, &b);
+		assert_true(bh_coalesce_tx_append(txa, &la, txb, lb, sizeof(txa)));
+		check_tx(txa, la, v6, 1000, 30 * MSS + 500);
+	}
+}
+
+static void tx_what_does_not_continue_is_left_alone(void **state)
+{
+	static const struct {
+		const char *what;
+		uint32_t off; /* in b, IPv4 */
+		uint8_t xor ;
+	} change[] = {
+	    {"another destination MAC", 0, 1},
+	    {"another TOS", 15, 4},
+	    {"no DF", 20, 0x40},
+	    {"another TTL", 22, 1},
+	    {"another source address", 29, 1},
+	    {"another port", 35, 1},
+	    {"a sequence gap", 41, 1},
+	    {"another ack number", 45, 1},
+	    {"FIN", 47, FIN},
+	    {"SYN", 47, SYN},
+	    {"another window", 49, 1},
+	    {"other options", 55, 1},
+	    {"another timestamp echo layout", 57, 1},
+	};
+	struct seg_spec a = {
+	    .sport = 40000, .seq = 1000, .ack = 1, .flags = ACK, .payload = 8 * MSS};
+	struct seg_spec b = a;
+	uint32_t la, lb, la0;
+
+	(void) state;
+	b.seq = a.seq + a.payload;
+	for (size_t i = 0; i < sizeof(change) / sizeof(change[0]); i++) {
+		la = la0 = build(txa, &a);
+		lb = build(txb, &b);
+		memcpy(txsave, txa, la);
+		txb[change[i].off] ^= change[i].xor ;
+		if (bh_coalesce_tx_append(txa, &la, txb, lb, sizeof(txa)))
+			fail_msg("appended despite %s", change[i].what);
+		assert_int_equal(la, la0);
+		assert_memory_equal(txa, txsave, la0);
+	}
+	la = la0 = build(txa, &a);
+	lb = build(txb, &b);
+	/* too large for the buffer, or for IP */
+	assert_false(bh_coalesce_tx_append(txa, &la, txb, lb, la + 8 * MSS - 1));
+	struct seg_spec big = a;
+	big.payload = 40000;
+	la = build(txa, &big);
+	b.seq = big.seq + big.payload;
+	b.payload = 30000;
+	lb = build(txb, &b);
+	assert_false(bh_coalesce_tx_append(txa, &la, txb, lb, sizeof(txa)));
+	/* nothing to append; a frame shorter than its headers say */
+	b.payload = 0;
+	lb = build(txb, &b);
+	assert_false(bh_coalesce_tx_append(txa, &la, txb, lb, sizeof(txa)));
+	b.payload = 100;
+	lb = build(txb, &b);
+	assert_false(bh_coalesce_tx_append(txa, &la, txb, lb - 1, sizeof(txa)));
+	assert_false(bh_coalesce_tx_append(txa, &la, txb, 30, sizeof(txa)));
+	/* a FIN ends what may grow */
+	a.flags = ACK | FIN;
+	la = build(txa, &a);
+	b.seq = a.seq + a.payload;
+	lb = build(txb, &b);
+	assert_false(bh_coalesce_tx_append(txa, &la, txb, lb, sizeof(txa)));
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -626,6 +745,8 @@ int main(void)
 	    T(a_reassembled_segment_with_a_bad_checksum_is_dropped),
 	    T(a_fragment_with_a_bad_header_passes_as_it_came),
 	    T(segments_and_fragments_of_one_flow_keep_their_order),
+	    T(tx_a_segment_that_continues_is_appended),
+	    T(tx_what_does_not_continue_is_left_alone),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
