@@ -37,6 +37,7 @@ measure() { # NAME NETNS [DEST]
 
 # the peer: kernel e1000e on the second NIC, in its own namespace
 modprobe tun
+frag_fixture # the root namespace too: bh0 and bh1 live there
 peer_netns "$theirs" 10.0.0.2/24 peer >/dev/null
 ip netns exec peer iperf3 -s >/dev/null 2>&1 &
 
@@ -101,7 +102,7 @@ bulkhead() { # NAME DRIVER-ARGS
 	start_nics "$conf" "$log" "" bh0 10.0.0.1/24 || return 1
 	measure "$1" ""
 	stop_core
-	grep -E "e1000e: uid" "$log"
+	grep -E "e1000e: uid|closed: |ended: " "$log" | sed "s/^/bench:   /"
 }
 # (b) bulkhead, zero-copy tx (the default); (c) one-copy tx
 bulkhead bulkhead ""
@@ -117,7 +118,7 @@ gateway() { # NAME DRIVER-ARGS
 	measure "$1" peer 10.2.0.2
 	sysctl -qw net.ipv4.ip_forward=0
 	stop_core
-	grep -E "e1000e: uid" "$log"
+	grep -E "e1000e: uid|closed: |ended: " "$log" | sed "s/^/bench:   /"
 }
 gateway gw-bulkhead ""
 

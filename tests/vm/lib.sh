@@ -63,16 +63,27 @@ field() {
 		awk -v who="$1" -v key="$2" '$2 == who { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) print kv[2] } }'
 }
 
+# frag_fixture [NETNS]: QEMU 7.2's e1000e sends every TSO segment as IPv4
+# fragments, so each receiver reassembles ~45 per 64 KiB. A lost fragment
+# leaves its datagram's queue for ipfrag_time (30 s), and once 4 MiB of them
+# pile up (ipfrag_high_thresh) the namespace reassembles nothing at all:
+# TCP through it collapses to a few Mbit/s, and whatever test runs next pays
+# for what an earlier one lost. Test namespaces get 2 s and 32 MiB.
+frag_fixture() {
+	local ns=${1:+ip netns exec $1}
+	$ns sysctl -qw net.ipv4.ipfrag_high_thresh=33554432 net.ipv4.ipfrag_time=2
+}
+
 # peer_netns PCI_ADDRESS IP/PREFIX [NAME]: the kernel's own e1000e driver on
 # that NIC, moved into network namespace NAME (default "peer", made if need
-# be) with IP; waits for carrier. Prints the interface name.
+# be, see frag_fixture) with IP; waits for carrier. Prints the interface name.
 peer_netns() {
 	local pci=$1 addr=$2 ns=${3:-peer} ifname
 	modprobe e1000e
 	for _ in $(seq 50); do [ -d "/sys/bus/pci/devices/$pci/net" ] && break; sleep 0.1; done
 	ifname=$(ls "/sys/bus/pci/devices/$pci/net" 2>/dev/null | head -1)
 	# a second NIC may join a namespace the first one made
-	[ -e "/run/netns/$ns" ] || ip netns add "$ns"
+	[ -e "/run/netns/$ns" ] || { ip netns add "$ns" && frag_fixture "$ns"; }
 	ip link set "$ifname" netns "$ns"
 	ip -n "$ns" link set lo up
 	ip -n "$ns" addr add "$addr" dev "$ifname"
