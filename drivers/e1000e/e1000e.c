@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "bulkhead/bulkhead.h"
+#include "bulkhead/coalesce.h"
 #include "bulkhead/fault.h"
 #include "bulkhead/nic.h"
 #include "regs.h"
@@ -574,7 +575,7 @@ static volatile struct e1000e_tx_desc *tx_next(struct nic *n)
  * descriptor, or -EINVAL.
  */
 static int tx_context(const uint8_t *frame, const struct bh_ps_desc *d, struct e1000e_ctx_desc *x,
-		      bool *tso, bool *v4)
+		      bool *tso, bool *v4, uint32_t *l3_out)
 {
 	uint32_t op = d->op, len = d->length, start, off, hdr, mss;
 
@@ -598,20 +599,40 @@ static int tx_context(const uint8_t *frame, const struct bh_ps_desc *d, struct e
 	/* headers (HDRLEN is a byte) and segments that fit the MTU */
 	if (hdr < start + 20 || hdr > 255 || hdr >= len || mss < 64 || hdr + mss > BH_NIC_FRAME_MAX)
 		return -EINVAL;
+	/* the IP header: after the Ethernet header (and a tag) */
+	uint32_t l3 = frame[12] == 0x81 && frame[13] == 0x00 ? 18 : 14;
 	if (*v4) {
-		/* the IPv4 header, for its checksum: after the Ethernet header (and a tag) */
-		uint32_t l3 = frame[12] == 0x81 && frame[13] == 0x00 ? 18 : 14;
+		/* IPv4, for its checksum */
 		uint32_t ihl = (frame[l3] & 0xfu) * 4;
 		if (ihl < 20 || l3 + ihl > start)
 			return -EINVAL;
 		x->ipcss = (uint8_t) l3;
 		x->ipcso = (uint8_t) (l3 + 10);
 		x->ipcse = (uint16_t) (l3 + ihl - 1);
+	} else if (l3 + 40 > start) {
+		return -EINVAL; /* IPv6: its addresses go into the checksum */
 	}
+	*l3_out = l3;
 	x->hdr_len = (uint8_t) hdr;
 	x->mss = (uint16_t) mss;
 	x->cmd_len |= (len - hdr) | TXC_TSE | TXC_TCP | (*v4 ? TXC_IP : 0);
 	return 0;
+}
+
+/*
+ * For TSO the NIC adds each segment's TCP length to the pseudo-header sum
+ * it finds in the checksum field (QEMU's e1000 model does the same), so the
+ * field must hold the sum of addresses and protocol alone; Linux leaves the
+ * whole frame's length in it (a partial checksum). QEMU 7.2's e1000e
+ * ignores the field, hardware does not. The frame is the client's: it may
+ * only garble its own checksum.
+ */
+static void tso_seed(uint8_t *frame, uint32_t l3, uint32_t field, bool v4)
+{
+	uint16_t sum = bh_tcp_pseudo_sum(frame + l3, !v4, 0);
+
+	frame[field] = (uint8_t) (sum >> 8);
+	frame[field + 1] = (uint8_t) sum;
 }
 
 /* one frame onto the ring; the descriptors it took, or -EINVAL (nothing queued) */
@@ -642,9 +663,12 @@ static int tx_frame(struct nic *n, struct client *c, const struct bh_ps_desc *d)
 
 	struct e1000e_ctx_desc x;
 	bool tso, v4;
-	const uint8_t *frame = bh_ps_data(ps, d);
-	if (tx_context(frame, d, &x, &tso, &v4) < 0)
+	uint32_t l3 = 0;
+	uint8_t *frame = bh_ps_data(ps, d);
+	if (tx_context(frame, d, &x, &tso, &v4, &l3) < 0)
 		return -EINVAL;
+	if (tso)
+		tso_seed(frame, l3, x.tucso, v4);
 	memcpy((void *) tx_next(n), &x, sizeof(x));
 	uint64_t iova = c->s.dma[BH_NIC_TX].iova + c->bulk_off[BH_NIC_TX] + d->offset;
 	for (uint32_t done = 0; done < len;) {
