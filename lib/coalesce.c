@@ -295,11 +295,18 @@ static bool same_pair(const uint8_t *ip_a, const uint8_t *ip_b)
 	return !memcmp(ip_a + 12, ip_b + 12, 8);
 }
 
-/* everything held of the same source and destination goes first */
+/*
+ * Before a fragment that joins nothing: segments held of the same source and
+ * destination go first, and what is held of its own datagram (the same ID).
+ * Other datagrams stay: when a NIC's ring is full, QEMU queues the rest of
+ * a datagram and lets the next one overtake it, and Linux's reassembly,
+ * which we stand in for, takes datagrams in any order too.
+ */
 static void pair_flush(struct bh_coalesce *c, const uint8_t *ip)
 {
 	for (unsigned int i = 0; i < BH_COALESCE_DGRAMS; i++)
-		if (c->dgram[i].used && same_pair(c->dgram[i].buf + L3, ip))
+		if (c->dgram[i].used && same_pair(c->dgram[i].buf + L3, ip) &&
+		    !memcmp(c->dgram[i].buf + L3 + 4, ip + 4, 2))
 			dgram_write(c, &c->dgram[i], false);
 	for (unsigned int i = 0; i < c->npending;) {
 		struct bh_coalesce_flow *f = &c->flow[c->order[i]];

@@ -35,7 +35,10 @@
  * held (bh_coalesce_holding) waits a moment for the rest before it flushes.
  *
  * Anything else goes through unchanged, after whatever of its own flow (or
- * address pair, for fragments) is pending, so each flow's order is kept.
+ * address pair, for fragments) is pending, so each flow's order is kept;
+ * datagrams being joined are the exception: like Linux's reassembly, which
+ * we stand in for, they go up as each completes, while others of the same
+ * addresses wait (QEMU lets one overtake the rest of another).
  *
  * The frames must stay valid until bh_coalesce_flush(). Headers are copied
  * into the coalescer before they are parsed, so a peer that changes a frame

@@ -591,6 +591,22 @@ static void a_fragment_with_a_bad_header_passes_as_it_came(void **state)
 	assert_memory_equal(x->r.pkt[1].data, f, 34 + UNIT);
 }
 
+static void datagrams_that_overtake_each_other_are_joined(void **state)
+{
+	struct ctx *x = *state;
+
+	/* the start of one, all of the next, then the rest of the first */
+	add_some_fragments(x, 1, 20000, 0, 5, -1, false, 10);
+	add_fragments(x, 1 + 20000, 10000, -1, false, 11);
+	assert_int_equal(x->r.n, 1); /* the second, whole */
+	assert_int_equal(check_packet(&x->r.pkt[0], 1 + 20000), 10000);
+	add_some_fragments(x, 1, 20000, 5, 0, -1, false, 10);
+	assert_int_equal(x->r.n, 2);
+	assert_int_equal(x->r.pkt[1].vh.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
+	assert_int_equal(check_packet(&x->r.pkt[1], 1), 20000);
+	assert_false(bh_coalesce_holding(&x->c));
+}
+
 static void segments_and_fragments_of_one_flow_keep_their_order(void **state)
 {
 	struct ctx *x = *state;
@@ -745,6 +761,7 @@ int main(void)
 	    T(a_reassembled_segment_with_a_bad_checksum_is_dropped),
 	    T(a_fragment_with_a_bad_header_passes_as_it_came),
 	    T(segments_and_fragments_of_one_flow_keep_their_order),
+	    T(datagrams_that_overtake_each_other_are_joined),
 	    T(tx_a_segment_that_continues_is_appended),
 	    T(tx_what_does_not_continue_is_left_alone),
 	};
