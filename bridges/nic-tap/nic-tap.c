@@ -16,7 +16,10 @@
  * frame and lets Linux send partial checksums and 64 KiB TCP segments
  * (TSO). We pass them to the driver as nic.h offload requests when it has
  * them (bh_nic_info.offloads), and finish checksums in software when it
- * has not; a segment the driver cannot cut is dropped (counted).
+ * has not; a segment the driver cannot cut is dropped (counted). A segment
+ * that continues the one read just before it is appended to that one
+ * (bh_coalesce_tx_append): Linux sizes its segments by the round trip,
+ * which our wake-ups lengthen, and the NIC cuts a larger frame as cheaply.
  *
  * Receive: tun does no GRO for what we write, so a frame written as it came
  * costs Linux a pass through its stack per 1.5 KB. We feed each rx batch
