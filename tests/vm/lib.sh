@@ -70,8 +70,9 @@ field() {
 #   datagram, and the next datagram can overtake it (seen: 552 times in a
 #   4 s capture). Linux drops a datagram once more than ipfrag_max_dist (64)
 #   fragments of the same source came in between, and its queue times out:
-#   30-44 datagrams of 5 s, 800-1200 retransmitted segments. A sender that
-#   rings the doorbell once per batch of TSO frames hits this most.
+#   30-44 datagrams of 5 s through bulkhead's driver, 0-1 through the
+#   kernel's (why the kernel's is spared is not established; a guess: it
+#   rings the doorbell per frame, ours once per batch of frames).
 # - A datagram that never completes stays for ipfrag_time (30 s); once 4 MiB
 #   pile up (ipfrag_high_thresh) the namespace reassembles nothing at all:
 #   TCP through it collapses to a few Mbit/s, and whatever test runs next
