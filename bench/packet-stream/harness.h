@@ -7,6 +7,7 @@
 #define BENCH_PS_HARNESS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define BENCH_SLOTS 256	    /* buffers in flight, both sides */
