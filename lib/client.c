@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -426,6 +427,18 @@ int bh_nbd_open(struct bh_core *core, uint64_t size, uint32_t block_size, char n
 	return rc;
 }
 
+/* a hugetlbfs memfd says its page size as its block size; core aligns the iova to it */
+static size_t dma_page(int fd, uint64_t iova)
+{
+	struct stat st;
+	size_t page = 4096;
+
+	if (fstat(fd, &st) == 0 && st.st_blksize > 4096 &&
+	    !(st.st_blksize & (st.st_blksize - 1)) && !(iova & (uint64_t)(st.st_blksize - 1)))
+		page = (size_t)st.st_blksize;
+	return page;
+}
+
 int bh_dma_alloc(struct bh_core *core, unsigned int dev, size_t size, uint64_t limit,
 		 struct bh_dma *dma)
 {
@@ -450,6 +463,7 @@ int bh_dma_alloc(struct bh_core *core, unsigned int dev, size_t size, uint64_t l
 	dma->virt = p;
 	dma->iova = reply.u.grant.iova;
 	dma->size = reply.u.grant.size;
+	dma->page = dma_page(fd, dma->iova);
 	dma->fd = fd;
 	dma->dev = dev;
 	return 0;

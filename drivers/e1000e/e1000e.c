@@ -48,9 +48,13 @@
 /* the tx stream: slots big enough for a segmentation request (nic.h) */
 #define TX_SLOT (66u * 1024)
 #define TX_SLOTS 64
-/* a data descriptor never crosses a page of the client's buffer (QEMU maps
- * each with one IOMMU lookup); with --copy it is one 2 KiB buffer */
-#define TX_PAGE 4096u
+/*
+ * a data descriptor never crosses a page of the client's buffer (QEMU maps
+ * each as one piece, and only a page is sure to be one piece in the IOMMU
+ * and in memory: 4 KiB, or 2 MiB on huge pages) and holds at most
+ * TX_CHUNK bytes, as Linux's e1000e does; with --copy it is one 2 KiB buffer
+ */
+#define TX_CHUNK 8192u
 /* the most descriptors a frame takes: a context and the data chunks */
 #define TX_DESC_MAX (2 + TX_SLOT / BUF_SIZE + 1)
 _Static_assert(TX_SLOT >= BH_NIC_GSO_MAX, "a tx slot holds a segmentation request");
@@ -433,9 +437,9 @@ static void client_open(struct nic *n, int fd, const char *peer)
 		client_close(n, c, "out of memory");
 		return;
 	}
-	printf("e1000e: session from \"%s\": tx %u x %u bytes, rx %u x %u bytes, tx %s, "
-	       "offloads: checksums, TSO\n",
-	       peer, TX_SLOTS, TX_SLOT, BH_NIC_RING, BH_NIC_SLOT,
+	printf("e1000e: session from \"%s\": tx %u x %u bytes in %zu KiB pages, rx %u x %u "
+	       "bytes, tx %s, offloads: checksums, TSO\n",
+	       peer, TX_SLOTS, TX_SLOT, c->s.dma[BH_NIC_TX].page / 1024, BH_NIC_RING, BH_NIC_SLOT,
 	       n->zero_copy ? "zero copy" : "one copy");
 }
 
@@ -671,12 +675,14 @@ static int tx_frame(struct nic *n, struct client *c, const struct bh_ps_desc *d)
 		tso_seed(frame, l3, x.tucso, v4);
 	memcpy((void *) tx_next(n), &x, sizeof(x));
 	uint64_t iova = c->s.dma[BH_NIC_TX].iova + c->bulk_off[BH_NIC_TX] + d->offset;
+	uint64_t page = c->s.dma[BH_NIC_TX].page;
 	for (uint32_t done = 0; done < len;) {
 		uint32_t i = n->tx_tail % TX_RING, chunk;
 		struct e1000e_data_desc dd = {0};
 
 		if (n->zero_copy) {
-			chunk = TX_PAGE - (uint32_t) ((iova + done) & (TX_PAGE - 1));
+			uint64_t rest = page - ((iova + done) & (page - 1));
+			chunk = rest < TX_CHUNK ? (uint32_t) rest : TX_CHUNK;
 			dd.addr = iova + done;
 		} else {
 			chunk = BUF_SIZE;

@@ -113,6 +113,12 @@ struct bh_dma {
 	void *virt;
 	uint64_t iova;
 	size_t size;
+	/*
+	 * memory and device addresses run on unbroken within each aligned
+	 * block of this size: 4 KiB, or 2 MiB where core found huge pages
+	 * (then the IOMMU, too, maps the buffer in 2 MiB pages)
+	 */
+	size_t page;
 	int fd;
 	unsigned int dev;
 };
