@@ -451,7 +451,16 @@ static int core_key(struct parse *p, const char *name, const char *value)
 		snprintf(cfg->control, sizeof(cfg->control), "%s", value);
 		return 1;
 	}
-	return fail(p, "unknown key '%s' in [core]; known keys: backend control", name);
+	if (strcmp(name, "hugepages") == 0) {
+		uint32_t v;
+		if (!value[0] || value[strspn(value, "0123456789")] || parse_u32(value, &v) < 0 ||
+		    v > BH_HUGEPAGES_MAX)
+			return fail(p, "hugepages = '%s': expected a count of 2 MiB pages, 0 to %d",
+				    value, BH_HUGEPAGES_MAX);
+		cfg->hugepages = v;
+		return 1;
+	}
+	return fail(p, "unknown key '%s' in [core]; known keys: backend control hugepages", name);
 }
 
 static void component_defaults(struct bh_component_config *c)

@@ -12,6 +12,8 @@
 #include "bulkhead/proto.h"
 
 #define BH_MAX_COMPONENTS 16
+/* [core] hugepages = N: at most 64 GiB of 2 MiB pages */
+#define BH_HUGEPAGES_MAX 32768
 #define BH_MAX_MATCH 8
 #define BH_MAX_ARGS 16
 #define BH_MAX_ENV 16
@@ -77,6 +79,7 @@ struct bh_config {
 	char path[PATH_MAX];
 	enum bh_backend backend;
 	char control[PATH_MAX];
+	unsigned int hugepages; /* 2 MiB pages core keeps free for DMA buffers */
 	struct bh_component_config comp[BH_MAX_COMPONENTS];
 	int ncomp;
 };

@@ -2,6 +2,9 @@
 /* DMA buffer memory and IOVA placement. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <linux/memfd.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -93,4 +96,70 @@ void bh_dma_buf_destroy(struct bh_dma_buf *buf)
 		close(buf->memfd);
 	buf->vaddr = NULL;
 	buf->memfd = -1;
+}
+
+static int count_read(const char *dir, const char *name, unsigned long *v)
+{
+	char path[PATH_MAX], text[32], *end;
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	len = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (len <= 0)
+		return -EIO;
+	text[len] = 0;
+	errno = 0;
+	*v = strtoul(text, &end, 10);
+	return errno || end == text ? -EIO : 0;
+}
+
+static int count_write(const char *dir, const char *name, unsigned long v)
+{
+	char path[PATH_MAX], text[32];
+	int fd, len, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	len = snprintf(text, sizeof(text), "%lu\n", v);
+	if (write(fd, text, (size_t)len) != len)
+		rc = -errno ? -errno : -EIO;
+	close(fd);
+	return rc;
+}
+
+int bh_hugepages_reserve(const char *dir, unsigned int want, unsigned int *added)
+{
+	unsigned long total, free_now, after;
+	int rc;
+
+	*added = 0;
+	if ((rc = count_read(dir, "nr_hugepages", &total)) < 0 ||
+	    (rc = count_read(dir, "free_hugepages", &free_now)) < 0)
+		return rc;
+	if (free_now >= want)
+		return (int)(free_now > INT_MAX ? INT_MAX : free_now);
+	/* the kernel gives what it can find; read back what that was */
+	rc = count_write(dir, "nr_hugepages", total + (want - free_now));
+	if (rc < 0)
+		return rc;
+	if ((rc = count_read(dir, "nr_hugepages", &after)) < 0 ||
+	    (rc = count_read(dir, "free_hugepages", &free_now)) < 0)
+		return rc;
+	*added = after > total ? (unsigned int)(after - total) : 0;
+	return (int)(free_now > INT_MAX ? INT_MAX : free_now);
+}
+
+void bh_hugepages_release(const char *dir, unsigned int added)
+{
+	unsigned long total;
+
+	if (added && count_read(dir, "nr_hugepages", &total) == 0)
+		count_write(dir, "nr_hugepages", total > added ? total - added : 0);
 }

@@ -26,4 +26,17 @@ int bh_iova_alloc(const struct bh_dma_buf *bufs, int n, uint64_t lo, uint64_t hi
 int bh_dma_buf_create(uint64_t size, bool need_contiguous, struct bh_dma_buf *buf);
 void bh_dma_buf_destroy(struct bh_dma_buf *buf);
 
+/* where the kernel counts 2 MiB pages: nr_hugepages and free_hugepages */
+#define BH_HUGEPAGES_DIR "/sys/kernel/mm/hugepages/hugepages-2048kB"
+
+/*
+ * "hugepages = N" in [core]: at least N 2 MiB pages free for DMA buffers,
+ * raising the kernel's pool (in dir) by what is missing. Returns how many
+ * are free now (fewer when memory is fragmented; buffers then fall back to
+ * 4 KiB pages) and sets *added to what we raised the pool by, or -errno.
+ */
+int bh_hugepages_reserve(const char *dir, unsigned int want, unsigned int *added);
+/* gives back what bh_hugepages_reserve added (pages still in use stay, as surplus) */
+void bh_hugepages_release(const char *dir, unsigned int added);
+
 #endif

@@ -17,9 +17,12 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "dma.h"
 #include "nbd.h"
 
 static struct bh_core_state core;
+/* 2 MiB pages core added to the kernel's pool, given back at the end */
+static unsigned int hugepages_added;
 
 static void usage(FILE *f)
 {
@@ -30,8 +33,9 @@ static void usage(FILE *f)
 
 static void print_config(const struct bh_config *cfg)
 {
-	printf("%s: backend=%s control=%s, %d component(s)\n", cfg->path,
-	       (const char *[]){ "auto", "vfio", "uio" }[cfg->backend], cfg->control, cfg->ncomp);
+	printf("%s: backend=%s control=%s hugepages=%u, %d component(s)\n", cfg->path,
+	       (const char *[]){ "auto", "vfio", "uio" }[cfg->backend], cfg->control,
+	       cfg->hugepages, cfg->ncomp);
 	for (int i = 0; i < cfg->ncomp; i++) {
 		const struct bh_component_config *c = &cfg->comp[i];
 		printf("  %s: exec=%s devices=%d ioports=%d restart=%s dma=%llu memory=%llu\n",
@@ -215,6 +219,21 @@ int main(int argc, char **argv)
 	}
 	if (core.backend->iommu && bh_iommu_fault_open(&core) < 0)
 		bh_log("cannot follow /dev/kmsg: IOMMU faults will not be attributed");
+	if (core.cfg.hugepages) {
+		int got = bh_hugepages_reserve(BH_HUGEPAGES_DIR, core.cfg.hugepages, &hugepages_added);
+		if (got < 0)
+			bh_log("hugepages = %u: cannot reserve 2 MiB pages (%s, %s); DMA buffers "
+			       "use 4 KiB pages",
+			       core.cfg.hugepages, BH_HUGEPAGES_DIR, strerror(-got));
+		else if ((unsigned int)got < core.cfg.hugepages)
+			bh_log("hugepages = %u: the kernel found only %d free 2 MiB pages (memory is "
+			       "fragmented: reserve them at boot with hugepages=%u on the kernel "
+			       "command line); larger DMA buffers beyond them use 4 KiB pages",
+			       core.cfg.hugepages, got, core.cfg.hugepages);
+		else
+			bh_log("hugepages: %d free 2 MiB pages for DMA buffers (%u reserved by core)",
+			       got, hugepages_added);
+	}
 	bh_log("backend %s, DMA %s; control socket %s", core.backend->name,
 	       core.backend->iommu ? "confined by the IOMMU" : "NOT confined (no IOMMU)",
 	       core.cfg.control);
@@ -234,6 +253,7 @@ int main(int argc, char **argv)
 		close(core.kmsg_fd);
 	bh_platform_fini(&core);
 	bh_control_close(&core);
+	bh_hugepages_release(BH_HUGEPAGES_DIR, hugepages_added);
 	bh_log("core stopped");
 	return rc;
 }

@@ -235,6 +235,9 @@ static void test_defaults(void **state)
 	assert_int_equal(f->cfg.backend, BH_BACKEND_UIO);
 	parse_ok(f, "[core]\nbackend = auto\n");
 	assert_int_equal(f->cfg.backend, BH_BACKEND_AUTO);
+	assert_int_equal(f->cfg.hugepages, 0);
+	parse_ok(f, "[core]\nhugepages = 64\n");
+	assert_int_equal(f->cfg.hugepages, 64);
 	/* no newline at the end */
 	parse_ok(f, "[component \"a\"]\nexec = /bin/a");
 	assert_string_equal(f->cfg.comp[0].exec, "/bin/a");
@@ -270,6 +273,11 @@ static void test_error_bad_core_values(void **state)
 	expect_error(f, "[core]\nbackend = iommu\n", 2, "backend = 'iommu'",
 		     "expected auto, vfio or uio", NULL);
 	expect_error(f, "[core]\ncontrol = run/core.sock\n", 2, "must be an absolute path", NULL);
+	expect_error(f, "[core]\nhugepages = many\n", 2, "hugepages = 'many'", "2 MiB pages",
+		     NULL);
+	expect_error(f, "[core]\nhugepages = 64M\n", 2, "expected a count", NULL);
+	expect_error(f, "[core]\nhugepages = -1\n", 2, "expected a count", NULL);
+	expect_error(f, "[core]\nhugepages = 99999\n", 2, "0 to 32768", NULL);
 }
 
 static void test_error_unknown_section(void **state)

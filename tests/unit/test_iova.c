@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -244,6 +246,70 @@ static void test_dma_buf_sizes(void **state)
 	assert_null(buf.vaddr);
 }
 
+/* a stand-in for the kernel's hugepages-2048kB directory: plain files */
+static void pool_file(const char *dir, const char *name, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static unsigned long pool_count(const char *dir, const char *name)
+{
+	char path[256];
+	unsigned long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%lu", &v), 1);
+	fclose(f);
+	return v;
+}
+
+static void test_hugepages_reserve(void **state)
+{
+	char dir[] = "/tmp/test-hugepages.XXXXXX";
+	unsigned int added = 99;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	/* enough free already: the pool stays as it is */
+	pool_file(dir, "nr_hugepages", "10\n");
+	pool_file(dir, "free_hugepages", "8\n");
+	assert_int_equal(bh_hugepages_reserve(dir, 8, &added), 8);
+	assert_int_equal(added, 0);
+	assert_int_equal(pool_count(dir, "nr_hugepages"), 10);
+	/* 6 missing: the pool grows by 6 (a plain file "gets" them all; free reads back 2) */
+	pool_file(dir, "free_hugepages", "2\n");
+	assert_int_equal(bh_hugepages_reserve(dir, 8, &added), 2);
+	assert_int_equal(added, 6);
+	assert_int_equal(pool_count(dir, "nr_hugepages"), 16);
+	/* and shrinks by as much again */
+	bh_hugepages_release(dir, added);
+	assert_int_equal(pool_count(dir, "nr_hugepages"), 10);
+	bh_hugepages_release(dir, 0);
+	assert_int_equal(pool_count(dir, "nr_hugepages"), 10);
+	/* nonsense where a count belongs is an error, not a guess */
+	pool_file(dir, "free_hugepages", "many\n");
+	assert_int_equal(bh_hugepages_reserve(dir, 8, &added), -EIO);
+	assert_int_equal(added, 0);
+	char path[300];
+	snprintf(path, sizeof(path), "%s/nr_hugepages", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/free_hugepages", dir);
+	unlink(path);
+	/* no such pool (a kernel without huge pages) */
+	assert_int_equal(bh_hugepages_reserve(dir, 8, &added), -ENOENT);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -251,7 +317,7 @@ int main(void)
 		cmocka_unit_test(test_skips_buffers),	cmocka_unit_test(test_respects_limit),
 		cmocka_unit_test(test_full),		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_overflow),	cmocka_unit_test(test_dma_buf_small),
-		cmocka_unit_test(test_dma_buf_sizes),
+		cmocka_unit_test(test_dma_buf_sizes),	cmocka_unit_test(test_hugepages_reserve),
 	};
 
 	return cmocka_run_group_tests_name("iova", tests, NULL, NULL);
