@@ -16,6 +16,7 @@ cat >"$conf" <<CONF
 [core]
 backend = vfio
 control = /run/bulkhead/core.sock
+hugepages = 16
 
 [component "e1000e"]
 exec = $BUILD/drivers/e1000e/bulkhead-e1000e
@@ -50,6 +51,13 @@ drv=$(grep -E "e1000e\| e1000e: uid" "$log" | head -1)
 tap_link=$(grep -E "nic-tap\| nic-tap: link " "$log" | tail -1)
 echo "$drv" | grep -q "link up" && echo "$tap_link" | grep -q "link up, 1000 Mbit/s"
 result nic_link_state $? "driver: ${drv##*, link }; bridge: ${tap_link#*nic-tap: }"
+
+# hugepages = 16: core reserved them, and nic-tap's tx stream (the NIC reads
+# it in place) lies in 2 MiB pages, so a data descriptor may span 8 KiB
+huge=$(grep -E "^core .*hugepages: " "$log" | head -1)
+sess=$(grep -E "e1000e\| e1000e: session from \"nic-tap\": " "$log" | head -1)
+[ -n "$huge" ] && echo "$sess" | grep -q " in 2048 KiB pages,"
+result nic_tx_huge_pages $? "core: ${huge#*hugepages: }; driver: ${sess#*\": }"
 
 # the hostile client runs at start; its verdicts, then the driver must be the same process
 wait_for "$log" "nic-hostile\| nic-hostile: done" 30
