@@ -94,9 +94,10 @@ start_nics() { # CONF LOG [SUFFIX TAP IP/PREFIX]...
 
 # hugepages: the drivers' tx streams in 2 MiB pages, which the IOMMU maps as
 # such (QEMU's IOTLB holds 1024 entries and starts over when full: a 4 MiB
-# stream in 4 KiB pages alone would fill it)
+# stream in 4 KiB pages alone would fill it); BENCH_HUGEPAGES=0 to compare
 core_section() {
-	printf '[core]\nbackend = vfio\ncontrol = /run/bulkhead/core.sock\nhugepages = 64\n\n'
+	printf '[core]\nbackend = vfio\ncontrol = /run/bulkhead/core.sock\nhugepages = %s\n\n' \
+		"${BENCH_HUGEPAGES:-64}"
 }
 
 bulkhead() { # NAME DRIVER-ARGS

@@ -117,6 +117,7 @@ struct nic {
 	unsigned int nclients;
 	uint32_t gen;
 	uint64_t rx_errors, polls, irqs;
+	uint64_t late; /* safety timeouts after which there was work: lost notifications */
 	/* what we programmed, to notice a device that no longer holds it */
 	struct {
 		size_t reg;
@@ -366,12 +367,13 @@ static void client_close(struct nic *n, struct client *c, const char *why)
 
 	printf("e1000e: session from \"%s\" closed: %s (rx %llu frames, %llu dropped; tx %llu "
 	       "frames, %llu refused, %llu invalid descriptors; driver: %llu interrupts, %llu "
-	       "polling passes)\n",
+	       "polling passes, %llu timeouts that found work)\n",
 	       c->s.peer, why, (unsigned long long) c->rx_frames,
 	       (unsigned long long) c->rx_dropped, (unsigned long long) c->tx_frames,
 	       (unsigned long long) c->tx_refused,
 	       (unsigned long long) (c->s.ps[0].invalid + c->s.ps[1].invalid),
-	       (unsigned long long) n->irqs, (unsigned long long) n->polls);
+	       (unsigned long long) n->irqs, (unsigned long long) n->polls,
+	       (unsigned long long) n->late);
 	bh_loop_del(&n->loop, c->s.fd);
 	bh_loop_del(&n->loop, bh_ps_wait_fd(&c->s.ps[BH_NIC_TX]));
 	bh_loop_del(&n->loop, bh_ps_wait_fd(&c->s.ps[BH_NIC_RX]));
@@ -949,6 +951,7 @@ static void tick(struct nic *n)
 static void serve(struct nic *n)
 {
 	uint64_t next_tick = bh_coarse_ns() + TICK_MS * 1000000ull;
+	bool timed_out = false;
 
 	for (;;) {
 		int timeout = TICK_MS;
@@ -959,7 +962,11 @@ static void serve(struct nic *n)
 			next_tick = now + TICK_MS * 1000000ull;
 			tick(n);
 		}
-		if (service(n)) {
+		unsigned int work = service(n);
+		if (work && timed_out)
+			n->late++;
+		timed_out = false;
+		if (work) {
 			/*
 			 * under load: poll instead of sleeping, and look at the fds
 			 * now and then (each look is a system call, and in polling
@@ -992,9 +999,12 @@ static void serve(struct nic *n)
 		 * moderation postponed (seen with MSI, once in a while with
 		 * MSI-X): with clients, a short timeout bounds the damage
 		 */
-		if (timeout > SAFETY_MS && n->link.up && n->nclients)
+		bool safety = timeout > SAFETY_MS && n->link.up && n->nclients;
+		if (safety)
 			timeout = SAFETY_MS;
 		bh_loop_run(&n->loop, timeout);
+		/* counted in late when the pass after it finds work */
+		timed_out = safety && !n->loop.stop;
 	}
 }
 
