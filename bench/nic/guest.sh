@@ -5,8 +5,10 @@
 # same with one-copy tx. Then the gateway: "peer" (hub 0) to "dst" (hub 1)
 # through Linux forwarding between two middle NICs, on the kernel's e1000e
 # (gw-kernel) or on two bulkhead e1000e drivers + nic-tap (gw-bulkhead).
-# Last, DPDK's e1000 PMD (dpdk-testpmd, icmpecho) on the first NIC: ping only.
-# Writes "name metric value" lines to $BULKHEAD_OUT/nic.txt.
+# All of that BENCH_ROUNDS times (default 3), one path after the other in
+# each round. Last, DPDK's e1000 PMD (dpdk-testpmd, icmpecho) on the first
+# NIC: ping only. Writes "name metric value" lines to $BULKHEAD_OUT/nic.txt,
+# one per measurement and round.
 set -u
 . "$(dirname "$0")/../../tests/vm/lib.sh"
 
@@ -15,6 +17,7 @@ theirs=0000:00:03.0
 gw_b=0000:00:04.0 # hub 1: the gateway's second leg
 far=0000:00:05.0  # hub 1: the far end, in namespace "dst"
 T=${BENCH_SECONDS:-5}
+ROUNDS=${BENCH_ROUNDS:-3}
 out=${BULKHEAD_OUT:-/tmp}/nic.txt
 : >"$out"
 
@@ -41,26 +44,42 @@ frag_fixture # the root namespace too: bh0 and bh1 live there
 peer_netns "$theirs" 10.0.0.2/24 peer >/dev/null
 ip netns exec peer iperf3 -s >/dev/null 2>&1 &
 
-# (a) kernel <-> kernel: the first NIC on the kernel's driver in namespace "kern"
-peer_netns "$ours" 10.0.0.1/24 kern >/dev/null
-measure kernel kern
-ip netns del kern
-
 # the far end of the gateway: kernel e1000e on hub 1, in namespace "dst"
 peer_netns "$far" 10.2.0.2/24 dst >/dev/null
 ip -n dst route add default via 10.2.0.1
 ip -n peer route add 10.2.0.0/24 via 10.0.0.1
 ip netns exec dst iperf3 -s >/dev/null 2>&1 &
 
+# NICs to the kernel's e1000e (core leaves them on vfio-pci), or free for core
+to_kernel() { # PCI...
+	local dev
+	for dev; do
+		[ -e "/sys/bus/pci/devices/$dev/driver" ] &&
+			echo "$dev" >"/sys/bus/pci/devices/$dev/driver/unbind"
+		echo "" >"/sys/bus/pci/devices/$dev/driver_override"
+		echo "$dev" >/sys/bus/pci/drivers/e1000e/bind
+	done
+}
+to_core() { # PCI...
+	local dev
+	for dev; do echo "$dev" >/sys/bus/pci/drivers/e1000e/unbind; done
+}
+
+# (a) kernel <-> kernel: the first NIC on the kernel's driver in namespace "kern"
+kernel() {
+	peer_netns "$ours" 10.0.0.1/24 kern >/dev/null
+	measure kernel kern
+	ip netns del kern
+}
+
 # (d) the kernel gateway: both middle NICs on the kernel's e1000e, forwarding in "gw"
-peer_netns "$ours" 10.0.0.1/24 gw >/dev/null
-peer_netns "$gw_b" 10.2.0.1/24 gw >/dev/null
-ip netns exec gw sysctl -qw net.ipv4.ip_forward=1
-measure gw-kernel peer 10.2.0.2
-ip netns del gw
-# hand both middle NICs back: unbind them so core can take them
-echo "$ours" >/sys/bus/pci/drivers/e1000e/unbind
-echo "$gw_b" >/sys/bus/pci/drivers/e1000e/unbind
+gw_kernel() {
+	peer_netns "$ours" 10.0.0.1/24 gw >/dev/null
+	peer_netns "$gw_b" 10.2.0.1/24 gw >/dev/null
+	ip netns exec gw sysctl -qw net.ipv4.ip_forward=1
+	measure gw-kernel peer 10.2.0.2
+	ip netns del gw
+}
 
 # config sections for one bulkhead NIC: driver e1000e<SUFFIX> on DEVICE, nic-tap<SUFFIX> on TAP
 nic_sections() { # SUFFIX DEVICE TAP DRIVER-ARGS
@@ -109,8 +128,6 @@ bulkhead() { # NAME DRIVER-ARGS
 	grep -E "e1000e: uid|closed: |ended: " "$log" | sed "s/^/bench:   /"
 }
 # (b) bulkhead, zero-copy tx (the default); (c) one-copy tx
-bulkhead bulkhead ""
-bulkhead bulkhead-copy "--copy"
 
 # (e) the bulkhead gateway: two isolated e1000e drivers, two nic-tap bridges,
 # Linux forwarding between bh0 and bh1 in the root namespace
@@ -124,7 +141,20 @@ gateway() { # NAME DRIVER-ARGS
 	stop_core
 	grep -E "e1000e: uid|closed: |ended: " "$log" | sed "s/^/bench:   /"
 }
-gateway gw-bulkhead ""
+
+# Every path once per round, rounds one after the other: whatever else the
+# host does at some moment weighs on all paths alike, and bench/nic/run
+# reports each figure's median over the rounds.
+for round in $(seq "$ROUNDS"); do
+	echo "bench: round $round of $ROUNDS"
+	[ "$round" -gt 1 ] && to_kernel "$ours" "$gw_b"
+	kernel
+	gw_kernel
+	to_core "$ours" "$gw_b"
+	bulkhead bulkhead ""
+	bulkhead bulkhead-copy "--copy"
+	gateway gw-bulkhead ""
+done
 
 # (f) DPDK: dpdk-testpmd's e1000 PMD on the first NIC, pinged from "peer"
 . "$(dirname "$0")/dpdk.sh"
