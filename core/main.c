@@ -220,7 +220,8 @@ int main(int argc, char **argv)
 	if (core.backend->iommu && bh_iommu_fault_open(&core) < 0)
 		bh_log("cannot follow /dev/kmsg: IOMMU faults will not be attributed");
 	if (core.cfg.hugepages) {
-		int got = bh_hugepages_reserve(BH_HUGEPAGES_DIR, core.cfg.hugepages, &hugepages_added);
+		int got = bh_hugepages_reserve(BH_HUGEPAGES_DIR, core.cfg.hugepages,
+					       &hugepages_added);
 		if (got < 0)
 			bh_log("hugepages = %u: cannot reserve 2 MiB pages (%s, %s); DMA buffers "
 			       "use 4 KiB pages",

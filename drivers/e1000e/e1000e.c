@@ -58,6 +58,11 @@
 /* the most descriptors a frame takes: a context and the data chunks */
 #define TX_DESC_MAX (2 + TX_SLOT / BUF_SIZE + 1)
 _Static_assert(TX_SLOT >= BH_NIC_GSO_MAX, "a tx slot holds a segmentation request");
+/* both descriptor rings, page-aligned for the buffers behind them */
+#define RINGS_SIZE (((RX_RING + TX_RING) * sizeof(struct e1000e_rx_desc) + 4095) & ~(size_t) 4095)
+/* the driver's own DMA memory: rings, rx buffers, tx buffers (one copy) */
+#define OWN_DMA (2u << 20)
+_Static_assert(RINGS_SIZE + (RX_RING + TX_RING) * BUF_SIZE <= OWN_DMA, "our DMA buffer fits");
 #define BATCH 64
 #define MAX_CLIENTS 4
 /* interrupts per second at most (ITR counts 256 ns units) */
@@ -100,8 +105,9 @@ struct nic {
 	uint32_t irq_mask;  /* IMS bits while armed */
 	uint32_t irq_armed; /* what the last arm asked for; 0 while masked */
 	bool irq_fired;
-	bool rx_blocked; /* frames wait in the NIC's ring: no client has a free slot */
-	struct bh_dma rings, rxbuf, txbuf;
+	bool rx_blocked;   /* frames wait in the NIC's ring: no client has a free slot */
+	struct bh_dma own; /* our DMA memory: rings, rxbuf and txbuf in it */
+	struct bh_dma rings, rxbuf, txbuf; /* its parts */
 	volatile struct e1000e_rx_desc *rx;
 	volatile struct e1000e_tx_desc *tx;
 	uint32_t rx_next;	    /* next rx descriptor the NIC may have filled */
@@ -1008,6 +1014,17 @@ static void serve(struct nic *n)
 	}
 }
 
+/* a piece of a DMA buffer, for the rings and buffers carved out of ours */
+static struct bh_dma dma_part(const struct bh_dma *whole, size_t off, size_t size)
+{
+	struct bh_dma part = *whole;
+
+	part.virt = (uint8_t *) whole->virt + off;
+	part.iova = whole->iova + off;
+	part.size = size;
+	return part;
+}
+
 static int setup(struct nic *n, int irq_type)
 {
 	if (bh_core_open(&n->core) < 0 ||
@@ -1025,12 +1042,16 @@ static int setup(struct nic *n, int irq_type)
 			 "no valid MAC address in RAL0/RAH0 (EEPROM not loaded?)");
 		return -1;
 	}
-	/* both rings in one buffer, then rx and tx buffers; the device does 64-bit DMA */
-	if (bh_dma_alloc(&n->core, n->dev, (RX_RING + TX_RING) * sizeof(struct e1000e_rx_desc), 0,
-			 &n->rings) < 0 ||
-	    bh_dma_alloc(&n->core, n->dev, RX_RING * BUF_SIZE, 0, &n->rxbuf) < 0 ||
-	    bh_dma_alloc(&n->core, n->dev, TX_RING * BUF_SIZE, 0, &n->txbuf) < 0)
+	/*
+	 * both rings, the rx and the tx buffers in one 2 MiB buffer: a huge
+	 * page where core has them, so one IOMMU page; the device does
+	 * 64-bit DMA
+	 */
+	if (bh_dma_alloc(&n->core, n->dev, OWN_DMA, 0, &n->own) < 0)
 		return -1;
+	n->rings = dma_part(&n->own, 0, RINGS_SIZE);
+	n->rxbuf = dma_part(&n->own, RINGS_SIZE, RX_RING * BUF_SIZE);
+	n->txbuf = dma_part(&n->own, RINGS_SIZE + RX_RING * BUF_SIZE, TX_RING * BUF_SIZE);
 	n->rx = n->rings.virt;
 	n->tx = (struct e1000e_tx_desc *) ((uint8_t *) n->rings.virt +
 					   RX_RING * sizeof(struct e1000e_rx_desc));
