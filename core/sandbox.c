@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/membarrier.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -48,6 +49,10 @@ static const int allowed[] = {
 	SCMP_SYS(sched_yield),	  SCMP_SYS(uname),	   SCMP_SYS(restart_syscall),
 	SCMP_SYS(prlimit64),	  SCMP_SYS(getrlimit),	   SCMP_SYS(readlink),
 };
+
+static const int membarrier_cmds[] = { MEMBARRIER_CMD_QUERY,
+					MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED,
+					MEMBARRIER_CMD_GLOBAL_EXPEDITED };
 
 /* refused with EPERM, so a component sees the refusal instead of dying silently */
 static const int refused[] = {
@@ -94,6 +99,13 @@ int bh_sandbox_seccomp(void)
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
 				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+	/*
+	 * membarrier: packet streams' asymmetric barrier (lib/packet_stream.c);
+	 * the three commands it uses and no other
+	 */
+	for (size_t i = 0; !rc && i < sizeof(membarrier_cmds) / sizeof(membarrier_cmds[0]); i++)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(membarrier), 1,
+				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)membarrier_cmds[i]));
 	/* exactly one exec: the program core opened at BH_EXEC_FD, closed by that exec */
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(execveat), 2,

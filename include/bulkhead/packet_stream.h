@@ -26,6 +26,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * A consumer that polled this often without sleeping lets its producer skip
+ * the fence in bh_ps_flush, and pays a membarrier when it next sleeps
+ * (lib/packet_stream.c explains).
+ */
+#define BH_PS_HEAVY_AFTER (1u << 14)
+
 /* one descriptor: 32 bytes */
 struct bh_ps_desc {
 	uint64_t offset; /* into the bulk buffer */
@@ -45,6 +52,9 @@ struct bh_ps_ring {
 	uint32_t head;	   /* our copy: consumer index */
 	uint32_t tail;	   /* our copy: producer index */
 	int efd;	   /* signals the ring's consumer */
+	/* consumer: polls since it last slept; whether its producer may skip fences */
+	uint32_t polls;
+	bool heavy;
 };
 
 struct bh_packet_stream {

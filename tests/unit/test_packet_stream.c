@@ -11,11 +11,13 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <linux/membarrier.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +30,7 @@ struct shared_ring {
 	_Alignas(64) uint32_t head;
 	_Alignas(64) uint32_t tail;
 	_Alignas(64) uint32_t waiting;
+	uint32_t heavy;
 	_Alignas(64) struct bh_ps_desc desc[];
 };
 _Static_assert(offsetof(struct shared_ring, tail) == 64, "layout");
@@ -778,6 +781,134 @@ static void test_two_processes(void **state)
 	assert_int_equal(st.sleeps, st.wakeups);
 }
 
+static bool membarrier_works(void)
+{
+	long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+
+	return cmds > 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED);
+}
+
+/*
+ * A consumer that keeps polling lets its producer skip the fence; the
+ * sleep that follows takes that back before it waits, and still wakes.
+ */
+static void test_busy_consumer_lifts_fence(void **state)
+{
+	struct fx *f = *state;
+	struct bh_ps_desc d[1];
+	uint64_t n;
+
+	if (!membarrier_works()) {
+		print_message("# no membarrier(GLOBAL_EXPEDITED) here: both sides fence\n");
+		skip();
+	}
+	for (uint32_t i = 0; i + 1 < BH_PS_HEAVY_AFTER; i++)
+		assert_int_equal(bh_ps_get(&f->snk, d, 1), 0);
+	assert_int_equal(submit_of(f)->heavy, 0);
+	assert_int_equal(bh_ps_get(&f->snk, d, 1), 0);
+	assert_int_equal(submit_of(f)->heavy, 1);
+	/* the source's acks ring is its own: untouched */
+	assert_int_equal(ack_of(f)->heavy, 0);
+	assert_true(bh_ps_prepare_wait(&f->snk));
+	assert_int_equal(submit_of(f)->heavy, 0);
+	assert_int_equal(submit_of(f)->waiting, 1);
+	submit(f, 7, 1, 100);
+	assert_int_equal(read(f->submit_efd, &n, sizeof(n)), sizeof(n));
+	assert_int_equal(bh_ps_get(&f->snk, d, 1), 1);
+	assert_int_equal(d[0].tag, 7);
+}
+
+/*
+ * Two processes, one packet in flight: the consumer polls a random while
+ * (often long enough to lift the producer's fence) and then sleeps, the
+ * producer submits after a random pause and sleeps for the ack. Every
+ * sleep must end in a wake-up, never in the 5 s timeout.
+ */
+#define PING_PONG_ROUNDS 3000u
+
+static void spin_for(uint32_t ns)
+{
+	struct timespec a, b;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < (long)ns);
+}
+
+static int ping(struct bh_packet_stream *ps)
+{
+	struct proc_stats st = { 0 };
+	struct bh_ps_desc d[1];
+	uint32_t rnd = 777;
+
+	for (uint32_t i = 0; i < PING_PONG_ROUNDS; i++) {
+		int got;
+
+		rnd = rnd * 1103515245u + 12345u;
+		spin_for((rnd >> 16) % 20000);
+		if (bh_ps_alloc(ps, 64, d) || (d[0].tag = i, bh_ps_put(ps, d, 1) != 1))
+			return 30;
+		bh_ps_flush(ps);
+		while (!(got = bh_ps_get(ps, d, 1)))
+			if (sleep_on(ps, &st) < 0)
+				return 31;
+		if (got != 1 || d[0].tag != i)
+			return 32;
+		bh_ps_free(ps, d);
+	}
+	return 0;
+}
+
+static int pong(struct bh_packet_stream *ps, struct proc_stats *st)
+{
+	struct bh_ps_desc d[1];
+	uint32_t rnd = 4242;
+
+	for (uint32_t i = 0; i < PING_PONG_ROUNDS; i++) {
+		uint32_t polls;
+		int got = 0;
+
+		rnd = rnd * 1103515245u + 12345u;
+		polls = (rnd >> 16) % (2 * BH_PS_HEAVY_AFTER);
+		for (uint32_t p = 0; !got && p < polls; p++)
+			got = bh_ps_get(ps, d, 1);
+		while (!got) {
+			if (sleep_on(ps, st) < 0)
+				return 40;
+			got = bh_ps_get(ps, d, 1);
+		}
+		if (got != 1 || d[0].tag != i || bh_ps_put(ps, d, 1) != 1)
+			return 41;
+		bh_ps_flush(ps);
+	}
+	return 0;
+}
+
+static void test_two_processes_busy_then_sleep(void **state)
+{
+	struct fx *f = *state;
+	struct proc_stats st = { 0 };
+	int status = -1, rc;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(120);
+		_exit(ping(&f->src));
+	}
+	rc = pong(&f->snk, &st);
+	if (rc)
+		kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	print_message("# %u round trips, consumer slept %llu times\n", PING_PONG_ROUNDS,
+		      (unsigned long long)st.sleeps);
+	assert_int_equal(rc, 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_true(st.sleeps > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -797,6 +928,8 @@ int main(void)
 		T(test_hostile_head),
 		T(test_copy_is_stable),
 		T(test_two_processes),
+		T(test_busy_consumer_lifts_fence),
+		T(test_two_processes_busy_then_sleep),
 #undef T
 	};
 
