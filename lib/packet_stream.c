@@ -221,12 +221,14 @@ unsigned int bh_ps_put(struct bh_packet_stream *ps, const struct bh_ps_desc *d, 
 {
 	struct bh_ps_ring *r = outgoing(ps);
 	unsigned int room = bh_ps_space(ps);
+	struct bh_ps_desc *desc = r->shared->desc;
+	uint32_t tail = r->tail, mask = r->capacity - 1;
 
 	if (n > room)
 		n = room;
 	for (unsigned int i = 0; i < n; i++)
-		r->shared->desc[(r->tail + i) & (r->capacity - 1)] = d[i];
-	r->tail += n;
+		desc[(tail + i) & mask] = d[i];
+	r->tail = tail + n;
 	return n;
 }
 
