@@ -6,11 +6,13 @@
 # through Linux forwarding between two middle NICs, on the kernel's e1000e
 # (gw-kernel) or on two bulkhead e1000e drivers + nic-tap (gw-bulkhead).
 # All of that BENCH_ROUNDS times (default 3), one path after the other in
-# each round. Last, DPDK's e1000 PMD (dpdk-testpmd, icmpecho) on the first
-# NIC: ping only. Writes "name metric value" lines to $BULKHEAD_OUT/nic.txt,
+# each round, ending with the same gateway on DPDK's e1000 PMD (dpdk-testpmd
+# in io-forward mode, an L2 bridge between the two middle NICs). Last, the
+# PMD in icmpecho mode on the first NIC: ping only. Writes "name metric value" lines to $BULKHEAD_OUT/nic.txt,
 # one per measurement and round.
 set -u
 . "$(dirname "$0")/../../tests/vm/lib.sh"
+. "$(dirname "$0")/dpdk.sh"
 
 ours=0000:00:02.0
 theirs=0000:00:03.0
@@ -154,9 +156,9 @@ for round in $(seq "$ROUNDS"); do
 	bulkhead bulkhead ""
 	bulkhead bulkhead-copy "--copy"
 	gateway gw-bulkhead ""
+	dpdk_gateway gw-dpdk "$ours" "$gw_b"
 done
 
 # (f) DPDK: dpdk-testpmd's e1000 PMD on the first NIC, pinged from "peer"
-. "$(dirname "$0")/dpdk.sh"
-dpdk_measure "$ours"
+dpdk_ping "$ours"
 echo "bench: done"
