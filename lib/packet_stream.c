@@ -10,16 +10,21 @@
 
 #include "bulkhead/packet_stream.h"
 
-#define CACHELINE 64
+/*
+ * Indexes on separate cache lines, and a line apart at that: x86 cores fetch
+ * lines in aligned pairs (the adjacent-line prefetcher), so a head beside
+ * the tail would move between the cores with every write of either
+ * (what DPDK's rte_ring pads against too).
+ */
+#define LINE_PAIR 128
 #define PAGE 4096u
 
-/* indexes on separate cache lines: producer and consumer never share one */
 struct bh_ps_ring_shared {
-	_Alignas(CACHELINE) uint32_t head;    /* consumer's */
-	_Alignas(CACHELINE) uint32_t tail;    /* producer's */
-	_Alignas(CACHELINE) uint32_t waiting; /* consumer sleeps; producer must signal */
+	_Alignas(LINE_PAIR) uint32_t head;    /* consumer's */
+	_Alignas(LINE_PAIR) uint32_t tail;    /* producer's */
+	_Alignas(LINE_PAIR) uint32_t waiting; /* consumer sleeps; producer must signal */
 	uint32_t heavy; /* consumer fences with membarrier before it sleeps */
-	_Alignas(CACHELINE) struct bh_ps_desc desc[];
+	_Alignas(LINE_PAIR) struct bh_ps_desc desc[];
 };
 
 static size_t ring_bytes(uint32_t capacity)
@@ -130,7 +135,7 @@ int bh_ps_attach(struct bh_packet_stream *ps, enum bh_ps_role role, void *base, 
 		ps->slot_shift = (uint32_t)__builtin_ctz(slot_size);
 	ps->nslots = (uint32_t)(bulk_size / slot_size);
 	ps->free_slots = malloc(sizeof(uint32_t) * ps->nslots);
-	ps->slot_busy = calloc(ps->nslots, 1);
+	ps->slot_busy = calloc(ps->nslots, sizeof(*ps->slot_busy));
 	if (!ps->free_slots || !ps->slot_busy) {
 		bh_ps_detach(ps);
 		return -ENOMEM;
@@ -151,23 +156,8 @@ void bh_ps_detach(struct bh_packet_stream *ps)
 	ps->nfree = 0;
 }
 
-int bh_ps_alloc(struct bh_packet_stream *ps, uint32_t len, struct bh_ps_desc *d)
-{
-	uint32_t slot;
-
-	if (ps->role != BH_PS_SOURCE || len > ps->slot_size)
-		return -EINVAL;
-	if (!ps->nfree)
-		return -ENOBUFS;
-	slot = ps->free_slots[--ps->nfree];
-	ps->slot_busy[slot] = 1;
-	memset(d, 0, sizeof(*d));
-	d->offset = (uint64_t)slot * ps->slot_size;
-	d->length = len;
-	return 0;
-}
-
-void bh_ps_free(struct bh_packet_stream *ps, const struct bh_ps_desc *d)
+/* bh_ps_free's way for what its inline fast path does not take */
+void bh_ps_free_checked(struct bh_packet_stream *ps, const struct bh_ps_desc *d)
 {
 	uint64_t slot;
 
@@ -176,19 +166,12 @@ void bh_ps_free(struct bh_packet_stream *ps, const struct bh_ps_desc *d)
 		ps->invalid++;
 		return;
 	}
-	if (ps->slot_shift) {
-		/* the common case: no division on the hot path */
-		slot = d->offset >> ps->slot_shift;
-		if (d->offset & (ps->slot_size - 1))
-			slot = ps->nslots;
-	} else {
-		slot = d->offset % ps->slot_size ? ps->nslots : d->offset / ps->slot_size;
-	}
+	slot = d->offset % ps->slot_size ? ps->nslots : d->offset / ps->slot_size;
 	if (slot >= ps->nslots || !ps->slot_busy[slot]) {
 		ps->invalid++;
 		return;
 	}
-	ps->slot_busy[slot] = 0;
+	ps->slot_busy[slot] = false;
 	ps->free_slots[ps->nfree++] = (uint32_t)slot;
 }
 
@@ -202,9 +185,9 @@ static struct bh_ps_ring *incoming(struct bh_packet_stream *ps)
 	return ps->role == BH_PS_SOURCE ? &ps->ack : &ps->submit;
 }
 
-unsigned int bh_ps_space(struct bh_packet_stream *ps)
+/* room on ring r, which we produce on; a head that lies counts and leaves none */
+static inline unsigned int ring_space(struct bh_packet_stream *ps, struct bh_ps_ring *r)
 {
-	struct bh_ps_ring *r = outgoing(ps);
 	uint32_t head = __atomic_load_n(&r->shared->head, __ATOMIC_ACQUIRE);
 	uint32_t used = r->tail - head;
 
@@ -217,10 +200,15 @@ unsigned int bh_ps_space(struct bh_packet_stream *ps)
 	return r->capacity - used;
 }
 
+unsigned int bh_ps_space(struct bh_packet_stream *ps)
+{
+	return ring_space(ps, outgoing(ps));
+}
+
 unsigned int bh_ps_put(struct bh_packet_stream *ps, const struct bh_ps_desc *d, unsigned int n)
 {
 	struct bh_ps_ring *r = outgoing(ps);
-	unsigned int room = bh_ps_space(ps);
+	unsigned int room = ring_space(ps, r);
 	struct bh_ps_desc *desc = r->shared->desc;
 	uint32_t tail = r->tail, mask = r->capacity - 1;
 
@@ -260,7 +248,7 @@ int bh_ps_get(struct bh_packet_stream *ps, struct bh_ps_desc *d, unsigned int n)
 	uint32_t head = r->head, mask = r->capacity - 1;
 	const struct bh_ps_desc *desc = r->shared->desc;
 	uint32_t avail = tail - head;
-	unsigned int got = 0;
+	unsigned int i, got;
 
 	if (avail > r->capacity) {
 		ps->invalid++;
@@ -272,30 +260,36 @@ int bh_ps_get(struct bh_packet_stream *ps, struct bh_ps_desc *d, unsigned int n)
 	}
 	if (n > avail)
 		n = avail;
-	for (unsigned int i = 0; i < n; i++) {
-		struct bh_ps_desc *c = &d[got];
-
-		/*
-		 * copy first, then check the copy: the peer may change shared memory
-		 * under us, and the barrier tells the compiler the copy is the only
-		 * place to read the fields from again
-		 */
-		*c = desc[(head + i) & mask];
-		__asm__ volatile("" : "+m"(*c));
-		if (!valid(ps, c)) {
-			ps->invalid++;
-			if (ps->role == BH_PS_SOURCE)
-				continue;
-			c->status = -EINVAL;
-			c->length = 0;
-			c->offset = 0;
-		}
-		got++;
-	}
 	/* an empty poll writes nothing: the producer's cache keeps the line */
-	if (n) {
-		r->head += n;
-		__atomic_store_n(&r->shared->head, r->head, __ATOMIC_RELEASE);
+	if (!n)
+		return 0;
+	/*
+	 * copy first, then check the copies: the peer may change shared memory
+	 * under us, and the barrier tells the compiler the copies are the only
+	 * place to read the fields from
+	 */
+	for (i = 0; i < n; i++)
+		d[i] = desc[(head + i) & mask];
+	__asm__ volatile("" ::: "memory");
+	r->head = head + n;
+	__atomic_store_n(&r->shared->head, r->head, __ATOMIC_RELEASE);
+	for (i = 0; i < n && valid(ps, &d[i]); i++)
+		;
+	if (i == n)
+		return (int)n;
+	/* the rare case: a descriptor outside the bulk buffer, and those after it */
+	for (got = i; i < n; i++) {
+		if (valid(ps, &d[i])) {
+			d[got++] = d[i];
+			continue;
+		}
+		ps->invalid++;
+		if (ps->role == BH_PS_SOURCE)
+			continue;
+		d[got] = d[i];
+		d[got].status = -EINVAL;
+		d[got].length = 0;
+		d[got++].offset = 0;
 	}
 	return (int)got;
 }

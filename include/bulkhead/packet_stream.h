@@ -22,6 +22,7 @@
 #ifndef BULKHEAD_PACKET_STREAM_H
 #define BULKHEAD_PACKET_STREAM_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,7 +72,7 @@ struct bh_packet_stream {
 	uint32_t nslots;
 	uint32_t *free_slots;
 	uint32_t nfree;
-	uint8_t *slot_busy;
+	bool *slot_busy; /* not uint8_t: its stores would alias every field */
 	/* hostile-peer accounting */
 	uint64_t invalid;
 };
@@ -91,9 +92,45 @@ int bh_ps_attach(struct bh_packet_stream *ps, enum bh_ps_role role, void *base, 
 		 int ack_efd);
 void bh_ps_detach(struct bh_packet_stream *ps);
 
-/* source: a slot of at least len bytes; -ENOBUFS when all are in flight */
-int bh_ps_alloc(struct bh_packet_stream *ps, uint32_t len, struct bh_ps_desc *d);
-void bh_ps_free(struct bh_packet_stream *ps, const struct bh_ps_desc *d);
+/*
+ * Source: a slot of at least len bytes; -ENOBUFS when all are in flight.
+ * Inline, like the frees: both run once a packet.
+ */
+static inline int bh_ps_alloc(struct bh_packet_stream *ps, uint32_t len, struct bh_ps_desc *d)
+{
+	uint32_t slot;
+
+	if (ps->role != BH_PS_SOURCE || len > ps->slot_size)
+		return -EINVAL;
+	if (!ps->nfree)
+		return -ENOBUFS;
+	slot = ps->free_slots[--ps->nfree];
+	ps->slot_busy[slot] = true;
+	*d = (struct bh_ps_desc){ .offset = (uint64_t)slot * ps->slot_size, .length = len };
+	return 0;
+}
+
+/* what bh_ps_free leaves to a call: other slot sizes, and every wrong descriptor */
+void bh_ps_free_checked(struct bh_packet_stream *ps, const struct bh_ps_desc *d);
+
+/*
+ * Source: give a slot back (its descriptor as allocated, or as acked). A
+ * descriptor that names no slot in flight is counted in ps->invalid and
+ * changes nothing: a peer cannot make us free a slot twice.
+ */
+static inline void bh_ps_free(struct bh_packet_stream *ps, const struct bh_ps_desc *d)
+{
+	/* slot_shift is 0 for a sink and for slot sizes that are no power of two */
+	uint64_t slot = d->offset >> ps->slot_shift;
+
+	if (ps->slot_shift && !(d->offset & (ps->slot_size - 1)) && slot < ps->nslots &&
+	    ps->slot_busy[slot]) {
+		ps->slot_busy[slot] = false;
+		ps->free_slots[ps->nfree++] = (uint32_t)slot;
+		return;
+	}
+	bh_ps_free_checked(ps, d);
+}
 
 /* the payload of a validated descriptor */
 static inline void *bh_ps_data(struct bh_packet_stream *ps, const struct bh_ps_desc *d)
