@@ -9,7 +9,10 @@
  * Every case copies the payload into the bulk buffer and out again, and
  * checks its sequence number. The three variants of a case take turns,
  * repeats times, so that a busy machine slows them alike; the best run of
- * each is reported (the least disturbed), with the median next to it.
+ * each is reported (the least disturbed), with the median next to it. The
+ * ratio is the median over the repeats of ours / rte_ring's run beside it
+ * (the two go first in turn): this host changes speed by up to four times
+ * within seconds, and best against best then compares two different hosts.
  */
 #include <errno.h>
 #include <poll.h>
@@ -178,7 +181,7 @@ int main(int argc, char **argv)
 	static const struct {
 		uint32_t size, batch;
 	} cases[] = { { 64, 1 }, { 64, 32 }, { 1500, 1 }, { 1500, 32 } };
-	struct figure ours[4] = { 0 }, slept[4] = { 0 }, base[4] = { 0 };
+	struct figure ours[4] = { 0 }, slept[4] = { 0 }, base[4] = { 0 }, paired[4] = { 0 };
 	const char *out = NULL;
 	uint64_t n = 1000000;
 	unsigned int repeats = 7;
@@ -215,9 +218,19 @@ int main(int argc, char **argv)
 		struct bench_case c = { cases[i].size, cases[i].batch, n, false };
 
 		for (unsigned int r = 0; r < repeats; r++) {
+			double p, b;
+
 			c.sleep = false;
-			ours[i].v[ours[i].n++] = ps_run(&c);
-			base[i].v[base[i].n++] = baseline_run(&c);
+			if (r % 2) {
+				b = baseline_run(&c);
+				p = ps_run(&c);
+			} else {
+				p = ps_run(&c);
+				b = baseline_run(&c);
+			}
+			ours[i].v[ours[i].n++] = p;
+			base[i].v[base[i].n++] = b;
+			paired[i].v[paired[i].n++] = b > 0 ? p / b : 0;
 			c.sleep = true;
 			slept[i].v[slept[i].n++] = ps_run(&c);
 		}
@@ -225,6 +238,7 @@ int main(int argc, char **argv)
 		settle(&ours[i]);
 		settle(&slept[i]);
 		settle(&base[i]);
+		settle(&paired[i]);
 		if (ours[i].v[0] < 0 || slept[i].v[0] < 0) {
 			fprintf(stderr, "bench-ps: a packet-stream run of case %u failed\n", i);
 			return 1;
@@ -238,9 +252,9 @@ int main(int argc, char **argv)
 			       base[i].best / 1e6, base[i].median / 1e6);
 		else
 			printf("%s not built (bench/packet-stream/install-deps)\n", baseline_name());
-		printf("RESULT ps-%u-b%u pps=%.0f baseline_pps=%.0f ratio=%.3f\n", c.size, c.batch,
-		       ours[i].best, base[i].best > 0 ? base[i].best : 0,
-		       base[i].best > 0 ? ours[i].best / base[i].best : 0);
+		printf("RESULT ps-%u-b%u pps=%.0f baseline_pps=%.0f best_ratio=%.3f ratio=%.3f\n",
+		       c.size, c.batch, ours[i].best, base[i].best > 0 ? base[i].best : 0,
+		       base[i].best > 0 ? ours[i].best / base[i].best : 0, paired[i].median);
 		fflush(stdout);
 	}
 	if (!out)
@@ -258,18 +272,19 @@ int main(int argc, char **argv)
 		(unsigned long long)n, repeats, date, un.sysname, un.release,
 		sysconf(_SC_NPROCESSORS_ONLN), cpu);
 	fprintf(md, "| case | packet stream, polling (pps) | packet stream, sleeping (pps) "
-		    "| %s, polling (pps) | ratio (polling, best) |\n",
+		    "| %s, polling (pps) | best / best | ratio: median of pairs (lowest-highest) |\n",
 		baseline_name());
-	fprintf(md, "|---|---:|---:|---:|---:|\n");
+	fprintf(md, "|---|---:|---:|---:|---:|---:|\n");
 	for (unsigned int i = 0; i < 4; i++) {
 		fprintf(md, "| %u B, batch %u | %.0f (%.0f) | %.0f (%.0f) | ", cases[i].size,
 			cases[i].batch, ours[i].best, ours[i].median, slept[i].best,
 			slept[i].median);
 		if (base[i].best > 0)
-			fprintf(md, "%.0f (%.0f) | %.2f |\n", base[i].best, base[i].median,
-				ours[i].best / base[i].best);
+			fprintf(md, "%.0f (%.0f) | %.2f | **%.2f** (%.2f-%.2f) |\n", base[i].best,
+				base[i].median, ours[i].best / base[i].best, paired[i].median,
+				paired[i].v[0], paired[i].best);
 		else
-			fprintf(md, "not built | - |\n");
+			fprintf(md, "not built | - | - |\n");
 	}
 	fprintf(md, "\nPolling: both sides spin when idle. Sleeping: an idle side sets its "
 		    "waiting flag (bh_ps_prepare_wait) and polls its eventfd. "
@@ -277,7 +292,11 @@ int main(int argc, char **argv)
 		    "return) over a pool of %u buffers of %u bytes with a 64-byte header, "
 		    "like mbufs; the packet stream moves 32-byte descriptors over %u slots. "
 		    "Spinning figures need two otherwise idle cores: on a shared machine "
-		    "the spread between best and median shows the interference.\n",
+		    "the spread between best and median shows the interference. The ratio "
+		    "pairs each polling run of ours with the rte_ring run beside it in time "
+		    "(they take turns going first) and gives the median of those ratios, "
+		    "with the lowest and highest; best / best divides the best runs, which "
+		    "may come from different moments of the host.\n",
 		BENCH_SLOTS, BENCH_SLOT_SIZE, BENCH_SLOTS);
 	fclose(md);
 	printf("wrote %s\n", out);
