@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Packet streams: two single-producer/single-consumer rings and a bulk buffer. */
 #include <errno.h>
+#include <stddef.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -26,6 +27,9 @@ struct bh_ps_ring_shared {
 	uint32_t heavy; /* consumer fences with membarrier before it sleeps */
 	_Alignas(LINE_PAIR) struct bh_ps_desc desc[];
 };
+_Static_assert(offsetof(struct bh_ps_ring_shared, tail) == BH_PS_RING_TAIL, "layout");
+_Static_assert(offsetof(struct bh_ps_ring_shared, waiting) == BH_PS_RING_WAITING, "layout");
+_Static_assert(offsetof(struct bh_ps_ring_shared, desc) == BH_PS_RING_DESC, "layout");
 
 static size_t ring_bytes(uint32_t capacity)
 {

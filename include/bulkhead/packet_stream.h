@@ -34,6 +34,17 @@
  */
 #define BH_PS_HEAVY_AFTER (1u << 14)
 
+/*
+ * Where a ring's fields lie in shared memory, in bytes from the ring's
+ * start: the layout is the protocol between the two sides (and what a test
+ * playing a hostile peer writes to). Each index has a pair of cache lines
+ * to itself.
+ */
+#define BH_PS_RING_HEAD 0
+#define BH_PS_RING_TAIL 128
+#define BH_PS_RING_WAITING 256
+#define BH_PS_RING_DESC 384
+
 /* one descriptor: 32 bytes */
 struct bh_ps_desc {
 	uint64_t offset; /* into the bulk buffer */

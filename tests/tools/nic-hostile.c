@@ -17,10 +17,6 @@
 #include "bulkhead/bulkhead.h"
 #include "bulkhead/nic.h"
 
-/* the shared ring layout of lib/packet_stream.c: head, tail, waiting, each on its cache line */
-#define RING_HEAD 0
-#define RING_TAIL 64
-
 static int failures;
 
 static void result(const char *name, int ok, const char *detail)
@@ -119,7 +115,7 @@ static void bad_descriptors(struct bh_session *s)
 static void lying_head(struct bh_session *s)
 {
 	struct bh_packet_stream *ps = &s->ps[BH_NIC_TX];
-	volatile uint32_t *head = (uint32_t *) ((uint8_t *) ps->ack.shared + RING_HEAD);
+	volatile uint32_t *head = (uint32_t *) ((uint8_t *) ps->ack.shared + BH_PS_RING_HEAD);
 	struct bh_ps_desc d;
 	int32_t st;
 
@@ -140,7 +136,7 @@ static void lying_head(struct bh_session *s)
 static void garbage_tail(struct bh_session *s)
 {
 	struct bh_packet_stream *ps = &s->ps[BH_NIC_TX];
-	volatile uint32_t *tail = (uint32_t *) ((uint8_t *) ps->submit.shared + RING_TAIL);
+	volatile uint32_t *tail = (uint32_t *) ((uint8_t *) ps->submit.shared + BH_PS_RING_TAIL);
 	uint64_t one = 1;
 
 	*tail += 1000000;

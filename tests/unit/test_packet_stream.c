@@ -33,8 +33,8 @@ struct shared_ring {
 	uint32_t heavy;
 	_Alignas(128) struct bh_ps_desc desc[];
 };
-_Static_assert(offsetof(struct shared_ring, tail) == 128, "layout");
-_Static_assert(offsetof(struct shared_ring, desc) == 384, "layout");
+_Static_assert(offsetof(struct shared_ring, tail) == BH_PS_RING_TAIL, "layout");
+_Static_assert(offsetof(struct shared_ring, desc) == BH_PS_RING_DESC, "layout");
 _Static_assert(sizeof(struct bh_ps_desc) == 32, "descriptor is 32 bytes");
 
 #define CAP 64
@@ -55,7 +55,7 @@ struct fx {
 
 static size_t ring_bytes(uint32_t capacity)
 {
-	return (384 + (size_t)capacity * 32 + 4095) & ~(size_t)4095;
+	return (BH_PS_RING_DESC + (size_t)capacity * 32 + 4095) & ~(size_t)4095;
 }
 
 /* the rings as the peer sees them: through the other mapping */
