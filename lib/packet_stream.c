@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* Packet streams: two single-producer/single-consumer rings and a bulk buffer. */
 #include <errno.h>
-#include <stddef.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -11,21 +11,16 @@
 
 #include "bulkhead/packet_stream.h"
 
-/*
- * Indexes on separate cache lines, and a line apart at that: x86 cores fetch
- * lines in aligned pairs (the adjacent-line prefetcher), so a head beside
- * the tail would move between the cores with every write of either
- * (what DPDK's rte_ring pads against too).
- */
-#define LINE_PAIR 128
+#define CACHELINE 64
 #define PAGE 4096u
 
+/* indexes on separate cache lines: producer and consumer never share one */
 struct bh_ps_ring_shared {
-	_Alignas(LINE_PAIR) uint32_t head;    /* consumer's */
-	_Alignas(LINE_PAIR) uint32_t tail;    /* producer's */
-	_Alignas(LINE_PAIR) uint32_t waiting; /* consumer sleeps; producer must signal */
+	_Alignas(CACHELINE) uint32_t head;    /* consumer's */
+	_Alignas(CACHELINE) uint32_t tail;    /* producer's */
+	_Alignas(CACHELINE) uint32_t waiting; /* consumer sleeps; producer must signal */
 	uint32_t heavy; /* consumer fences with membarrier before it sleeps */
-	_Alignas(LINE_PAIR) struct bh_ps_desc desc[];
+	_Alignas(CACHELINE) struct bh_ps_desc desc[];
 };
 _Static_assert(offsetof(struct bh_ps_ring_shared, tail) == BH_PS_RING_TAIL, "layout");
 _Static_assert(offsetof(struct bh_ps_ring_shared, waiting) == BH_PS_RING_WAITING, "layout");
@@ -139,7 +134,7 @@ int bh_ps_attach(struct bh_packet_stream *ps, enum bh_ps_role role, void *base, 
 		ps->slot_shift = (uint32_t)__builtin_ctz(slot_size);
 	ps->nslots = (uint32_t)(bulk_size / slot_size);
 	ps->free_slots = malloc(sizeof(uint32_t) * ps->nslots);
-	ps->slot_busy = calloc(ps->nslots, sizeof(*ps->slot_busy));
+	ps->slot_busy = calloc(ps->nslots, 1);
 	if (!ps->free_slots || !ps->slot_busy) {
 		bh_ps_detach(ps);
 		return -ENOMEM;
@@ -160,8 +155,23 @@ void bh_ps_detach(struct bh_packet_stream *ps)
 	ps->nfree = 0;
 }
 
-/* bh_ps_free's way for what its inline fast path does not take */
-void bh_ps_free_checked(struct bh_packet_stream *ps, const struct bh_ps_desc *d)
+int bh_ps_alloc(struct bh_packet_stream *ps, uint32_t len, struct bh_ps_desc *d)
+{
+	uint32_t slot;
+
+	if (ps->role != BH_PS_SOURCE || len > ps->slot_size)
+		return -EINVAL;
+	if (!ps->nfree)
+		return -ENOBUFS;
+	slot = ps->free_slots[--ps->nfree];
+	ps->slot_busy[slot] = 1;
+	memset(d, 0, sizeof(*d));
+	d->offset = (uint64_t)slot * ps->slot_size;
+	d->length = len;
+	return 0;
+}
+
+void bh_ps_free(struct bh_packet_stream *ps, const struct bh_ps_desc *d)
 {
 	uint64_t slot;
 
@@ -170,12 +180,19 @@ void bh_ps_free_checked(struct bh_packet_stream *ps, const struct bh_ps_desc *d)
 		ps->invalid++;
 		return;
 	}
-	slot = d->offset % ps->slot_size ? ps->nslots : d->offset / ps->slot_size;
+	if (ps->slot_shift) {
+		/* the common case: no division on the hot path */
+		slot = d->offset >> ps->slot_shift;
+		if (d->offset & (ps->slot_size - 1))
+			slot = ps->nslots;
+	} else {
+		slot = d->offset % ps->slot_size ? ps->nslots : d->offset / ps->slot_size;
+	}
 	if (slot >= ps->nslots || !ps->slot_busy[slot]) {
 		ps->invalid++;
 		return;
 	}
-	ps->slot_busy[slot] = false;
+	ps->slot_busy[slot] = 0;
 	ps->free_slots[ps->nfree++] = (uint32_t)slot;
 }
 
@@ -189,9 +206,9 @@ static struct bh_ps_ring *incoming(struct bh_packet_stream *ps)
 	return ps->role == BH_PS_SOURCE ? &ps->ack : &ps->submit;
 }
 
-/* room on ring r, which we produce on; a head that lies counts and leaves none */
-static inline unsigned int ring_space(struct bh_packet_stream *ps, struct bh_ps_ring *r)
+unsigned int bh_ps_space(struct bh_packet_stream *ps)
 {
+	struct bh_ps_ring *r = outgoing(ps);
 	uint32_t head = __atomic_load_n(&r->shared->head, __ATOMIC_ACQUIRE);
 	uint32_t used = r->tail - head;
 
@@ -204,15 +221,10 @@ static inline unsigned int ring_space(struct bh_packet_stream *ps, struct bh_ps_
 	return r->capacity - used;
 }
 
-unsigned int bh_ps_space(struct bh_packet_stream *ps)
-{
-	return ring_space(ps, outgoing(ps));
-}
-
 unsigned int bh_ps_put(struct bh_packet_stream *ps, const struct bh_ps_desc *d, unsigned int n)
 {
 	struct bh_ps_ring *r = outgoing(ps);
-	unsigned int room = ring_space(ps, r);
+	unsigned int room = bh_ps_space(ps);
 	struct bh_ps_desc *desc = r->shared->desc;
 	uint32_t tail = r->tail, mask = r->capacity - 1;
 
@@ -252,7 +264,7 @@ int bh_ps_get(struct bh_packet_stream *ps, struct bh_ps_desc *d, unsigned int n)
 	uint32_t head = r->head, mask = r->capacity - 1;
 	const struct bh_ps_desc *desc = r->shared->desc;
 	uint32_t avail = tail - head;
-	unsigned int i, got;
+	unsigned int got = 0;
 
 	if (avail > r->capacity) {
 		ps->invalid++;
@@ -264,36 +276,30 @@ int bh_ps_get(struct bh_packet_stream *ps, struct bh_ps_desc *d, unsigned int n)
 	}
 	if (n > avail)
 		n = avail;
-	/* an empty poll writes nothing: the producer's cache keeps the line */
-	if (!n)
-		return 0;
-	/*
-	 * copy first, then check the copies: the peer may change shared memory
-	 * under us, and the barrier tells the compiler the copies are the only
-	 * place to read the fields from
-	 */
-	for (i = 0; i < n; i++)
-		d[i] = desc[(head + i) & mask];
-	__asm__ volatile("" ::: "memory");
-	r->head = head + n;
-	__atomic_store_n(&r->shared->head, r->head, __ATOMIC_RELEASE);
-	for (i = 0; i < n && valid(ps, &d[i]); i++)
-		;
-	if (i == n)
-		return (int)n;
-	/* the rare case: a descriptor outside the bulk buffer, and those after it */
-	for (got = i; i < n; i++) {
-		if (valid(ps, &d[i])) {
-			d[got++] = d[i];
-			continue;
+	for (unsigned int i = 0; i < n; i++) {
+		struct bh_ps_desc *c = &d[got];
+
+		/*
+		 * copy first, then check the copy: the peer may change shared memory
+		 * under us, and the barrier tells the compiler the copy is the only
+		 * place to read the fields from again
+		 */
+		*c = desc[(head + i) & mask];
+		__asm__ volatile("" : "+m"(*c));
+		if (!valid(ps, c)) {
+			ps->invalid++;
+			if (ps->role == BH_PS_SOURCE)
+				continue;
+			c->status = -EINVAL;
+			c->length = 0;
+			c->offset = 0;
 		}
-		ps->invalid++;
-		if (ps->role == BH_PS_SOURCE)
-			continue;
-		d[got] = d[i];
-		d[got].status = -EINVAL;
-		d[got].length = 0;
-		d[got++].offset = 0;
+		got++;
+	}
+	/* an empty poll writes nothing: the producer's cache keeps the line */
+	if (n) {
+		r->head += n;
+		__atomic_store_n(&r->shared->head, r->head, __ATOMIC_RELEASE);
 	}
 	return (int)got;
 }

@@ -22,7 +22,6 @@
 #ifndef BULKHEAD_PACKET_STREAM_H
 #define BULKHEAD_PACKET_STREAM_H
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,13 +36,12 @@
 /*
  * Where a ring's fields lie in shared memory, in bytes from the ring's
  * start: the layout is the protocol between the two sides (and what a test
- * playing a hostile peer writes to). Each index has a pair of cache lines
- * to itself.
+ * playing a hostile peer writes to). Each index has a cache line to itself.
  */
 #define BH_PS_RING_HEAD 0
-#define BH_PS_RING_TAIL 128
-#define BH_PS_RING_WAITING 256
-#define BH_PS_RING_DESC 384
+#define BH_PS_RING_TAIL 64
+#define BH_PS_RING_WAITING 128
+#define BH_PS_RING_DESC 192
 
 /* one descriptor: 32 bytes */
 struct bh_ps_desc {
@@ -83,7 +81,7 @@ struct bh_packet_stream {
 	uint32_t nslots;
 	uint32_t *free_slots;
 	uint32_t nfree;
-	bool *slot_busy; /* not uint8_t: its stores would alias every field */
+	uint8_t *slot_busy;
 	/* hostile-peer accounting */
 	uint64_t invalid;
 };
@@ -103,45 +101,9 @@ int bh_ps_attach(struct bh_packet_stream *ps, enum bh_ps_role role, void *base, 
 		 int ack_efd);
 void bh_ps_detach(struct bh_packet_stream *ps);
 
-/*
- * Source: a slot of at least len bytes; -ENOBUFS when all are in flight.
- * Inline, like the frees: both run once a packet.
- */
-static inline int bh_ps_alloc(struct bh_packet_stream *ps, uint32_t len, struct bh_ps_desc *d)
-{
-	uint32_t slot;
-
-	if (ps->role != BH_PS_SOURCE || len > ps->slot_size)
-		return -EINVAL;
-	if (!ps->nfree)
-		return -ENOBUFS;
-	slot = ps->free_slots[--ps->nfree];
-	ps->slot_busy[slot] = true;
-	*d = (struct bh_ps_desc){ .offset = (uint64_t)slot * ps->slot_size, .length = len };
-	return 0;
-}
-
-/* what bh_ps_free leaves to a call: other slot sizes, and every wrong descriptor */
-void bh_ps_free_checked(struct bh_packet_stream *ps, const struct bh_ps_desc *d);
-
-/*
- * Source: give a slot back (its descriptor as allocated, or as acked). A
- * descriptor that names no slot in flight is counted in ps->invalid and
- * changes nothing: a peer cannot make us free a slot twice.
- */
-static inline void bh_ps_free(struct bh_packet_stream *ps, const struct bh_ps_desc *d)
-{
-	/* slot_shift is 0 for a sink and for slot sizes that are no power of two */
-	uint64_t slot = d->offset >> ps->slot_shift;
-
-	if (ps->slot_shift && !(d->offset & (ps->slot_size - 1)) && slot < ps->nslots &&
-	    ps->slot_busy[slot]) {
-		ps->slot_busy[slot] = false;
-		ps->free_slots[ps->nfree++] = (uint32_t)slot;
-		return;
-	}
-	bh_ps_free_checked(ps, d);
-}
+/* source: a slot of at least len bytes; -ENOBUFS when all are in flight */
+int bh_ps_alloc(struct bh_packet_stream *ps, uint32_t len, struct bh_ps_desc *d);
+void bh_ps_free(struct bh_packet_stream *ps, const struct bh_ps_desc *d);
 
 /* the payload of a validated descriptor */
 static inline void *bh_ps_data(struct bh_packet_stream *ps, const struct bh_ps_desc *d)

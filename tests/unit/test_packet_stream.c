@@ -27,11 +27,11 @@
 
 /* the shared layout of one ring, as lib/packet_stream.c defines it */
 struct shared_ring {
-	_Alignas(128) uint32_t head;
-	_Alignas(128) uint32_t tail;
-	_Alignas(128) uint32_t waiting;
+	_Alignas(64) uint32_t head;
+	_Alignas(64) uint32_t tail;
+	_Alignas(64) uint32_t waiting;
 	uint32_t heavy;
-	_Alignas(128) struct bh_ps_desc desc[];
+	_Alignas(64) struct bh_ps_desc desc[];
 };
 _Static_assert(offsetof(struct shared_ring, tail) == BH_PS_RING_TAIL, "layout");
 _Static_assert(offsetof(struct shared_ring, desc) == BH_PS_RING_DESC, "layout");
@@ -587,7 +587,7 @@ static void test_hostile_acks(void **state)
 	uint8_t seen[BULK / SLOT] = { 0 };
 	seen[d[1].offset / SLOT] = seen[d[3].offset / SLOT] = 1;
 	for (unsigned int i = 0; i < nslots - 2; i++) {
-		struct bh_ps_desc x = { 0 };
+		struct bh_ps_desc x;
 		assert_int_equal(bh_ps_alloc(&f->src, 1, &x), 0);
 		assert_int_equal(seen[x.offset / SLOT]++, 0);
 	}
