@@ -8,8 +8,8 @@
 # All of that BENCH_ROUNDS times (default 3), one path after the other in
 # each round, ending with the same gateway on DPDK's e1000 PMD (dpdk-testpmd
 # in io-forward mode, an L2 bridge between the two middle NICs). Last, the
-# PMD in icmpecho mode on the first NIC: ping only. Writes "name metric value" lines to $BULKHEAD_OUT/nic.txt,
-# one per measurement and round.
+# PMD in icmpecho mode on the first NIC: ping only. Writes "name metric
+# value" lines to $BULKHEAD_OUT/nic.txt, one per measurement and round.
 set -u
 . "$(dirname "$0")/../../tests/vm/lib.sh"
 . "$(dirname "$0")/dpdk.sh"
