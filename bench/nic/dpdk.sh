@@ -60,7 +60,7 @@ dpdk_stop() { # PCI...
 	done
 }
 
-dpdk_error() { # NAME
+dpdk_not_measured() { # NAME
 	echo "$1 error $dpdk_why" >>"$out"
 	echo "bench: $1: not measured: $dpdk_why"
 }
@@ -78,7 +78,7 @@ dpdk_ping() { # PCI-ADDRESS
 		echo "dpdk ping_ms $ping" >>"$out"
 		echo "bench: dpdk: ping avg $ping ms"
 	else
-		dpdk_error dpdk
+		dpdk_not_measured dpdk
 	fi
 }
 
@@ -100,7 +100,7 @@ dpdk_gateway() { # NAME PCI-A PCI-B
 		fi
 	fi
 	dpdk_stop "$a" "$b"
-	[ -n "$dpdk_why" ] && dpdk_error "$name"
+	[ -n "$dpdk_why" ] && dpdk_not_measured "$name"
 	ip -n peer addr del 10.3.0.2/24 dev "$pif"
 	ip -n dst addr del 10.3.0.3/24 dev "$dif"
 	ip -n peer neigh flush 10.3.0.0/24 2>/dev/null
