@@ -399,8 +399,11 @@ static int component_key(struct parse *p, const char *name, const char *value)
 				    value);
 		return 1;
 	}
-	if (strcmp(name, "memory") == 0 || strcmp(name, "dma") == 0) {
-		uint64_t *dst = name[0] == 'm' ? &c->limit_memory : &c->dma_quota;
+	if (strcmp(name, "memory") == 0 || strcmp(name, "dma") == 0 ||
+	    strcmp(name, "session_memory") == 0) {
+		uint64_t *dst = name[0] == 'm'	 ? &c->limit_memory
+				: name[0] == 'd' ? &c->dma_quota
+						 : &c->session_memory;
 		if (parse_size(value, dst) || *dst == 0)
 			return fail(p, "%s = '%s': expected a size like 64M or 1G", name, value);
 		return 1;
@@ -417,16 +420,21 @@ static int component_key(struct parse *p, const char *name, const char *value)
 		u32 = &c->backoff_max_ms;
 	else if (strcmp(name, "watchdog_ms") == 0)
 		u32 = &c->watchdog_ms;
+	else if (strcmp(name, "sessions") == 0)
+		u32 = &c->sessions;
 	if (u32) {
 		if (parse_u32(value, u32))
 			return fail(p, "%s = '%s': expected a whole number", name, value);
 		if (u32 == &c->limit_fds && (c->limit_fds < 8 || c->limit_fds > 512))
 			return fail(p, "fds = %s: give between 8 and 512", value);
+		if (u32 == &c->sessions && c->sessions > BH_SESSIONS_MAX)
+			return fail(p, "sessions = %s: give between 0 and %d", value,
+				    BH_SESSIONS_MAX);
 		return 1;
 	}
 	return fail(p, "unknown key '%s' in [component \"%s\"]; known keys: exec args env device "
 		       "ioport user restart memory fds processes dma max_restarts backoff_ms "
-		       "backoff_max_ms watchdog_ms provides session tap nbd",
+		       "backoff_max_ms watchdog_ms provides session sessions session_memory tap nbd",
 		    name, c->name);
 }
 
@@ -472,6 +480,8 @@ static void component_defaults(struct bh_component_config *c)
 	c->limit_fds = 64;
 	c->limit_procs = 1;
 	c->dma_quota = 64ull << 20;
+	c->sessions = BH_SESSIONS_DEFAULT;
+	c->session_memory = BH_SESSION_MEMORY_DEFAULT;
 	c->max_restarts = 10;
 	c->backoff_ms = 100;
 	c->backoff_max_ms = 5000;

@@ -19,6 +19,10 @@
 #define BH_MAX_ENV 16
 #define BH_ARG_MAX 256
 #define BH_MAX_SERVICES 4
+/* what a client may spend on sessions, unless its section says otherwise */
+#define BH_SESSIONS_DEFAULT 4
+#define BH_SESSIONS_MAX 256
+#define BH_SESSION_MEMORY_DEFAULT (64ull << 20)
 
 enum bh_backend { BH_BACKEND_AUTO, BH_BACKEND_VFIO, BH_BACKEND_UIO };
 enum bh_restart { BH_RESTART_NEVER, BH_RESTART_ON_FAILURE, BH_RESTART_ALWAYS };
@@ -62,6 +66,8 @@ struct bh_component_config {
 	uint32_t limit_fds;
 	uint32_t limit_procs;
 	uint64_t dma_quota; /* bytes of DMA memory */
+	uint32_t sessions;	 /* sessions it may hold open at once, as a client */
+	uint64_t session_memory; /* stream memory its servers may spend on its sessions */
 	uint32_t max_restarts;
 	uint32_t backoff_ms;
 	uint32_t backoff_max_ms;

@@ -36,10 +36,19 @@ static size_t status(struct bh_core_state *core, char *buf, size_t len)
 	for (int i = 0; i < core->ncomp; i++) {
 		struct bh_component *c = &core->comp[i];
 		OUT("component %s state=%s pid=%d uid=%u restarts=%u devices=%d dma_mappings=%d "
-		    "dma_bytes=%llu denials=%u iommu_faults=%u last_exit=\"%s\"\n",
+		    "dma_bytes=%llu denials=%u iommu_faults=%u sessions=%u/%u session_bytes=%llu/%llu "
+		    "session_failures=%u session_delays=%u refusals=%u last_exit=\"%s\"\n",
 		    c->cfg->name, state_names[c->state], c->pid, c->uid, c->restarts, c->ndevices,
 		    c->ndma, (unsigned long long)c->dma_bytes, c->denials, c->iommu_faults,
-		    c->last_exit[0] ? c->last_exit : "-");
+		    c->open_sessions, c->cfg->sessions, (unsigned long long)c->session_bytes,
+		    (unsigned long long)c->cfg->session_memory, c->session_failures,
+		    c->session_delays, c->refusals, c->last_exit[0] ? c->last_exit : "-");
+		for (int k = 0; k < c->cfg->nprovides; k++)
+			if (c->channel[k] >= 0)
+				OUT("service %s server=%s sessions=%u/%u cost=%llu session_dma=%llu\n",
+				    c->cfg->provides[k], c->cfg->name, c->session_live[k],
+				    c->session_max[k], (unsigned long long)c->session_cost[k],
+				    (unsigned long long)c->session_dma);
 	}
 	for (int i = 0; i < core->ndevices; i++) {
 		struct bh_device *d = &core->devices[i];

@@ -14,6 +14,8 @@
 #define BH_MAX_DEVICES 32
 #define BH_MAX_DMA 64
 #define BH_MAX_CONTROL 8
+#define BH_MAX_SESSIONS 256 /* sessions core tracks at once, all servers together */
+#define BH_SESSION_COST_MAX (64ull << 30) /* what a server may announce one session costs */
 
 enum bh_state {
 	BH_STOPPED,  /* not started yet */
@@ -51,8 +53,38 @@ struct bh_component {
 	char kill_reason[48]; /* why core killed it, if it did */
 	int channel[BH_MAX_SERVICES]; /* core's end of each announced service's channel */
 	int tap_fd;		      /* core's own reference: the interface outlives the bridge */
-	unsigned int sessions;
+	unsigned int sessions; /* opened, as client; routed to it, as server */
 	unsigned int iommu_faults;
+	/* as a client: what its sessions cost it (core/account.c) */
+	unsigned int open_sessions;
+	uint64_t session_bytes;	       /* of session_memory */
+	unsigned int session_failures; /* in a row: set-up failed, or dropped at once */
+	uint64_t session_not_before_ns; /* its next session request waits until then */
+	unsigned int session_delays;
+	bool parked; /* a session request waits for session_not_before_ns */
+	struct bh_msg parked_msg;
+	/* as a server: what it announced, and what its clients pay for */
+	uint64_t session_cost[BH_MAX_SERVICES];
+	unsigned int session_max[BH_MAX_SERVICES];
+	unsigned int session_live[BH_MAX_SERVICES];
+	uint64_t session_dma; /* of dma_bytes: charged to its clients */
+	/* refusals of quota and requests (denials count those of policy) */
+	unsigned int refusals;
+	/* the log: a refusal said again and again is logged once, with a count */
+	char last_refusal[BH_ERROR_MAX + 64];
+	unsigned int refusal_repeats;
+	uint64_t refusal_first_ns, refusal_last_ns;
+};
+
+/* one session core routed: who serves it, and who pays for it */
+struct bh_session_rec {
+	uint32_t id; /* 0: a free entry */
+	int client;  /* component index; -1 once that client has ended */
+	int server;
+	int service;	   /* index into the server's provides */
+	uint64_t reserved; /* the server's announced cost, held for the client */
+	uint64_t charged;  /* DMA the server allocated for it so far */
+	uint64_t opened_ns;
 };
 
 struct bh_core_state {
@@ -69,10 +101,47 @@ struct bh_core_state {
 	bool stopping;
 	uint64_t start_ns;
 	unsigned int protocol_errors;
+	struct bh_session_rec session[BH_MAX_SESSIONS];
+	uint32_t next_session_id;
 };
 
 /* core/log.c */
 void bh_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * A refusal: the reply says why (status -err, the text in its error), the
+ * component's denials (EACCES, policy) or refusals (the rest) count it, and
+ * the log has it, but a text said again and again only once, with a count.
+ * EAGAIN ("not yet, try again") is neither counted nor logged.
+ */
+void bh_refuse(struct bh_component *c, struct bh_msg *reply, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* the count of a repeated refusal, once it has gone quiet (or now, with force) */
+void bh_refuse_flush(struct bh_component *c, bool force);
+
+/* core/account.c: who pays for a session */
+struct bh_session_rec *bh_account_open(struct bh_core_state *core, struct bh_component *client,
+				       struct bh_component *server, int k, struct bh_msg *reply);
+/* the routing failed after all: nothing was spent */
+void bh_account_cancel(struct bh_core_state *core, struct bh_session_rec *r);
+struct bh_session_rec *bh_account_find(struct bh_core_state *core, const struct bh_component *server,
+				       uint32_t id);
+/* may the server allocate size bytes of DMA for session id? 0, or -errno with reply set */
+int bh_account_charge(struct bh_core_state *core, struct bh_component *server, uint32_t id,
+		      uint64_t size, struct bh_msg *reply);
+/* it did (buf->session says for which), or it freed it */
+void bh_account_charged(struct bh_core_state *core, struct bh_component *server,
+			struct bh_dma_buf *buf);
+void bh_account_uncharge(struct bh_core_state *core, struct bh_component *server,
+			 const struct bh_dma_buf *buf);
+/* the server says session id is over; flags: BH_SESSION_END_* */
+void bh_account_end(struct bh_core_state *core, struct bh_component *server, uint32_t id,
+		    uint32_t flags, struct bh_msg *reply);
+/* a component ended: the sessions it served go, the ones it used are nobody's */
+void bh_account_ended(struct bh_core_state *core, struct bh_component *c);
+/* a server announced service k again: what was queued on the old channel is gone */
+void bh_account_service_reset(struct bh_core_state *core, struct bh_component *server, int k);
+/* how long the component's next session request must wait */
+uint64_t bh_account_delay_ns(const struct bh_component *c, uint64_t now);
 
 /* core/platform.c: resolve policies to devices and open them */
 int bh_platform_init(struct bh_core_state *core, char *err, size_t err_len);
@@ -85,6 +154,8 @@ void bh_device_irq_unmask(struct bh_core_state *core, struct bh_device *dev);
 
 /* core/service.c: one request from a component */
 void bh_service_request(struct bh_core_state *core, struct bh_component *c);
+/* a session request that waited out its delay */
+void bh_service_unpark(struct bh_core_state *core, struct bh_component *c);
 
 /* core/supervisor.c */
 int bh_component_start(struct bh_core_state *core, struct bh_component *c);

@@ -12,6 +12,7 @@ struct bh_dma_buf {
 	uint64_t iova;
 	uint64_t size;
 	unsigned int dev; /* the component's device index it was asked for */
+	uint32_t session; /* the session it is for, charged to its client; 0: the owner's own */
 	bool huge;
 };
 

@@ -24,21 +24,24 @@ struct reply {
 	unsigned int nfds;
 };
 
+static void refuse_fmt(struct bh_component *c, struct reply *r, int err, const char *fmt,
+		       va_list ap)
+{
+	char text[BH_ERROR_MAX];
+
+	vsnprintf(text, sizeof(text), fmt, ap);
+	bh_refuse(c, &r->msg, err, "%s", text);
+}
+
 __attribute__((format(printf, 4, 5))) static void refuse(struct bh_component *c,
 							  struct reply *r, int err,
 							  const char *fmt, ...)
 {
 	va_list ap;
 
-	r->msg.status = -err;
 	va_start(ap, fmt);
-	vsnprintf(r->msg.error, sizeof(r->msg.error), fmt, ap);
+	refuse_fmt(c, r, err, fmt, ap);
 	va_end(ap);
-	if (err == EACCES) {
-		c->denials++;
-		bh_log("policy: denied \"%s\" %s: %s", c->cfg->name, bh_op_name(r->msg.op),
-		       r->msg.error);
-	}
 }
 
 /* the device a request names, if it is on the component's bus */
@@ -221,18 +224,26 @@ static void do_dma_alloc(struct bh_core_state *core, struct bh_component *c, str
 {
 	struct bh_device *dev = device_of(core, c, r, q->device, true);
 	struct bh_domain *dom = &c->domain;
+	/* its own; what it holds for its clients' sessions they pay for */
+	uint64_t own = c->dma_bytes - c->session_dma;
 	struct bh_dma_buf buf;
 	uint64_t hi, iova = 0;
 	int rc;
 
 	if (!dev)
 		return;
-	if (q->size == 0 || q->size > c->cfg->dma_quota - c->dma_bytes ||
-	    c->dma_bytes > c->cfg->dma_quota) {
+	if (q->size == 0) {
+		refuse(c, r, EINVAL, "DMA buffer of 0 bytes: ask for at least one byte");
+		return;
+	}
+	if (q->session) {
+		if (bh_account_charge(core, c, q->session, q->size, &r->msg) < 0)
+			return;
+	} else if (q->size > c->cfg->dma_quota - own || own > c->cfg->dma_quota) {
 		refuse(c, r, EDQUOT, "DMA buffer of %llu bytes: \"%s\" has %llu of %llu bytes of "
 				     "DMA quota left; raise dma = in its [component] section",
 		       (unsigned long long)q->size, c->cfg->name,
-		       (unsigned long long)(c->cfg->dma_quota - c->dma_bytes),
+		       (unsigned long long)(own < c->cfg->dma_quota ? c->cfg->dma_quota - own : 0),
 		       (unsigned long long)c->cfg->dma_quota);
 		return;
 	}
@@ -276,6 +287,8 @@ static void do_dma_alloc(struct bh_core_state *core, struct bh_component *c, str
 		return;
 	}
 	buf.iova = iova;
+	buf.session = q->session;
+	bh_account_charged(core, c, &buf);
 	c->dma[c->ndma++] = buf;
 	c->dma_bytes += buf.size;
 	r->fds[r->nfds++] = buf.memfd;
@@ -292,6 +305,7 @@ static void do_dma_free(struct bh_core_state *core, struct bh_component *c, stru
 		if (b->iova != q->iova)
 			continue;
 		core->backend->dma_unmap(&c->domain, b->iova, b->size);
+		bh_account_uncharge(core, c, b);
 		c->dma_bytes -= b->size;
 		bh_dma_buf_destroy(b);
 		c->dma[i] = c->dma[--c->ndma];
@@ -301,9 +315,115 @@ static void do_dma_free(struct bh_core_state *core, struct bh_component *c, stru
 	       (unsigned long long)q->iova);
 }
 
-void bh_service_request(struct bh_core_state *core, struct bh_component *c)
+static void handle(struct bh_core_state *core, struct bh_component *c, const struct bh_msg *in)
 {
 	struct reply r;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	bh_msg_init(&r.msg, (enum bh_op)in->op, in->seq);
+	switch (in->op) {
+	case BH_OP_HELLO:
+		do_hello(core, c, &r);
+		break;
+	case BH_OP_DEVICE_INFO:
+		do_device_info(core, c, &r, &in->u.req);
+		break;
+	case BH_OP_ACQUIRE:
+	case BH_OP_RELEASE:
+		do_acquire(core, c, &r, &in->u.req, in->op == BH_OP_ACQUIRE);
+		break;
+	case BH_OP_IO_MEM:
+		do_bar(core, c, &r, &in->u.req, BH_REGION_MMIO);
+		break;
+	case BH_OP_IO_PORT:
+		do_io_port(core, c, &r, &in->u.req);
+		break;
+	case BH_OP_IRQ:
+		do_irq(core, c, &r, &in->u.req);
+		break;
+	case BH_OP_DMA_ALLOC:
+		do_dma_alloc(core, c, &r, &in->u.req);
+		break;
+	case BH_OP_DMA_FREE:
+		do_dma_free(core, c, &r, &in->u.req);
+		break;
+	case BH_OP_HEARTBEAT:
+		c->last_heartbeat_ns = bh_now_ns();
+		break;
+	case BH_OP_SESSION_END:
+		bh_account_end(core, c, in->u.session.id, in->u.session.flags, &r.msg);
+		break;
+	case BH_OP_ANNOUNCE:
+	case BH_OP_SESSION:
+	case BH_OP_TAP:
+	case BH_OP_NBD: {
+		int fd = -1;
+		if (in->op == BH_OP_ANNOUNCE)
+			bh_session_announce(core, c, &in->u.session, &r.msg, &fd);
+		else if (in->op == BH_OP_SESSION)
+			bh_session_open(core, c, &in->u.session, &r.msg, &fd);
+		else if (in->op == BH_OP_TAP)
+			bh_session_tap(core, c, &r.msg, &fd);
+		else
+			bh_session_nbd(core, c, &in->u.session, &r.msg, &fd);
+		if (fd >= 0)
+			r.fds[r.nfds++] = fd;
+		break;
+	}
+	}
+	rc = bh_msg_send(c->sock, &r.msg, r.fds, r.nfds);
+	/* the fds are the component's now; DMA memfds stay open in core too */
+	for (unsigned int i = 0; i < r.nfds; i++) {
+		bool kept = false;
+		for (int k = 0; k < c->ndma; k++)
+			kept |= c->dma[k].memfd == r.fds[i];
+		if (!kept)
+			close(r.fds[i]);
+	}
+	if (rc < 0 && rc != -EPIPE)
+		bh_log("cannot reply to \"%s\": %s", c->cfg->name, strerror(-rc));
+}
+
+/*
+ * A client whose sessions keep failing waits before the next one is routed:
+ * core keeps the request and stops reading from it until then, so the
+ * client's call returns late (bh_supervisor_tick brings it back).
+ */
+static bool park(struct bh_core_state *core, struct bh_component *c, const struct bh_msg *in)
+{
+	uint64_t wait = bh_account_delay_ns(c, bh_now_ns());
+
+	if (in->op != BH_OP_SESSION || !wait)
+		return false;
+	c->parked_msg = *in;
+	c->parked = true;
+	c->session_delays++;
+	epoll_ctl(core->epfd, EPOLL_CTL_DEL, c->sock, NULL);
+	if (c->session_delays == 1 || !(c->session_delays & (c->session_delays - 1)))
+		bh_log("\"%s\": %u session(s) in a row failed or were dropped at once; its next "
+		       "session request waits %llu ms (backoff_ms, doubling up to backoff_max_ms; "
+		       "%u delayed so far)",
+		       c->cfg->name, c->session_failures, (unsigned long long)(wait / 1000000ull),
+		       c->session_delays);
+	return true;
+}
+
+void bh_service_unpark(struct bh_core_state *core, struct bh_component *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = BH_TAG(BH_TAG_SOCK, c->index) };
+
+	c->parked = false;
+	if (c->sock < 0)
+		return;
+	/* it could not heartbeat while it waited on us */
+	c->last_heartbeat_ns = bh_now_ns();
+	epoll_ctl(core->epfd, EPOLL_CTL_ADD, c->sock, &ev);
+	handle(core, c, &c->parked_msg);
+}
+
+void bh_service_request(struct bh_core_state *core, struct bh_component *c)
+{
 	struct bh_msg in;
 	char why[160];
 	int fds[BH_MAX_FDS];
@@ -327,64 +447,7 @@ void bh_service_request(struct bh_core_state *core, struct bh_component *c)
 		bh_component_stop(core, c, "protocol violation");
 		return;
 	}
-	memset(&r, 0, sizeof(r));
-	bh_msg_init(&r.msg, (enum bh_op)in.op, in.seq);
-	switch (in.op) {
-	case BH_OP_HELLO:
-		do_hello(core, c, &r);
-		break;
-	case BH_OP_DEVICE_INFO:
-		do_device_info(core, c, &r, &in.u.req);
-		break;
-	case BH_OP_ACQUIRE:
-	case BH_OP_RELEASE:
-		do_acquire(core, c, &r, &in.u.req, in.op == BH_OP_ACQUIRE);
-		break;
-	case BH_OP_IO_MEM:
-		do_bar(core, c, &r, &in.u.req, BH_REGION_MMIO);
-		break;
-	case BH_OP_IO_PORT:
-		do_io_port(core, c, &r, &in.u.req);
-		break;
-	case BH_OP_IRQ:
-		do_irq(core, c, &r, &in.u.req);
-		break;
-	case BH_OP_DMA_ALLOC:
-		do_dma_alloc(core, c, &r, &in.u.req);
-		break;
-	case BH_OP_DMA_FREE:
-		do_dma_free(core, c, &r, &in.u.req);
-		break;
-	case BH_OP_HEARTBEAT:
-		c->last_heartbeat_ns = bh_now_ns();
-		break;
-	case BH_OP_ANNOUNCE:
-	case BH_OP_SESSION:
-	case BH_OP_TAP:
-	case BH_OP_NBD: {
-		int fd = -1;
-		if (in.op == BH_OP_ANNOUNCE)
-			bh_session_announce(core, c, &in.u.session, &r.msg, &fd);
-		else if (in.op == BH_OP_SESSION)
-			bh_session_open(core, c, &in.u.session, &r.msg, &fd);
-		else if (in.op == BH_OP_TAP)
-			bh_session_tap(core, c, &r.msg, &fd);
-		else
-			bh_session_nbd(core, c, &in.u.session, &r.msg, &fd);
-		if (fd >= 0)
-			r.fds[r.nfds++] = fd;
-		break;
-	}
-	}
-	rc = bh_msg_send(c->sock, &r.msg, r.fds, r.nfds);
-	/* the fds are the component's now; DMA memfds stay open in core too */
-	for (unsigned int i = 0; i < r.nfds; i++) {
-		bool kept = false;
-		for (int k = 0; k < c->ndma; k++)
-			kept |= c->dma[k].memfd == r.fds[i];
-		if (!kept)
-			close(r.fds[i]);
-	}
-	if (rc < 0 && rc != -EPIPE)
-		bh_log("cannot reply to \"%s\": %s", c->cfg->name, strerror(-rc));
+	if (park(core, c, &in))
+		return;
+	handle(core, c, &in);
 }

@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -23,17 +22,6 @@
 #include "bulkhead/msg.h"
 #include "core.h"
 #include "nbd.h"
-
-__attribute__((format(printf, 3, 4))) static void refuse(struct bh_msg *reply, int err,
-							  const char *fmt, ...)
-{
-	va_list ap;
-
-	reply->status = -err;
-	va_start(ap, fmt);
-	vsnprintf(reply->error, sizeof(reply->error), fmt, ap);
-	va_end(ap);
-}
 
 static int provided(const struct bh_component_config *cc, const char *service)
 {
@@ -49,29 +37,39 @@ void bh_session_announce(struct bh_core_state *core, struct bh_component *c,
 	char service[BH_SERVICE_MAX];
 	int sv[2], k;
 
-	(void)core;
 	snprintf(service, sizeof(service), "%.*s", BH_SERVICE_MAX - 1, in->service);
 	k = provided(c->cfg, service);
 	if (k < 0) {
-		c->denials++;
-		refuse(reply, EACCES, "\"%s\" may not announce '%s': add 'provides = %s' to its "
-				      "[component] section",
-		       c->cfg->name, service, service);
-		bh_log("policy: denied \"%s\" announce: %s", c->cfg->name, reply->error);
+		bh_refuse(c, reply, EACCES, "\"%s\" may not announce '%s': add 'provides = %s' to "
+					    "its [component] section",
+			  c->cfg->name, service, service);
+		return;
+	}
+	if (!in->max_sessions || in->max_sessions > BH_MAX_SESSIONS || in->cost > BH_SESSION_COST_MAX) {
+		bh_refuse(c, reply, EINVAL, "announce '%s': %u sessions at once costing %llu bytes "
+					    "each; give 1 to %d sessions of at most %llu GiB",
+			  service, in->max_sessions, (unsigned long long)in->cost, BH_MAX_SESSIONS,
+			  BH_SESSION_COST_MAX >> 30);
 		return;
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		refuse(reply, errno, "socketpair: %s", strerror(errno));
+		bh_refuse(c, reply, errno, "socketpair: %s", strerror(errno));
 		return;
 	}
 	/* both ends: core never blocks, and the server polls its channel */
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
-	if (c->channel[k] >= 0)
+	if (c->channel[k] >= 0) {
+		/* what waited on the old channel went with it */
 		close(c->channel[k]);
+		bh_account_service_reset(core, c, k);
+	}
 	c->channel[k] = sv[0];
+	c->session_cost[k] = in->cost;
+	c->session_max[k] = in->max_sessions;
 	*fd = sv[1];
-	bh_log("\"%s\" announced '%s'", c->cfg->name, service);
+	bh_log("\"%s\" announced '%s': up to %u session(s), each costing its client %llu KiB",
+	       c->cfg->name, service, in->max_sessions, (unsigned long long)(in->cost + 1023) >> 10);
 }
 
 void bh_session_open(struct bh_core_state *core, struct bh_component *c,
@@ -79,6 +77,7 @@ void bh_session_open(struct bh_core_state *core, struct bh_component *c,
 {
 	const struct bh_route *route = NULL;
 	struct bh_component *server = NULL;
+	struct bh_session_rec *rec;
 	char service[BH_SERVICE_MAX];
 	struct bh_msg m;
 	int sv[2], k, rc;
@@ -88,11 +87,9 @@ void bh_session_open(struct bh_core_state *core, struct bh_component *c,
 		if (strcmp(c->cfg->routes[i].service, service) == 0)
 			route = &c->cfg->routes[i];
 	if (!route) {
-		c->denials++;
-		refuse(reply, EACCES, "\"%s\" has no route for '%s': add 'session = %s SERVER' to "
-				      "its [component] section",
-		       c->cfg->name, service, service);
-		bh_log("policy: denied \"%s\" session: %s", c->cfg->name, reply->error);
+		bh_refuse(c, reply, EACCES, "\"%s\" has no route for '%s': add 'session = %s "
+					    "SERVER' to its [component] section",
+			  c->cfg->name, service, service);
 		return;
 	}
 	for (int i = 0; i < core->ncomp; i++)
@@ -100,28 +97,37 @@ void bh_session_open(struct bh_core_state *core, struct bh_component *c,
 			server = &core->comp[i];
 	k = server ? provided(server->cfg, service) : -1;
 	if (!server || k < 0 || server->state != BH_RUNNING || server->channel[k] < 0) {
-		refuse(reply, EAGAIN, "\"%s\" has not announced '%s' (yet): try again",
-		       route->server, service);
+		bh_refuse(c, reply, EAGAIN, "\"%s\" has not announced '%s' (yet): try again",
+			  route->server, service);
 		return;
 	}
+	rec = bh_account_open(core, c, server, k, reply);
+	if (!rec)
+		return;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		refuse(reply, errno, "socketpair: %s", strerror(errno));
+		bh_account_cancel(core, rec);
+		bh_refuse(c, reply, errno, "socketpair: %s", strerror(errno));
 		return;
 	}
 	bh_msg_init(&m, BH_OP_SESSION, ++server->sessions);
 	snprintf(m.u.session.service, sizeof(m.u.session.service), "%s", service);
 	snprintf(m.u.session.client, sizeof(m.u.session.client), "%s", c->cfg->name);
+	m.u.session.id = rec->id;
 	rc = bh_msg_send(server->channel[k], &m, &sv[0], 1);
 	close(sv[0]);
 	if (rc < 0) {
 		close(sv[1]);
-		refuse(reply, EAGAIN, "\"%s\" is not taking '%s' sessions (%s): try again",
-		       route->server, service, strerror(-rc));
+		bh_account_cancel(core, rec);
+		bh_refuse(c, reply, EAGAIN, "\"%s\" is not taking '%s' sessions (%s): try again",
+			  route->server, service, strerror(-rc));
 		return;
 	}
 	*fd = sv[1];
 	c->sessions++;
-	bh_log("session '%s': \"%s\" -> \"%s\"", service, c->cfg->name, route->server);
+	/* a client that opens sessions in a loop is logged like a refusal: once, with a count */
+	if (c->session_failures < 2)
+		bh_log("session '%s' %u: \"%s\" -> \"%s\"", service, rec->id, c->cfg->name,
+		       route->server);
 }
 
 static int tap_create(const char *name, char *err, size_t err_len)
@@ -172,16 +178,15 @@ void bh_session_tap(struct bh_core_state *core, struct bh_component *c, struct b
 
 	(void)core;
 	if (!c->cfg->tap[0]) {
-		c->denials++;
-		refuse(reply, EACCES, "\"%s\" has no TAP interface: add 'tap = NAME' to its "
-				      "[component] section",
-		       c->cfg->name);
+		bh_refuse(c, reply, EACCES, "\"%s\" has no TAP interface: add 'tap = NAME' to its "
+					    "[component] section",
+			  c->cfg->name);
 		return;
 	}
 	if (c->tap_fd < 0) {
 		c->tap_fd = tap_create(c->cfg->tap, err, sizeof(err));
 		if (c->tap_fd < 0) {
-			refuse(reply, -c->tap_fd, "%s", err);
+			bh_refuse(c, reply, -c->tap_fd, "%s", err);
 			c->tap_fd = -1;
 			return;
 		}
@@ -189,7 +194,7 @@ void bh_session_tap(struct bh_core_state *core, struct bh_component *c, struct b
 	}
 	*fd = fcntl(c->tap_fd, F_DUPFD_CLOEXEC, 0);
 	if (*fd < 0)
-		refuse(reply, errno, "dup: %s", strerror(errno));
+		bh_refuse(c, reply, errno, "dup: %s", strerror(errno));
 	snprintf(reply->u.session.name, sizeof(reply->u.session.name), "%s", c->cfg->tap);
 }
 
@@ -201,28 +206,27 @@ void bh_session_nbd(struct bh_core_state *core, struct bh_component *c,
 
 	(void)core;
 	if (c->cfg->nbd < 0) {
-		c->denials++;
-		refuse(reply, EACCES, "\"%s\" has no NBD device: add 'nbd = N' to its [component] "
-				      "section",
-		       c->cfg->name);
+		bh_refuse(c, reply, EACCES, "\"%s\" has no NBD device: add 'nbd = N' to its "
+					    "[component] section",
+			  c->cfg->name);
 		return;
 	}
 	if (!in->size || !in->block_size || in->block_size > 65536 ||
 	    in->block_size & (in->block_size - 1) || in->size % in->block_size) {
-		refuse(reply, EINVAL, "nbd: size %llu and block size %u: the block size is a power "
-				      "of two up to 64 KiB and divides the size",
-		       (unsigned long long)in->size, in->block_size);
+		bh_refuse(c, reply, EINVAL, "nbd: size %llu and block size %u: the block size is a "
+					    "power of two up to 64 KiB and divides the size",
+			  (unsigned long long)in->size, in->block_size);
 		return;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		refuse(reply, errno, "socketpair: %s", strerror(errno));
+		bh_refuse(c, reply, errno, "socketpair: %s", strerror(errno));
 		return;
 	}
 	rc = bh_nbd_connect(c->cfg->nbd, in->size, in->block_size, sv[0], err, sizeof(err));
 	close(sv[0]); /* the kernel holds its end now */
 	if (rc < 0) {
 		close(sv[1]);
-		refuse(reply, -rc, "%s", err);
+		bh_refuse(c, reply, -rc, "%s", err);
 		return;
 	}
 	*fd = sv[1];
@@ -233,7 +237,7 @@ void bh_session_nbd(struct bh_core_state *core, struct bh_component *c,
 
 void bh_session_revoke(struct bh_core_state *core, struct bh_component *c)
 {
-	(void)core;
+	bh_account_ended(core, c);
 	for (int k = 0; k < BH_MAX_SERVICES; k++) {
 		if (c->channel[k] >= 0)
 			close(c->channel[k]);

@@ -124,6 +124,8 @@ void bh_component_revoke(struct bh_core_state *core, struct bh_component *c)
 		c->sock = -1;
 	}
 	bh_component_output(core, c);
+	c->parked = false;
+	bh_refuse_flush(c, true);
 	bh_session_revoke(core, c);
 	/* stop the devices first: no DMA may hit memory we are about to free */
 	for (int i = 0; i < c->ndevices; i++) {
@@ -254,7 +256,23 @@ int bh_supervisor_tick(struct bh_core_state *core)
 					next = ms;
 			}
 		}
-		if (c->state == BH_RUNNING && cc->watchdog_ms && c->sock >= 0) {
+		if (c->parked) {
+			uint64_t wait = bh_account_delay_ns(c, now);
+			if (!wait) {
+				bh_service_unpark(core, c);
+			} else {
+				int64_t ms = (int64_t)(wait / 1000000ull) + 1;
+				if (next < 0 || ms < next)
+					next = ms;
+			}
+		}
+		if (c->refusal_repeats) {
+			bh_refuse_flush(c, false);
+			if (c->refusal_repeats && (next < 0 || next > 1000))
+				next = 1000;
+		}
+		/* a parked component waits on core, not the other way round */
+		if (c->state == BH_RUNNING && cc->watchdog_ms && c->sock >= 0 && !c->parked) {
 			/* a component started just now in this loop heartbeats after now */
 			uint64_t quiet = now > c->last_heartbeat_ns
 						 ? (now - c->last_heartbeat_ns) / 1000000ull

@@ -46,6 +46,15 @@ static int call(struct bh_core *core, enum bh_op op, const struct bh_request *re
 	if (rc)
 		return failed(core, rc, "%s: cannot reach core: %s", bh_op_name(op), strerror(-rc));
 	rc = bh_msg_recv(core->fd, reply, fds, maxfds, &got, why, sizeof(why));
+	if (rc == -EMFILE) {
+		/* core granted a buffer whose fd never reached us: give it back */
+		if (op == BH_OP_DMA_ALLOC && reply->seq == m.seq && reply->status == 0) {
+			struct bh_request q = { .device = req->device, .iova = reply->u.grant.iova };
+			struct bh_msg ignored;
+			call(core, BH_OP_DMA_FREE, &q, &ignored, NULL, 0, NULL);
+		}
+		return failed(core, rc, "%s: the reply from core: %s", bh_op_name(op), why);
+	}
 	if (rc == 0)
 		return failed(core, -ECONNRESET, "%s: core closed the connection", bh_op_name(op));
 	if (rc < 0)
@@ -352,21 +361,22 @@ static int session_call(struct bh_core *core, enum bh_op op, const struct bh_ses
 	return 0;
 }
 
-int bh_service_announce(struct bh_core *core, const char *service, int *channel)
+int bh_service_announce(struct bh_core *core, const char *service, uint64_t cost,
+			unsigned int max_sessions, int *channel)
 {
-	struct bh_session_info info = { 0 };
+	struct bh_session_info info = { .cost = cost, .max_sessions = max_sessions };
 	struct bh_msg reply;
 
 	snprintf(info.service, sizeof(info.service), "%s", service);
 	return session_call(core, BH_OP_ANNOUNCE, &info, &reply, channel);
 }
 
-int bh_service_accept(int channel, char client[BH_NAME_MAX], int *session_fd)
+int bh_service_accept(int channel, struct bh_session_request *req)
 {
 	struct bh_msg m;
 	unsigned int got = 0;
 	char why[128];
-	int rc = bh_msg_recv(channel, &m, session_fd, 1, &got, why, sizeof(why));
+	int rc = bh_msg_recv(channel, &m, &req->fd, 1, &got, why, sizeof(why));
 
 	if (rc == -EAGAIN)
 		return 0;
@@ -374,11 +384,37 @@ int bh_service_accept(int channel, char client[BH_NAME_MAX], int *session_fd)
 		return rc ? rc : -ECONNRESET;
 	if (m.op != BH_OP_SESSION || got != 1) {
 		if (got)
-			close(*session_fd);
+			close(req->fd);
+		req->fd = -1;
 		return -EPROTO;
 	}
-	snprintf(client, BH_NAME_MAX, "%.*s", BH_NAME_MAX - 1, m.u.session.client);
+	req->id = m.u.session.id;
+	snprintf(req->client, BH_NAME_MAX, "%.*s", BH_NAME_MAX - 1, m.u.session.client);
 	return 1;
+}
+
+int bh_session_end(struct bh_core *core, uint32_t id, uint32_t flags)
+{
+	struct bh_msg m, reply;
+	char why[128];
+	unsigned int got = 0;
+	int rc;
+
+	bh_msg_init(&m, BH_OP_SESSION_END, ++core->seq);
+	m.u.session.id = id;
+	m.u.session.flags = flags;
+	rc = bh_msg_send(core->fd, &m, NULL, 0);
+	if (rc)
+		return failed(core, rc, "session_end: cannot reach core: %s", strerror(-rc));
+	rc = bh_msg_recv(core->fd, &reply, NULL, 0, &got, why, sizeof(why));
+	if (rc <= 0)
+		return failed(core, rc ? rc : -ECONNRESET, "session_end: %s",
+			      rc ? why : "core closed the connection");
+	if (reply.status < 0) {
+		reply.error[sizeof(reply.error) - 1] = 0;
+		return failed(core, reply.status, "session_end refused: %s", reply.error);
+	}
+	return 0;
 }
 
 int bh_session_open(struct bh_core *core, const char *service, int *session_fd)
@@ -442,7 +478,13 @@ static size_t dma_page(int fd, uint64_t iova)
 int bh_dma_alloc(struct bh_core *core, unsigned int dev, size_t size, uint64_t limit,
 		 struct bh_dma *dma)
 {
-	struct bh_request q = { .device = dev, .size = size, .limit = limit };
+	return bh_dma_alloc_session(core, dev, size, limit, 0, dma);
+}
+
+int bh_dma_alloc_session(struct bh_core *core, unsigned int dev, size_t size, uint64_t limit,
+			 uint32_t session, struct bh_dma *dma)
+{
+	struct bh_request q = { .device = dev, .size = size, .limit = limit, .session = session };
 	struct bh_msg reply;
 	unsigned int nfds = 0;
 	int fd, rc;

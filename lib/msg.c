@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 /* Framing of struct bh_msg: exactly one message per datagram, fds as SCM_RIGHTS. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,6 +19,7 @@ static const char *const op_names[BH_OP_COUNT] = {
 	[BH_OP_DMA_FREE] = "dma_free",	 [BH_OP_HEARTBEAT] = "heartbeat",
 	[BH_OP_ANNOUNCE] = "announce",	 [BH_OP_SESSION] = "session",
 	[BH_OP_TAP] = "tap",		 [BH_OP_NBD] = "nbd",
+	[BH_OP_SESSION_END] = "session_end",
 };
 
 const char *bh_op_name(unsigned int op)
@@ -83,7 +87,8 @@ int bh_msg_recv(int sock, struct bh_msg *m, int *fds, unsigned int maxfds, unsig
 {
 	int rc = bh_dgram_recv(sock, m, sizeof(*m), fds, maxfds, nfds, why, why_len);
 
-	if (rc == 1) {
+	/* -EMFILE: the message came whole, its fds did not */
+	if (rc == 1 || rc == -EMFILE) {
 		int err = bh_msg_check(m, why, why_len);
 		if (err) {
 			close_fds(fds, *nfds);
@@ -92,6 +97,18 @@ int bh_msg_recv(int sock, struct bh_msg *m, int *fds, unsigned int maxfds, unsig
 		}
 	}
 	return rc;
+}
+
+/* is our fd table full? then the kernel dropped fds it could not install */
+static bool fd_limit_reached(void)
+{
+	int fd = eventfd(0, EFD_CLOEXEC);
+
+	if (fd >= 0) {
+		close(fd);
+		return false;
+	}
+	return errno == EMFILE;
 }
 
 int bh_dgram_recv(int sock, void *buf, size_t len, int *fds, unsigned int maxfds,
@@ -134,9 +151,22 @@ int bh_dgram_recv(int sock, void *buf, size_t len, int *fds, unsigned int maxfds
 	if (n == 0 && ngot == 0)
 		return 0;
 	if (mh.msg_flags & MSG_CTRUNC) {
+		bool full = fd_limit_reached();
+		struct rlimit rl;
+
 		close_fds(got, ngot);
-		snprintf(why, why_len, "more than %d fds attached", BH_MAX_FDS);
-		return -EPROTO;
+		if (!full) {
+			snprintf(why, why_len, "more than %d fds attached", BH_MAX_FDS);
+			return -EPROTO;
+		}
+		if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+			rl.rlim_cur = 0;
+		/* the message itself arrived whole: the caller may still read it */
+		snprintf(why, why_len, "fds came with it that this process could not take: its fd "
+				       "limit (fds = %llu) is reached; raise fds = in its [component] "
+				       "section, or close fds it no longer needs",
+			 (unsigned long long)rl.rlim_cur);
+		return n == (ssize_t)len && !(mh.msg_flags & MSG_TRUNC) ? -EMFILE : -EPROTO;
 	}
 	if (mh.msg_flags & MSG_TRUNC || n != (ssize_t)len) {
 		close_fds(got, ngot);

@@ -104,20 +104,31 @@ int bh_session_offer_regions(int session_fd, const char *service,
 	return offer_regions(session_fd, service, spec, n, memfds, maps, info, info_len, s);
 }
 
-int bh_session_offer(struct bh_core *core, unsigned int dev, int session_fd, const char *service,
-		     const struct bh_session_stream_spec *spec, unsigned int n, const void *info,
-		     size_t info_len, struct bh_session *s)
+uint64_t bh_session_cost(const struct bh_session_stream_spec *spec, unsigned int n)
+{
+	uint64_t cost = 0;
+
+	for (unsigned int i = 0; i < n; i++)
+		cost += (bh_ps_region_size(spec[i].capacity, spec[i].bulk_size) + 4095) & ~4095ull;
+	return cost;
+}
+
+int bh_session_offer(struct bh_core *core, unsigned int dev, const struct bh_session_request *req,
+		     const char *service, const struct bh_session_stream_spec *spec, unsigned int n,
+		     const void *info, size_t info_len, struct bh_session *s)
 {
 	int memfds[BH_SESSION_STREAMS] = { -1, -1 };
 	void *maps[BH_SESSION_STREAMS] = { NULL, NULL };
 	int rc;
 
-	session_init(s, session_fd);
+	session_init(s, req->fd);
+	s->id = req->id;
+	snprintf(s->peer, sizeof(s->peer), "%s", req->client);
 	if (n > BH_SESSION_STREAMS)
 		return -EINVAL;
 	for (unsigned int i = 0; i < n; i++) {
 		size_t size = bh_ps_region_size(spec[i].capacity, spec[i].bulk_size);
-		rc = bh_dma_alloc(core, dev, size, 0, &s->dma[i]);
+		rc = bh_dma_alloc_session(core, dev, size, 0, s->id, &s->dma[i]);
 		if (rc) {
 			while (i-- > 0)
 				bh_dma_free(core, &s->dma[i]);
@@ -126,10 +137,11 @@ int bh_session_offer(struct bh_core *core, unsigned int dev, int session_fd, con
 		memfds[i] = s->dma[i].fd;
 		maps[i] = s->dma[i].virt;
 	}
-	rc = offer_regions(session_fd, service, spec, n, memfds, maps, info, info_len, s);
+	rc = offer_regions(req->fd, service, spec, n, memfds, maps, info, info_len, s);
 	if (rc)
 		for (unsigned int i = 0; i < n; i++)
 			bh_dma_free(core, &s->dma[i]);
+	s->set_up = !rc;
 	return rc;
 }
 
@@ -236,6 +248,10 @@ void bh_session_close(struct bh_core *core, struct bh_session *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
+	if (core && s->id)
+		bh_session_end(core, s->id, s->set_up ? 0 : BH_SESSION_END_FAILED);
+	s->id = 0;
+	s->set_up = 0;
 }
 
 int bh_session_send_event(struct bh_session *s, uint32_t type, const void *data, size_t len)

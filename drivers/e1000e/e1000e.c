@@ -40,6 +40,7 @@
 #include "bulkhead/coalesce.h"
 #include "bulkhead/fault.h"
 #include "bulkhead/nic.h"
+#include "bulkhead/service.h"
 #include "regs.h"
 
 #define RX_RING 256
@@ -117,7 +118,7 @@ struct nic {
 	bool promiscuous;
 	uint8_t mac[6];
 	struct bh_nic_link link;
-	int channel;
+	struct bh_service svc;
 	struct bh_loop loop;
 	struct client clients[MAX_CLIENTS];
 	unsigned int nclients;
@@ -393,13 +394,16 @@ static void client_close(struct nic *n, struct client *c, const char *why)
 static void on_session(void *arg, int fd, uint32_t events);
 static void on_wake(void *arg, int fd, uint32_t events);
 
-static void client_open(struct nic *n, int fd, const char *peer)
+/* a session's streams, whose memory its client pays for */
+static const struct bh_session_stream_spec nic_spec[2] = {
+    [BH_NIC_TX] = {BH_PS_SINK, BH_NIC_RING, TX_SLOT, (uint64_t) TX_SLOTS * TX_SLOT},
+    [BH_NIC_RX] = {BH_PS_SOURCE, BH_NIC_RING, BH_NIC_SLOT, (uint64_t) BH_NIC_RING * BH_NIC_SLOT},
+};
+
+static void client_open(struct nic *n, struct bh_session_request *req)
 {
-	const struct bh_session_stream_spec spec[2] = {
-	    [BH_NIC_TX] = {BH_PS_SINK, BH_NIC_RING, TX_SLOT, (uint64_t) TX_SLOTS * TX_SLOT},
-	    [BH_NIC_RX] = {BH_PS_SOURCE, BH_NIC_RING, BH_NIC_SLOT,
-			   (uint64_t) BH_NIC_RING * BH_NIC_SLOT},
-	};
+	const char *peer = req->client;
+	int fd = req->fd;
 	struct bh_nic_info info = {.mtu = BH_NIC_MTU,
 				   .link = n->link,
 				   .driver = "e1000e",
@@ -415,13 +419,13 @@ static void client_open(struct nic *n, int fd, const char *peer)
 		printf("e1000e: session from \"%s\" refused: %d sessions is the most this driver "
 		       "serves\n",
 		       peer, MAX_CLIENTS);
-		close(fd);
+		bh_service_refuse(&n->svc, req);
 		return;
 	}
 	memcpy(info.mac, n->mac, sizeof(info.mac));
 	memset(c, 0, sizeof(*c));
-	rc = bh_session_offer(&n->core, n->dev, fd, BH_NIC_SERVICE, spec, 2, &info, sizeof(info),
-			      &c->s);
+	rc = bh_session_offer(&n->core, n->dev, req, BH_NIC_SERVICE, nic_spec, 2, &info,
+			      sizeof(info), &c->s);
 	if (rc) {
 		printf("e1000e: session from \"%s\" failed: %s\n", peer,
 		       rc == -EPIPE || rc == -ECONNRESET ? "it hung up" : bh_error(&n->core));
@@ -863,13 +867,15 @@ static void on_wake(void *arg, int fd, uint32_t events)
 static void on_channel(void *arg, int fd, uint32_t events)
 {
 	struct nic *n = arg;
-	char peer[BH_NAME_MAX];
-	int sfd, rc;
+	struct bh_session_request req;
+	int rc;
 
+	(void) fd;
 	(void) events;
-	while ((rc = bh_service_accept(fd, peer, &sfd)) == 1)
-		client_open(n, sfd, peer);
-	if (rc < 0 && rc != -EPROTO) {
+	/* a bounded number per pass: the data path keeps its share of time */
+	while ((rc = bh_service_next(&n->svc, &req)) == 1)
+		client_open(n, &req);
+	if (rc < 0) {
 		fprintf(stderr, "e1000e: the session channel failed (%s): core is gone\n",
 			strerror(-rc));
 		exit(1);
@@ -964,6 +970,7 @@ static void serve(struct nic *n)
 		bool again = false;
 		uint64_t now = bh_coarse_ns();
 
+		bh_service_pass(&n->svc);
 		if (now >= next_tick) {
 			next_tick = now + TICK_MS * 1000000ull;
 			tick(n);
@@ -1061,11 +1068,11 @@ static int setup(struct nic *n, int irq_type)
 		return -1;
 	n->link = link_now(n);
 	shadow_take(n);
-	if (bh_service_announce(&n->core, BH_NIC_SERVICE, &n->channel) < 0)
+	if (bh_service_open(&n->svc, &n->core, BH_NIC_SERVICE, bh_session_cost(nic_spec, 2),
+			    MAX_CLIENTS) < 0)
 		return -1;
-	fcntl(n->channel, F_SETFL, fcntl(n->channel, F_GETFL) | O_NONBLOCK);
 	if (bh_loop_init(&n->loop) < 0 || bh_loop_add(&n->loop, n->irq.fd, on_irq, n) < 0 ||
-	    bh_loop_add(&n->loop, n->channel, on_channel, n) < 0) {
+	    bh_loop_add(&n->loop, bh_service_fd(&n->svc), on_channel, n) < 0) {
 		snprintf(n->core.error, sizeof(n->core.error), "epoll: %s", strerror(errno));
 		return -1;
 	}
@@ -1074,7 +1081,7 @@ static int setup(struct nic *n, int irq_type)
 
 int main(int argc, char **argv)
 {
-	static struct nic n = {.channel = -1, .zero_copy = true};
+	static struct nic n = {.svc.channel = -1, .zero_copy = true};
 	int irq_type = -1;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);

@@ -44,6 +44,7 @@
 #include "bulkhead/block.h"
 #include "bulkhead/bulkhead.h"
 #include "bulkhead/fault.h"
+#include "bulkhead/service.h"
 #include "bulkhead/session.h"
 #include "regs.h"
 
@@ -112,7 +113,7 @@ struct nvme {
 	unsigned int inflight;
 	struct bh_block_info info;
 	bool vwc, dsm;
-	int channel;
+	struct bh_service svc;
 	struct client client[MAX_CLIENTS];
 	uint64_t requests, refused, failed;
 	uint64_t last_check_ns;
@@ -738,46 +739,53 @@ static void beat(struct nvme *n)
 	}
 }
 
-static void accept_clients(struct nvme *n)
+/* a session's stream, whose memory its client pays for */
+static struct bh_session_stream_spec block_spec(const struct nvme *n)
 {
-	struct bh_session_stream_spec spec = {
+	return (struct bh_session_stream_spec){
 		.server_role = BH_PS_SINK,
 		.capacity = RING,
 		.slot_size = n->info.max_transfer,
 		.bulk_size = (uint64_t)RING * n->info.max_transfer,
 	};
-	char peer[BH_NAME_MAX];
-	int fd, rc;
+}
 
-	while ((rc = bh_service_accept(n->channel, peer, &fd)) == 1) {
+/* a bounded number per pass (bulkhead/service.h): requests in flight keep their share */
+static void accept_clients(struct nvme *n)
+{
+	struct bh_session_stream_spec spec = block_spec(n);
+	struct bh_session_request req;
+	int rc;
+
+	while ((rc = bh_service_next(&n->svc, &req)) == 1) {
 		struct client *c = NULL;
 		for (int i = 0; i < MAX_CLIENTS && !c; i++)
 			if (!n->client[i].open)
 				c = &n->client[i];
 		if (!c || stopping) {
-			printf("nvme: refused a session from %s: %s\n", peer,
+			printf("nvme: refused a session from %s: %s\n", req.client,
 			       stopping ? "shutting down" : "too many clients");
-			close(fd);
+			bh_service_refuse(&n->svc, &req);
 			continue;
 		}
-		rc = bh_session_offer(&n->core, n->dev, fd, BH_BLOCK_SERVICE, &spec, 1, &n->info,
+		rc = bh_session_offer(&n->core, n->dev, &req, BH_BLOCK_SERVICE, &spec, 1, &n->info,
 				      sizeof(n->info), &c->s);
 		if (rc) {
-			printf("nvme: session for %s failed: %s\n", peer, bh_error(&n->core));
-			close(fd);
+			printf("nvme: session for %s failed: %s\n", req.client,
+			       rc == -EPIPE || rc == -ECONNRESET ? "it hung up" : bh_error(&n->core));
+			bh_session_close(&n->core, &c->s);
 			continue;
 		}
-		snprintf(c->s.peer, sizeof(c->s.peer), "%s", peer);
 		c->ps = &c->s.ps[0];
 		/* the bulk buffer's place in the region, which is one DMA buffer */
 		c->bulk_iova = c->s.dma[0].iova + (uint64_t)(c->ps->bulk - (uint8_t *)c->s.dma[0].virt);
 		c->inflight = 0;
 		c->open = true;
 		c->closing = false;
-		printf("nvme: serving %s: stream of %u x %u KiB at iova 0x%llx\n", peer, RING,
+		printf("nvme: serving %s: stream of %u x %u KiB at iova 0x%llx\n", req.client, RING,
 		       n->info.max_transfer >> 10, (unsigned long long)c->bulk_iova);
 	}
-	if (rc < 0 && rc != -EAGAIN)
+	if (rc < 0)
 		printf("nvme: channel: %s\n", strerror(-rc));
 }
 
@@ -797,6 +805,7 @@ static void serve(struct nvme *n)
 
 		if (fault_pending)
 			fault_inject(n);
+		bh_service_pass(&n->svc);
 		beat(n);
 		reap(n);
 		for (int i = 0; i < MAX_CLIENTS; i++) {
@@ -824,7 +833,7 @@ static void serve(struct nvme *n)
 			continue;
 		p[np] = (struct pollfd){ .fd = n->core.fd, .events = 0 };
 		owner[np++] = -1;
-		p[np] = (struct pollfd){ .fd = n->channel, .events = POLLIN };
+		p[np] = (struct pollfd){ .fd = bh_service_fd(&n->svc), .events = POLLIN };
 		owner[np++] = -2;
 		p[np] = (struct pollfd){ .fd = n->irq[1].fd, .events = POLLIN };
 		owner[np++] = -3;
@@ -878,7 +887,7 @@ static void stop(struct nvme *n)
 
 int main(void)
 {
-	struct nvme n = { .channel = -1 };
+	struct nvme n = { .svc.channel = -1 };
 	struct bh_device_info info;
 	struct sigaction sa = { .sa_handler = on_term };
 	int rc;
@@ -906,12 +915,12 @@ int main(void)
 		fprintf(stderr, "nvme: controller init failed: %s\n", strerror(-rc));
 		return 1;
 	}
-	if (bh_service_announce(&n.core, BH_BLOCK_SERVICE, &n.channel) < 0) {
+	struct bh_session_stream_spec spec = block_spec(&n);
+	if (bh_service_open(&n.svc, &n.core, BH_BLOCK_SERVICE, bh_session_cost(&spec, 1),
+			    MAX_CLIENTS) < 0) {
 		fprintf(stderr, "nvme: %s\n", bh_error(&n.core));
 		return 1;
 	}
-	/* sessions are accepted until none is left: that needs EAGAIN, not a wait */
-	fcntl(n.channel, F_SETFL, fcntl(n.channel, F_GETFL) | O_NONBLOCK);
 	printf("nvme: ready: serving '%s'\n", BH_BLOCK_SERVICE);
 	serve(&n);
 	stop(&n);

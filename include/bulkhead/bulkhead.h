@@ -126,17 +126,35 @@ struct bh_dma {
 /* limit: the device's highest usable address + 1, or 0 for any */
 int bh_dma_alloc(struct bh_core *core, unsigned int dev, size_t size, uint64_t limit,
 		 struct bh_dma *dma);
+/* the same for a session we serve: charged to its client's session_memory, not our dma */
+int bh_dma_alloc_session(struct bh_core *core, unsigned int dev, size_t size, uint64_t limit,
+			 uint32_t session, struct bh_dma *dma);
 int bh_dma_free(struct bh_core *core, struct bh_dma *dma);
 
 /*
  * sessions: a server announces a service and accepts sessions on the
  * channel it gets; a client opens a session to a service and core routes it
  * to the server its config names. Both then talk over the session socket
- * (see bulkhead/session.h for packet streams on it).
+ * (see bulkhead/session.h for packet streams on it, bulkhead/service.h for
+ * a server's side with its set-up work bounded).
+ *
+ * The client pays: the server announces what one session costs (the stream
+ * memory it allocates for it) and how many it serves at once; core charges
+ * each session to its client's "sessions" and "session_memory" and refuses
+ * one beyond them, saying which limit it reached.
  */
-int bh_service_announce(struct bh_core *core, const char *service, int *channel);
-/* the next session on a channel: 1 with *session_fd and the client's label, 0 if none yet */
-int bh_service_accept(int channel, char client[BH_NAME_MAX], int *session_fd);
+struct bh_session_request {
+	int fd;	     /* the session socket */
+	uint32_t id; /* core's number for it: DMA for it is charged to the client */
+	char client[BH_NAME_MAX];
+};
+
+int bh_service_announce(struct bh_core *core, const char *service, uint64_t cost,
+			unsigned int max_sessions, int *channel);
+/* the next session on a channel: 1 with *req, 0 if none yet */
+int bh_service_accept(int channel, struct bh_session_request *req);
+/* server: session id is over (flags: BH_SESSION_END_*); core gives its client's share back */
+int bh_session_end(struct bh_core *core, uint32_t id, uint32_t flags);
 /* -EAGAIN while the server is not (yet) serving */
 int bh_session_open(struct bh_core *core, const char *service, int *session_fd);
 /* retry bh_session_open until it works or timeout_ms passes (-1: forever) */

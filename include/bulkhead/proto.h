@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define BH_PROTO_MAGIC 0x314b4842u /* "BHK1" little-endian */
-#define BH_PROTO_VERSION 1
+#define BH_PROTO_VERSION 2
 #define BH_CORE_FD 3 /* where a component finds its socket to core */
 
 #define BH_NAME_MAX 32
@@ -42,6 +42,8 @@ enum bh_op {
 	BH_OP_TAP,         /* bridge: -> fd of the TAP interface the config names; name=ifname */
 	BH_OP_NBD,         /* bridge: size, index=block size -> fd: socket /dev/nbdN serves on;
 			    * name=device */
+	BH_OP_SESSION_END, /* server: id, flags: that session is over; its client's quota
+			    * comes back */
 	BH_OP_COUNT
 };
 
@@ -106,7 +108,12 @@ struct bh_request {
 	uint64_t size;  /* DMA size */
 	uint64_t limit; /* DMA: highest usable device address + 1, 0 = any */
 	uint64_t iova;  /* DMA free */
+	uint32_t session; /* DMA alloc: for this session, charged to its client; 0: our own */
+	uint32_t reserved;
 };
+
+/* a session that ended before its server set it up, or that its client dropped at once */
+#define BH_SESSION_END_FAILED 1u
 
 /* sessions: who asks for what */
 struct bh_session_info {
@@ -115,7 +122,10 @@ struct bh_session_info {
 	char name[BH_NAME_MAX];	  /* TAP interface or nbd device */
 	uint64_t size;		  /* NBD: export size */
 	uint32_t block_size;	  /* NBD */
-	uint32_t reserved;
+	uint32_t id;		  /* core's number for a session (to its server; SESSION_END) */
+	uint64_t cost;		  /* ANNOUNCE: stream memory one session costs its client */
+	uint32_t max_sessions;	  /* ANNOUNCE: sessions the server serves at once */
+	uint32_t flags;		  /* SESSION_END: BH_SESSION_END_* */
 };
 
 struct bh_grant {

@@ -66,12 +66,21 @@ struct bh_session {
 	struct bh_dma dma[BH_SESSION_STREAMS]; /* server: the regions as DMA buffers */
 	uint8_t info[BH_SESSION_INFO];
 	char peer[BH_NAME_MAX]; /* server: the client's label */
+	uint32_t id;		/* server: core's number for it, to end it with */
+	int set_up;		/* server: the client has its setup */
 };
 
-/* server: allocate the streams as DMA buffers of dev, attach, and send the setup */
-int bh_session_offer(struct bh_core *core, unsigned int dev, int session_fd, const char *service,
-		     const struct bh_session_stream_spec *spec, unsigned int n, const void *info,
-		     size_t info_len, struct bh_session *s);
+/* what a session of these streams costs its client: announce it (bh_service_open) */
+uint64_t bh_session_cost(const struct bh_session_stream_spec *spec, unsigned int n);
+
+/*
+ * server: allocate the streams as DMA buffers of dev (charged to the
+ * client), attach, and send the setup. Whatever it returns, s holds the
+ * request: bh_session_close() ends it, and tells core how it ended.
+ */
+int bh_session_offer(struct bh_core *core, unsigned int dev, const struct bh_session_request *req,
+		     const char *service, const struct bh_session_stream_spec *spec, unsigned int n,
+		     const void *info, size_t info_len, struct bh_session *s);
 
 /*
  * The same with memory the caller provides (memfds of region_size each,
@@ -86,7 +95,11 @@ int bh_session_offer_regions(int session_fd, const char *service,
 int bh_session_accept_setup(int session_fd, const char *service, struct bh_session *s,
 			    char *why, size_t why_len);
 
-/* free the streams and close the socket; core may be NULL for a client */
+/*
+ * free the streams and close the socket; core may be NULL for a client. A
+ * server's session ends at core too: one never set up, or dropped by its
+ * client within a second, counts as the client's failure (core slows it).
+ */
 void bh_session_close(struct bh_core *core, struct bh_session *s);
 
 int bh_session_send_event(struct bh_session *s, uint32_t type, const void *data, size_t len);
