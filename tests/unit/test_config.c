@@ -416,6 +416,27 @@ static void test_error_fds_range(void **state)
 	assert_int_equal(f->cfg.comp[0].limit_fds, 512);
 }
 
+/* what a client may spend on sessions: a count and stream memory */
+static void test_session_quota_keys(void **state)
+{
+	struct fixture *f = *state;
+
+	parse_ok(f, "[component \"a\"]\nexec = /bin/x\n");
+	assert_int_equal(f->cfg.comp[0].sessions, BH_SESSIONS_DEFAULT);
+	assert_int_equal(f->cfg.comp[0].session_memory, BH_SESSION_MEMORY_DEFAULT);
+	parse_ok(f, "[component \"a\"]\nexec = /bin/x\nsessions = 0\nsession_memory = 8M\n");
+	assert_int_equal(f->cfg.comp[0].sessions, 0);
+	assert_int_equal(f->cfg.comp[0].session_memory, 8ull << 20);
+	expect_error(f, "[component \"a\"]\nexec = /bin/x\nsessions = 257\n", 3,
+		     "sessions = 257", "between 0 and 256", NULL);
+	expect_error(f, "[component \"a\"]\nexec = /bin/x\nsessions = lots\n", 3,
+		     "sessions = 'lots': expected a whole number", NULL);
+	expect_error(f, "[component \"a\"]\nexec = /bin/x\nsession_memory = 0\n", 3,
+		     "session_memory = '0'", "a size like 64M", NULL);
+	expect_error(f, "[component \"a\"]\nexec = /bin/x\nsesions = 2\n", 3,
+		     "unknown key 'sesions'", "sessions session_memory", NULL);
+}
+
 static void test_error_bad_size(void **state)
 {
 	struct fixture *f = *state;
@@ -624,6 +645,7 @@ int main(void)
 		T(test_error_bad_ioport),
 		T(test_error_user_root),
 		T(test_error_fds_range),
+		T(test_session_quota_keys),
 		T(test_error_bad_size),
 		T(test_error_bad_restart_and_env),
 		T(test_error_too_many_components),

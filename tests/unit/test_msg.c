@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -303,6 +304,48 @@ static void test_more_fds_than_buffer(void **state)
 	expect_eproto(p, BH_MAX_FDS, "");
 }
 
+/*
+ * The receiver's fd table is full: the kernel drops the fds it cannot
+ * install. The message still arrives, and the refusal names the limit and
+ * the config key (fds =) instead of "more than 8 fds attached".
+ */
+static void test_fd_limit_reached(void **state)
+{
+	struct pair *p = *state;
+	struct rlimit old, low;
+	struct bh_msg m, got;
+	int fds[2] = { make_memfd("a"), make_memfd("b") };
+	int filler[64], nfill = 0, in[BH_MAX_FDS];
+	unsigned int nin = 99;
+	char why[256] = "";
+	int rc;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	fill(&m, BH_OP_DMA_ALLOC, 9);
+	assert_int_equal(bh_msg_send(p->sv[0], &m, fds, 2), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)test_count_fds() + 4;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (nfill < 64 && (filler[nfill] = dup(0)) >= 0)
+		nfill++;
+	rc = bh_msg_recv(p->sv[1], &got, in, BH_MAX_FDS, &nin, why, sizeof(why));
+	for (int i = 0; i < nfill; i++)
+		close(filler[i]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	close(fds[0]);
+	close(fds[1]);
+	assert_int_equal(rc, -EMFILE);
+	assert_int_equal(nin, 0);
+	/* the message came whole: the caller can still give back what it granted */
+	assert_int_equal(got.seq, 9);
+	char want[64];
+	snprintf(want, sizeof(want), "its fd limit (fds = %llu) is reached",
+		 (unsigned long long)low.rlim_cur);
+	assert_non_null(strstr(why, want));
+	assert_non_null(strstr(why, "raise fds = in its [component] section"));
+	assert_int_equal(test_count_fds(), p->fds_before + 2);
+}
+
 static void test_hang_up(void **state)
 {
 	struct pair *p = *state;
@@ -385,6 +428,7 @@ int main(void)
 		T(test_bad_header),
 		T(test_more_fds_than_maxfds),
 		T(test_more_fds_than_buffer),
+		T(test_fd_limit_reached),
 		T(test_hang_up),
 		T(test_recv_error),
 		cmocka_unit_test(test_check_and_names),
