@@ -126,8 +126,8 @@ void bh_session_open(struct bh_core_state *core, struct bh_component *c,
 	c->sessions++;
 	/* a client that opens sessions in a loop is logged like a refusal: once, with a count */
 	if (c->session_failures < 2)
-		bh_log("session '%s' %u: \"%s\" -> \"%s\"", service, rec->id, c->cfg->name,
-		       route->server);
+		bh_log("session '%s': \"%s\" -> \"%s\" (session %u)", service, c->cfg->name,
+		       route->server, rec->id);
 }
 
 static int tap_create(const char *name, char *err, size_t err_len)
