@@ -248,7 +248,8 @@ static void do_dma_alloc(struct bh_core_state *core, struct bh_component *c, str
 		return;
 	}
 	if (c->ndma >= BH_MAX_DMA) {
-		refuse(c, r, ENOSPC, "\"%s\" holds %d DMA buffers already; free some",
+		refuse(c, r, ENOSPC, "\"%s\" holds %d DMA buffers already, core's limit per "
+				     "component (BH_MAX_DMA): free some, or allocate fewer larger ones",
 		       c->cfg->name, BH_MAX_DMA);
 		return;
 	}

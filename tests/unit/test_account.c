@@ -15,7 +15,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "bulkhead/msg.h"
@@ -289,6 +291,76 @@ static void test_refusals_logged_once(void **state)
 	assert_int_equal(core.comp[OTHER].denials, 1);
 }
 
+/* what a server announces is checked like any other request */
+static void test_announce(void **state)
+{
+	struct bh_session_info in = { .service = "nic", .max_sessions = 0, .cost = 4096 };
+	struct bh_component *s = &core.comp[SERVER];
+	struct bh_msg reply;
+	int fd = -1;
+
+	(void)state;
+	for (int k = 0; k < BH_MAX_SERVICES; k++)
+		s->channel[k] = -1;
+	bh_msg_init(&reply, BH_OP_ANNOUNCE, 1);
+	bh_session_announce(&core, s, &in, &reply, &fd);
+	assert_int_equal(reply.status, -EINVAL);
+	assert_non_null(strstr(reply.error, "give 1 to 256 sessions of at most 64 GiB"));
+	assert_int_equal(fd, -1);
+	in.max_sessions = 3;
+	bh_msg_init(&reply, BH_OP_ANNOUNCE, 2);
+	bh_session_announce(&core, s, &in, &reply, &fd);
+	assert_int_equal(reply.status, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(s->session_max[0], 3);
+	assert_int_equal(s->session_cost[0], 4096);
+	close(fd);
+	close(s->channel[0]);
+}
+
+/*
+ * A client whose sessions keep failing: core reads its next session request
+ * but answers it only once the wait is over, and meanwhile reads nothing
+ * else from it.
+ */
+static void test_request_waits(void **state)
+{
+	struct bh_component *c = &core.comp[CLIENT];
+	struct bh_msg m, reply;
+	int sv[2], fds[1];
+	unsigned int nfds;
+	char why[128];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+	core.epfd = epoll_create1(EPOLL_CLOEXEC);
+	c->sock = sv[0];
+	c->state = BH_RUNNING;
+	c->session_failures = 3;
+	c->session_not_before_ns = bh_now_ns() + 60000000000ull;
+	bh_msg_init(&m, BH_OP_SESSION, 7);
+	snprintf(m.u.session.service, sizeof(m.u.session.service), "nic");
+	assert_int_equal(bh_msg_send(sv[1], &m, NULL, 0), 0);
+	bh_service_request(&core, c);
+	assert_true(c->parked);
+	assert_int_equal(c->session_delays, 1);
+	assert_int_equal(bh_msg_recv(sv[1], &reply, fds, 1, &nfds, why, sizeof(why)), -EAGAIN);
+	/* not yet: the tick says when to look again */
+	assert_true(bh_supervisor_tick(&core) > 59000);
+	assert_true(c->parked);
+	/* the wait is over: the request is answered (here: no route) */
+	c->session_not_before_ns = 0;
+	bh_supervisor_tick(&core);
+	assert_false(c->parked);
+	assert_int_equal(bh_msg_recv(sv[1], &reply, fds, 1, &nfds, why, sizeof(why)), 1);
+	assert_int_equal(reply.seq, 7);
+	assert_int_equal(reply.status, -EACCES);
+	assert_non_null(strstr(reply.error, "no route for 'nic'"));
+	close(sv[0]);
+	close(sv[1]);
+	close(core.epfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -302,6 +374,8 @@ int main(void)
 		T(test_dma_charged_to_client),
 		T(test_component_ends),
 		T(test_refusals_logged_once),
+		T(test_announce),
+		T(test_request_waits),
 #undef T
 	};
 
