@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# vm: --devices xhci-ccid:rp --mem 1024
+# The USB host controller on the test machine: bulkhead's xhci driver takes
+# QEMU's qemu-xhci (1b36:000d), unprivileged, starts it, enumerates the
+# usb-ccid reader behind it and talks CCID to it over the bulk endpoints
+# (--ccid-check); stalls and cancellations on the way. Then the driver is
+# killed: core revokes, resets the controller and restarts it, and the
+# reader is enumerated again.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+conf=$WORK/xhci-test.conf
+log=$WORK/xhci-test.log
+cat >"$conf" <<CONF
+[core]
+backend = vfio
+control = /run/bulkhead/core.sock
+
+[component "xhci"]
+exec = $BUILD/drivers/xhci/bulkhead-xhci
+args = --ccid-check
+device = 1b36:000d
+dma = 4M
+restart = on-failure
+backoff_ms = 200
+watchdog_ms = 5000
+CONF
+
+start_core "$conf" "$log" || { result xhci_core_start 1 "core did not start"; exit 1; }
+wait_for "$log" "xhci\| xhci: (ready|ccid check done)" 60
+wait_for "$log" "xhci\| xhci: ready" 10
+
+# drv REGEX [N]: the Nth (default first) line of the driver's that matches, without the prefix
+drv() { grep -E "xhci\| xhci: $1" "$log" | sed -n "${2:-1}p" | sed 's/^.*xhci| xhci: //'; }
+
+line=$(drv "controller started: ")
+echo "$line" | grep -qE "HCIVERSION [0-9a-f]+\.[0-9a-f]{2}, [0-9]+ slots, [0-9]+ ports \(USB"
+result xhci_controller_started $? "${line:-no start line}"
+
+dev=$(drv "port [0-9]+: .* device in slot [0-9]+: 08e6:4433")
+cfg=$(drv "slot [0-9]+: configuration [0-9]+ \(")
+ok=$(drv "slot [0-9]+: configured: ")
+[ -n "$dev" ] && echo "$cfg" | grep -q "class 0x0b" && echo "$cfg" | grep -q "bulk IN" &&
+	echo "$cfg" | grep -q "bulk OUT" && [ -n "$ok" ]
+result xhci_enumerated $? "${dev:-no 08e6:4433}; ${cfg:-no configuration}; ${ok:-not configured}"
+
+for t in ccid_found ccid_slot_status ccid_power_on control_stall bulk_stall bulk_after_stall \
+	cancel_interrupt cancel_bulk bulk_after_cancel; do
+	l=$(drv "check $t ")
+	echo "$l" | grep -q "^check $t PASS"
+	result "xhci_$t" $? "${l#check $t }"
+done
+
+# the driver: not root, one device (the controller)
+snap=$("$CLI" status)
+uid=$(field xhci uid "$snap")
+pid=$(field xhci pid "$snap")
+ndev=$(field xhci devices "$snap")
+[ "${uid:-0}" -ge 1000 ] && [ "$ndev" = 1 ]
+result xhci_driver_unprivileged $? "uid=$uid pid=$pid devices=$ndev"
+
+# kill it: core revokes, resets the controller, restarts the driver, which enumerates again
+t0=$SECONDS
+kill -KILL "$pid"
+wait_for "$log" 'started "xhci" pid [0-9]+ .*\(restart\)' 20
+wait_for_count "$log" "xhci\| xhci: (ready|ccid check done)" 3 60
+again=$(drv "port [0-9]+: .* device in slot [0-9]+: 08e6:4433" 2)
+status2=$(drv "check ccid_slot_status " 2)
+[ -n "$again" ] && echo "$status2" | grep -q "PASS"
+result xhci_driver_restart $? "killed pid $pid; $(grep -oE 'revoked "xhci": [^;]*' "$log" | head -1); after $((SECONDS - t0)) s: ${again:-not enumerated again}; ${status2:-no slot status}"
+
+stop_core
+echo "---- core log ----"
+cat "$log"
