@@ -11,6 +11,10 @@
  * transfers cancelled while the device holds them (NAK). Each step logs a
  * "check NAME PASS|FAIL" line. This stands in for the USB session until
  * there is one.
+ *
+ * Fault injection (BULKHEAD_FAULTS=1, lib/fault.c): bad-dma sends the
+ * command ring to an unmapped address; the driver exits when the command
+ * does not complete, as it does for any controller that stops answering.
  */
 #include <errno.h>
 #include <signal.h>
@@ -22,6 +26,7 @@
 #include <unistd.h>
 
 #include "bulkhead/bulkhead.h"
+#include "bulkhead/fault.h"
 #include "xhci.h"
 
 #define XHCI_VENDOR 0x1b36
@@ -38,12 +43,21 @@
 /* CCID 1.1, 5.3.3: GET_DATA_RATES, a class request QEMU's reader does not implement */
 #define CCID_GET_DATA_RATES 0x03
 
-static volatile sig_atomic_t stopping;
+static volatile int stopping; /* int: xhci.c looks at it too */
+
+static volatile sig_atomic_t fault_pending; /* bad-dma, done by the loop */
 
 static void on_term(int sig)
 {
 	(void)sig;
 	stopping = 1;
+}
+
+/* signal context: only note it */
+static void on_bad_dma(void *arg)
+{
+	(void)arg;
+	fault_pending = 1;
 }
 
 struct ccid {
@@ -303,6 +317,8 @@ int main(int argc, char **argv)
 	}
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	bh_fault_hook(BH_FAULT_BAD_DMA, on_bad_dma, NULL);
+	bh_fault_arm();
 	if (bh_core_open(&core) < 0 || bh_device_find(&core, XHCI_VENDOR, XHCI_DEVICE, &pci) < 0 ||
 	    bh_device_info(&core, pci, &info) < 0) {
 		fprintf(stderr, "xhci: %s\n", bh_error(&core));
@@ -310,6 +326,7 @@ int main(int argc, char **argv)
 	}
 	printf("xhci: uid %u, device %s, %s, start %u\n", getuid(), info.name,
 	       core.hello.iommu ? "DMA confined by the IOMMU" : "NO IOMMU", core.hello.restarts + 1);
+	x.stopping = &stopping;
 	if (xhci_start(&x, &core, pci) < 0) {
 		fprintf(stderr, "xhci: %s\n", bh_error(&core));
 		return 1;
@@ -317,8 +334,11 @@ int main(int argc, char **argv)
 	if (ccid)
 		ccid_check(&x, &core);
 	printf("xhci: ready\n");
-	while (!stopping)
+	while (!stopping) {
+		if (fault_pending)
+			xhci_fault_bad_dma(&x);
 		xhci_poll(&x, POLL_MS);
+	}
 	xhci_stop(&x);
 	return 0;
 }

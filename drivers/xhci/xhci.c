@@ -183,8 +183,13 @@ static void tick(struct xhci *x)
 		return;
 	x->last_tick_ns = now;
 	if (bh_heartbeat(x->core) < 0) {
-		fprintf(stderr, "xhci: heartbeat: %s; core is gone\n", bh_error(x->core));
-		exit(1);
+		bool asked = x->stopping && *x->stopping;
+		/* no DMA from a controller nobody drives any more */
+		if (x->running)
+			op_wr(x, XHCI_USBCMD, op_rd(x, XHCI_USBCMD) & ~XHCI_CMD_RUN);
+		if (!asked)
+			fprintf(stderr, "xhci: heartbeat: %s; core is gone\n", bh_error(x->core));
+		exit(asked ? 0 : 1);
 	}
 	if (!x->running)
 		return;
@@ -375,7 +380,7 @@ static void td_failed(struct xhci *x, struct usb_device *d, unsigned int dci, st
 	if (cc == XHCI_CC_TRB)
 		die(x, "slot %u endpoint %u: the controller refused a TRB we built", d->slot, dci);
 	if (cc != XHCI_CC_STALL)
-		printf("xhci: slot %u ep %u: transfer failed: %s (%u)%s\n", d->slot, dci,
+		printf("xhci: slot %u dci %u: transfer failed: %s (%u)%s\n", d->slot, dci,
 		       xhci_cc_name(cc), cc, halted ? "; endpoint halted" : "");
 	if (!halted) {
 		td_complete(ep, td, cc_errno(cc), actual);
@@ -501,7 +506,8 @@ static unsigned int events_reap(struct xhci *x)
 		uint64_t erdp;
 
 		ev.control = e->control;
-		if ((ev.control & XHCI_TRB_CYCLE) != x->evt_cycle) {
+		/* at most a ring's worth per call: a controller that keeps writing cannot hold us */
+		if ((ev.control & XHCI_TRB_CYCLE) != x->evt_cycle || n == EVT_TRBS) {
 			if (!n)
 				return 0;
 			erdp = x->evt_iova + (uint64_t)x->evt_deq * sizeof(struct xhci_trb);
@@ -563,6 +569,34 @@ static unsigned int command(struct xhci *x, uint64_t param, uint32_t status, uin
 	if (result)
 		*result = x->cmd_control;
 	return XHCI_EV_CODE(x->cmd_status);
+}
+
+/* an IOVA core never maps: its domains end below 4 GiB, VT-d allows 39 bits */
+#define WILD_IOVA 0x7fdead0000ull
+
+/*
+ * bad-dma: a link TRB sends the command ring to an address core never
+ * mapped, and a command is rung in. The IOMMU blocks the fetch (core logs
+ * it and names us), the command never completes, and the wait for it ends
+ * the way a controller that stopped answering ends: we exit for a reset.
+ */
+void xhci_fault_bad_dma(struct xhci *x)
+{
+	volatile struct xhci_trb *l = &x->cmd.trb[x->cmd.enq];
+	uint64_t deadline = bh_coarse_ns() + CMD_TIMEOUT_MS * 1000000ull;
+
+	printf("xhci: fault: bad-dma: the command ring links to unmapped 0x%llx\n",
+	       (unsigned long long)WILD_IOVA);
+	l->param = WILD_IOVA;
+	l->status = 0;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	l->control = XHCI_TRB_TYPE(XHCI_TRB_LINK) | x->cmd.cycle;
+	x->cmd_index = XHCI_RING_TRBS; /* no completion can match it */
+	x->cmd_busy = true;
+	doorbell(x, XHCI_DB_COMMAND, 0);
+	while (bh_coarse_ns() < deadline)
+		wait_once(x, 50);
+	die(x, "a command has not completed in %u ms", CMD_TIMEOUT_MS);
 }
 
 /* 4.6.10: the endpoint (stopped or after Reset Endpoint) resumes at ring index i */
@@ -756,12 +790,12 @@ static void recover(struct xhci *x)
 					     XHCI_TRB_EP(dci),
 				     NULL);
 			if (cc != XHCI_CC_SUCCESS)
-				printf("xhci: slot %u ep %u: reset endpoint: %s\n", d->slot, dci,
+				printf("xhci: slot %u dci %u: reset endpoint: %s\n", d->slot, dci,
 				       xhci_cc_name(cc));
 			td = td_live_head(ep, NULL);
 			if (!td)
 				continue;
-			printf("xhci: slot %u ep %u: halted (%s); endpoint reset, ring moved past the "
+			printf("xhci: slot %u dci %u: halted (%s); endpoint reset, ring moved past the "
 			       "transfer\n",
 			       d->slot, dci, strerror(-ep->halt_status));
 			move_past(x, d, dci, td, ep->halt_status, ep->halt_actual, "a halt");
@@ -819,7 +853,7 @@ int xhci_cancel(struct xhci_xfer *t)
 		     XHCI_TRB_TYPE(XHCI_TRB_STOP_EP) | XHCI_TRB_SLOT(d->slot) | XHCI_TRB_EP(t->dci),
 		     NULL);
 	if (cc != XHCI_CC_SUCCESS && cc != XHCI_CC_CONTEXT_STATE)
-		printf("xhci: slot %u ep %u: stop endpoint: %s\n", d->slot, t->dci, xhci_cc_name(cc));
+		printf("xhci: slot %u dci %u: stop endpoint: %s\n", d->slot, t->dci, xhci_cc_name(cc));
 	if (ep->halted)
 		recover(x);
 	if (!t->busy) {

@@ -156,6 +156,8 @@ struct xhci {
 	bool recovering, enumerating;
 	uint64_t last_tick_ns;
 	uint64_t events, stray_events, irqs;
+	/* set by a SIGTERM handler: core is stopping us, its socket may already be gone */
+	volatile int *stopping;
 	/* a session layer's hooks; may be NULL */
 	void (*attached)(struct xhci *x, struct usb_device *d);
 	void (*detached)(struct xhci *x, struct usb_device *d);
@@ -167,6 +169,9 @@ int xhci_start(struct xhci *x, struct bh_core *core, unsigned int pci);
 void xhci_stop(struct xhci *x);
 /* wait up to timeout_ms for events, complete transfers, follow plug and unplug */
 void xhci_poll(struct xhci *x, int timeout_ms);
+
+/* fault injection (bad-dma): the command ring is sent where core mapped nothing */
+void __attribute__((noreturn)) xhci_fault_bad_dma(struct xhci *x);
 
 int xhci_submit(struct usb_device *d, uint8_t ep_address, struct xhci_xfer *t);
 int xhci_cancel(struct xhci_xfer *t);

@@ -5,7 +5,9 @@
 # usb-ccid reader behind it and talks CCID to it over the bulk endpoints
 # (--ccid-check); stalls and cancellations on the way. Then the driver is
 # killed: core revokes, resets the controller and restarts it, and the
-# reader is enumerated again.
+# reader is enumerated again. Last, the health check: a bad-dma fault sends
+# the command ring where the IOMMU blocks it; the command never completes,
+# the driver exits for a reset and comes back a third time.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -20,6 +22,7 @@ control = /run/bulkhead/core.sock
 exec = $BUILD/drivers/xhci/bulkhead-xhci
 args = --ccid-check
 device = 1b36:000d
+env = BULKHEAD_FAULTS=1
 dma = 4M
 restart = on-failure
 backoff_ms = 200
@@ -48,7 +51,7 @@ for t in ccid_found ccid_slot_status ccid_power_on control_stall bulk_stall bulk
 	cancel_interrupt cancel_bulk bulk_after_cancel; do
 	l=$(drv "check $t ")
 	echo "$l" | grep -q "^check $t PASS"
-	result "xhci_$t" $? "${l#check $t }"
+	result "xhci_$t" $? "$(echo "${l#check $t }" | sed -E 's/^(PASS|FAIL) //')"
 done
 
 # the driver: not root, one device (the controller)
@@ -68,6 +71,18 @@ again=$(drv "port [0-9]+: .* device in slot [0-9]+: 08e6:4433" 2)
 status2=$(drv "check ccid_slot_status " 2)
 [ -n "$again" ] && echo "$status2" | grep -q "PASS"
 result xhci_driver_restart $? "killed pid $pid; $(grep -oE 'revoked "xhci": [^;]*' "$log" | head -1); after $((SECONDS - t0)) s: ${again:-not enumerated again}; ${status2:-no slot status}"
+
+# a controller that stops answering: the driver exits non-zero, core resets and restarts it
+pid2=$(field xhci pid)
+t0=$SECONDS
+"$CLI" inject "$pid2" bad-dma >/dev/null 2>&1
+wait_for "$log" 'started "xhci" pid [0-9]+ .*\(restart\)' 20
+wait_for_count "$log" "xhci\| xhci: (ready|ccid check done)" 5 60
+why=$(grep -E "xhci\| xhci: .*exiting so core resets the controller" "$log" | head -1 | sed 's/^.*xhci| xhci: //')
+ended=$(grep -oE '"xhci" \(pid [0-9]+\) ended: [^,]*' "$log" | tail -1)
+third=$(drv "check ccid_slot_status " 3)
+[ -n "$why" ] && echo "$ended" | grep -q "exit code 70" && echo "$third" | grep -q PASS
+result xhci_health_restart $? "bad-dma into pid $pid2: ${why:-no health exit}; $ended; after $((SECONDS - t0)) s: ${third:-no slot status}"
 
 stop_core
 echo "---- core log ----"
