@@ -66,7 +66,7 @@ result xhci_driver_unprivileged $? "uid=$uid pid=$pid devices=$ndev"
 t0=$SECONDS
 kill -KILL "$pid"
 wait_for "$log" 'started "xhci" pid [0-9]+ .*\(restart\)' 20
-wait_for_count "$log" "xhci\| xhci: (ready|ccid check done)" 3 60
+wait_for_count "$log" "xhci\| xhci: (ready|ccid check done)" 4 60
 again=$(drv "port [0-9]+: .* device in slot [0-9]+: 08e6:4433" 2)
 status2=$(drv "check ccid_slot_status " 2)
 [ -n "$again" ] && echo "$status2" | grep -q "PASS"
@@ -76,8 +76,8 @@ result xhci_driver_restart $? "killed pid $pid; $(grep -oE 'revoked "xhci": [^;]
 pid2=$(field xhci pid)
 t0=$SECONDS
 "$CLI" inject "$pid2" bad-dma >/dev/null 2>&1
-wait_for "$log" 'started "xhci" pid [0-9]+ .*\(restart\)' 20
-wait_for_count "$log" "xhci\| xhci: (ready|ccid check done)" 5 60
+wait_for_count "$log" 'started "xhci" pid [0-9]+ .*\(restart\)' 2 20
+wait_for_count "$log" "xhci\| xhci: (ready|ccid check done)" 6 60
 why=$(grep -E "xhci\| xhci: .*exiting so core resets the controller" "$log" | head -1 | sed 's/^.*xhci| xhci: //')
 ended=$(grep -oE '"xhci" \(pid [0-9]+\) ended: [^,]*' "$log" | tail -1)
 third=$(drv "check ccid_slot_status " 3)
