@@ -49,14 +49,14 @@ static volatile sig_atomic_t fault_pending; /* bad-dma, done by the loop */
 
 static void on_term(int sig)
 {
-	(void)sig;
+	(void) sig;
 	stopping = 1;
 }
 
 /* signal context: only note it */
 static void on_bad_dma(void *arg)
 {
-	(void)arg;
+	(void) arg;
 	fault_pending = 1;
 }
 
@@ -70,7 +70,7 @@ struct ccid {
 };
 
 static void check(struct ccid *c, const char *name, bool ok, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static void check(struct ccid *c, const char *name, bool ok, const char *fmt, ...)
 {
@@ -98,21 +98,21 @@ static void hex(char *out, size_t size, const uint8_t *b, int n)
 
 	out[0] = 0;
 	for (int i = 0; i < n && len + 4 < size; i++)
-		len += (size_t)snprintf(out + len, size - len, "%s%02x", i ? " " : "", b[i]);
+		len += (size_t) snprintf(out + len, size - len, "%s%02x", i ? " " : "", b[i]);
 }
 
 /* 6.2.6: bStatus bits 1:0, the ICC */
 static const char *icc_status(uint8_t status)
 {
-	static const char *const s[] = { "ICC present and active", "ICC present, inactive",
-					 "no ICC present", "reserved" };
+	static const char *const s[] = {"ICC present and active", "ICC present, inactive",
+					"no ICC present", "reserved"};
 	return s[status & 3];
 }
 
 /* one command message out, its answer in; the answer's length or -errno */
 static int ccid_exchange(struct ccid *c, uint8_t type, uint8_t *reply, uint32_t size)
 {
-	uint8_t msg[CCID_HEADER] = { type, 0, 0, 0, 0, 0, c->seq, 0, 0, 0 };
+	uint8_t msg[CCID_HEADER] = {type, 0, 0, 0, 0, 0, c->seq, 0, 0, 0};
 	int rc = xhci_transfer(c->d, c->bulk_out, msg, sizeof(msg), 2000);
 
 	if (rc < 0)
@@ -146,28 +146,33 @@ static void power_on(struct ccid *c)
 	uint8_t r[512];
 	char h[3 * 64];
 	int n = ccid_exchange(c, PC_TO_RDR_ICC_POWER_ON, r, sizeof(r));
-	uint32_t len = n >= CCID_HEADER ? (uint32_t)(r[1] | r[2] << 8 | r[3] << 16 | (uint32_t)r[4] << 24) : 0;
-	bool ok = n >= CCID_HEADER && r[0] == RDR_TO_PC_DATA_BLOCK && len <= (uint32_t)n - CCID_HEADER;
+	uint32_t len = n >= CCID_HEADER
+			   ? (uint32_t) (r[1] | r[2] << 8 | r[3] << 16 | (uint32_t) r[4] << 24)
+			   : 0;
+	bool ok =
+	    n >= CCID_HEADER && r[0] == RDR_TO_PC_DATA_BLOCK && len <= (uint32_t) n - CCID_HEADER;
 
 	if (ok && len)
-		hex(h, sizeof(h), r + CCID_HEADER, (int)len);
+		hex(h, sizeof(h), r + CCID_HEADER, (int) len);
 	else
 		snprintf(h, sizeof(h), "none");
 	check(c, "ccid_power_on", ok,
 	      "IccPowerOn -> %s: type 0x%02x dwLength %u bStatus 0x%02x (%s) bError 0x%02x ATR %s",
-	      n < 0 ? err_name(n) : "RDR_to_PC_DataBlock", n > 0 ? r[0] : 0, len,
-	      n > 7 ? r[7] : 0, icc_status(n > 7 ? r[7] : 3), n > 8 ? r[8] : 0, h);
+	      n < 0 ? err_name(n) : "RDR_to_PC_DataBlock", n > 0 ? r[0] : 0, len, n > 7 ? r[7] : 0,
+	      icc_status(n > 7 ? r[7] : 3), n > 8 ? r[8] : 0, h);
 }
 
 /* a control request the device does not know: a stall on EP0, then EP0 works again */
 static void control_stall(struct ccid *c)
 {
-	struct usb_setup s = { .type = USB_DIR_IN | USB_TYPE_CLASS | USB_RECIP_INTERFACE,
-			       .request = CCID_GET_DATA_RATES,
-			       .length = 64 };
+	struct usb_setup s = {.type = USB_DIR_IN | USB_TYPE_CLASS | USB_RECIP_INTERFACE,
+			      .request = CCID_GET_DATA_RATES,
+			      .length = 64};
 	uint8_t buf[64], desc[USB_DEV_LEN];
-	struct usb_setup g = { .type = USB_DIR_IN, .request = USB_REQ_GET_DESCRIPTOR,
-			       .value = USB_DT_DEVICE << 8, .length = sizeof(desc) };
+	struct usb_setup g = {.type = USB_DIR_IN,
+			      .request = USB_REQ_GET_DESCRIPTOR,
+			      .value = USB_DT_DEVICE << 8,
+			      .length = sizeof(desc)};
 	int rc = xhci_control(c->d, &s, buf, 1000);
 	int after = xhci_control(c->d, &g, desc, 1000);
 
@@ -179,7 +184,7 @@ static void control_stall(struct ccid *c)
 /* a 5-byte message: QEMU's reader stalls bulk OUT on a header it cannot read */
 static void bulk_stall(struct ccid *c)
 {
-	uint8_t half[5] = { PC_TO_RDR_GET_SLOT_STATUS, 0, 0, 0, 0 };
+	uint8_t half[5] = {PC_TO_RDR_GET_SLOT_STATUS, 0, 0, 0, 0};
 	int rc = xhci_transfer(c->d, c->bulk_out, half, sizeof(half), 2000);
 	int clear = xhci_clear_halt(c->d, c->bulk_out);
 
@@ -192,7 +197,7 @@ static void bulk_stall(struct ccid *c)
 
 static void poll_for(struct xhci *x, int ms)
 {
-	uint64_t end = bh_coarse_ns() + (uint64_t)ms * 1000000ull;
+	uint64_t end = bh_coarse_ns() + (uint64_t) ms * 1000000ull;
 
 	while (bh_coarse_ns() < end)
 		xhci_poll(x, 20);
@@ -206,11 +211,11 @@ static void poll_for(struct xhci *x, int ms)
  */
 static void cancel(struct ccid *c)
 {
-	struct xhci_xfer ti = { .buf = c->buf.virt, .iova = c->buf.iova, .len = 64 };
-	struct xhci_xfer t1 = { .buf = (uint8_t *)c->buf.virt + 512, .iova = c->buf.iova + 512,
-				.len = 512 };
-	struct xhci_xfer t2 = { .buf = (uint8_t *)c->buf.virt + 1024, .iova = c->buf.iova + 1024,
-				.len = 512 };
+	struct xhci_xfer ti = {.buf = c->buf.virt, .iova = c->buf.iova, .len = 64};
+	struct xhci_xfer t1 = {
+	    .buf = (uint8_t *) c->buf.virt + 512, .iova = c->buf.iova + 512, .len = 512};
+	struct xhci_xfer t2 = {
+	    .buf = (uint8_t *) c->buf.virt + 1024, .iova = c->buf.iova + 1024, .len = 512};
 	int rc, notes = 0;
 
 	if (c->intr_in) {
@@ -219,7 +224,8 @@ static void cancel(struct ccid *c)
 		/* a pending slot change comes first: take it, and wait once more */
 		while (!rc && !ti.busy && notes < 2) {
 			uint8_t *b = ti.buf;
-			printf("xhci: ccid: interrupt IN: %u bytes: type 0x%02x bmSlotICCState 0x%02x\n",
+			printf("xhci: ccid: interrupt IN: %u bytes: type 0x%02x bmSlotICCState "
+			       "0x%02x\n",
 			       ti.actual, b[0], b[1]);
 			notes++;
 			rc = xhci_submit(c->d, c->intr_in, &ti);
@@ -250,7 +256,7 @@ static void cancel(struct ccid *c)
 
 static void ccid_check(struct xhci *x, struct bh_core *core)
 {
-	struct ccid c = { .x = x };
+	struct ccid c = {.x = x};
 	struct usb_device *d = NULL;
 
 	for (unsigned int k = 0; k < XHCI_MAX_DEVS && !d; k++) {
@@ -258,7 +264,8 @@ static void ccid_check(struct xhci *x, struct bh_core *core)
 		for (unsigned int off = 0; e->used && off + 9 <= e->config_len;) {
 			if (e->config[off] < 2)
 				break;
-			if (e->config[off + 1] == USB_DT_INTERFACE && e->config[off + USB_IF_CLASS] == CCID_CLASS)
+			if (e->config[off + 1] == USB_DT_INTERFACE &&
+			    e->config[off + USB_IF_CLASS] == CCID_CLASS)
 				d = e;
 			off += e->config[off];
 		}
@@ -302,7 +309,7 @@ int main(int argc, char **argv)
 	static struct bh_core core;
 	static struct xhci x;
 	struct bh_device_info info;
-	struct sigaction sa = { .sa_handler = on_term };
+	struct sigaction sa = {.sa_handler = on_term};
 	bool ccid = false;
 	unsigned int pci;
 
@@ -311,7 +318,8 @@ int main(int argc, char **argv)
 		if (strcmp(argv[i], "--ccid-check") == 0) {
 			ccid = true;
 		} else {
-			fprintf(stderr, "xhci: unknown argument '%s' (known: --ccid-check)\n", argv[i]);
+			fprintf(stderr, "xhci: unknown argument '%s' (known: --ccid-check)\n",
+				argv[i]);
 			return 2;
 		}
 	}
@@ -325,7 +333,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("xhci: uid %u, device %s, %s, start %u\n", getuid(), info.name,
-	       core.hello.iommu ? "DMA confined by the IOMMU" : "NO IOMMU", core.hello.restarts + 1);
+	       core.hello.iommu ? "DMA confined by the IOMMU" : "NO IOMMU",
+	       core.hello.restarts + 1);
 	x.stopping = &stopping;
 	if (xhci_start(&x, &core, pci) < 0) {
 		fprintf(stderr, "xhci: %s\n", bh_error(&core));

@@ -19,10 +19,10 @@
 #define XHCI_RTSOFF 0x18
 #define XHCI_HCCPARAMS2 0x1c
 
-#define XHCI_CAP_LENGTH(v) ((v)&0xff)
+#define XHCI_CAP_LENGTH(v) ((v) &0xff)
 #define XHCI_CAP_VERSION(v) ((v) >> 16)
 /* 5.3.3 */
-#define XHCI_HCS1_MAX_SLOTS(v) ((v)&0xff)
+#define XHCI_HCS1_MAX_SLOTS(v) ((v) &0xff)
 #define XHCI_HCS1_MAX_INTRS(v) (((v) >> 8) & 0x7ff)
 #define XHCI_HCS1_MAX_PORTS(v) ((v) >> 24)
 /* 5.3.4: the scratchpad count is split in two fields */
@@ -30,8 +30,8 @@
 #define XHCI_HCS2_SCRATCHPADS(v) ((((v) >> 21) & 0x1f) << 5 | ((v) >> 27))
 /* 5.3.6 */
 #define XHCI_HCC1_AC64 (1u << 0)
-#define XHCI_HCC1_CSZ (1u << 2) /* 64-byte contexts */
-#define XHCI_HCC1_PPC (1u << 3) /* port power control */
+#define XHCI_HCC1_CSZ (1u << 2)	      /* 64-byte contexts */
+#define XHCI_HCC1_PPC (1u << 3)	      /* port power control */
 #define XHCI_HCC1_XECP(v) ((v) >> 16) /* dwords from BAR0 */
 /* 5.3.7, 5.3.8: both keep their low bits reserved */
 #define XHCI_DBOFF_MASK 0xfffffffcu
@@ -47,7 +47,7 @@
 #define XHCI_DCBAAP_LO 0x30
 #define XHCI_DCBAAP_HI 0x34
 #define XHCI_CONFIG 0x38
-#define XHCI_PORTSC(port) (0x400 + 0x10 * ((port)-1)) /* ports count from 1 */
+#define XHCI_PORTSC(port) (0x400 + 0x10 * ((port) -1)) /* ports count from 1 */
 
 /* 5.4.1 USBCMD */
 #define XHCI_CMD_RUN (1u << 0)
@@ -88,8 +88,8 @@
 #define XHCI_PORT_WAKE_MASK (7u << 25) /* WCE, WDE, WOE */
 #define XHCI_PORT_DR (1u << 30)
 #define XHCI_PORT_WPR (1u << 31)
-#define XHCI_PORT_CHANGES                                                                \
-	(XHCI_PORT_CSC | XHCI_PORT_PEC | XHCI_PORT_WRC | XHCI_PORT_OCC | XHCI_PORT_PRC | \
+#define XHCI_PORT_CHANGES                                                                          \
+	(XHCI_PORT_CSC | XHCI_PORT_PEC | XHCI_PORT_WRC | XHCI_PORT_OCC | XHCI_PORT_PRC |           \
 	 XHCI_PORT_PLC | XHCI_PORT_CEC)
 /* 4.19.1.1: what a write must carry back so that nothing changes by accident */
 #define XHCI_PORT_KEEP (XHCI_PORT_PP | XHCI_PORT_PIC_MASK | XHCI_PORT_WAKE_MASK)
@@ -118,7 +118,7 @@
 #define XHCI_DB_COMMAND 0
 
 /* 7 extended capabilities: ID 7:0, next 15:8 in dwords */
-#define XHCI_XCAP_ID(v) ((v)&0xff)
+#define XHCI_XCAP_ID(v) ((v) &0xff)
 #define XHCI_XCAP_NEXT(v) (((v) >> 8) & 0xff)
 #define XHCI_XCAP_LEGACY 1
 #define XHCI_XCAP_PROTOCOL 2
@@ -128,9 +128,9 @@
 /* 7.2 supported protocol: dword 0 major 31:24, dword 2 offset 7:0, count 15:8 */
 #define XHCI_PROTO_MAJOR(v) ((v) >> 24)
 #define XHCI_PROTO_MINOR(v) (((v) >> 16) & 0xff)
-#define XHCI_PROTO_PORT_OFF(v) ((v)&0xff)
+#define XHCI_PROTO_PORT_OFF(v) ((v) &0xff)
 #define XHCI_PROTO_PORT_COUNT(v) (((v) >> 8) & 0xff)
-#define XHCI_PROTO_SLOT_TYPE(v) ((v)&0x1f)
+#define XHCI_PROTO_SLOT_TYPE(v) ((v) &0x1f)
 
 /* 6.4 a transfer request block: 16 bytes */
 struct xhci_trb {
@@ -142,7 +142,7 @@ struct xhci_trb {
 _Static_assert(sizeof(struct xhci_trb) == 16, "a TRB is 16 bytes");
 
 /* 6.4.6 TRB types, control bits 15:10 */
-#define XHCI_TRB_TYPE(t) ((uint32_t)(t) << 10)
+#define XHCI_TRB_TYPE(t) ((uint32_t) (t) << 10)
 #define XHCI_TRB_TYPE_OF(c) (((c) >> 10) & 0x3f)
 enum xhci_trb_type {
 	XHCI_TRB_NORMAL = 1,
@@ -175,28 +175,28 @@ enum xhci_trb_type {
 #define XHCI_TRB_ISP (1u << 2) /* interrupt on short packet */
 #define XHCI_TRB_CH (1u << 4)  /* chain */
 #define XHCI_TRB_IOC (1u << 5)
-#define XHCI_TRB_IDT (1u << 6) /* immediate data (setup stage) */
+#define XHCI_TRB_IDT (1u << 6)	   /* immediate data (setup stage) */
 #define XHCI_TRB_DIR_IN (1u << 16) /* data and status stages */
 /* 6.4.1.2.1 setup stage: transfer type 17:16 */
 #define XHCI_TRB_TRT_NONE (0u << 16)
 #define XHCI_TRB_TRT_OUT (2u << 16)
 #define XHCI_TRB_TRT_IN (3u << 16)
 /* 6.4.1.1 normal TRB status: length 16:0, TD size 21:17, interrupter 31:22 */
-#define XHCI_TRB_LEN(n) ((uint32_t)(n)&0x1ffff)
-#define XHCI_TRB_TD_SIZE(n) (((uint32_t)(n) > 31 ? 31u : (uint32_t)(n)) << 17)
+#define XHCI_TRB_LEN(n) ((uint32_t) (n) &0x1ffff)
+#define XHCI_TRB_TD_SIZE(n) (((uint32_t) (n) > 31 ? 31u : (uint32_t) (n)) << 17)
 /* commands: slot id 31:24, endpoint id 20:16 */
-#define XHCI_TRB_SLOT(s) ((uint32_t)(s) << 24)
-#define XHCI_TRB_EP(dci) ((uint32_t)(dci) << 16)
+#define XHCI_TRB_SLOT(s) ((uint32_t) (s) << 24)
+#define XHCI_TRB_EP(dci) ((uint32_t) (dci) << 16)
 #define XHCI_TRB_BSR (1u << 9) /* address device: block SET_ADDRESS */
 #define XHCI_TRB_TSP (1u << 9) /* reset endpoint: transfer state preserve */
 #define XHCI_TRB_DCS (1u << 0) /* set TR dequeue: dequeue cycle state, in param */
 
 /* 6.4.2 events: completion code 31:24 of status, slot 31:24 and EP 20:16 of control */
 #define XHCI_EV_CODE(s) ((s) >> 24)
-#define XHCI_EV_LEN(s) ((s)&0xffffff)
+#define XHCI_EV_LEN(s) ((s) &0xffffff)
 #define XHCI_EV_SLOT(c) ((c) >> 24)
 #define XHCI_EV_EP(c) (((c) >> 16) & 0x1f)
-#define XHCI_EV_PORT(p) ((uint32_t)((p) >> 24) & 0xff) /* port status change: in param */
+#define XHCI_EV_PORT(p) ((uint32_t) ((p) >> 24) & 0xff) /* port status change: in param */
 
 /* 6.4.5 completion codes */
 enum xhci_cc {
@@ -245,24 +245,24 @@ struct xhci_erst_entry {
 #define XHCI_ICC_ADD 1
 
 /* 6.2.2 slot context */
-#define XHCI_SLOT_ROUTE(r) ((uint32_t)(r)&0xfffff)	/* dword 0 */
-#define XHCI_SLOT_SPEED(s) ((uint32_t)(s) << 20)	/* dword 0 */
-#define XHCI_SLOT_ENTRIES(n) ((uint32_t)(n) << 27)	/* dword 0: last valid DCI */
+#define XHCI_SLOT_ROUTE(r) ((uint32_t) (r) &0xfffff) /* dword 0 */
+#define XHCI_SLOT_SPEED(s) ((uint32_t) (s) << 20)    /* dword 0 */
+#define XHCI_SLOT_ENTRIES(n) ((uint32_t) (n) << 27)  /* dword 0: last valid DCI */
 #define XHCI_SLOT_ENTRIES_MASK (0x1fu << 27)
-#define XHCI_SLOT_PORT(p) ((uint32_t)(p) << 16)		/* dword 1: root hub port */
-#define XHCI_SLOT_STATE(v) ((v) >> 27)			/* dword 3 */
-#define XHCI_SLOT_ADDRESS(v) ((v)&0xff)			/* dword 3 */
+#define XHCI_SLOT_PORT(p) ((uint32_t) (p) << 16) /* dword 1: root hub port */
+#define XHCI_SLOT_STATE(v) ((v) >> 27)		 /* dword 3 */
+#define XHCI_SLOT_ADDRESS(v) ((v) &0xff)	 /* dword 3 */
 
 /* 6.2.3 endpoint context */
-#define XHCI_EP_STATE(v) ((v)&7)			/* dword 0 */
-#define XHCI_EP_INTERVAL(i) ((uint32_t)(i) << 16)	/* dword 0 */
-#define XHCI_EP_CERR(n) ((uint32_t)(n) << 1)		/* dword 1 */
-#define XHCI_EP_TYPE(t) ((uint32_t)(t) << 3)		/* dword 1 */
-#define XHCI_EP_MAX_BURST(b) ((uint32_t)(b) << 8)	/* dword 1 */
-#define XHCI_EP_MAX_PACKET(p) ((uint32_t)(p) << 16)	/* dword 1 */
+#define XHCI_EP_STATE(v) ((v) &7)		     /* dword 0 */
+#define XHCI_EP_INTERVAL(i) ((uint32_t) (i) << 16)   /* dword 0 */
+#define XHCI_EP_CERR(n) ((uint32_t) (n) << 1)	     /* dword 1 */
+#define XHCI_EP_TYPE(t) ((uint32_t) (t) << 3)	     /* dword 1 */
+#define XHCI_EP_MAX_BURST(b) ((uint32_t) (b) << 8)   /* dword 1 */
+#define XHCI_EP_MAX_PACKET(p) ((uint32_t) (p) << 16) /* dword 1 */
 #define XHCI_EP_MAX_PACKET_OF(v) ((v) >> 16)
-#define XHCI_EP_AVG_TRB_LEN(n) ((uint32_t)(n))		/* dword 4 */
-#define XHCI_EP_MAX_ESIT_LO(n) ((uint32_t)(n) << 16)	/* dword 4 */
+#define XHCI_EP_AVG_TRB_LEN(n) ((uint32_t) (n))	      /* dword 4 */
+#define XHCI_EP_MAX_ESIT_LO(n) ((uint32_t) (n) << 16) /* dword 4 */
 /* 6.2.3 table 6-8: endpoint types */
 enum xhci_ep_type {
 	XHCI_EP_ISOCH_OUT = 1,

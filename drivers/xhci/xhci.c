@@ -41,19 +41,21 @@
 #include "xhci.h"
 
 #define PAGE 4096u
-#define EVT_TRBS 256	/* one event ring segment (QEMU: 16-4096) */
+#define EVT_TRBS 256 /* one event ring segment (QEMU: 16-4096) */
 #define CMD_TIMEOUT_MS 5000
-#define TICK_MS 200	/* heartbeat and health check */
+#define TICK_MS 200	   /* heartbeat and health check */
 #define IMOD_INTERVAL 1000 /* 250 ns units: at most 4000 interrupts a second */
 /* our DMA buffer: page 0 DCBAA + ERST, 1 command ring, 2 event ring, then devices */
 #define DEV_SLICE (64u << 10)
 #define DEV_RINGS_OFF PAGE
 #define DEV_BOUNCE_OFF (DEV_SLICE - XHCI_BOUNCE)
 #define MEM_SIZE (3 * PAGE + XHCI_MAX_DEVS * DEV_SLICE)
-_Static_assert(DEV_RINGS_OFF + (1 + XHCI_EP_RINGS) * PAGE <= DEV_BOUNCE_OFF, "a device's share fits");
+_Static_assert(DEV_RINGS_OFF + (1 + XHCI_EP_RINGS) * PAGE <= DEV_BOUNCE_OFF,
+	       "a device's share fits");
 _Static_assert(XHCI_IN_CTX_SIZE <= PAGE - 2048, "the input context fits behind the output context");
 
-static void __attribute__((noreturn, format(printf, 2, 3))) die(struct xhci *x, const char *fmt, ...);
+static void __attribute__((noreturn, format(printf, 2, 3)))
+die(struct xhci *x, const char *fmt, ...);
 
 /* ---- registers ---- */
 
@@ -87,13 +89,13 @@ static void doorbell(struct xhci *x, unsigned int slot, uint32_t target)
 /* 64-bit registers as two dwords, low half first: QEMU acts on the high half's write */
 static void wr64(struct xhci *x, size_t lo, uint64_t v)
 {
-	bh_write32(&x->bar, lo, (uint32_t)v);
-	bh_write32(&x->bar, lo + 4, (uint32_t)(v >> 32));
+	bh_write32(&x->bar, lo, (uint32_t) v);
+	bh_write32(&x->bar, lo + 4, (uint32_t) (v >> 32));
 }
 
 static void sleep_ms(unsigned int ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000};
 
 	nanosleep(&ts, NULL);
 }
@@ -101,36 +103,36 @@ static void sleep_ms(unsigned int ms)
 const char *xhci_cc_name(unsigned int cc)
 {
 	static const char *const names[] = {
-		[0] = "invalid",
-		[XHCI_CC_SUCCESS] = "success",
-		[XHCI_CC_DATA_BUFFER] = "data buffer error",
-		[XHCI_CC_BABBLE] = "babble",
-		[XHCI_CC_TRANSACTION] = "USB transaction error",
-		[XHCI_CC_TRB] = "TRB error",
-		[XHCI_CC_STALL] = "stall",
-		[XHCI_CC_RESOURCE] = "resource error",
-		[XHCI_CC_BANDWIDTH] = "bandwidth error",
-		[XHCI_CC_NO_SLOTS] = "no slots available",
-		[10] = "invalid stream type",
-		[XHCI_CC_SLOT_NOT_ENABLED] = "slot not enabled",
-		[XHCI_CC_EP_NOT_ENABLED] = "endpoint not enabled",
-		[XHCI_CC_SHORT_PACKET] = "short packet",
-		[XHCI_CC_RING_UNDERRUN] = "ring underrun",
-		[XHCI_CC_RING_OVERRUN] = "ring overrun",
-		[16] = "VF event ring full",
-		[XHCI_CC_PARAMETER] = "parameter error",
-		[18] = "bandwidth overrun",
-		[XHCI_CC_CONTEXT_STATE] = "context state error",
-		[20] = "no ping response",
-		[XHCI_CC_EVENT_RING_FULL] = "event ring full",
-		[22] = "incompatible device",
-		[23] = "missed service",
-		[24] = "command ring stopped",
-		[XHCI_CC_COMMAND_ABORTED] = "command aborted",
-		[XHCI_CC_STOPPED] = "stopped",
-		[XHCI_CC_STOPPED_LENGTH_INVALID] = "stopped, length invalid",
-		[XHCI_CC_STOPPED_SHORT_PACKET] = "stopped, short packet",
-		[29] = "max exit latency too large",
+	    [0] = "invalid",
+	    [XHCI_CC_SUCCESS] = "success",
+	    [XHCI_CC_DATA_BUFFER] = "data buffer error",
+	    [XHCI_CC_BABBLE] = "babble",
+	    [XHCI_CC_TRANSACTION] = "USB transaction error",
+	    [XHCI_CC_TRB] = "TRB error",
+	    [XHCI_CC_STALL] = "stall",
+	    [XHCI_CC_RESOURCE] = "resource error",
+	    [XHCI_CC_BANDWIDTH] = "bandwidth error",
+	    [XHCI_CC_NO_SLOTS] = "no slots available",
+	    [10] = "invalid stream type",
+	    [XHCI_CC_SLOT_NOT_ENABLED] = "slot not enabled",
+	    [XHCI_CC_EP_NOT_ENABLED] = "endpoint not enabled",
+	    [XHCI_CC_SHORT_PACKET] = "short packet",
+	    [XHCI_CC_RING_UNDERRUN] = "ring underrun",
+	    [XHCI_CC_RING_OVERRUN] = "ring overrun",
+	    [16] = "VF event ring full",
+	    [XHCI_CC_PARAMETER] = "parameter error",
+	    [18] = "bandwidth overrun",
+	    [XHCI_CC_CONTEXT_STATE] = "context state error",
+	    [20] = "no ping response",
+	    [XHCI_CC_EVENT_RING_FULL] = "event ring full",
+	    [22] = "incompatible device",
+	    [23] = "missed service",
+	    [24] = "command ring stopped",
+	    [XHCI_CC_COMMAND_ABORTED] = "command aborted",
+	    [XHCI_CC_STOPPED] = "stopped",
+	    [XHCI_CC_STOPPED_LENGTH_INVALID] = "stopped, length invalid",
+	    [XHCI_CC_STOPPED_SHORT_PACKET] = "stopped, short packet",
+	    [29] = "max exit latency too large",
 	};
 
 	if (cc < sizeof(names) / sizeof(names[0]) && names[cc])
@@ -224,7 +226,7 @@ static void ring_init(struct xhci_ring *r, void *mem, uint64_t iova)
 
 static uint64_t ring_addr(const struct xhci_ring *r, unsigned int i)
 {
-	return r->iova + (uint64_t)i * sizeof(struct xhci_trb);
+	return r->iova + (uint64_t) i * sizeof(struct xhci_trb);
 }
 
 /* the index of a TRB address in our ring, or -1: never follow the controller elsewhere */
@@ -233,7 +235,7 @@ static int ring_index(const struct xhci_ring *r, uint64_t addr)
 	if (addr < r->iova || addr >= ring_addr(r, XHCI_RING_TRBS - 1) ||
 	    (addr - r->iova) % sizeof(struct xhci_trb))
 		return -1;
-	return (int)((addr - r->iova) / sizeof(struct xhci_trb));
+	return (int) ((addr - r->iova) / sizeof(struct xhci_trb));
 }
 
 /*
@@ -243,8 +245,8 @@ static int ring_index(const struct xhci_ring *r, uint64_t addr)
  * At the end of the segment the link TRB is given to the controller,
  * chained if the TD goes on behind it.
  */
-static unsigned int ring_put(struct xhci_ring *r, uint64_t param, uint32_t status,
-			     uint32_t control, bool first, uint32_t *len_shadow)
+static unsigned int ring_put(struct xhci_ring *r, uint64_t param, uint32_t status, uint32_t control,
+			     bool first, uint32_t *len_shadow)
 {
 	volatile struct xhci_trb *t = &r->trb[r->enq];
 	unsigned int i = r->enq;
@@ -257,8 +259,8 @@ static unsigned int ring_put(struct xhci_ring *r, uint64_t param, uint32_t statu
 	r->used++;
 	if (++r->enq == XHCI_RING_TRBS - 1) {
 		volatile struct xhci_trb *l = &r->trb[r->enq];
-		l->control = XHCI_TRB_TYPE(XHCI_TRB_LINK) | XHCI_TRB_TC |
-			     (control & XHCI_TRB_CH) | r->cycle;
+		l->control =
+		    XHCI_TRB_TYPE(XHCI_TRB_LINK) | XHCI_TRB_TC | (control & XHCI_TRB_CH) | r->cycle;
 		r->enq = 0;
 		r->cycle ^= 1;
 		r->used++;
@@ -330,7 +332,8 @@ static void td_complete(struct usb_endpoint *ep, struct xhci_td *td, int status,
 		if (h->t && !h->noop) {
 			/* the controller went past a TD without a word: it is lost */
 			struct xhci_xfer *lost = h->t;
-			printf("xhci: ep %u: a transfer was skipped by the controller\n", lost->dci);
+			printf("xhci: ep %u: a transfer was skipped by the controller\n",
+			       lost->dci);
 			lost->status = -EIO;
 			lost->actual = 0;
 			lost->busy = false;
@@ -373,7 +376,7 @@ static void td_failed(struct xhci *x, struct usb_device *d, unsigned int dci, st
 		      unsigned int cc, uint32_t actual)
 {
 	struct usb_endpoint *ep = &d->ep[dci];
-	const volatile uint32_t *ctx = (const uint32_t *)(d->out_ctx + dci * XHCI_CTX_SIZE);
+	const volatile uint32_t *ctx = (const uint32_t *) (d->out_ctx + dci * XHCI_CTX_SIZE);
 	bool halted = cc == XHCI_CC_STALL || cc == XHCI_CC_BABBLE || cc == XHCI_CC_TRANSACTION ||
 		      XHCI_EP_STATE(ctx[0]) == XHCI_EPS_HALTED;
 
@@ -403,8 +406,8 @@ static void transfer_event(struct xhci *x, const struct xhci_trb *ev)
 	int i;
 
 	if (!d || dci < 1 || !d->ep[dci].enabled) {
-		printf("xhci: transfer event for slot %u endpoint %u, which we do not use (%s)\n", slot,
-		       dci, xhci_cc_name(cc));
+		printf("xhci: transfer event for slot %u endpoint %u, which we do not use (%s)\n",
+		       slot, dci, xhci_cc_name(cc));
 		x->stray_events++;
 		return;
 	}
@@ -413,10 +416,10 @@ static void transfer_event(struct xhci *x, const struct xhci_trb *ev)
 	ep = &d->ep[dci];
 	i = ring_index(&ep->ring, ev->param);
 	if (i < 0)
-		die(x, "slot %u endpoint %u: transfer event points at 0x%llx, outside our ring", slot,
-		    dci, (unsigned long long)ev->param);
+		die(x, "slot %u endpoint %u: transfer event points at 0x%llx, outside our ring",
+		    slot, dci, (unsigned long long) ev->param);
 	for (unsigned int k = 0; k < ep->td_count && !td; k++)
-		if (ring_within(td_at(ep, k)->start, td_at(ep, k)->end, (unsigned int)i) &&
+		if (ring_within(td_at(ep, k)->start, td_at(ep, k)->end, (unsigned int) i) &&
 		    td_at(ep, k)->t && !td_at(ep, k)->noop)
 			td = td_at(ep, k);
 	if (!td) {
@@ -430,13 +433,14 @@ static void transfer_event(struct xhci *x, const struct xhci_trb *ev)
 	    cc == XHCI_CC_STOPPED_SHORT_PACKET) {
 		/* 4.6.9: stopped inside this TD; the canceller decides */
 		ep->stopped_seen = true;
-		ep->stopped_actual = td_bytes_before(ep, dci == 1 ? td->data : td->start, (unsigned)i);
-		if (cc != XHCI_CC_STOPPED_LENGTH_INVALID && (dci != 1 || (unsigned)i != td->start))
+		ep->stopped_actual =
+		    td_bytes_before(ep, dci == 1 ? td->data : td->start, (unsigned) i);
+		if (cc != XHCI_CC_STOPPED_LENGTH_INVALID && (dci != 1 || (unsigned) i != td->start))
 			ep->stopped_actual += done;
 		return;
 	}
 	if (dci != 1) {
-		uint32_t actual = td_bytes_before(ep, td->start, (unsigned int)i) + done;
+		uint32_t actual = td_bytes_before(ep, td->start, (unsigned int) i) + done;
 		if (cc == XHCI_CC_SUCCESS || cc == XHCI_CC_SHORT_PACKET)
 			td_complete(ep, td, 0, actual);
 		else
@@ -444,7 +448,7 @@ static void transfer_event(struct xhci *x, const struct xhci_trb *ev)
 		return;
 	}
 	/* 4.11.2.2 control: a short data stage reports, then the status stage */
-	if ((unsigned int)i == td->last) {
+	if ((unsigned int) i == td->last) {
 		uint32_t actual = td->data_seen ? td->data_actual : td->t->len;
 		if (cc == XHCI_CC_SUCCESS || cc == XHCI_CC_SHORT_PACKET)
 			td_complete(ep, td, 0, actual);
@@ -452,12 +456,13 @@ static void transfer_event(struct xhci *x, const struct xhci_trb *ev)
 			td_failed(x, d, dci, td, cc, td->data_seen ? td->data_actual : 0);
 		return;
 	}
-	if ((unsigned int)i != td->start && (cc == XHCI_CC_SUCCESS || cc == XHCI_CC_SHORT_PACKET)) {
+	if ((unsigned int) i != td->start &&
+	    (cc == XHCI_CC_SUCCESS || cc == XHCI_CC_SHORT_PACKET)) {
 		td->data_seen = true;
-		td->data_actual = td_bytes_before(ep, td->data, (unsigned int)i) + done;
+		td->data_actual = td_bytes_before(ep, td->data, (unsigned int) i) + done;
 		return;
 	}
-	td_failed(x, d, dci, td, cc, (unsigned int)i == td->start ? 0 : done);
+	td_failed(x, d, dci, td, cc, (unsigned int) i == td->start ? 0 : done);
 }
 
 static void handle_event(struct xhci *x, const struct xhci_trb *ev)
@@ -472,7 +477,7 @@ static void handle_event(struct xhci *x, const struct xhci_trb *ev)
 	case XHCI_TRB_COMMAND_COMPLETION:
 		if (!x->cmd_busy || ev->param != ring_addr(&x->cmd, x->cmd_index)) {
 			printf("xhci: completion for a command we did not issue (0x%llx)\n",
-			       (unsigned long long)ev->param);
+			       (unsigned long long) ev->param);
 			x->stray_events++;
 			break;
 		}
@@ -487,8 +492,8 @@ static void handle_event(struct xhci *x, const struct xhci_trb *ev)
 		break;
 	}
 	case XHCI_TRB_HOST_CONTROLLER:
-		printf("xhci: host controller event: %s (%u)\n", xhci_cc_name(XHCI_EV_CODE(ev->status)),
-		       XHCI_EV_CODE(ev->status));
+		printf("xhci: host controller event: %s (%u)\n",
+		       xhci_cc_name(XHCI_EV_CODE(ev->status)), XHCI_EV_CODE(ev->status));
 		break;
 	default:
 		break; /* MFINDEX wrap and the like */
@@ -506,11 +511,12 @@ static unsigned int events_reap(struct xhci *x)
 		uint64_t erdp;
 
 		ev.control = e->control;
-		/* at most a ring's worth per call: a controller that keeps writing cannot hold us */
+		/* at most a ring's worth per call: a controller that keeps writing cannot hold us
+		 */
 		if ((ev.control & XHCI_TRB_CYCLE) != x->evt_cycle || n == EVT_TRBS) {
 			if (!n)
 				return 0;
-			erdp = x->evt_iova + (uint64_t)x->evt_deq * sizeof(struct xhci_trb);
+			erdp = x->evt_iova + (uint64_t) x->evt_deq * sizeof(struct xhci_trb);
 			/* 5.5.2.3.3: and clear Event Handler Busy */
 			wr64(x, x->rt + XHCI_IR(0) + XHCI_ERDP_LO, erdp | XHCI_ERDP_EHB);
 			return n;
@@ -586,7 +592,7 @@ void xhci_fault_bad_dma(struct xhci *x)
 	uint64_t deadline = bh_coarse_ns() + CMD_TIMEOUT_MS * 1000000ull;
 
 	printf("xhci: fault: bad-dma: the command ring links to unmapped 0x%llx\n",
-	       (unsigned long long)WILD_IOVA);
+	       (unsigned long long) WILD_IOVA);
 	l->param = WILD_IOVA;
 	l->status = 0;
 	__atomic_thread_fence(__ATOMIC_RELEASE);
@@ -603,21 +609,21 @@ void xhci_fault_bad_dma(struct xhci *x)
 static unsigned int set_dequeue(struct xhci *x, struct usb_device *d, unsigned int dci,
 				unsigned int i, unsigned int cycle)
 {
-	return command(x, ring_addr(&d->ep[dci].ring, i) | (cycle ? XHCI_TRB_DCS : 0), 0,
-		       XHCI_TRB_TYPE(XHCI_TRB_SET_TR_DEQ) | XHCI_TRB_SLOT(d->slot) |
-			       XHCI_TRB_EP(dci),
-		       NULL);
+	return command(
+	    x, ring_addr(&d->ep[dci].ring, i) | (cycle ? XHCI_TRB_DCS : 0), 0,
+	    XHCI_TRB_TYPE(XHCI_TRB_SET_TR_DEQ) | XHCI_TRB_SLOT(d->slot) | XHCI_TRB_EP(dci), NULL);
 }
 
 /* ---- transfers ---- */
 
-/* TRB pieces: none may cross a 64 KiB boundary (6.4.1), nor a page where memory is not contiguous */
+/* TRB pieces: none may cross a 64 KiB boundary (6.4.1), nor a page where memory is not contiguous
+ */
 static uint32_t piece_len(const struct xhci *x, uint64_t iova, uint32_t left)
 {
 	uint64_t bound = x->core->hello.iommu ? 65536 : PAGE;
 	uint64_t room = bound - (iova & (bound - 1));
 
-	return left < room ? left : (uint32_t)room;
+	return left < room ? left : (uint32_t) room;
 }
 
 static unsigned int pieces(const struct xhci *x, uint64_t iova, uint32_t len)
@@ -649,8 +655,9 @@ static void put_data(struct xhci *x, struct usb_endpoint *ep, struct xhci_xfer *
 		uint32_t td_size = last ? 0 : (left - k + mps - 1) / mps;
 		uint32_t control = XHCI_TRB_TYPE(first ? first_type : XHCI_TRB_NORMAL) | flags |
 				   (last ? (last_ioc ? XHCI_TRB_IOC : 0) : XHCI_TRB_CH);
-		unsigned int i = ring_put(&ep->ring, iova, XHCI_TRB_LEN(k) | XHCI_TRB_TD_SIZE(td_size),
-					  control, first && first_is_td_start, ep->len);
+		unsigned int i =
+		    ring_put(&ep->ring, iova, XHCI_TRB_LEN(k) | XHCI_TRB_TD_SIZE(td_size), control,
+			     first && first_is_td_start, ep->len);
 		if (first && first_index)
 			*first_index = i;
 		first = false;
@@ -689,21 +696,23 @@ int xhci_submit(struct usb_device *d, uint8_t ep_address, struct xhci_xfer *t)
 	td->start_cycle = ep->ring.cycle;
 	if (control) {
 		uint64_t setup;
-		uint32_t trt = !t->len ? XHCI_TRB_TRT_NONE : in ? XHCI_TRB_TRT_IN : XHCI_TRB_TRT_OUT;
+		uint32_t trt = !t->len ? XHCI_TRB_TRT_NONE
+			       : in    ? XHCI_TRB_TRT_IN
+				       : XHCI_TRB_TRT_OUT;
 
 		/* 4.11.2.2, 6.4.1.2.1: the setup packet rides in the TRB itself */
 		memcpy(&setup, &t->setup, sizeof(setup));
-		first = ring_put(&ep->ring, setup, 8, XHCI_TRB_TYPE(XHCI_TRB_SETUP) | XHCI_TRB_IDT | trt,
-				 true, ep->len);
+		first = ring_put(&ep->ring, setup, 8,
+				 XHCI_TRB_TYPE(XHCI_TRB_SETUP) | XHCI_TRB_IDT | trt, true, ep->len);
 		ep->len[first] = 0;
 		td->data = ep->ring.enq;
 		if (t->len)
-			put_data(x, ep, t, XHCI_TRB_DATA,
-				 in ? XHCI_TRB_DIR_IN | XHCI_TRB_ISP : 0, false, false, NULL);
+			put_data(x, ep, t, XHCI_TRB_DATA, in ? XHCI_TRB_DIR_IN | XHCI_TRB_ISP : 0,
+				 false, false, NULL);
 		/* 6.4.1.2.3: the status stage goes the other way (IN when there is no data) */
 		td->last = ring_put(&ep->ring, 0, 0,
 				    XHCI_TRB_TYPE(XHCI_TRB_STATUS) | XHCI_TRB_IOC |
-					    (t->len && in ? 0 : XHCI_TRB_DIR_IN),
+					(t->len && in ? 0 : XHCI_TRB_DIR_IN),
 				    false, ep->len);
 	} else {
 		/* 4.11.2.1: short packets end the TD early; ISP reports it */
@@ -716,12 +725,12 @@ int xhci_submit(struct usb_device *d, uint8_t ep_address, struct xhci_xfer *t)
 	ep->td_count++;
 	t->busy = true;
 	t->dev = d;
-	t->dci = (uint8_t)dci;
+	t->dci = (uint8_t) dci;
 	t->status = 0;
 	t->actual = 0;
 	ring_publish(&ep->ring, first);
 	if (!ep->halted)
-		doorbell(x, d->slot, (uint32_t)dci);
+		doorbell(x, d->slot, (uint32_t) dci);
 	return 0;
 }
 
@@ -787,7 +796,7 @@ static void recover(struct xhci *x)
 			ep->halted = false;
 			cc = command(x, 0, 0,
 				     XHCI_TRB_TYPE(XHCI_TRB_RESET_EP) | XHCI_TRB_SLOT(d->slot) |
-					     XHCI_TRB_EP(dci),
+					 XHCI_TRB_EP(dci),
 				     NULL);
 			if (cc != XHCI_CC_SUCCESS)
 				printf("xhci: slot %u dci %u: reset endpoint: %s\n", d->slot, dci,
@@ -795,7 +804,8 @@ static void recover(struct xhci *x)
 			td = td_live_head(ep, NULL);
 			if (!td)
 				continue;
-			printf("xhci: slot %u dci %u: halted (%s); endpoint reset, ring moved past the "
+			printf("xhci: slot %u dci %u: halted (%s); endpoint reset, ring moved past "
+			       "the "
 			       "transfer\n",
 			       d->slot, dci, strerror(-ep->halt_status));
 			move_past(x, d, dci, td, ep->halt_status, ep->halt_actual, "a halt");
@@ -816,13 +826,13 @@ static void stopped_head(struct xhci *x, struct usb_device *d, unsigned int dci,
 			 struct xhci_td *skip)
 {
 	struct usb_endpoint *ep = &d->ep[dci];
-	const volatile uint32_t *ctx = (const uint32_t *)(d->out_ctx + dci * XHCI_CTX_SIZE);
-	uint64_t deq = ((uint64_t)ctx[3] << 32 | ctx[2]) & ~(uint64_t)0xf;
+	const volatile uint32_t *ctx = (const uint32_t *) (d->out_ctx + dci * XHCI_CTX_SIZE);
+	uint64_t deq = ((uint64_t) ctx[3] << 32 | ctx[2]) & ~(uint64_t) 0xf;
 	struct xhci_td *head = td_live_head(ep, NULL);
 	int i = ring_index(&ep->ring, deq);
 	unsigned int cc;
 
-	if (!head || head == skip || i < 0 || ring_within(head->start, head->end, (unsigned int)i))
+	if (!head || head == skip || i < 0 || ring_within(head->start, head->end, (unsigned int) i))
 		return;
 	if (ep->stopped_seen && ep->stopped_actual) {
 		/* part of it moved: it cannot run again; it ends with what it has */
@@ -831,8 +841,8 @@ static void stopped_head(struct xhci *x, struct usb_device *d, unsigned int dci,
 	}
 	cc = set_dequeue(x, d, dci, head->start, head->start_cycle);
 	if (cc != XHCI_CC_SUCCESS)
-		die(x, "slot %u ep %u: set TR dequeue pointer back to a stopped TD: %s", d->slot, dci,
-		    xhci_cc_name(cc));
+		die(x, "slot %u ep %u: set TR dequeue pointer back to a stopped TD: %s", d->slot,
+		    dci, xhci_cc_name(cc));
 }
 
 int xhci_cancel(struct xhci_xfer *t)
@@ -853,7 +863,8 @@ int xhci_cancel(struct xhci_xfer *t)
 		     XHCI_TRB_TYPE(XHCI_TRB_STOP_EP) | XHCI_TRB_SLOT(d->slot) | XHCI_TRB_EP(t->dci),
 		     NULL);
 	if (cc != XHCI_CC_SUCCESS && cc != XHCI_CC_CONTEXT_STATE)
-		printf("xhci: slot %u dci %u: stop endpoint: %s\n", d->slot, t->dci, xhci_cc_name(cc));
+		printf("xhci: slot %u dci %u: stop endpoint: %s\n", d->slot, t->dci,
+		       xhci_cc_name(cc));
 	if (ep->halted)
 		recover(x);
 	if (!t->busy) {
@@ -894,7 +905,7 @@ int xhci_cancel(struct xhci_xfer *t)
 
 static int sync_wait(struct xhci *x, struct xhci_xfer *t, int timeout_ms)
 {
-	uint64_t deadline = bh_coarse_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t deadline = bh_coarse_ns() + (uint64_t) timeout_ms * 1000000ull;
 
 	while (t->busy) {
 		if (bh_coarse_ns() > deadline) {
@@ -920,8 +931,8 @@ int xhci_control(struct usb_device *d, const struct usb_setup *s, void *buf, int
 		return -EBUSY;
 	if (!(s->type & USB_DIR_IN) && s->length)
 		memcpy(d->bounce, buf, s->length);
-	*t = (struct xhci_xfer){ .setup = *s, .buf = d->bounce, .iova = d->bounce_iova,
-				 .len = s->length };
+	*t = (struct xhci_xfer){
+	    .setup = *s, .buf = d->bounce, .iova = d->bounce_iova, .len = s->length};
 	rc = xhci_submit(d, 0, t);
 	if (rc)
 		return rc;
@@ -930,11 +941,10 @@ int xhci_control(struct usb_device *d, const struct usb_setup *s, void *buf, int
 		return rc;
 	if (s->type & USB_DIR_IN)
 		memcpy(buf, d->bounce, t->actual);
-	return (int)t->actual;
+	return (int) t->actual;
 }
 
-int xhci_transfer(struct usb_device *d, uint8_t ep_address, void *buf, uint32_t len,
-		  int timeout_ms)
+int xhci_transfer(struct usb_device *d, uint8_t ep_address, void *buf, uint32_t len, int timeout_ms)
 {
 	struct xhci_xfer *t = &d->sync;
 	int rc;
@@ -945,7 +955,7 @@ int xhci_transfer(struct usb_device *d, uint8_t ep_address, void *buf, uint32_t 
 		return -EBUSY;
 	if (!(ep_address & USB_DIR_IN))
 		memcpy(d->bounce, buf, len);
-	*t = (struct xhci_xfer){ .buf = d->bounce, .iova = d->bounce_iova, .len = len };
+	*t = (struct xhci_xfer){.buf = d->bounce, .iova = d->bounce_iova, .len = len};
 	rc = xhci_submit(d, ep_address, t);
 	if (rc)
 		return rc;
@@ -954,16 +964,16 @@ int xhci_transfer(struct usb_device *d, uint8_t ep_address, void *buf, uint32_t 
 		return rc;
 	if (ep_address & USB_DIR_IN)
 		memcpy(buf, d->bounce, t->actual);
-	return (int)t->actual;
+	return (int) t->actual;
 }
 
 /* USB 2.0 9.4.1: the device's side of a halt; ours was reset when the stall came */
 int xhci_clear_halt(struct usb_device *d, uint8_t ep_address)
 {
-	struct usb_setup s = { .type = USB_TYPE_STANDARD | USB_RECIP_ENDPOINT,
-			       .request = USB_REQ_CLEAR_FEATURE,
-			       .value = USB_FEATURE_ENDPOINT_HALT,
-			       .index = ep_address };
+	struct usb_setup s = {.type = USB_TYPE_STANDARD | USB_RECIP_ENDPOINT,
+			      .request = USB_REQ_CLEAR_FEATURE,
+			      .value = USB_FEATURE_ENDPOINT_HALT,
+			      .index = ep_address};
 
 	return xhci_control(d, &s, NULL, 1000);
 }
@@ -972,7 +982,7 @@ int xhci_clear_halt(struct usb_device *d, uint8_t ep_address)
 
 static uint8_t *ctx_at(uint8_t *base, unsigned int i)
 {
-	return base + (size_t)i * XHCI_CTX_SIZE;
+	return base + (size_t) i * XHCI_CTX_SIZE;
 }
 
 static void ctx_wr(uint8_t *ctx, unsigned int dword, uint32_t v)
@@ -983,11 +993,11 @@ static void ctx_wr(uint8_t *ctx, unsigned int dword, uint32_t v)
 static int get_descriptor(struct usb_device *d, uint8_t type, uint8_t index, uint16_t lang,
 			  void *buf, uint16_t len)
 {
-	struct usb_setup s = { .type = USB_DIR_IN | USB_TYPE_STANDARD | USB_RECIP_DEVICE,
-			       .request = USB_REQ_GET_DESCRIPTOR,
-			       .value = (uint16_t)(type << 8 | index),
-			       .index = lang,
-			       .length = len };
+	struct usb_setup s = {.type = USB_DIR_IN | USB_TYPE_STANDARD | USB_RECIP_DEVICE,
+			      .request = USB_REQ_GET_DESCRIPTOR,
+			      .value = (uint16_t) (type << 8 | index),
+			      .index = lang,
+			      .length = len};
 
 	return xhci_control(d, &s, buf, 1000);
 }
@@ -1008,7 +1018,7 @@ static void get_string(struct usb_device *d, uint8_t index, char *out, size_t si
 	if (n > buf[0])
 		n = buf[0];
 	for (int i = 2; i + 1 < n && k + 1 < size; i += 2)
-		out[k++] = buf[i] >= 0x20 && buf[i] < 0x7f && !buf[i + 1] ? (char)buf[i] : '?';
+		out[k++] = buf[i] >= 0x20 && buf[i] < 0x7f && !buf[i + 1] ? (char) buf[i] : '?';
 	out[k] = 0;
 }
 
@@ -1021,7 +1031,8 @@ static void device_free(struct xhci *x, struct usb_device *d, bool disable)
 	}
 	if (d->slot) {
 		if (disable)
-			command(x, 0, 0, XHCI_TRB_TYPE(XHCI_TRB_DISABLE_SLOT) | XHCI_TRB_SLOT(d->slot),
+			command(x, 0, 0,
+				XHCI_TRB_TYPE(XHCI_TRB_DISABLE_SLOT) | XHCI_TRB_SLOT(d->slot),
 				NULL);
 		x->dcbaa[d->slot] = 0;
 		x->slot_dev[d->slot] = NULL;
@@ -1068,33 +1079,32 @@ static int parse_config(struct usb_device *d, char *summary, size_t size)
 		if (type == USB_DT_INTERFACE && l >= 9) {
 			alt = c[off + USB_IF_ALT];
 			if (!alt)
-				len += (unsigned int)snprintf(summary + len, len < size ? size - len : 0,
-							      "%sinterface %u class 0x%02x:",
-							      len ? "; " : "", c[off + USB_IF_NUMBER],
-							      c[off + USB_IF_CLASS]);
+				len += (unsigned int) snprintf(
+				    summary + len, len < size ? size - len : 0,
+				    "%sinterface %u class 0x%02x:", len ? "; " : "",
+				    c[off + USB_IF_NUMBER], c[off + USB_IF_CLASS]);
 		} else if (type == USB_DT_ENDPOINT && l >= 7 && !alt) {
 			uint8_t a = c[off + USB_EP_ADDRESS], at = c[off + USB_EP_ATTRIBUTES] & 3;
-			uint16_t mps = (uint16_t)(c[off + USB_EP_MAX_PACKET] |
-						  c[off + USB_EP_MAX_PACKET + 1] << 8);
+			uint16_t mps = (uint16_t) (c[off + USB_EP_MAX_PACKET] |
+						   c[off + USB_EP_MAX_PACKET + 1] << 8);
 			int dci = dci_of(a);
 			struct usb_endpoint *ep = &d->ep[dci];
-			static const char *const kind[] = { "control", "isochronous", "bulk",
-							    "interrupt" };
+			static const char *const kind[] = {"control", "isochronous", "bulk",
+							   "interrupt"};
 
-			len += (unsigned int)snprintf(summary + len, len < size ? size - len : 0,
-						      " ep 0x%02x %s %s %u B", a, kind[at],
-						      a & USB_DIR_IN ? "IN" : "OUT", mps & 0x7ff);
+			len += (unsigned int) snprintf(summary + len, len < size ? size - len : 0,
+						       " ep 0x%02x %s %s %u B", a, kind[at],
+						       a & USB_DIR_IN ? "IN" : "OUT", mps & 0x7ff);
 			if (at == USB_EP_XFER_ISOC || at == 0 || (a & 0x0f) == 0 || ep->type) {
-				len += (unsigned int)snprintf(summary + len,
-							      len < size ? size - len : 0,
-							      " (not used)");
+				len += (unsigned int) snprintf(
+				    summary + len, len < size ? size - len : 0, " (not used)");
 			} else {
 				ep->address = a;
 				ep->type = at;
 				ep->max_packet = mps & 0x7ff;
 				ep->burst = d->speed == XHCI_SPEED_HIGH && at == USB_EP_XFER_INT
-						    ? (mps >> 11) & 3
-						    : 0;
+						? (mps >> 11) & 3
+						: 0;
 				ep->interval = c[off + USB_EP_INTERVAL];
 				n++;
 			}
@@ -1127,27 +1137,29 @@ static int configure_endpoints(struct xhci *x, struct usb_device *d)
 		if (!ep->type)
 			continue;
 		if (d->rings_used == XHCI_EP_RINGS) {
-			printf("xhci: slot %u: more than %u endpoints; ep 0x%02x not used\n", d->slot,
-			       XHCI_EP_RINGS, ep->address);
+			printf("xhci: slot %u: more than %u endpoints; ep 0x%02x not used\n",
+			       d->slot, XHCI_EP_RINGS, ep->address);
 			ep->type = 0;
 			continue;
 		}
-		ring_init(&ep->ring, d->ring_mem + (size_t)(1 + d->rings_used) * PAGE,
-			  d->ring_iova + (uint64_t)(1 + d->rings_used) * PAGE);
+		ring_init(&ep->ring, d->ring_mem + (size_t) (1 + d->rings_used) * PAGE,
+			  d->ring_iova + (uint64_t) (1 + d->rings_used) * PAGE);
 		d->rings_used++;
 		type = ep->type == USB_EP_XFER_BULK ? (in ? XHCI_EP_BULK_IN : XHCI_EP_BULK_OUT)
 						    : (in ? XHCI_EP_INTR_IN : XHCI_EP_INTR_OUT);
 		/* 4.14.1.1: suggested average TRB lengths */
 		avg = ep->type == USB_EP_XFER_BULK ? 3072 : 1024;
 		ctx_wr(ctx, 0, XHCI_EP_INTERVAL(ep_interval(d->speed, ep->type, ep->interval)));
-		ctx_wr(ctx, 1, XHCI_EP_CERR(3) | XHCI_EP_TYPE(type) | XHCI_EP_MAX_BURST(ep->burst) |
-				       XHCI_EP_MAX_PACKET(ep->max_packet));
-		ctx_wr(ctx, 2, (uint32_t)ep->ring.iova | 1);
-		ctx_wr(ctx, 3, (uint32_t)(ep->ring.iova >> 32));
-		ctx_wr(ctx, 4, XHCI_EP_AVG_TRB_LEN(avg) |
-				       (ep->type == USB_EP_XFER_INT
-						? XHCI_EP_MAX_ESIT_LO(ep->max_packet * (ep->burst + 1u))
-						: 0));
+		ctx_wr(ctx, 1,
+		       XHCI_EP_CERR(3) | XHCI_EP_TYPE(type) | XHCI_EP_MAX_BURST(ep->burst) |
+			   XHCI_EP_MAX_PACKET(ep->max_packet));
+		ctx_wr(ctx, 2, (uint32_t) ep->ring.iova | 1);
+		ctx_wr(ctx, 3, (uint32_t) (ep->ring.iova >> 32));
+		ctx_wr(ctx, 4,
+		       XHCI_EP_AVG_TRB_LEN(avg) |
+			   (ep->type == USB_EP_XFER_INT
+				? XHCI_EP_MAX_ESIT_LO(ep->max_packet * (ep->burst + 1u))
+				: 0));
 		add |= 1u << dci;
 		last = dci;
 	}
@@ -1156,7 +1168,8 @@ static int configure_endpoints(struct xhci *x, struct usb_device *d)
 	/* the slot context as the controller keeps it, with the last valid DCI */
 	memcpy(ctx_at(d->in_ctx, 1), ctx_at(d->out_ctx, 0), XHCI_CTX_SIZE);
 	memcpy(&slot0, ctx_at(d->in_ctx, 1), 4);
-	ctx_wr(ctx_at(d->in_ctx, 1), 0, (slot0 & ~XHCI_SLOT_ENTRIES_MASK) | XHCI_SLOT_ENTRIES(last));
+	ctx_wr(ctx_at(d->in_ctx, 1), 0,
+	       (slot0 & ~XHCI_SLOT_ENTRIES_MASK) | XHCI_SLOT_ENTRIES(last));
 	ctx_wr(ctx_at(d->in_ctx, 1), 3, 0); /* state and address are the controller's */
 	ctx_wr(d->in_ctx, XHCI_ICC_ADD, add);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
@@ -1204,8 +1217,8 @@ static void enumerate(struct xhci *x, unsigned int port, unsigned int speed)
 	}
 	d = &x->dev[k];
 	/* 4.3.2, 4.6.3: a slot for the device */
-	cc = command(x, 0, 0,
-		     XHCI_TRB_TYPE(XHCI_TRB_ENABLE_SLOT) | x->port[port].slot_type << 16, &result);
+	cc = command(x, 0, 0, XHCI_TRB_TYPE(XHCI_TRB_ENABLE_SLOT) | x->port[port].slot_type << 16,
+		     &result);
 	slot = XHCI_EV_SLOT(result);
 	if (cc != XHCI_CC_SUCCESS || slot < 1 || slot > x->max_slots || x->slot_dev[slot]) {
 		printf("xhci: port %u: enable slot: %s (slot %u)\n", port, xhci_cc_name(cc), slot);
@@ -1217,8 +1230,8 @@ static void enumerate(struct xhci *x, unsigned int port, unsigned int speed)
 	d->slot = slot;
 	d->port = port;
 	d->speed = speed;
-	d->out_ctx = (uint8_t *)x->mem.virt + 3 * PAGE + (size_t)k * DEV_SLICE;
-	d->out_iova = x->mem.iova + 3 * PAGE + (uint64_t)k * DEV_SLICE;
+	d->out_ctx = (uint8_t *) x->mem.virt + 3 * PAGE + (size_t) k * DEV_SLICE;
+	d->out_iova = x->mem.iova + 3 * PAGE + (uint64_t) k * DEV_SLICE;
 	d->in_ctx = d->out_ctx + 2048;
 	d->in_iova = d->out_iova + 2048;
 	d->ring_mem = d->out_ctx + DEV_RINGS_OFF;
@@ -1240,12 +1253,12 @@ static void enumerate(struct xhci *x, unsigned int port, unsigned int speed)
 	ctx_wr(ctx_at(d->in_ctx, 1), 1, XHCI_SLOT_PORT(port));
 	ep0 = ctx_at(d->in_ctx, 2);
 	ctx_wr(ep0, 1, XHCI_EP_CERR(3) | XHCI_EP_TYPE(XHCI_EP_CONTROL) | XHCI_EP_MAX_PACKET(mps));
-	ctx_wr(ep0, 2, (uint32_t)d->ep[1].ring.iova | 1);
-	ctx_wr(ep0, 3, (uint32_t)(d->ep[1].ring.iova >> 32));
+	ctx_wr(ep0, 2, (uint32_t) d->ep[1].ring.iova | 1);
+	ctx_wr(ep0, 3, (uint32_t) (d->ep[1].ring.iova >> 32));
 	ctx_wr(ep0, 4, XHCI_EP_AVG_TRB_LEN(8));
 	__atomic_thread_fence(__ATOMIC_RELEASE);
-	cc = command(x, d->in_iova, 0,
-		     XHCI_TRB_TYPE(XHCI_TRB_ADDRESS_DEVICE) | XHCI_TRB_SLOT(slot), NULL);
+	cc = command(x, d->in_iova, 0, XHCI_TRB_TYPE(XHCI_TRB_ADDRESS_DEVICE) | XHCI_TRB_SLOT(slot),
+		     NULL);
 	if (cc != XHCI_CC_SUCCESS) {
 		printf("xhci: port %u slot %u: address device: %s\n", port, slot, xhci_cc_name(cc));
 		device_free(x, d, true);
@@ -1262,22 +1275,23 @@ static void enumerate(struct xhci *x, unsigned int port, unsigned int speed)
 		return;
 	}
 	{
-		uint16_t real = speed == XHCI_SPEED_SUPER ? (uint16_t)(1u << (d->desc[7] & 0xf))
+		uint16_t real = speed == XHCI_SPEED_SUPER ? (uint16_t) (1u << (d->desc[7] & 0xf))
 							  : d->desc[USB_DEV_MAX_PACKET0];
 		if (real != mps && real >= 8) {
 			memset(d->in_ctx, 0, XHCI_IN_CTX_SIZE);
 			ctx_wr(d->in_ctx, XHCI_ICC_ADD, 2);
 			memcpy(ep0, ctx_at(d->out_ctx, 1), XHCI_CTX_SIZE);
 			ctx_wr(ep0, 0, 0);
-			ctx_wr(ep0, 1, XHCI_EP_CERR(3) | XHCI_EP_TYPE(XHCI_EP_CONTROL) |
-					       XHCI_EP_MAX_PACKET(real));
+			ctx_wr(ep0, 1,
+			       XHCI_EP_CERR(3) | XHCI_EP_TYPE(XHCI_EP_CONTROL) |
+				   XHCI_EP_MAX_PACKET(real));
 			__atomic_thread_fence(__ATOMIC_RELEASE);
 			cc = command(x, d->in_iova, 0,
 				     XHCI_TRB_TYPE(XHCI_TRB_EVALUATE_CTX) | XHCI_TRB_SLOT(slot),
 				     NULL);
 			if (cc != XHCI_CC_SUCCESS)
-				printf("xhci: slot %u: evaluate context (EP0 %u B): %s\n", slot, real,
-				       xhci_cc_name(cc));
+				printf("xhci: slot %u: evaluate context (EP0 %u B): %s\n", slot,
+				       real, xhci_cc_name(cc));
 			else
 				d->ep[1].max_packet = real;
 		}
@@ -1289,16 +1303,15 @@ static void enumerate(struct xhci *x, unsigned int port, unsigned int speed)
 		device_free(x, d, true);
 		return;
 	}
-	d->vendor = (uint16_t)(d->desc[USB_DEV_VENDOR] | d->desc[USB_DEV_VENDOR + 1] << 8);
-	d->product = (uint16_t)(d->desc[USB_DEV_PRODUCT] | d->desc[USB_DEV_PRODUCT + 1] << 8);
+	d->vendor = (uint16_t) (d->desc[USB_DEV_VENDOR] | d->desc[USB_DEV_VENDOR + 1] << 8);
+	d->product = (uint16_t) (d->desc[USB_DEV_PRODUCT] | d->desc[USB_DEV_PRODUCT + 1] << 8);
 	get_string(d, d->desc[USB_DEV_MANUFACTURER], d->manufacturer, sizeof(d->manufacturer));
 	get_string(d, d->desc[USB_DEV_PRODUCT_STR], d->product_name, sizeof(d->product_name));
 	printf("xhci: port %u: %s device in slot %u: %04x:%04x, USB %x.%02x, class 0x%02x, EP0 %u "
 	       "B, \"%s\" \"%s\", %u configuration(s)\n",
 	       port, xhci_speed_name(speed), slot, d->vendor, d->product,
 	       d->desc[USB_DEV_BCD_USB + 1], d->desc[USB_DEV_BCD_USB], d->desc[USB_DEV_CLASS],
-	       d->ep[1].max_packet, d->manufacturer, d->product_name,
-	       d->desc[USB_DEV_NUM_CONFIGS]);
+	       d->ep[1].max_packet, d->manufacturer, d->product_name, d->desc[USB_DEV_NUM_CONFIGS]);
 
 	/* configuration 0: its header for the total length, then all of it */
 	n = get_descriptor(d, USB_DT_CONFIG, 0, 0, d->config, USB_CFG_LEN);
@@ -1307,7 +1320,7 @@ static void enumerate(struct xhci *x, unsigned int port, unsigned int speed)
 		       n < 0 ? strerror(-n) : "malformed");
 		return;
 	}
-	total = (uint16_t)(d->config[USB_CFG_TOTAL_LEN] | d->config[USB_CFG_TOTAL_LEN + 1] << 8);
+	total = (uint16_t) (d->config[USB_CFG_TOTAL_LEN] | d->config[USB_CFG_TOTAL_LEN + 1] << 8);
 	if (total > XHCI_CONFIG_MAX)
 		total = XHCI_CONFIG_MAX;
 	n = get_descriptor(d, USB_DT_CONFIG, 0, 0, d->config, total);
@@ -1316,7 +1329,7 @@ static void enumerate(struct xhci *x, unsigned int port, unsigned int speed)
 		       n < 0 ? strerror(-n) : "too short");
 		return;
 	}
-	d->config_len = (uint16_t)n;
+	d->config_len = (uint16_t) n;
 	d->config_value = d->config[USB_CFG_VALUE];
 	n = parse_config(d, summary, sizeof(summary));
 	printf("xhci: slot %u: configuration %u (%u bytes, %u interface(s)): %s\n", slot,
@@ -1324,9 +1337,9 @@ static void enumerate(struct xhci *x, unsigned int port, unsigned int speed)
 	if (configure_endpoints(x, d) < 0)
 		return;
 	{
-		struct usb_setup s = { .type = USB_TYPE_STANDARD | USB_RECIP_DEVICE,
-				       .request = USB_REQ_SET_CONFIGURATION,
-				       .value = d->config_value };
+		struct usb_setup s = {.type = USB_TYPE_STANDARD | USB_RECIP_DEVICE,
+				      .request = USB_REQ_SET_CONFIGURATION,
+				      .value = d->config_value};
 		int rc = xhci_control(d, &s, NULL, 1000);
 		if (rc < 0) {
 			printf("xhci: slot %u: SET_CONFIGURATION %u: %s\n", slot, d->config_value,
@@ -1368,7 +1381,8 @@ static void port_attach(struct xhci *x, unsigned int port)
 		sc = op_rd(x, XHCI_PORTSC(port));
 		port_write(x, port, sc, XHCI_PORT_PRC);
 		if (!(sc & XHCI_PORT_PED) || !(sc & XHCI_PORT_CCS)) {
-			printf("xhci: port %u: not enabled after reset (PORTSC 0x%08x)\n", port, sc);
+			printf("xhci: port %u: not enabled after reset (PORTSC 0x%08x)\n", port,
+			       sc);
 			return;
 		}
 		printf("xhci: port %u: reset, enabled (PORTSC 0x%08x)\n", port, sc);
@@ -1402,8 +1416,8 @@ static void ports_scan(struct xhci *x)
 			device_free(x, d, true);
 		}
 		if ((sc & XHCI_PORT_CCS) && !port->dev) {
-			printf("xhci: port %u (USB%u): connected, %s (PORTSC 0x%08x)\n", p, port->major,
-			       xhci_speed_name(XHCI_PORT_SPEED(sc)), sc);
+			printf("xhci: port %u (USB%u): connected, %s (PORTSC 0x%08x)\n", p,
+			       port->major, xhci_speed_name(XHCI_PORT_SPEED(sc)), sc);
 			port_attach(x, p);
 		}
 	}
@@ -1422,7 +1436,7 @@ void xhci_poll(struct xhci *x, int timeout_ms)
 /* 7.1.1 and 7.2: take the controller from firmware, learn which ports speak which protocol */
 static void extended_caps(struct xhci *x)
 {
-	size_t off = (size_t)XHCI_HCC1_XECP(x->hcc1) * 4;
+	size_t off = (size_t) XHCI_HCC1_XECP(x->hcc1) * 4;
 
 	for (int guard = 0; off && off + 16 <= x->bar.size && guard < 64; guard++) {
 		uint32_t v = cap_rd(x, off);
@@ -1436,14 +1450,15 @@ static void extended_caps(struct xhci *x)
 			unsigned int first = XHCI_PROTO_PORT_OFF(ports);
 			unsigned int count = XHCI_PROTO_PORT_COUNT(ports);
 
-			for (unsigned int p = first; p && p < first + count && p <= x->max_ports; p++) {
+			for (unsigned int p = first; p && p < first + count && p <= x->max_ports;
+			     p++) {
 				x->port[p].major = XHCI_PROTO_MAJOR(v);
 				x->port[p].slot_type = XHCI_PROTO_SLOT_TYPE(type);
 			}
 		}
 		if (!XHCI_XCAP_NEXT(v))
 			break;
-		off += (size_t)XHCI_XCAP_NEXT(v) * 4;
+		off += (size_t) XHCI_XCAP_NEXT(v) * 4;
 	}
 }
 
@@ -1457,8 +1472,8 @@ static void port_summary(struct xhci *x, char *buf, size_t size)
 		unsigned int q = p;
 		while (q < x->max_ports && x->port[q + 1].major == x->port[p].major)
 			q++;
-		len += (size_t)snprintf(buf + len, len < size ? size - len : 0, "%sUSB%u %u-%u",
-					len ? ", " : "", x->port[p].major, p, q);
+		len += (size_t) snprintf(buf + len, len < size ? size - len : 0, "%sUSB%u %u-%u",
+					 len ? ", " : "", x->port[p].major, p, q);
 		p = q;
 	}
 }
@@ -1486,7 +1501,7 @@ int xhci_start(struct xhci *x, struct bh_core *core, unsigned int pci)
 		return rc;
 	/* 5.3: where the other register blocks are, checked against the BAR */
 	v = cap_rd(x, XHCI_CAPLENGTH);
-	x->version = (uint16_t)XHCI_CAP_VERSION(v);
+	x->version = (uint16_t) XHCI_CAP_VERSION(v);
 	x->op = XHCI_CAP_LENGTH(v);
 	x->hcs1 = cap_rd(x, XHCI_HCSPARAMS1);
 	x->hcs2 = cap_rd(x, XHCI_HCSPARAMS2);
@@ -1500,14 +1515,15 @@ int xhci_start(struct xhci *x, struct bh_core *core, unsigned int pci)
 	if (x->op < 0x20 || x->op + XHCI_PORTSC(x->max_ports) + 16 > x->bar.size ||
 	    x->rt + XHCI_IR(1) > x->bar.size || x->db + XHCI_DB(x->max_slots + 1) > x->bar.size ||
 	    !x->max_slots || !x->max_ports)
-		return fail(x, -ENODEV,
-			    "capability registers make no sense for a %zu-byte BAR (CAPLENGTH 0x%x, "
-			    "RTSOFF 0x%zx, DBOFF 0x%zx, %u slots, %u ports): is this an xHCI?",
-			    x->bar.size, (unsigned int)x->op, x->rt, x->db, x->max_slots,
-			    x->max_ports);
+		return fail(
+		    x, -ENODEV,
+		    "capability registers make no sense for a %zu-byte BAR (CAPLENGTH 0x%x, "
+		    "RTSOFF 0x%zx, DBOFF 0x%zx, %u slots, %u ports): is this an xHCI?",
+		    x->bar.size, (unsigned int) x->op, x->rt, x->db, x->max_slots, x->max_ports);
 	if (x->hcc1 & XHCI_HCC1_CSZ)
-		return fail(x, -ENOTSUP, "the controller uses 64-byte contexts; only 32-byte ones "
-					 "are implemented");
+		return fail(x, -ENOTSUP,
+			    "the controller uses 64-byte contexts; only 32-byte ones "
+			    "are implemented");
 	if (!(op_rd(x, XHCI_PAGESIZE) & 1))
 		return fail(x, -ENOTSUP, "the controller does not do 4 KiB pages (PAGESIZE 0x%x)",
 			    op_rd(x, XHCI_PAGESIZE));
@@ -1521,19 +1537,21 @@ int xhci_start(struct xhci *x, struct bh_core *core, unsigned int pci)
 	op_wr(x, XHCI_USBCMD, XHCI_CMD_HCRST);
 	if (bh_poll32(&x->bar, x->op + XHCI_USBCMD, XHCI_CMD_HCRST, 0, 1000000) < 0 ||
 	    bh_poll32(&x->bar, x->op + XHCI_USBSTS, XHCI_STS_CNR, 0, 1000000) < 0)
-		return fail(x, -ETIMEDOUT, "the controller did not come out of reset in 1 s "
-					   "(USBCMD 0x%x, USBSTS 0x%x)",
+		return fail(x, -ETIMEDOUT,
+			    "the controller did not come out of reset in 1 s "
+			    "(USBCMD 0x%x, USBSTS 0x%x)",
 			    op_rd(x, XHCI_USBCMD), op_rd(x, XHCI_USBSTS));
 
 	/* our memory; a controller without 64-bit addressing gets it below 4 GiB */
-	rc = bh_dma_alloc(core, pci, MEM_SIZE, (x->hcc1 & XHCI_HCC1_AC64) ? 0 : 1ull << 32, &x->mem);
+	rc =
+	    bh_dma_alloc(core, pci, MEM_SIZE, (x->hcc1 & XHCI_HCC1_AC64) ? 0 : 1ull << 32, &x->mem);
 	if (rc < 0)
 		return rc;
 	memset(x->mem.virt, 0, MEM_SIZE);
 	x->dcbaa = x->mem.virt;
-	x->erst = (struct xhci_erst_entry *)((uint8_t *)x->mem.virt + 2048);
-	ring_init(&x->cmd, (uint8_t *)x->mem.virt + PAGE, x->mem.iova + PAGE);
-	x->evt = (struct xhci_trb *)((uint8_t *)x->mem.virt + 2 * PAGE);
+	x->erst = (struct xhci_erst_entry *) ((uint8_t *) x->mem.virt + 2048);
+	ring_init(&x->cmd, (uint8_t *) x->mem.virt + PAGE, x->mem.iova + PAGE);
+	x->evt = (struct xhci_trb *) ((uint8_t *) x->mem.virt + 2 * PAGE);
 	x->evt_iova = x->mem.iova + 2 * PAGE;
 	x->evt_deq = 0;
 	x->evt_cycle = 1;
@@ -1542,21 +1560,21 @@ int xhci_start(struct xhci *x, struct bh_core *core, unsigned int pci)
 	scratchpads = XHCI_HCS2_SCRATCHPADS(x->hcs2);
 	if (scratchpads) {
 		uint64_t *array;
-		rc = bh_dma_alloc(core, pci, (size_t)(scratchpads + 1) * PAGE,
+		rc = bh_dma_alloc(core, pci, (size_t) (scratchpads + 1) * PAGE,
 				  (x->hcc1 & XHCI_HCC1_AC64) ? 0 : 1ull << 32, &x->scratch);
 		if (rc < 0)
 			return rc;
-		memset(x->scratch.virt, 0, (size_t)(scratchpads + 1) * PAGE);
+		memset(x->scratch.virt, 0, (size_t) (scratchpads + 1) * PAGE);
 		array = x->scratch.virt;
 		for (unsigned int i = 0; i < scratchpads; i++)
-			array[i] = x->scratch.iova + (uint64_t)(i + 1) * PAGE;
+			array[i] = x->scratch.iova + (uint64_t) (i + 1) * PAGE;
 		x->dcbaa[0] = x->scratch.iova;
 	}
 
 	/* 4.2 steps: slots, DCBAA, command ring */
 	if (x->max_slots > 255)
 		x->max_slots = 255;
-	if ((size_t)(x->max_slots + 1) * 8 > 2048)
+	if ((size_t) (x->max_slots + 1) * 8 > 2048)
 		x->max_slots = 2048 / 8 - 1;
 	op_wr(x, XHCI_CONFIG, (op_rd(x, XHCI_CONFIG) & ~0xffu) | x->max_slots);
 	wr64(x, x->op + XHCI_DCBAAP_LO, x->mem.iova);
@@ -1592,8 +1610,8 @@ int xhci_start(struct xhci *x, struct bh_core *core, unsigned int pci)
 	printf("xhci: controller started: HCIVERSION %x.%02x, %u slots, %u ports (%s), %u "
 	       "interrupters, %u scratchpads, %s-bit DMA, MSI-X, USBSTS 0x%x\n",
 	       x->version >> 8, x->version & 0xff, x->max_slots, x->max_ports, ports,
-	       XHCI_HCS1_MAX_INTRS(x->hcs1), scratchpads,
-	       (x->hcc1 & XHCI_HCC1_AC64) ? "64" : "32", sts);
+	       XHCI_HCS1_MAX_INTRS(x->hcs1), scratchpads, (x->hcc1 & XHCI_HCC1_AC64) ? "64" : "32",
+	       sts);
 
 	/* ports: power where we control it, then look at every one */
 	for (unsigned int p = 1; p <= x->max_ports; p++) {
@@ -1620,6 +1638,6 @@ void xhci_stop(struct xhci *x)
 	if (bh_poll32(&x->bar, x->op + XHCI_USBSTS, XHCI_STS_HCH, XHCI_STS_HCH, 100000) < 0)
 		printf("xhci: the controller did not halt in 100 ms\n");
 	printf("xhci: stopped: %llu events (%llu stray), %llu interrupts\n",
-	       (unsigned long long)x->events, (unsigned long long)x->stray_events,
-	       (unsigned long long)x->irqs);
+	       (unsigned long long) x->events, (unsigned long long) x->stray_events,
+	       (unsigned long long) x->irqs);
 }

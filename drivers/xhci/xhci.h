@@ -27,12 +27,12 @@
 #include "regs.h"
 
 #define XHCI_MAX_PORTS 16
-#define XHCI_MAX_DEVS 8	     /* devices at once: our DMA memory has room for this many */
-#define XHCI_RING_TRBS 256   /* one 4 KiB segment per ring, the last TRB a link */
-#define XHCI_EP_RINGS 8	     /* endpoints besides EP0 per device */
-#define XHCI_EP_TDS 16	     /* transfers in flight per endpoint */
+#define XHCI_MAX_DEVS 8		/* devices at once: our DMA memory has room for this many */
+#define XHCI_RING_TRBS 256	/* one 4 KiB segment per ring, the last TRB a link */
+#define XHCI_EP_RINGS 8		/* endpoints besides EP0 per device */
+#define XHCI_EP_TDS 16		/* transfers in flight per endpoint */
 #define XHCI_BOUNCE (16u << 10) /* per device, for the synchronous calls */
-#define XHCI_CONFIG_MAX 1024 /* the configuration descriptor we keep */
+#define XHCI_CONFIG_MAX 1024	/* the configuration descriptor we keep */
 
 struct xhci;
 struct usb_device;
@@ -60,21 +60,21 @@ struct xhci_xfer {
 struct xhci_ring {
 	struct xhci_trb *trb; /* XHCI_RING_TRBS, the last one a link back */
 	uint64_t iova;
-	unsigned int enq;	/* next free TRB */
-	unsigned int cycle;	/* producer cycle state */
-	unsigned int used;	/* TRBs between the oldest live TD and enq */
+	unsigned int enq;   /* next free TRB */
+	unsigned int cycle; /* producer cycle state */
+	unsigned int used;  /* TRBs between the oldest live TD and enq */
 };
 
 /* one transfer descriptor on a ring */
 struct xhci_td {
 	struct xhci_xfer *t;
-	unsigned int start, end; /* first TRB, and the one after the last */
+	unsigned int start, end;	     /* first TRB, and the one after the last */
 	unsigned int start_cycle, end_cycle; /* the ring's cycle state at start and end */
-	unsigned int data, last; /* control: data stage TRB (or end), status stage */
+	unsigned int data, last;	     /* control: data stage TRB (or end), status stage */
 	unsigned int trbs;
-	uint32_t data_actual;	 /* control: bytes the data stage moved */
-	bool data_seen;		 /* control: the data stage reported (short packet) */
-	bool noop;		 /* cancelled behind others: its TRBs were turned to no-ops */
+	uint32_t data_actual; /* control: bytes the data stage moved */
+	bool data_seen;	      /* control: the data stage reported (short packet) */
+	bool noop;	      /* cancelled behind others: its TRBs were turned to no-ops */
 };
 
 struct usb_endpoint {
@@ -84,8 +84,8 @@ struct usb_endpoint {
 	uint8_t interval;
 	uint8_t burst;
 	bool enabled;
-	bool halted;	   /* the controller halted it; recovery pending */
-	int halt_status;   /* what the halted transfer completes with */
+	bool halted;	 /* the controller halted it; recovery pending */
+	int halt_status; /* what the halted transfer completes with */
 	struct xhci_ring ring;
 	struct xhci_td td[XHCI_EP_TDS];
 	unsigned int td_head, td_count;
@@ -99,7 +99,7 @@ struct usb_endpoint {
 struct usb_device {
 	struct xhci *x;
 	bool used;
-	bool gone;	  /* unplugged; waiting to be freed */
+	bool gone; /* unplugged; waiting to be freed */
 	unsigned int slot;
 	unsigned int port;
 	unsigned int speed; /* XHCI_SPEED_* */
@@ -122,9 +122,9 @@ struct usb_device {
 };
 
 struct xhci_port {
-	unsigned int major;	/* USB 2 or 3, from the supported protocol capability */
+	unsigned int major; /* USB 2 or 3, from the supported protocol capability */
 	unsigned int slot_type;
-	bool changed;		/* a port status change event came */
+	bool changed; /* a port status change event came */
 	struct usb_device *dev;
 };
 

@@ -33,25 +33,36 @@ start_core "$conf" "$log" || { result xhci_core_start 1 "core did not start"; ex
 wait_for "$log" "xhci\| xhci: (ready|ccid check done)" 60
 wait_for "$log" "xhci\| xhci: ready" 10
 
-# drv REGEX [N]: the Nth (default first) line of the driver's that matches, without the prefix
-drv() { grep -E "xhci\| xhci: $1" "$log" | sed -n "${2:-1}p" | sed 's/^.*xhci| xhci: //'; }
+# the driver's lines so far, without the prefix (under TCG every process
+# spawned costs a noticeable share of a second: the lookups below are bash)
+lines=()
+load() { mapfile -t lines < <(sed -n 's/^xhci| xhci: //p' "$log"); }
+# drv REGEX [N]: the Nth (default first) of the driver's lines that matches
+drv() {
+	local l n=0
+	for l in "${lines[@]}"; do
+		[[ $l =~ $1 ]] && ((++n == ${2:-1})) && { printf '%s\n' "$l"; return; }
+	done
+}
+load
 
-line=$(drv "controller started: ")
-echo "$line" | grep -qE "HCIVERSION [0-9a-f]+\.[0-9a-f]{2}, [0-9]+ slots, [0-9]+ ports \(USB"
+line=$(drv "^controller started: ")
+[[ $line =~ HCIVERSION\ [0-9a-f]+\.[0-9a-f]{2},\ [0-9]+\ slots,\ [0-9]+\ ports\ \(USB ]]
 result xhci_controller_started $? "${line:-no start line}"
 
-dev=$(drv "port [0-9]+: .* device in slot [0-9]+: 08e6:4433")
-cfg=$(drv "slot [0-9]+: configuration [0-9]+ \(")
-ok=$(drv "slot [0-9]+: configured: ")
-[ -n "$dev" ] && echo "$cfg" | grep -q "class 0x0b" && echo "$cfg" | grep -q "bulk IN" &&
-	echo "$cfg" | grep -q "bulk OUT" && [ -n "$ok" ]
+dev=$(drv "^port [0-9]+: .* device in slot [0-9]+: 08e6:4433")
+cfg=$(drv "^slot [0-9]+: configuration [0-9]+ \(")
+ok=$(drv "^slot [0-9]+: configured: ")
+[[ -n $dev && $cfg == *"class 0x0b"* && $cfg == *"bulk IN"* && $cfg == *"bulk OUT"* && -n $ok ]]
 result xhci_enumerated $? "${dev:-no 08e6:4433}; ${cfg:-no configuration}; ${ok:-not configured}"
 
 for t in ccid_found ccid_slot_status ccid_power_on control_stall bulk_stall bulk_after_stall \
 	cancel_interrupt cancel_bulk bulk_after_cancel; do
-	l=$(drv "check $t ")
-	echo "$l" | grep -q "^check $t PASS"
-	result "xhci_$t" $? "$(echo "${l#check $t }" | sed -E 's/^(PASS|FAIL) //')"
+	l=$(drv "^check $t ")
+	[[ $l == "check $t PASS "* ]]
+	rc=$?
+	l=${l#check $t }
+	result "xhci_$t" $rc "${l#* }"
 done
 
 # the driver: not root, one device (the controller)
@@ -67,9 +78,10 @@ t0=$SECONDS
 kill -KILL "$pid"
 wait_for "$log" 'started "xhci" pid [0-9]+ .*\(restart\)' 20
 wait_for_count "$log" "xhci\| xhci: (ready|ccid check done)" 4 60
-again=$(drv "port [0-9]+: .* device in slot [0-9]+: 08e6:4433" 2)
-status2=$(drv "check ccid_slot_status " 2)
-[ -n "$again" ] && echo "$status2" | grep -q "PASS"
+load
+again=$(drv "^port [0-9]+: .* device in slot [0-9]+: 08e6:4433" 2)
+status2=$(drv "^check ccid_slot_status " 2)
+[[ -n $again && $status2 == *PASS* ]]
 result xhci_driver_restart $? "killed pid $pid; $(grep -oE 'revoked "xhci": [^;]*' "$log" | head -1); after $((SECONDS - t0)) s: ${again:-not enumerated again}; ${status2:-no slot status}"
 
 # a controller that stops answering: the driver exits non-zero, core resets and restarts it
@@ -78,10 +90,11 @@ t0=$SECONDS
 "$CLI" inject "$pid2" bad-dma >/dev/null 2>&1
 wait_for_count "$log" 'started "xhci" pid [0-9]+ .*\(restart\)' 2 20
 wait_for_count "$log" "xhci\| xhci: (ready|ccid check done)" 6 60
-why=$(grep -E "xhci\| xhci: .*exiting so core resets the controller" "$log" | head -1 | sed 's/^.*xhci| xhci: //')
+load
+why=$(drv "exiting so core resets the controller")
 ended=$(grep -oE '"xhci" \(pid [0-9]+\) ended: [^,]*' "$log" | tail -1)
-third=$(drv "check ccid_slot_status " 3)
-[ -n "$why" ] && echo "$ended" | grep -q "exit code 70" && echo "$third" | grep -q PASS
+third=$(drv "^check ccid_slot_status " 3)
+[[ -n $why && $ended == *"exit code 70"* && $third == *PASS* ]]
 result xhci_health_restart $? "bad-dma into pid $pid2: ${why:-no health exit}; $ended; after $((SECONDS - t0)) s: ${third:-no slot status}"
 
 stop_core
