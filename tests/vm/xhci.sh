@@ -36,7 +36,7 @@ wait_for "$log" "xhci\| xhci: ready" 10
 # the driver's lines so far, without the prefix (under TCG every process
 # spawned costs a noticeable share of a second: the lookups below are bash)
 lines=()
-load() { mapfile -t lines < <(sed -n 's/^xhci| xhci: //p' "$log"); }
+load() { mapfile -t lines <<<"$(sed -n 's/^xhci| xhci: //p' "$log")"; }
 # drv REGEX [N]: the Nth (default first) of the driver's lines that matches
 drv() {
 	local l n=0
