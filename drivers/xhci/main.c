@@ -8,9 +8,9 @@
  * (USB CCID 1.1; QEMU's usb-ccid is 08e6:4433), end to end through the
  * controller: slot status and power-on over the bulk endpoints, a stall on
  * EP0 and one on bulk OUT with the endpoint reset behind each, and
- * transfers cancelled while the device holds them (NAK). Each step logs a
- * "check NAME PASS|FAIL" line. This stands in for the USB session until
- * there is one.
+ * transfers cancelled while the device holds them (NAK); a reader plugged
+ * in later is checked too. Each step logs a "check NAME PASS|FAIL" line.
+ * This stands in for the USB session until there is one.
  *
  * Fault injection (BULKHEAD_FAULTS=1, lib/fault.c): bad-dma sends the
  * command ring to an unmapped address; the driver exits when the command
@@ -46,6 +46,20 @@
 static volatile int stopping; /* int: xhci.c looks at it too */
 
 static volatile sig_atomic_t fault_pending; /* bad-dma, done by the loop */
+static struct usb_device *plugged;	    /* hot-plugged: checked by the loop */
+
+static void on_attached(struct xhci *x, struct usb_device *d)
+{
+	(void) x;
+	plugged = d;
+}
+
+static void on_detached(struct xhci *x, struct usb_device *d)
+{
+	(void) x;
+	if (plugged == d)
+		plugged = NULL;
+}
 
 static void on_term(int sig)
 {
@@ -254,22 +268,29 @@ static void cancel(struct ccid *c)
 	slot_status(c, "bulk_after_cancel");
 }
 
-static void ccid_check(struct xhci *x, struct bh_core *core)
+static bool is_ccid(const struct usb_device *e)
+{
+	for (unsigned int off = 0; e->used && off + 9 <= e->config_len;) {
+		if (e->config[off] < 2)
+			break;
+		if (e->config[off + 1] == USB_DT_INTERFACE &&
+		    e->config[off + USB_IF_CLASS] == CCID_CLASS)
+			return true;
+		off += e->config[off];
+	}
+	return false;
+}
+
+/* the reader d, or the first one on the bus */
+static void ccid_check(struct xhci *x, struct bh_core *core, struct usb_device *d)
 {
 	struct ccid c = {.x = x};
-	struct usb_device *d = NULL;
 
-	for (unsigned int k = 0; k < XHCI_MAX_DEVS && !d; k++) {
-		struct usb_device *e = &x->dev[k];
-		for (unsigned int off = 0; e->used && off + 9 <= e->config_len;) {
-			if (e->config[off] < 2)
-				break;
-			if (e->config[off + 1] == USB_DT_INTERFACE &&
-			    e->config[off + USB_IF_CLASS] == CCID_CLASS)
-				d = e;
-			off += e->config[off];
-		}
-	}
+	for (unsigned int k = 0; k < XHCI_MAX_DEVS && !d; k++)
+		if (is_ccid(&x->dev[k]))
+			d = &x->dev[k];
+	if (d && !is_ccid(d))
+		return;
 	if (!d) {
 		check(&c, "ccid_found", false, "no configured device with a CCID interface");
 		return;
@@ -341,12 +362,20 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (ccid)
-		ccid_check(&x, &core);
+		ccid_check(&x, &core, NULL);
+	/* from now on, what is plugged in is checked too */
+	x.attached = on_attached;
+	x.detached = on_detached;
 	printf("xhci: ready\n");
 	while (!stopping) {
 		if (fault_pending)
 			xhci_fault_bad_dma(&x);
 		xhci_poll(&x, POLL_MS);
+		if (plugged && ccid) {
+			struct usb_device *d = plugged;
+			plugged = NULL;
+			ccid_check(&x, &core, d);
+		}
 	}
 	xhci_stop(&x);
 	return 0;

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# vm: --devices xhci-ccid:rp --mem 1024
+# vm: --devices xhci-ccid:rp:hotplug --mem 1024
 # The USB host controller on the test machine: bulkhead's xhci driver takes
 # QEMU's qemu-xhci (1b36:000d), unprivileged, starts it, enumerates the
 # usb-ccid reader behind it and talks CCID to it over the bulk endpoints
-# (--ccid-check); stalls and cancellations on the way. Then the driver is
-# killed: core revokes, resets the controller and restarts it, and the
+# (--ccid-check); stalls and cancellations on the way. The reader is
+# unplugged and plugged in again through QEMU's monitor (the hotplug option
+# gives the guest a serial port to it). Then the driver is killed: core revokes, resets the controller and restarts it, and the
 # reader is enumerated again. Last, the health check: a bad-dma fault sends
 # the command ring where the IOMMU blocks it; the command never completes,
 # the driver exits for a reset and comes back a third time.
@@ -73,14 +74,44 @@ ndev=$(field xhci devices "$snap")
 [ "${uid:-0}" -ge 1000 ] && [ "$ndev" = 1 ]
 result xhci_driver_unprivileged $? "uid=$uid pid=$pid devices=$ndev"
 
+# hot unplug and plug: QEMU's monitor is at the other end of the pci-serial
+# port (1b36:0002) that xhci-ccid:hotplug added
+mon=
+for d in /sys/bus/pci/devices/*; do
+	[ "$(cat "$d/vendor" "$d/device" 2>/dev/null | tr '\n' ' ')" = "0x1b36 0x0002 " ] || continue
+	for t in "$d"/tty/tty*; do [ -e "$t" ] && mon=/dev/${t##*/}; done
+done
+if [ -n "$mon" ]; then
+	stty -F "$mon" raw -echo
+	cat "$mon" >"$WORK/monitor.out" 2>/dev/null &
+	monpid=$!
+	printf 'device_del ccid0\n' >"$mon"
+	wait_for "$log" "xhci\| xhci: port [0-9]+: slot [0-9]+ \(08e6:4433\) disconnected" 10
+	load
+	gone=$(drv "^port [0-9]+: slot [0-9]+ \(08e6:4433\) disconnected")
+	[ -n "$gone" ]
+	result xhci_hot_unplug $? "device_del ccid0 on $mon: ${gone:-the driver saw no disconnect}"
+	printf 'device_add usb-ccid,bus=xhci0.0,id=ccid0\n' >"$mon"
+	wait_for_count "$log" "xhci\| xhci: ccid check done" 2 30
+	kill "$monpid" 2>/dev/null
+	load
+	back=$(drv "^port [0-9]+: .* device in slot [0-9]+: 08e6:4433" 2)
+	status=$(drv "^check ccid_slot_status " 2)
+	[[ -n $back && $status == *PASS* ]]
+	result xhci_hot_plug $? "device_add usb-ccid: ${back:-not enumerated}; ${status:-no slot status}"
+else
+	result xhci_hot_unplug 1 "no serial port to QEMU's monitor: run with --devices xhci-ccid:hotplug"
+	result xhci_hot_plug 1 "no serial port to QEMU's monitor"
+fi
+
 # kill it: core revokes, resets the controller, restarts the driver, which enumerates again
 t0=$SECONDS
 kill -KILL "$pid"
 wait_for "$log" 'started "xhci" pid [0-9]+ .*\(restart\)' 20
-wait_for_count "$log" "xhci\| xhci: (ready|ccid check done)" 4 60
+wait_for_count "$log" "xhci\| xhci: ready" 2 60
 load
-again=$(drv "^port [0-9]+: .* device in slot [0-9]+: 08e6:4433" 2)
-status2=$(drv "^check ccid_slot_status " 2)
+again=$(drv "^port [0-9]+: .* device in slot [0-9]+: 08e6:4433" 3)
+status2=$(drv "^check ccid_slot_status " 3)
 [[ -n $again && $status2 == *PASS* ]]
 result xhci_driver_restart $? "killed pid $pid; $(grep -oE 'revoked "xhci": [^;]*' "$log" | head -1); after $((SECONDS - t0)) s: ${again:-not enumerated again}; ${status2:-no slot status}"
 
@@ -89,11 +120,11 @@ pid2=$(field xhci pid)
 t0=$SECONDS
 "$CLI" inject "$pid2" bad-dma >/dev/null 2>&1
 wait_for_count "$log" 'started "xhci" pid [0-9]+ .*\(restart\)' 2 20
-wait_for_count "$log" "xhci\| xhci: (ready|ccid check done)" 6 60
+wait_for_count "$log" "xhci\| xhci: ready" 3 60
 load
 why=$(drv "exiting so core resets the controller")
 ended=$(grep -oE '"xhci" \(pid [0-9]+\) ended: [^,]*' "$log" | tail -1)
-third=$(drv "^check ccid_slot_status " 3)
+third=$(drv "^check ccid_slot_status " 4)
 [[ -n $why && $ended == *"exit code 70"* && $third == *PASS* ]]
 result xhci_health_restart $? "bad-dma into pid $pid2: ${why:-no health exit}; $ended; after $((SECONDS - t0)) s: ${third:-no slot status}"
 
