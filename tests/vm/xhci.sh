@@ -78,7 +78,8 @@ result xhci_driver_unprivileged $? "uid=$uid pid=$pid devices=$ndev"
 # port (1b36:0002) that xhci-ccid:hotplug added
 mon=
 for d in /sys/bus/pci/devices/*; do
-	[ "$(cat "$d/vendor" "$d/device" 2>/dev/null | tr '\n' ' ')" = "0x1b36 0x0002 " ] || continue
+	read -r v <"$d/vendor" && read -r i <"$d/device" || continue
+	[ "$v:$i" = 0x1b36:0x0002 ] || continue
 	for t in "$d"/tty/tty*; do [ -e "$t" ] && mon=/dev/${t##*/}; done
 done
 if [ -n "$mon" ]; then
@@ -94,6 +95,7 @@ if [ -n "$mon" ]; then
 	printf 'device_add usb-ccid,bus=xhci0.0,id=ccid0\n' >"$mon"
 	wait_for_count "$log" "xhci\| xhci: ccid check done" 2 30
 	kill "$monpid" 2>/dev/null
+	echo "QEMU monitor: $(tr -d '\r' <"$WORK/monitor.out" | tr '\n' '|')"
 	load
 	back=$(drv "^port [0-9]+: .* device in slot [0-9]+: 08e6:4433" 2)
 	status=$(drv "^check ccid_slot_status " 2)
