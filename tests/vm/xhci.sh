@@ -95,7 +95,6 @@ if [ -n "$mon" ]; then
 	printf 'device_add usb-ccid,bus=xhci0.0,id=ccid0\n' >"$mon"
 	wait_for_count "$log" "xhci\| xhci: ccid check done" 2 30
 	kill "$monpid" 2>/dev/null
-	echo "QEMU monitor: $(tr -d '\r' <"$WORK/monitor.out" | tr '\n' '|')"
 	load
 	back=$(drv "^port [0-9]+: .* device in slot [0-9]+: 08e6:4433" 2)
 	status=$(drv "^check ccid_slot_status " 2)
