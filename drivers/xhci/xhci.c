@@ -433,9 +433,12 @@ static void transfer_event(struct xhci *x, const struct xhci_trb *ev)
 	    cc == XHCI_CC_STOPPED_SHORT_PACKET) {
 		/* 4.6.9: stopped inside this TD; the canceller decides */
 		ep->stopped_seen = true;
+		ep->stopped_actual = 0;
+		if (dci == 1 && (unsigned int) i == td->start)
+			return; /* in the setup stage: no data yet */
 		ep->stopped_actual =
-		    td_bytes_before(ep, dci == 1 ? td->data : td->start, (unsigned) i);
-		if (cc != XHCI_CC_STOPPED_LENGTH_INVALID && (dci != 1 || (unsigned) i != td->start))
+		    td_bytes_before(ep, dci == 1 ? td->data : td->start, (unsigned int) i);
+		if (cc != XHCI_CC_STOPPED_LENGTH_INVALID)
 			ep->stopped_actual += done;
 		return;
 	}
@@ -462,7 +465,10 @@ static void transfer_event(struct xhci *x, const struct xhci_trb *ev)
 		td->data_actual = td_bytes_before(ep, td->data, (unsigned int) i) + done;
 		return;
 	}
-	td_failed(x, d, dci, td, cc, (unsigned int) i == td->start ? 0 : done);
+	td_failed(x, d, dci, td, cc,
+		  (unsigned int) i == td->start
+		      ? 0
+		      : td_bytes_before(ep, td->data, (unsigned int) i) + done);
 }
 
 static void handle_event(struct xhci *x, const struct xhci_trb *ev)
