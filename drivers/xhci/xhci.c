@@ -659,7 +659,9 @@ static void put_data(struct xhci *x, struct usb_endpoint *ep, struct xhci_xfer *
 		bool last = k == left;
 		/* 4.11.2.4: packets still to come after this TRB */
 		uint32_t td_size = last ? 0 : (left - k + mps - 1) / mps;
-		uint32_t control = XHCI_TRB_TYPE(first ? first_type : XHCI_TRB_NORMAL) | flags |
+		/* 6.4.1.2.2: DIR is the data stage TRB's; normal TRBs after it have none */
+		uint32_t control = XHCI_TRB_TYPE(first ? first_type : XHCI_TRB_NORMAL) |
+				   (first ? flags : flags & ~XHCI_TRB_DIR_IN) |
 				   (last ? (last_ioc ? XHCI_TRB_IOC : 0) : XHCI_TRB_CH);
 		unsigned int i =
 		    ring_put(&ep->ring, iova, XHCI_TRB_LEN(k) | XHCI_TRB_TD_SIZE(td_size), control,
