@@ -45,6 +45,12 @@ drv() {
 		[[ $l =~ $1 ]] && ((++n == ${2:-1})) && { printf '%s\n' "$l"; return; }
 	done
 }
+# cnt REGEX: how many of the driver's lines match
+cnt() {
+	local l n=0
+	for l in "${lines[@]}"; do [[ $l =~ $1 ]] && ((++n)); done
+	echo "$n"
+}
 load
 
 line=$(drv "^controller started: ")
@@ -82,41 +88,54 @@ for d in /sys/bus/pci/devices/*; do
 	[ "$v:$i" = 0x1b36:0x0002 ] || continue
 	for t in "$d"/tty/tty*; do [ -e "$t" ] && mon=/dev/${t##*/}; done
 done
+# what the monitor said, printable, its last 160 characters
+said() { local m; m=$(tr -c '[:print:]' ' ' <"$WORK/monitor.out" | tr -s ' '); echo "${m: -160}"; }
 if [ -n "$mon" ]; then
-	stty -F "$mon" raw -echo
-	cat "$mon" >"$WORK/monitor.out" 2>/dev/null &
+	stty -F "$mon" raw -echo -crtscts clocal
+	# one open for the whole test: the port stays up, and what the monitor says is kept
+	exec {monfd}<>"$mon"
+	cat <&"$monfd" >"$WORK/monitor.out" 2>/dev/null &
 	monpid=$!
-	printf 'device_del ccid0\n' >"$mon"
-	wait_for "$log" "xhci\| xhci: port [0-9]+: slot [0-9]+ \(08e6:4433\) disconnected" 10
+	gone=
+	for try in 1 2; do
+		printf '\ndevice_del ccid0\n' >&"$monfd"
+		wait_for "$log" "xhci\| xhci: port [0-9]+: slot [0-9]+ \(08e6:4433\) disconnected" 8 && break
+	done
 	load
 	gone=$(drv "^port [0-9]+: slot [0-9]+ \(08e6:4433\) disconnected")
 	[ -n "$gone" ]
-	result xhci_hot_unplug $? "device_del ccid0 on $mon: ${gone:-the driver saw no disconnect}"
-	printf 'device_add usb-ccid,bus=xhci0.0,id=ccid0\n' >"$mon"
-	wait_for_count "$log" "xhci\| xhci: ccid check done" 2 30
-	kill "$monpid" 2>/dev/null
+	result xhci_hot_unplug $? "device_del ccid0 on $mon (try $try): ${gone:-the driver saw no disconnect; monitor: $(said)}"
+	n=$(cnt "^check ccid_slot_status ")
+	printf 'device_add usb-ccid,bus=xhci0.0,id=ccid0\n' >&"$monfd"
+	wait_for_count "$log" "xhci\| xhci: check ccid_slot_status " $((n + 1)) 30
 	load
 	back=$(drv "^port [0-9]+: .* device in slot [0-9]+: 08e6:4433" 2)
-	status=$(drv "^check ccid_slot_status " 2)
+	status=$(drv "^check ccid_slot_status " $((n + 1)))
 	[[ -n $back && $status == *PASS* ]]
-	result xhci_hot_plug $? "device_add usb-ccid: ${back:-not enumerated}; ${status:-no slot status}"
+	result xhci_hot_plug $? "device_add usb-ccid: ${back:-not enumerated}; ${status:-no slot status; monitor: $(said)}"
+	kill "$monpid" 2>/dev/null
+	exec {monfd}>&-
 else
 	result xhci_hot_unplug 1 "no serial port to QEMU's monitor: run with --devices xhci-ccid:hotplug"
 	result xhci_hot_plug 1 "no serial port to QEMU's monitor"
 fi
 
 # kill it: core revokes, resets the controller, restarts the driver, which enumerates again
+load
+n_dev=$(cnt "^port [0-9]+: .* device in slot [0-9]+: 08e6:4433")
+n_status=$(cnt "^check ccid_slot_status ")
 t0=$SECONDS
 kill -KILL "$pid"
 wait_for "$log" 'started "xhci" pid [0-9]+ .*\(restart\)' 20
 wait_for_count "$log" "xhci\| xhci: ready" 2 60
 load
-again=$(drv "^port [0-9]+: .* device in slot [0-9]+: 08e6:4433" 3)
-status2=$(drv "^check ccid_slot_status " 3)
+again=$(drv "^port [0-9]+: .* device in slot [0-9]+: 08e6:4433" $((n_dev + 1)))
+status2=$(drv "^check ccid_slot_status " $((n_status + 1)))
 [[ -n $again && $status2 == *PASS* ]]
 result xhci_driver_restart $? "killed pid $pid; $(grep -oE 'revoked "xhci": [^;]*' "$log" | head -1); after $((SECONDS - t0)) s: ${again:-not enumerated again}; ${status2:-no slot status}"
 
 # a controller that stops answering: the driver exits non-zero, core resets and restarts it
+n_status=$(cnt "^check ccid_slot_status ")
 pid2=$(field xhci pid)
 t0=$SECONDS
 "$CLI" inject "$pid2" bad-dma >/dev/null 2>&1
@@ -125,7 +144,7 @@ wait_for_count "$log" "xhci\| xhci: ready" 3 60
 load
 why=$(drv "exiting so core resets the controller")
 ended=$(grep -oE '"xhci" \(pid [0-9]+\) ended: [^,]*' "$log" | tail -1)
-third=$(drv "^check ccid_slot_status " 4)
+third=$(drv "^check ccid_slot_status " $((n_status + 1)))
 [[ -n $why && $ended == *"exit code 70"* && $third == *PASS* ]]
 result xhci_health_restart $? "bad-dma into pid $pid2: ${why:-no health exit}; $ended; after $((SECONDS - t0)) s: ${third:-no slot status}"
 
