@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# vm: --devices xhci-ccid:rp:hotplug --mem 1024
+# vm: --devices xhci-ccid:rp:hotplug:card --mem 1024
 # The USB host controller on the test machine: bulkhead's xhci driver takes
 # QEMU's qemu-xhci (1b36:000d), unprivileged, starts it, enumerates the
 # usb-ccid reader behind it and talks CCID to it over the bulk endpoints
