@@ -354,17 +354,21 @@ static int component_key(struct parse *p, const char *name, const char *value)
 	}
 	if (strcmp(name, "session") == 0) {
 		struct bh_route *r = &c->routes[c->nroutes];
-		char svc[64], server[64];
-		int n = 0;
+		char svc[64], server[64], arg[64] = "";
+		int n = 0, got;
 		if (c->nroutes >= BH_MAX_SERVICES)
 			return fail(p, "more than %d session lines", BH_MAX_SERVICES);
-		if (sscanf(value, "%63s %63s %n", svc, server, &n) != 2 || value[n] ||
-		    !service_name_ok(svc) || strlen(server) >= BH_NAME_MAX)
-			return fail(p, "session = '%s': expected SERVICE COMPONENT, e.g. "
-				       "'session = nic e1000e'",
-				    value);
+		got = sscanf(value, "%63s %63s %n%63s %n", svc, server, &n, arg, &n);
+		if (got < 2 || value[n] || !service_name_ok(svc) || strlen(server) >= BH_NAME_MAX ||
+		    strlen(arg) >= BH_NAME_MAX)
+			return fail(p, "session = '%s': expected SERVICE COMPONENT [ARGUMENT], e.g. "
+				       "'session = nic e1000e' or 'session = usb xhci 08e6:4433' (the "
+				       "argument, up to %d characters, tells the server this client's "
+				       "policy)",
+				    value, BH_NAME_MAX - 1);
 		snprintf(r->service, sizeof(r->service), "%s", svc);
 		snprintf(r->server, sizeof(r->server), "%s", server);
+		snprintf(r->arg, sizeof(r->arg), "%s", arg);
 		r->line = p->line;
 		c->nroutes++;
 		return 1;

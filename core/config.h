@@ -40,10 +40,14 @@ struct bh_match {
 	int line;
 };
 
-/* "session = nic e1000e": this client's nic sessions go to component e1000e */
+/*
+ * "session = nic e1000e": this client's nic sessions go to component e1000e;
+ * "session = usb xhci 08e6:4433": and the server learns the client's policy
+ */
 struct bh_route {
 	char service[BH_SERVICE_MAX];
 	char server[BH_NAME_MAX];
+	char arg[BH_NAME_MAX]; /* passed to the server with each session request, or "" */
 	int line;
 };
 

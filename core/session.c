@@ -112,6 +112,8 @@ void bh_session_open(struct bh_core_state *core, struct bh_component *c,
 	bh_msg_init(&m, BH_OP_SESSION, ++server->sessions);
 	snprintf(m.u.session.service, sizeof(m.u.session.service), "%s", service);
 	snprintf(m.u.session.client, sizeof(m.u.session.client), "%s", c->cfg->name);
+	/* from the config, not from the client: the server may trust it */
+	snprintf(m.u.session.name, sizeof(m.u.session.name), "%s", route->arg);
 	m.u.session.id = rec->id;
 	rc = bh_msg_send(server->channel[k], &m, &sv[0], 1);
 	close(sv[0]);

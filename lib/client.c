@@ -390,6 +390,7 @@ int bh_service_accept(int channel, struct bh_session_request *req)
 	}
 	req->id = m.u.session.id;
 	snprintf(req->client, BH_NAME_MAX, "%.*s", BH_NAME_MAX - 1, m.u.session.client);
+	snprintf(req->policy, BH_NAME_MAX, "%.*s", BH_NAME_MAX - 1, m.u.session.name);
 	return 1;
 }
 

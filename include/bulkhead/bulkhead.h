@@ -147,6 +147,8 @@ struct bh_session_request {
 	int fd;	     /* the session socket */
 	uint32_t id; /* core's number for it: DMA for it is charged to the client */
 	char client[BH_NAME_MAX];
+	/* "session = usb xhci 08e6:4433" in the client's config: "08e6:4433", or "" */
+	char policy[BH_NAME_MAX];
 };
 
 int bh_service_announce(struct bh_core *core, const char *service, uint64_t cost,

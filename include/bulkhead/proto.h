@@ -119,7 +119,8 @@ struct bh_request {
 struct bh_session_info {
 	char service[BH_SERVICE_MAX];
 	char client[BH_NAME_MAX]; /* the client component's label */
-	char name[BH_NAME_MAX];	  /* TAP interface or nbd device */
+	char name[BH_NAME_MAX];	  /* TAP interface or nbd device; to a server: the route's
+				   * argument from the client's config (its policy) */
 	uint64_t size;		  /* NBD: export size */
 	uint32_t block_size;	  /* NBD */
 	uint32_t id;		  /* core's number for a session (to its server; SESSION_END) */

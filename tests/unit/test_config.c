@@ -437,6 +437,23 @@ static void test_session_quota_keys(void **state)
 		     "unknown key 'sesions'", "sessions session_memory", NULL);
 }
 
+/* a route may carry the client's policy for its server */
+static void test_route_argument(void **state)
+{
+	struct fixture *f = *state;
+
+	parse_ok(f, "[component \"x\"]\nexec = /bin/x\nprovides = usb\n"
+		    "[component \"a\"]\nexec = /bin/x\nsession = usb x 08e6:4433\n"
+		    "session = nic x2\n[component \"x2\"]\nexec = /bin/x\nprovides = nic\n");
+	assert_string_equal(f->cfg.comp[1].routes[0].arg, "08e6:4433");
+	assert_string_equal(f->cfg.comp[1].routes[1].arg, "");
+	expect_error(f, "[component \"a\"]\nexec = /bin/x\nsession = usb x a b\n", 3,
+		     "expected SERVICE COMPONENT [ARGUMENT]", NULL);
+	expect_error(f, "[component \"a\"]\nexec = /bin/x\nsession = usb x "
+			"0123456789012345678901234567890123\n",
+		     3, "up to 31 characters", NULL);
+}
+
 static void test_error_bad_size(void **state)
 {
 	struct fixture *f = *state;
@@ -646,6 +663,7 @@ int main(void)
 		T(test_error_user_root),
 		T(test_error_fds_range),
 		T(test_session_quota_keys),
+		T(test_route_argument),
 		T(test_error_bad_size),
 		T(test_error_bad_restart_and_env),
 		T(test_error_too_many_components),
