@@ -30,16 +30,21 @@ static size_t status(struct bh_core_state *core, char *buf, size_t len)
 		if (off < len)                                                                     \
 			off += (size_t)snprintf(buf + off, len - off, __VA_ARGS__);                \
 	} while (0)
-	OUT("core pid=%d backend=%s iommu=%d components=%d devices=%d protocol_errors=%u\n",
+	OUT("core pid=%d backend=%s iommu=%d components=%d devices=%d protocol_errors=%u",
 	    getpid(), core->backend->name, core->backend->iommu, core->ncomp, core->ndevices,
 	    core->protocol_errors);
+	OUT(" cgroup=%s\n", core->cgroups.path[0] ? core->cgroups.path : "none");
 	for (int i = 0; i < core->ncomp; i++) {
 		struct bh_component *c = &core->comp[i];
+		char cpu[128];
 		OUT("component %s state=%s pid=%d uid=%u restarts=%u devices=%d dma_mappings=%d "
-		    "dma_bytes=%llu denials=%u iommu_faults=%u last_exit=\"%s\"\n",
+		    "dma_bytes=%llu denials=%u iommu_faults=%u last_exit=\"%s\"",
 		    c->cfg->name, state_names[c->state], c->pid, c->uid, c->restarts, c->ndevices,
 		    c->ndma, (unsigned long long)c->dma_bytes, c->denials, c->iommu_faults,
 		    c->last_exit[0] ? c->last_exit : "-");
+		/* from its cgroup, which outlives restarts: cpu_ms counts them all */
+		bh_cgroup_describe(c, cpu, sizeof(cpu));
+		OUT("%s\n", cpu);
 	}
 	for (int i = 0; i < core->ndevices; i++) {
 		struct bh_device *d = &core->devices[i];

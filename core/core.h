@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "backend.h"
+#include "cgroup.h"
 #include "config.h"
 #include "dma.h"
 
@@ -53,6 +54,7 @@ struct bh_component {
 	int tap_fd;		      /* core's own reference: the interface outlives the bridge */
 	unsigned int sessions;
 	unsigned int iommu_faults;
+	int cgroup; /* its cgroup's directory (kept across restarts), or -1 */
 };
 
 struct bh_core_state {
@@ -69,6 +71,7 @@ struct bh_core_state {
 	bool stopping;
 	uint64_t start_ns;
 	unsigned int protocol_errors;
+	struct bh_cgroups cgroups;
 };
 
 /* core/log.c */
