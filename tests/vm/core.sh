@@ -143,3 +143,90 @@ grep -q "core stopped" "$log"
 result core_clean_stop $? "$(tail -1 "$log")"
 echo "---- core log ----"
 cat "$log"
+
+# cgroups: each component in one of its own, with a CPU weight and, if set, a limit.
+# A second core, with spinners only: a limited one, an unlimited one, and one that
+# exits at once and is restarted 30 times (a cgroup reused; no fd left per start).
+cgconf=$WORK/cgroup-test.conf
+cglog=$WORK/cgroup-test.log
+cgroot=/sys/fs/cgroup/bulkhead
+cat >"$cgconf" <<CONF
+[core]
+control = /run/bulkhead/core.sock
+
+[component "spin10"]
+exec = $BUILD/tests/bulkhead-spin
+cpu = 10%
+restart = never
+
+[component "spin"]
+exec = $BUILD/tests/bulkhead-spin
+cpu_weight = 200
+restart = always
+backoff_ms = 10
+
+[component "quick"]
+exec = $BUILD/tests/bulkhead-spin
+args = --for 0
+restart = on-failure
+max_restarts = 30
+backoff_ms = 10
+backoff_max_ms = 10
+CONF
+cg_ms() { date +%s%3N; }
+if start_core "$cgconf" "$cglog" && wait_for "$cglog" "spin10\| spin: spinning" 20 &&
+	wait_for "$cglog" "spin\| spin: spinning" 20; then
+	t0=$(cg_ms)
+	s0=$("$CLI" status)
+	sleep 3
+	s1=$("$CLI" status)
+	t1=$(cg_ms)
+	core_cg=$(printf '%s\n' "$s1" | awk '$1 == "core"' | grep -oE 'cgroup=[^ ]*')
+	shown="$core_cg; spin10: cpu_weight=$(field spin10 cpu_weight "$s1") cpu_max=$(field spin10 cpu_max "$s1"); spin: cpu_weight=$(field spin cpu_weight "$s1") cpu_max=$(field spin cpu_max "$s1")"
+	[ "$shown" = "cgroup=$cgroot; spin10: cpu_weight=100 cpu_max=10%; spin: cpu_weight=200 cpu_max=max" ] &&
+		[[ "$(field spin10 cpu_ms "$s1")" =~ ^[0-9]+$ ]]
+	result cgroup_status $? "$shown; cpu_ms=$(field spin10 cpu_ms "$s1")"
+
+	pid10=$(field spin10 pid "$s1")
+	files="cpu.max=$(cat $cgroot/spin10/cpu.max 2>&1) weight=$(cat $cgroot/spin/cpu.weight 2>&1)"
+	[ "$files" = "cpu.max=10000 100000 weight=200" ] && grep -qx "$pid10" $cgroot/spin10/cgroup.procs &&
+		! grep -qx "$pid10" /sys/fs/cgroup/cgroup.procs
+	result cgroup_joined $? "$files; spin10 pid $pid10 in $cgroot/spin10/cgroup.procs: $(grep -cx "$pid10" $cgroot/spin10/cgroup.procs)"
+
+	# CPU share over the wall time, in percent of one CPU
+	wall=$((t1 - t0))
+	share10=$((($(field spin10 cpu_ms "$s1") - $(field spin10 cpu_ms "$s0")) * 100 / wall))
+	share=$((($(field spin cpu_ms "$s1") - $(field spin cpu_ms "$s0")) * 100 / wall))
+	[ "$share10" -gt 0 ] && [ "$share10" -le 20 ]
+	result cpu_limit $? "spin10 (cpu = 10%) used ${share10}% of a CPU over $wall ms"
+	[ "$share" -ge 50 ] && [ "$share" -ge $((share10 * 3)) ]
+	result cpu_unlimited $? "spin (no limit) used ${share}% of a CPU over $wall ms, spin10 ${share10}%"
+
+	# a restart stays in the same cgroup, and its CPU time adds up
+	ms0=$(field spin cpu_ms)
+	pid0=$(field spin pid)
+	kill -KILL "$pid0"
+	wait_for "$cglog" 'started "spin" pid [0-9]+ .*\(restart\)' 10
+	pid1=$(field spin pid)
+	ms1=$(field spin cpu_ms)
+	grep -qx "$pid1" $cgroot/spin/cgroup.procs && [ "$pid1" != "$pid0" ] && [ "$ms1" -ge "$ms0" ]
+	result cgroup_restart $? "spin pid $pid0->$pid1 in $cgroot/spin, cpu_ms $ms0->$ms1"
+
+	wait_for "$cglog" '"quick" restarted 30 times: giving up' 30
+	fds=$(ls -l /proc/"$CORE_PID"/fd)
+	nfd=$(printf '%s\n' "$fds" | grep -c ' -> ')
+	nprocs=$(printf '%s\n' "$fds" | grep -c 'cgroup.procs')
+	ndirs=$(printf '%s\n' "$fds" | grep -c " -> $cgroot/")
+	[ "$(field quick restarts)" = 30 ] && [ "$nprocs" = 0 ] && [ "$ndirs" = 3 ] && [ "$nfd" -lt 30 ]
+	result cgroup_no_fd_leak $? "after $(field quick restarts) restarts of quick: core holds $nfd fds, $ndirs cgroup directories, $nprocs cgroup.procs"
+	stop_core
+	gone=0
+	for d in $cgroot/spin10 $cgroot/spin $cgroot/quick $cgroot; do [ -e "$d" ] && gone=1; done
+	[ "$gone" = 0 ] && grep -q "cgroups: removed the components' cgroups in $cgroot" "$cglog"
+	result cgroup_removed $? "after core stopped: $(ls -d $cgroot 2>&1 | head -1)"
+else
+	result cgroup_start 1 "core or the spinners did not start: $(tail -3 "$cglog")"
+	stop_core
+fi
+echo "---- cgroup core log ----"
+cat "$cglog"
