@@ -6,16 +6,25 @@
  *   bulkhead-spin --for MS        spin MS ms, then exit 1 (on-failure restarts it)
  *   bulkhead-spin --heartbeat     say hello and heartbeat every 100 ms while
  *                                 spinning, so a watchdog does not end it
- * The options combine.
+ * The options combine. SIGTERM ends it at once (core's polite stop).
  */
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bulkhead/bulkhead.h"
+
+/* a component is pid 1 of its namespace: SIGTERM does nothing without a handler */
+static void on_term(int sig)
+{
+	(void)sig;
+	_exit(0);
+}
 
 static uint64_t now_ms(void)
 {
@@ -32,6 +41,7 @@ int main(int argc, char **argv)
 	struct bh_core core;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGTERM, on_term);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--heartbeat") == 0) {
 			heartbeat = true;

@@ -146,7 +146,7 @@ cat "$log"
 
 # cgroups: each component in one of its own, with a CPU weight and, if set, a limit.
 # A second core, with spinners only: a limited one, an unlimited one, and one that
-# exits at once and is restarted 30 times (a cgroup reused; no fd left per start).
+# exits at once and is restarted 20 times (a cgroup reused; no fd left per start).
 cgconf=$WORK/cgroup-test.conf
 cglog=$WORK/cgroup-test.log
 cgroot=/sys/fs/cgroup/bulkhead
@@ -169,7 +169,7 @@ backoff_ms = 10
 exec = $BUILD/tests/bulkhead-spin
 args = --for 0
 restart = on-failure
-max_restarts = 30
+max_restarts = 20
 backoff_ms = 10
 backoff_max_ms = 10
 CONF
@@ -178,7 +178,7 @@ if start_core "$cgconf" "$cglog" && wait_for "$cglog" "spin10\| spin: spinning" 
 	wait_for "$cglog" "spin\| spin: spinning" 20; then
 	t0=$(cg_ms)
 	s0=$("$CLI" status)
-	sleep 3
+	sleep 2
 	s1=$("$CLI" status)
 	t1=$(cg_ms)
 	core_cg=$(printf '%s\n' "$s1" | awk '$1 == "core"' | grep -oE 'cgroup=[^ ]*')
@@ -212,12 +212,12 @@ if start_core "$cgconf" "$cglog" && wait_for "$cglog" "spin10\| spin: spinning" 
 	grep -qx "$pid1" $cgroot/spin/cgroup.procs && [ "$pid1" != "$pid0" ] && [ "$ms1" -ge "$ms0" ]
 	result cgroup_restart $? "spin pid $pid0->$pid1 in $cgroot/spin, cpu_ms $ms0->$ms1"
 
-	wait_for "$cglog" '"quick" restarted 30 times: giving up' 30
+	wait_for "$cglog" '"quick" restarted 20 times: giving up' 30
 	fds=$(ls -l /proc/"$CORE_PID"/fd)
 	nfd=$(printf '%s\n' "$fds" | grep -c ' -> ')
 	nprocs=$(printf '%s\n' "$fds" | grep -c 'cgroup.procs')
 	ndirs=$(printf '%s\n' "$fds" | grep -c " -> $cgroot/")
-	[ "$(field quick restarts)" = 30 ] && [ "$nprocs" = 0 ] && [ "$ndirs" = 3 ] && [ "$nfd" -lt 30 ]
+	[ "$(field quick restarts)" = 20 ] && [ "$nprocs" = 0 ] && [ "$ndirs" = 3 ] && [ "$nfd" -lt 30 ]
 	result cgroup_no_fd_leak $? "after $(field quick restarts) restarts of quick: core holds $nfd fds, $ndirs cgroup directories, $nprocs cgroup.procs"
 	stop_core
 	gone=0
