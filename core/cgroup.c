@@ -271,6 +271,8 @@ static int make_one(struct bh_cgroups *cg, struct bh_component *c, char *why, si
 		snprintf(why, why_len, "%s holds processes already (another bulkhead-core with a "
 				       "component \"%s\"?)",
 			 dir, cc->name);
+		close(c->cgroup);
+		c->cgroup = -1; /* not ours to remove */
 		return -EBUSY;
 	}
 	snprintf(text, sizeof(text), "%u", cc->cpu_weight);
