@@ -230,3 +230,32 @@ else
 fi
 echo "---- cgroup core log ----"
 cat "$cglog"
+
+# without cgroup2: a config that sets cpu refuses to start, naming the key; one that
+# does not runs with one warning and no CPU accounting
+nocg=$WORK/nocgroup-test.conf
+nocglog=$WORK/nocgroup-test.log
+umount /sys/fs/cgroup 2>/dev/null || umount -l /sys/fs/cgroup
+printf '[core]\ncontrol = /run/bulkhead/core.sock\n[component "spin"]\nexec = %s\nargs = --for 100\nrestart = never\ncpu = 10%%\n' \
+	"$BUILD/tests/bulkhead-spin" >"$nocg"
+out=$(timeout 20 "$CORE" -c "$nocg" 2>&1)
+rc=$?
+msg=$(printf '%s\n' "$out" | grep -oE "$nocg:7: \[component \"spin\"\] cpu needs cgroup v2 .*" | head -1)
+[ "$rc" = 1 ] && [ -n "$msg" ] && printf '%s\n' "$msg" | grep -q "cgroup2 is not mounted"
+result cgroup_missing_refused $? "exit $rc: ${msg:-$(printf '%s\n' "$out" | tail -2)}"
+sed -i '/^cpu = /d' "$nocg"
+if start_core "$nocg" "$nocglog"; then
+	snap=$("$CLI" status)
+	shown="$(printf '%s\n' "$snap" | awk '$1 == "core"' | grep -oE 'cgroup=[^ ]*') cpu_ms=$(field spin cpu_ms "$snap") cpu_weight=$(field spin cpu_weight "$snap") cpu_max=$(field spin cpu_max "$snap")"
+	warning=$(grep -oE 'WARNING: components run WITHOUT CPU accounting.*' "$nocglog")
+	[ "$shown" = "cgroup=none cpu_ms=- cpu_weight=- cpu_max=-" ] &&
+		[ "$(grep -c 'WITHOUT CPU accounting' "$nocglog")" = 1 ] &&
+		echo "$warning" | grep -q "cgroup2 is not mounted (mount it with 'mount -t cgroup2 none /sys/fs/cgroup')"
+	result cgroup_missing_warned $? "$shown; $warning"
+	stop_core
+else
+	result cgroup_missing_warned 1 "core did not start without cgroup2: $(tail -3 "$nocglog")"
+fi
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+echo "---- core log without cgroup2 ----"
+cat "$nocglog"
