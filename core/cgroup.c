@@ -361,8 +361,9 @@ int bh_cgroup_init(struct bh_core_state *core, char *err, size_t err_len)
 	for (int i = 0; rc == 0 && i < core->ncomp; i++)
 		rc = make_one(cg, &core->comp[i], why, sizeof(why));
 	if (rc == 0) {
-		bh_log("cgroups: components run in %s/NAME (controllers: %s)%s", cg->path,
-		       cg->enabled, cg->moved ? "; core moved itself into " BH_CGROUP_CORE : "");
+		bh_log("cgroups: components run in %s/NAME (controllers: %s)%s%s%s", cg->path,
+		       cg->enabled, cg->moved ? "; core moved itself into " : "",
+		       cg->moved ? cg->path : "", cg->moved ? "/" BH_CGROUP_CORE : "");
 		return 0;
 	}
 	undo(core);

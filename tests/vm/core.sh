@@ -231,6 +231,42 @@ fi
 echo "---- cgroup core log ----"
 cat "$cglog"
 
+# core started in a cgroup of its own (a systemd service with Delegate=yes): it moves
+# itself into OWN/core, its components go to OWN/NAME, and it puts all back at the end
+svc=/sys/fs/cgroup/bhsvc
+svcconf=$WORK/svc-test.conf
+svclog=$WORK/svc-test.log
+printf '[core]\ncontrol = /run/bulkhead/core.sock\n[component "spin"]\nexec = %s\nrestart = never\ncpu = 20%%\n' \
+	"$BUILD/tests/bulkhead-spin" >"$svcconf"
+mkdir -p $svc
+sh -c 'echo $$ >"$1/cgroup.procs" && exec "$2" -c "$3"' sh "$svc" "$CORE" "$svcconf" >"$svclog" 2>&1 &
+CORE_PID=$!
+if wait_for "$svclog" "spin\| spin: spinning" 20; then
+	where="core in $(cat /proc/"$CORE_PID"/cgroup), spin in $(cat /proc/"$(field spin pid)"/cgroup), $(cat $svc/spin/cpu.max)"
+	[ "$where" = "core in 0::/bhsvc/core, spin in 0::/bhsvc/spin, 20000 100000" ] &&
+		"$CLI" status | awk '$1 == "core"' | grep -qE "cgroup=$svc( |\$)"
+	result cgroup_delegated $? "$where; $(grep -oE 'cgroups: components run in .*' "$svclog")"
+	stop_core
+	left=$(find $svc -mindepth 1 -maxdepth 1 -type d | tr '\n' ' ')
+	[ -z "$left" ] && [ -z "$(cat $svc/cgroup.subtree_control)" ]
+	result cgroup_delegated_removed $? "after core stopped: cgroups left in $svc: '${left}', subtree_control: '$(cat $svc/cgroup.subtree_control)'"
+else
+	result cgroup_delegated 1 "core or spin did not start in $svc: $(tail -3 "$svclog")"
+	stop_core
+fi
+# another process in core's cgroup: it cannot enable cpu there, and says why
+sleep 30 &
+sleeper=$!
+echo "$sleeper" >$svc/cgroup.procs
+out=$(sh -c 'echo $$ >"$1/cgroup.procs" && exec timeout 20 "$2" -c "$3"' sh "$svc" "$CORE" "$svcconf" 2>&1)
+rc=$?
+kill "$sleeper"
+wait "$sleeper" 2>/dev/null
+msg=$(printf '%s\n' "$out" | grep -oE "$svcconf:6: .*" | head -1)
+[ "$rc" = 1 ] && printf '%s\n' "$msg" | grep -q "other processes share core's cgroup" && [ ! -e $svc/core ]
+result cgroup_shared_refused $? "exit $rc: ${msg:-$(printf '%s\n' "$out" | tail -2)}"
+rmdir $svc
+
 # without cgroup2: a config that sets cpu refuses to start, naming the key; one that
 # does not runs with one warning and no CPU accounting
 nocg=$WORK/nocgroup-test.conf
