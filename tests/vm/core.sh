@@ -158,7 +158,7 @@ control = /run/bulkhead/core.sock
 exec = $BUILD/tests/bulkhead-spin
 # a throttled component still heartbeats
 args = --heartbeat
-watchdog_ms = 2000
+watchdog_ms = 5000
 cpu = 10%
 restart = never
 
