@@ -35,6 +35,7 @@ struct bh_component {
 	size_t outlen;
 	uid_t uid;
 	gid_t gid;
+	int cgroup; /* its cgroup's directory (kept across restarts), or -1 */
 	int devices[BH_MAX_DEVICES]; /* indexes into core.devices: its virtual bus */
 	int ndevices;
 	struct bh_domain domain;
@@ -54,7 +55,6 @@ struct bh_component {
 	int tap_fd;		      /* core's own reference: the interface outlives the bridge */
 	unsigned int sessions;
 	unsigned int iommu_faults;
-	int cgroup; /* its cgroup's directory (kept across restarts), or -1 */
 };
 
 struct bh_core_state {
@@ -68,10 +68,10 @@ struct bh_core_state {
 	int sigfd;
 	int control_fd;
 	int kmsg_fd;
+	struct bh_cgroups cgroups;
 	bool stopping;
 	uint64_t start_ns;
 	unsigned int protocol_errors;
-	struct bh_cgroups cgroups;
 };
 
 /* core/log.c */
