@@ -178,8 +178,11 @@ static int enable(const char *dir, const char *available, char *done, size_t don
 	return 0;
 }
 
-/* where the components' cgroups go; moves core into a leaf if need be */
-static int find_place(struct bh_cgroups *cg, char *why, size_t why_len)
+/*
+ * where the components' cgroups go; moves core into a leaf if need be.
+ * weight: what the components' weights add up to
+ */
+static int find_place(struct bh_cgroups *cg, uint32_t weight, char *why, size_t why_len)
 {
 	char text[4096], mnt[PATH_MAX], own[PATH_MAX], dir[PATH_MAX * 2], file[PATH_MAX * 2 + 32];
 	char available[256];
@@ -219,6 +222,16 @@ static int find_place(struct bh_cgroups *cg, char *why, size_t why_len)
 		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 			snprintf(why, why_len, "cannot make %s: %s", dir, strerror(errno));
 			return -errno;
+		}
+		/*
+		 * beside the root's own processes the group counts as one: give it the
+		 * weight its components would have as processes of their own
+		 */
+		snprintf(file, sizeof(file), "%s/cpu.weight", dir);
+		snprintf(text, sizeof(text), "%u", weight < BH_CPU_WEIGHT_MAX ? weight : BH_CPU_WEIGHT_MAX);
+		if ((rc = write_text(AT_FDCWD, file, text)) < 0) {
+			snprintf(why, why_len, "cannot set %s to %s: %s", file, text, strerror(-rc));
+			return rc;
 		}
 		cg->moved = false;
 	} else {
@@ -351,13 +364,16 @@ void bh_cgroup_fini(struct bh_core_state *core)
 int bh_cgroup_init(struct bh_core_state *core, char *err, size_t err_len)
 {
 	struct bh_cgroups *cg = &core->cgroups;
+	uint32_t weight = 0;
 	char why[768];
 	int rc;
 
 	memset(cg, 0, sizeof(*cg));
-	for (int i = 0; i < core->ncomp; i++)
+	for (int i = 0; i < core->ncomp; i++) {
 		core->comp[i].cgroup = -1;
-	rc = find_place(cg, why, sizeof(why));
+		weight += core->comp[i].cfg->cpu_weight;
+	}
+	rc = find_place(cg, weight ? weight : BH_CPU_WEIGHT_DEFAULT, why, sizeof(why));
 	for (int i = 0; rc == 0 && i < core->ncomp; i++)
 		rc = make_one(cg, &core->comp[i], why, sizeof(why));
 	if (rc == 0) {

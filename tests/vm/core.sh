@@ -223,8 +223,9 @@ if start_core "$cgconf" "$cglog" && wait_for "$cglog" "spin10\| spin: spinning w
 	result cgroup_status $? "$shown; cpu_ms=$ms10_1"
 
 	cg_get pid10 spin10 pid "$s1"
-	files="cpu.max=$(<$cgroot/spin10/cpu.max) weight=$(<$cgroot/spin/cpu.weight)"
-	[ "$files" = "cpu.max=10000 100000 weight=200" ] && cg_has $cgroot/spin10/cgroup.procs "$pid10" &&
+	# bulkhead/ weighs what its components would as processes: 100 + 200
+	files="cpu.max=$(<$cgroot/spin10/cpu.max) weight=$(<$cgroot/spin/cpu.weight) bulkhead/cpu.weight=$(<$cgroot/cpu.weight)"
+	[ "$files" = "cpu.max=10000 100000 weight=200 bulkhead/cpu.weight=300" ] && cg_has $cgroot/spin10/cgroup.procs "$pid10" &&
 		! cg_has /sys/fs/cgroup/cgroup.procs "$pid10"
 	result cgroup_joined $? "$files; spin10 pid $pid10 in $cgroot/spin10/cgroup.procs"
 
