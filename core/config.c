@@ -309,6 +309,32 @@ static bool service_name_ok(const char *s)
 	return true;
 }
 
+/* cpu = 50%: a share of one CPU, over 100% for more than one; max: no limit */
+static int parse_cpu(struct parse *p, const char *value)
+{
+	struct bh_component_config *c = p->comp;
+	size_t digits = strspn(value, "0123456789");
+	uint32_t v;
+	char num[16];
+
+	if (strcmp(value, "max") == 0) {
+		c->cpu_percent = 0;
+		c->cpu_line = 0;
+		return 1;
+	}
+	if (digits && digits < sizeof(num) && strcmp(value + digits, "%") == 0) {
+		snprintf(num, sizeof(num), "%.*s", (int)digits, value);
+		if (parse_u32(num, &v) == 0 && v >= 1 && v <= BH_CPU_PERCENT_MAX) {
+			c->cpu_percent = v;
+			c->cpu_line = p->line;
+			return 1;
+		}
+	}
+	return fail(p, "cpu = '%s': expected a whole percentage of one CPU from 1%% to %d%%, "
+		       "e.g. 'cpu = 50%%' (150%% is one and a half CPUs), or 'max' for no limit",
+		    value, BH_CPU_PERCENT_MAX);
+}
+
 static int component_key(struct parse *p, const char *name, const char *value)
 {
 	struct bh_component_config *c = p->comp;
@@ -412,6 +438,20 @@ static int component_key(struct parse *p, const char *name, const char *value)
 			return fail(p, "%s = '%s': expected a size like 64M or 1G", name, value);
 		return 1;
 	}
+	if (strcmp(name, "cpu") == 0)
+		return parse_cpu(p, value);
+	if (strcmp(name, "cpu_weight") == 0) {
+		uint32_t v;
+		if (!value[0] || value[strspn(value, "0123456789")] || parse_u32(value, &v) < 0 ||
+		    v < 1 || v > BH_CPU_WEIGHT_MAX)
+			return fail(p, "cpu_weight = '%s': expected a whole number from 1 to %d "
+				       "(default 100; 200 gets twice the CPU of 100 when both want "
+				       "more than there is)",
+				    value, BH_CPU_WEIGHT_MAX);
+		c->cpu_weight = v;
+		c->cpu_weight_line = p->line;
+		return 1;
+	}
 	if (strcmp(name, "fds") == 0)
 		u32 = &c->limit_fds;
 	else if (strcmp(name, "processes") == 0)
@@ -438,7 +478,8 @@ static int component_key(struct parse *p, const char *name, const char *value)
 	}
 	return fail(p, "unknown key '%s' in [component \"%s\"]; known keys: exec args env device "
 		       "ioport user restart memory fds processes dma max_restarts backoff_ms "
-		       "backoff_max_ms watchdog_ms provides session sessions session_memory tap nbd",
+		       "backoff_max_ms watchdog_ms provides session sessions session_memory tap nbd "
+		       "cpu cpu_weight",
 		    name, c->name);
 }
 
@@ -490,6 +531,7 @@ static void component_defaults(struct bh_component_config *c)
 	c->backoff_ms = 100;
 	c->backoff_max_ms = 5000;
 	c->nbd = -1;
+	c->cpu_weight = BH_CPU_WEIGHT_DEFAULT;
 }
 
 /* [component "name"] or [core] */

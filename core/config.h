@@ -23,6 +23,10 @@
 #define BH_SESSIONS_DEFAULT 4
 #define BH_SESSIONS_MAX 256
 #define BH_SESSION_MEMORY_DEFAULT (64ull << 20)
+/* cgroup v2's cpu.weight range, and cpu = N% up to a hundred CPUs */
+#define BH_CPU_WEIGHT_DEFAULT 100
+#define BH_CPU_WEIGHT_MAX 10000
+#define BH_CPU_PERCENT_MAX 10000
 
 enum bh_backend { BH_BACKEND_AUTO, BH_BACKEND_VFIO, BH_BACKEND_UIO };
 enum bh_restart { BH_RESTART_NEVER, BH_RESTART_ON_FAILURE, BH_RESTART_ALWAYS };
@@ -76,6 +80,10 @@ struct bh_component_config {
 	uint32_t backoff_ms;
 	uint32_t backoff_max_ms;
 	uint32_t watchdog_ms; /* 0: no heartbeat required */
+	uint32_t cpu_percent; /* cpu = N%: at most N% of one CPU (cgroup cpu.max); 0: no limit */
+	uint32_t cpu_weight;  /* its share against the others when CPU is short (cpu.weight) */
+	int cpu_line;	      /* where cpu = N% was set, or 0; it needs cgroups */
+	int cpu_weight_line;  /* where cpu_weight was set, or 0; it needs cgroups */
 	char provides[BH_MAX_SERVICES][BH_SERVICE_MAX]; /* services it may announce */
 	int nprovides;
 	struct bh_route routes[BH_MAX_SERVICES];

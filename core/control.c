@@ -30,23 +30,28 @@ static size_t status(struct bh_core_state *core, char *buf, size_t len)
 		if (off < len)                                                                     \
 			off += (size_t)snprintf(buf + off, len - off, __VA_ARGS__);                \
 	} while (0)
-	OUT("core pid=%d backend=%s iommu=%d components=%d devices=%d protocol_errors=%u\n",
+	OUT("core pid=%d backend=%s iommu=%d components=%d devices=%d protocol_errors=%u",
 	    getpid(), core->backend->name, core->backend->iommu, core->ncomp, core->ndevices,
 	    core->protocol_errors);
+	OUT(" cgroup=%s\n", core->cgroups.path[0] ? core->cgroups.path : "none");
 	for (int i = 0; i < core->ncomp; i++) {
 		struct bh_component *c = &core->comp[i];
+		char cpu[128];
 		OUT("component %s state=%s pid=%d uid=%u restarts=%u devices=%d dma_mappings=%d "
 		    "dma_bytes=%llu denials=%u iommu_faults=%u sessions=%u/%u session_bytes=%llu/%llu "
-		    "session_failures=%u session_delays=%u refusals=%u last_exit=\"%s\"\n",
+		    "session_failures=%u session_delays=%u refusals=%u last_exit=\"%s\"",
 		    c->cfg->name, state_names[c->state], c->pid, c->uid, c->restarts, c->ndevices,
 		    c->ndma, (unsigned long long)c->dma_bytes, c->denials, c->iommu_faults,
 		    c->open_sessions, c->cfg->sessions, (unsigned long long)c->session_bytes,
 		    (unsigned long long)c->cfg->session_memory, c->session_failures,
 		    c->session_delays, c->refusals, c->last_exit[0] ? c->last_exit : "-");
+		/* from its cgroup, which outlives restarts: cpu_ms counts them all */
+		bh_cgroup_describe(c, cpu, sizeof(cpu));
+		OUT("%s\n", cpu);
 		for (int k = 0; k < c->cfg->nprovides; k++)
 			if (c->channel[k] >= 0)
-				OUT("service %s server=%s sessions=%u/%u cost=%llu session_dma=%llu\n",
-				    c->cfg->provides[k], c->cfg->name, c->session_live[k],
+				OUT("service %s:%s sessions=%u/%u cost=%llu session_dma=%llu\n",
+				    c->cfg->name, c->cfg->provides[k], c->session_live[k],
 				    c->session_max[k], (unsigned long long)c->session_cost[k],
 				    (unsigned long long)c->session_dma);
 	}

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "backend.h"
+#include "cgroup.h"
 #include "config.h"
 #include "dma.h"
 
@@ -36,6 +37,7 @@ struct bh_component {
 	size_t outlen;
 	uid_t uid;
 	gid_t gid;
+	int cgroup; /* its cgroup's directory (kept across restarts), or -1 */
 	int devices[BH_MAX_DEVICES]; /* indexes into core.devices: its virtual bus */
 	int ndevices;
 	struct bh_domain domain;
@@ -98,6 +100,7 @@ struct bh_core_state {
 	int sigfd;
 	int control_fd;
 	int kmsg_fd;
+	struct bh_cgroups cgroups;
 	bool stopping;
 	uint64_t start_ns;
 	unsigned int protocol_errors;

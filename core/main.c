@@ -209,6 +209,10 @@ int main(int argc, char **argv)
 	epoll_ctl(core.epfd, EPOLL_CTL_ADD, core.sigfd, &ev);
 
 	bh_log("bulkhead core starting: config %s, %d component(s)", path, core.ncomp);
+	if (bh_cgroup_init(&core, err, sizeof(err)) < 0) {
+		bh_log("%s", err);
+		return 1;
+	}
 	if (bh_platform_init(&core, err, sizeof(err)) < 0) {
 		bh_log("%s", err);
 		return 1;
@@ -252,6 +256,7 @@ int main(int argc, char **argv)
 	}
 	if (core.kmsg_fd >= 0)
 		close(core.kmsg_fd);
+	bh_cgroup_fini(&core);
 	bh_platform_fini(&core);
 	bh_control_close(&core);
 	bh_hugepages_release(BH_HUGEPAGES_DIR, hugepages_added);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The component sandbox. Everything here runs in the child between clone and
- * exec, in this order: fds, namespaces, I/O ports (needs CAP_SYS_RAWIO),
- * rlimits, uid/gid, no_new_privs, seccomp, exec.
+ * exec, in this order: cgroup, fds, namespaces, I/O ports (needs
+ * CAP_SYS_RAWIO), rlimits, uid/gid, no_new_privs, seccomp, exec.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -145,7 +145,7 @@ static void empty_root(void)
 }
 
 __attribute__((noreturn)) static void child(const struct bh_component_config *c, uid_t uid,
-					    gid_t gid, int sock, int out, int exe)
+					    gid_t gid, int procs, int sock, int out, int exe)
 {
 	char *argv[BH_MAX_ARGS + 2];
 	char *envp[BH_MAX_ENV + 1];
@@ -165,9 +165,14 @@ __attribute__((noreturn)) static void child(const struct bh_component_config *c,
 	out = fcntl(out, F_DUPFD_CLOEXEC, 20);
 	sock = fcntl(sock, F_DUPFD_CLOEXEC, 20);
 	exe = fcntl(exe, F_DUPFD_CLOEXEC, 20);
+	if (procs >= 0 && (procs = fcntl(procs, F_DUPFD_CLOEXEC, 20)) < 0)
+		child_fail("fds", errno);
 	if (null < 0 || out < 0 || sock < 0 || exe < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
 	    dup2(sock, BH_CORE_FD) < 0 || dup3(exe, BH_EXEC_FD, O_CLOEXEC) < 0)
 		child_fail("fds", errno);
+	/* its cgroup, as root and before anything of its own runs; its error goes to the log */
+	if (procs >= 0 && write(procs, "0", 1) != 1)
+		child_fail("joining its cgroup (cgroup.procs)", errno);
 	if (close_range(BH_CORE_FD + 1, BH_EXEC_FD - 1, 0) < 0 ||
 	    close_range(BH_EXEC_FD + 1, ~0u, 0) < 0)
 		child_fail("close_range", errno);
@@ -209,10 +214,10 @@ __attribute__((noreturn)) static void child(const struct bh_component_config *c,
 	child_fail(c->exec, errno);
 }
 
-int bh_spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, struct bh_spawn *out,
-	     char *err, size_t err_len)
+int bh_spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, int cgroup,
+	     struct bh_spawn *out, char *err, size_t err_len)
 {
-	int sv[2], pipefd[2], exe;
+	int sv[2], pipefd[2], exe, procs = -1;
 	struct stat st;
 	pid_t pid;
 
@@ -236,6 +241,19 @@ int bh_spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, struct b
 		close(sv[1]);
 		return -errno;
 	}
+	/* opened here, written by the child: it joins before it runs anything of its own */
+	if (cgroup >= 0 && (procs = openat(cgroup, "cgroup.procs", O_WRONLY | O_CLOEXEC)) < 0) {
+		int e = errno;
+		snprintf(err, err_len, "its cgroup's cgroup.procs: %s (was the cgroup removed "
+				       "while core ran?)",
+			 strerror(e));
+		close(exe);
+		close(sv[0]);
+		close(sv[1]);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return -e;
+	}
 	/*
 	 * its own pid, mount, network, ipc and uts namespaces: it sees no other
 	 * process, no network but its own loopback, and changes no mount of ours
@@ -244,16 +262,21 @@ int bh_spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, struct b
 						CLONE_NEWIPC | CLONE_NEWUTS,
 			     NULL, NULL, NULL, NULL);
 	if (pid < 0) {
-		snprintf(err, err_len, "clone: %s", strerror(errno));
+		int e = errno;
+		snprintf(err, err_len, "clone: %s", strerror(e));
+		if (procs >= 0)
+			close(procs);
 		close(exe);
 		close(sv[0]);
 		close(sv[1]);
 		close(pipefd[0]);
 		close(pipefd[1]);
-		return -errno;
+		return -e;
 	}
 	if (pid == 0)
-		child(c, uid, gid, sv[1], pipefd[1], exe);
+		child(c, uid, gid, procs, sv[1], pipefd[1], exe);
+	if (procs >= 0)
+		close(procs);
 	close(exe);
 	close(sv[1]);
 	close(pipefd[1]);

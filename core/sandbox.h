@@ -20,10 +20,11 @@ struct bh_spawn {
  * fds 0 (/dev/null), 1+2 (a pipe to core), 3 (socket to core) and nothing
  * else; its ISA ports enabled; rlimits; no new privileges; seccomp
  * allowlist; own pid, mount, net, ipc and uts namespaces; the config's
- * environment only.
+ * environment only. With cgroup (a cgroup's directory fd, else -1), it
+ * joins that cgroup before anything else.
  */
-int bh_spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, struct bh_spawn *out,
-	     char *err, size_t err_len);
+int bh_spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, int cgroup,
+	     struct bh_spawn *out, char *err, size_t err_len);
 
 /* install the component seccomp filter in the calling process (used after fork) */
 int bh_sandbox_seccomp(void);

@@ -36,7 +36,7 @@ int bh_component_start(struct bh_core_state *core, struct bh_component *c)
 
 	c->uid = cc->uid_auto ? (uid_t)(BH_UID_BASE + c->index) : cc->uid;
 	c->gid = cc->uid_auto ? (gid_t)(BH_UID_BASE + c->index) : cc->gid;
-	rc = bh_spawn(cc, c->uid, c->gid, &sp, err, sizeof(err));
+	rc = bh_spawn(cc, c->uid, c->gid, c->cgroup, &sp, err, sizeof(err));
 	if (rc) {
 		bh_log("cannot start \"%s\": %s", cc->name, err);
 		c->state = BH_FAILED;

@@ -545,6 +545,63 @@ static void test_long_lines(void **state)
 		     "cannot parse this line", NULL);
 }
 
+static void test_cpu_keys(void **state)
+{
+	struct fixture *f = *state;
+	const struct bh_component_config *c = &f->cfg.comp[0];
+
+	/* by default: weight 100, no limit, nothing that needs cgroups */
+	parse_ok(f, "[component \"a\"]\nexec = /bin/x\n");
+	assert_int_equal(c->cpu_weight, 100);
+	assert_int_equal(c->cpu_percent, 0);
+	assert_int_equal(c->cpu_line, 0);
+	assert_int_equal(c->cpu_weight_line, 0);
+	parse_ok(f, "[component \"a\"]\nexec = /bin/x\ncpu = 50%\ncpu_weight = 200\n");
+	assert_int_equal(c->cpu_percent, 50);
+	assert_int_equal(c->cpu_line, 3);
+	assert_int_equal(c->cpu_weight, 200);
+	assert_int_equal(c->cpu_weight_line, 4);
+	/* more than one CPU, and the ends of both ranges */
+	parse_ok(f, "[component \"a\"]\nexec = /bin/x\ncpu = 150%\ncpu_weight = 1\n");
+	assert_int_equal(c->cpu_percent, 150);
+	assert_int_equal(c->cpu_weight, 1);
+	parse_ok(f, "[component \"a\"]\nexec = /bin/x\ncpu = 1%\ncpu_weight = 10000\n");
+	assert_int_equal(c->cpu_percent, 1);
+	assert_int_equal(c->cpu_weight, 10000);
+	parse_ok(f, "[component \"a\"]\nexec = /bin/x\ncpu = 10000%\n");
+	assert_int_equal(c->cpu_percent, 10000);
+	/* max: no limit, and nothing asked of cgroups; a later line wins */
+	parse_ok(f, "[component \"a\"]\nexec = /bin/x\ncpu = 20%\ncpu = max\n");
+	assert_int_equal(c->cpu_percent, 0);
+	assert_int_equal(c->cpu_line, 0);
+}
+
+static void test_error_cpu(void **state)
+{
+	struct fixture *f = *state;
+	const char *bad_cpu[] = { "50",	 "0%",	 "10001%", "-5%", "50 %", "1.5%",
+				  "%",	 "half", "",	   "50%%", "0x10%", "99999999999%" };
+	const char *bad_weight[] = { "0", "10001", "-1", "heavy", "1.5", "", "100%", "4294967297" };
+	char text[256];
+
+	for (size_t i = 0; i < sizeof(bad_cpu) / sizeof(bad_cpu[0]); i++) {
+		snprintf(text, sizeof(text), "[component \"a\"]\nexec = /bin/x\ncpu = %s\n",
+			 bad_cpu[i]);
+		expect_error(f, text, 3, "cpu = '", "whole percentage of one CPU from 1% to 10000%",
+			     "'cpu = 50%'", "150% is one and a half CPUs", "'max' for no limit",
+			     NULL);
+	}
+	for (size_t i = 0; i < sizeof(bad_weight) / sizeof(bad_weight[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "[component \"a\"]\nexec = /bin/x\n\ncpu_weight = %s\n", bad_weight[i]);
+		expect_error(f, text, 4, "cpu_weight = '", "whole number from 1 to 10000",
+			     "default 100", NULL);
+	}
+	/* the unknown-key message lists both */
+	expect_error(f, "[component \"a\"]\nexec = /bin/x\ncpus = 1\n", 3, "unknown key 'cpus'",
+		     " cpu cpu_weight", NULL);
+}
+
 static void test_error_first_one_wins(void **state)
 {
 	struct fixture *f = *state;
@@ -670,6 +727,8 @@ int main(void)
 		T(test_error_syntax),
 		T(test_error_overflow_and_ranges),
 		T(test_long_lines),
+		T(test_cpu_keys),
+		T(test_error_cpu),
 		T(test_error_first_one_wins),
 		T(test_class_names),
 		T(test_load_file),
