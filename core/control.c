@@ -39,12 +39,13 @@ static size_t status(struct bh_core_state *core, char *buf, size_t len)
 		char cpu[128];
 		OUT("component %s state=%s pid=%d uid=%u restarts=%u devices=%d dma_mappings=%d "
 		    "dma_bytes=%llu denials=%u iommu_faults=%u sessions=%u/%u session_bytes=%llu/%llu "
-		    "session_failures=%u session_delays=%u refusals=%u last_exit=\"%s\"",
+		    "session_failures=%u session_delays=%u refusals=%u throttled=%u last_exit=\"%s\"",
 		    c->cfg->name, state_names[c->state], c->pid, c->uid, c->restarts, c->ndevices,
 		    c->ndma, (unsigned long long)c->dma_bytes, c->denials, c->iommu_faults,
 		    c->open_sessions, c->cfg->sessions, (unsigned long long)c->session_bytes,
 		    (unsigned long long)c->cfg->session_memory, c->session_failures,
-		    c->session_delays, c->refusals, c->last_exit[0] ? c->last_exit : "-");
+		    c->session_delays, c->refusals, c->throttled,
+		    c->last_exit[0] ? c->last_exit : "-");
 		/* from its cgroup, which outlives restarts: cpu_ms counts them all */
 		bh_cgroup_describe(c, cpu, sizeof(cpu));
 		OUT("%s\n", cpu);

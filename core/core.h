@@ -17,6 +17,14 @@
 #define BH_MAX_CONTROL 8
 #define BH_MAX_SESSIONS 256 /* sessions core tracks at once, all servers together */
 #define BH_SESSION_COST_MAX (64ull << 30) /* what a server may announce one session costs */
+/*
+ * What core does for one component: a request costs 1 (10 for one that
+ * maps, routes or allocates); a component earns BH_REQUEST_RATE a second
+ * and may save up BH_REQUEST_BURST. Beyond that core stops reading from it.
+ */
+#define BH_REQUEST_RATE 2000
+#define BH_REQUEST_BURST 4000
+#define BH_REQUEST_HEAVY 10
 
 enum bh_state {
 	BH_STOPPED,  /* not started yet */
@@ -63,8 +71,13 @@ struct bh_component {
 	unsigned int session_failures; /* in a row: set-up failed, or dropped at once */
 	uint64_t session_not_before_ns; /* its next session request waits until then */
 	unsigned int session_delays;
-	bool parked; /* a session request waits for session_not_before_ns */
+	/* core reads nothing from it until held_until_ns: it asked too fast, or too often failed */
+	bool held;
+	uint64_t held_until_ns;
+	bool parked; /* with a session request read and waiting */
 	struct bh_msg parked_msg;
+	uint64_t request_tat_ns; /* its request rate: when its account of requests is even */
+	unsigned int throttled;	 /* times it was held for asking too fast */
 	/* as a server: what it announced, and what its clients pay for */
 	uint64_t session_cost[BH_MAX_SERVICES];
 	unsigned int session_max[BH_MAX_SERVICES];
@@ -157,8 +170,8 @@ void bh_device_irq_unmask(struct bh_core_state *core, struct bh_device *dev);
 
 /* core/service.c: one request from a component */
 void bh_service_request(struct bh_core_state *core, struct bh_component *c);
-/* a session request that waited out its delay */
-void bh_service_unpark(struct bh_core_state *core, struct bh_component *c);
+/* a held component's time is up: read from it again (and answer what waited) */
+void bh_service_resume(struct bh_core_state *core, struct bh_component *c);
 
 /* core/supervisor.c */
 int bh_component_start(struct bh_core_state *core, struct bh_component *c);

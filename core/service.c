@@ -386,10 +386,18 @@ static void handle(struct bh_core_state *core, struct bh_component *c, const str
 		bh_log("cannot reply to \"%s\": %s", c->cfg->name, strerror(-rc));
 }
 
+/* core reads nothing more from c until then; bh_supervisor_tick resumes it */
+static void hold(struct bh_core_state *core, struct bh_component *c, uint64_t until)
+{
+	c->held = true;
+	c->held_until_ns = until;
+	epoll_ctl(core->epfd, EPOLL_CTL_DEL, c->sock, NULL);
+}
+
 /*
  * A client whose sessions keep failing waits before the next one is routed:
- * core keeps the request and stops reading from it until then, so the
- * client's call returns late (bh_supervisor_tick brings it back).
+ * core keeps the request and reads nothing else from it until then, so the
+ * client's call returns late.
  */
 static bool park(struct bh_core_state *core, struct bh_component *c, const struct bh_msg *in)
 {
@@ -400,7 +408,7 @@ static bool park(struct bh_core_state *core, struct bh_component *c, const struc
 	c->parked_msg = *in;
 	c->parked = true;
 	c->session_delays++;
-	epoll_ctl(core->epfd, EPOLL_CTL_DEL, c->sock, NULL);
+	hold(core, c, c->session_not_before_ns);
 	if (c->session_delays == 1 || !(c->session_delays & (c->session_delays - 1)))
 		bh_log("\"%s\": %u session(s) in a row failed or were dropped at once; its next "
 		       "session request waits %llu ms (backoff_ms, doubling up to backoff_max_ms; "
@@ -410,17 +418,66 @@ static bool park(struct bh_core_state *core, struct bh_component *c, const struc
 	return true;
 }
 
-void bh_service_unpark(struct bh_core_state *core, struct bh_component *c)
+static unsigned int request_cost(unsigned int op)
+{
+	switch (op) {
+	case BH_OP_HELLO:
+	case BH_OP_DEVICE_INFO:
+	case BH_OP_HEARTBEAT:
+	case BH_OP_DMA_FREE:
+	case BH_OP_SESSION_END:
+	case BH_OP_RELEASE:
+		return 1;
+	default:
+		return BH_REQUEST_HEAVY;
+	}
+}
+
+/*
+ * No component has more of core than its share: one that asks faster than
+ * BH_REQUEST_RATE (after a burst) is not read from until its account is
+ * back within the burst; its calls return late, nobody else's do.
+ */
+static bool throttle(struct bh_core_state *core, struct bh_component *c)
+{
+	const uint64_t burst = BH_REQUEST_BURST * (1000000000ull / BH_REQUEST_RATE);
+	uint64_t now = bh_now_ns();
+
+	if (c->request_tat_ns <= now + burst)
+		return false;
+	c->throttled++;
+	hold(core, c, c->request_tat_ns - burst);
+	if (c->throttled == 1 || !(c->throttled & (c->throttled - 1)))
+		bh_log("\"%s\" asks core faster than %d requests a second (after a burst of %d): "
+		       "reading from it paused for %llu ms (%u time%s so far)",
+		       c->cfg->name, BH_REQUEST_RATE, BH_REQUEST_BURST,
+		       (unsigned long long)((c->request_tat_ns - burst - now) / 1000000ull),
+		       c->throttled, c->throttled == 1 ? "" : "s");
+	return true;
+}
+
+static void charge_request(struct bh_component *c, unsigned int op)
+{
+	uint64_t now = bh_now_ns();
+
+	if (c->request_tat_ns < now)
+		c->request_tat_ns = now;
+	c->request_tat_ns += request_cost(op) * (1000000000ull / BH_REQUEST_RATE);
+}
+
+void bh_service_resume(struct bh_core_state *core, struct bh_component *c)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = BH_TAG(BH_TAG_SOCK, c->index) };
+	bool parked = c->parked;
 
-	c->parked = false;
+	c->held = c->parked = false;
 	if (c->sock < 0)
 		return;
 	/* it could not heartbeat while it waited on us */
 	c->last_heartbeat_ns = bh_now_ns();
 	epoll_ctl(core->epfd, EPOLL_CTL_ADD, c->sock, &ev);
-	handle(core, c, &c->parked_msg);
+	if (parked)
+		handle(core, c, &c->parked_msg);
 }
 
 void bh_service_request(struct bh_core_state *core, struct bh_component *c)
@@ -431,6 +488,8 @@ void bh_service_request(struct bh_core_state *core, struct bh_component *c)
 	unsigned int nfds = 0;
 	int rc;
 
+	if (throttle(core, c))
+		return;
 	rc = bh_msg_recv(c->sock, &in, fds, 0, &nfds, why, sizeof(why));
 	if (rc == -EAGAIN)
 		return;
@@ -448,6 +507,7 @@ void bh_service_request(struct bh_core_state *core, struct bh_component *c)
 		bh_component_stop(core, c, "protocol violation");
 		return;
 	}
+	charge_request(c, in.op);
 	if (park(core, c, &in))
 		return;
 	handle(core, c, &in);

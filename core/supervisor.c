@@ -124,7 +124,8 @@ void bh_component_revoke(struct bh_core_state *core, struct bh_component *c)
 		c->sock = -1;
 	}
 	bh_component_output(core, c);
-	c->parked = false;
+	c->held = c->parked = false;
+	c->request_tat_ns = 0;
 	bh_refuse_flush(c, true);
 	bh_session_revoke(core, c);
 	/* stop the devices first: no DMA may hit memory we are about to free */
@@ -256,12 +257,11 @@ int bh_supervisor_tick(struct bh_core_state *core)
 					next = ms;
 			}
 		}
-		if (c->parked) {
-			uint64_t wait = bh_account_delay_ns(c, now);
-			if (!wait) {
-				bh_service_unpark(core, c);
+		if (c->held) {
+			if (c->held_until_ns <= now) {
+				bh_service_resume(core, c);
 			} else {
-				int64_t ms = (int64_t)(wait / 1000000ull) + 1;
+				int64_t ms = (int64_t)((c->held_until_ns - now) / 1000000ull) + 1;
 				if (next < 0 || ms < next)
 					next = ms;
 			}
@@ -271,8 +271,8 @@ int bh_supervisor_tick(struct bh_core_state *core)
 			if (c->refusal_repeats && (next < 0 || next > 1000))
 				next = 1000;
 		}
-		/* a parked component waits on core, not the other way round */
-		if (c->state == BH_RUNNING && cc->watchdog_ms && c->sock >= 0 && !c->parked) {
+		/* a held component waits on core, not the other way round */
+		if (c->state == BH_RUNNING && cc->watchdog_ms && c->sock >= 0 && !c->held) {
 			/* a component started just now in this loop heartbeats after now */
 			uint64_t quiet = now > c->last_heartbeat_ns
 						 ? (now - c->last_heartbeat_ns) / 1000000ull

@@ -349,13 +349,50 @@ static void test_request_waits(void **state)
 	assert_true(bh_supervisor_tick(&core) > 59000);
 	assert_true(c->parked);
 	/* the wait is over: the request is answered (here: no route) */
-	c->session_not_before_ns = 0;
+	c->session_not_before_ns = c->held_until_ns = 0;
 	bh_supervisor_tick(&core);
 	assert_false(c->parked);
 	assert_int_equal(bh_msg_recv(sv[1], &reply, fds, 1, &nfds, why, sizeof(why)), 1);
 	assert_int_equal(reply.seq, 7);
 	assert_int_equal(reply.status, -EACCES);
 	assert_non_null(strstr(reply.error, "no route for 'nic'"));
+	close(sv[0]);
+	close(sv[1]);
+	close(core.epfd);
+}
+
+/* a component asking faster than its share is not read from for a while */
+static void test_request_rate(void **state)
+{
+	struct bh_component *c = &core.comp[OTHER];
+	struct bh_msg m, reply;
+	int sv[2], fds[1], answered = 0;
+	unsigned int nfds;
+	char why[128];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv),
+			 0);
+	core.epfd = epoll_create1(EPOLL_CLOEXEC);
+	c->sock = sv[0];
+	c->state = BH_RUNNING;
+	/* heavy requests (10 each): the burst of 4000 is spent after about 400 */
+	for (int i = 0; i < 600 && !c->held; i++) {
+		bh_msg_init(&m, BH_OP_ACQUIRE, (uint32_t)i);
+		assert_int_equal(bh_msg_send(sv[1], &m, NULL, 0), 0);
+		bh_service_request(&core, c);
+		while (bh_msg_recv(sv[1], &reply, fds, 1, &nfds, why, sizeof(why)) == 1)
+			answered++;
+	}
+	assert_true(c->held);
+	assert_int_equal(c->throttled, 1);
+	assert_in_range(answered, 395, 410);
+	/* what it sent meanwhile waits, unread; resumed, it is answered */
+	assert_int_equal(bh_msg_recv(sv[1], &reply, fds, 1, &nfds, why, sizeof(why)), -EAGAIN);
+	assert_true(bh_supervisor_tick(&core) >= 1);
+	c->held_until_ns = 0;
+	bh_supervisor_tick(&core);
+	assert_false(c->held);
 	close(sv[0]);
 	close(sv[1]);
 	close(core.epfd);
@@ -376,6 +413,7 @@ int main(void)
 		T(test_refusals_logged_once),
 		T(test_announce),
 		T(test_request_waits),
+		T(test_request_rate),
 #undef T
 	};
 
