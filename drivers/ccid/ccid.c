@@ -110,6 +110,7 @@ struct ccid {
 	uint64_t last_beat_ns, last_try_ns;
 	uint64_t apdus, sessions;
 	unsigned int connects;
+	char last_why[256];
 };
 
 static volatile sig_atomic_t stopping;
@@ -515,10 +516,13 @@ static void reader_connect(struct ccid *c)
 	c->last_try_ns = bh_coarse_ns();
 	rc = bh_usb_open(&c->core, 1000, &c->usb, why, sizeof(why));
 	if (rc) {
-		if (c->connects == 0 || rc != -ECONNRESET)
-			printf("ccid: no USB session yet: %s\n", why);
+		/* say it once, not every RECONNECT_MS */
+		if (strcmp(why, c->last_why) != 0)
+			printf("ccid: no USB session: %s\n", why);
+		snprintf(c->last_why, sizeof(c->last_why), "%s", why);
 		return;
 	}
+	c->last_why[0] = 0;
 	c->connected = true;
 	c->connects++;
 	printf("ccid: USB session %u: %04x:%04x \"%s\" on port %u via %s, USB %x.%02x, class "

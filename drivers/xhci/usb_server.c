@@ -50,9 +50,10 @@ static const struct bh_session_stream_spec usb_spec = {
     .bulk_size = BH_USB_BULK_SIZE,
 };
 
-static unsigned int dev_index(const struct usb_server *u, const struct usb_device *d)
+/* by the device's own controller: the hooks run before the service is open */
+static unsigned int dev_index(const struct usb_device *d)
 {
-	return (unsigned int) (d - u->x->dev);
+	return (unsigned int) (d - d->x->dev);
 }
 
 bool usb_server_granted(const struct usb_server *u, const struct usb_device *d)
@@ -76,12 +77,12 @@ int usb_server_open(struct usb_server *u, struct xhci *x)
 
 void usb_server_attached(struct usb_server *u, struct usb_device *d)
 {
-	u->ready[dev_index(u, d)] = true;
+	u->ready[dev_index(d)] = true;
 }
 
 void usb_server_detached(struct usb_server *u, struct usb_device *d)
 {
-	u->ready[dev_index(u, d)] = false;
+	u->ready[dev_index(d)] = false;
 	for (unsigned int i = 0; i < XHCI_MAX_DEVS; i++) {
 		struct usb_client *c = &u->client[i];
 		if (!c->open || c->d != d)

@@ -80,7 +80,13 @@ cnt() {
 	echo "$n"
 }
 
-wait_for "$log" "apdu\| apdu: [0-9]+ exchanges" 60
+if ! wait_for "$log" "apdu\| apdu: [0-9]+ exchanges" 60; then
+	result usb_session_setup 1 "no APDU exchanged in 60 s"
+	stop_core
+	echo "---- core log ----"
+	cat "$log"
+	exit 1
+fi
 load xhci
 grant=$(pick "^xhci: usb: granted 08e6:4433 .* to ccid by policy '08e6:4433'")
 load ccid
