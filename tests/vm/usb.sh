@@ -119,7 +119,8 @@ sec=$(pick "^usb-hostile: check second_client_refused ")
 load xhci
 why=$(pick "^xhci: usb: refused a session from usb-second: ")
 [[ $sec == *PASS* && $why == *"granted to ccid"* ]]
-result usb_second_client_refused $? "${sec#usb-hostile: check second_client_refused }; driver: ${why#xhci: usb: }"
+sec=${sec#usb-hostile: check second_client_refused }
+result usb_second_client_refused $? "${sec#PASS }; driver: ${why#xhci: usb: }"
 
 # QEMU's monitor is at the other end of the pci-serial port (1b36:0002)
 mon=
@@ -152,6 +153,8 @@ for t in granted config_read no_such_endpoint bad_endpoint_address wrong_type be
 	[[ $l == "usb-hostile: check $t PASS "* ]]
 	rc=$?
 	l=${l#usb-hostile: check $t }
+	l=${l#PASS }
+	l=${l#FAIL }
 	result "usb_hostile_$t" $rc "${l:-no verdict; monitor: $(said | tail -c 160)}"
 done
 # meanwhile the ccid driver was served on: the same driver, its session never ended
@@ -206,7 +209,7 @@ if [ -n "$monfd" ]; then
 	load ccid
 	lost=$(pick "^ccid: reader lost" $((n_lost + 1)))
 	[[ -n $unpl && $lost == *"hung up"* ]]
-	result usb_hot_unplug_hangup $? "device_del ccid0: driver: ${unpl:-no unplug line}; ccid: ${lost:-no hang-up seen}"
+	result usb_hot_unplug_hangup $? "device_del ccid0: driver: ${unpl#xhci: usb: }; ccid: ${lost#ccid: }"
 
 	# plugged in again, empty; then a card inserted and removed
 	if [ -n "$db" ]; then
