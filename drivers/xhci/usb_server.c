@@ -134,8 +134,9 @@ static struct usb_device *grant(struct usb_server *u, const struct bh_session_re
 	struct usb_device *taken = NULL;
 
 	if (!req->policy[0]) {
-		snprintf(why, len, "its config names no device: give one, e.g. 'session = usb %s "
-				   "08e6:4433' (or class:0b, port:5)",
+		snprintf(why, len,
+			 "its config names no device: give one, e.g. 'session = usb %s "
+			 "08e6:4433' (or class:0b, port:5)",
 			 "xhci");
 		return NULL;
 	}
@@ -160,10 +161,12 @@ static struct usb_device *grant(struct usb_server *u, const struct bh_session_re
 	if (taken) {
 		for (unsigned int i = 0; i < XHCI_MAX_DEVS; i++)
 			if (u->client[i].open && u->client[i].d == taken)
-				snprintf(why, len, "%04x:%04x on port %u is granted to %s", taken->vendor,
-					 taken->product, taken->port, u->client[i].s.peer);
+				snprintf(why, len, "%04x:%04x on port %u is granted to %s",
+					 taken->vendor, taken->product, taken->port,
+					 u->client[i].s.peer);
 	} else if (policy_match(req->policy, &u->x->dev[0]) < 0) {
-		snprintf(why, len, "policy '%s' is none of vvvv:pppp, class:XX, port:N", req->policy);
+		snprintf(why, len, "policy '%s' is none of vvvv:pppp, class:XX, port:N",
+			 req->policy);
 	} else {
 		snprintf(why, len, "no attached device matches '%s'", req->policy);
 	}
@@ -203,8 +206,8 @@ static void accept_clients(struct usb_server *u)
 		snprintf(info.driver, sizeof(info.driver), "xhci");
 		snprintf(info.product_name, sizeof(info.product_name), "%s", d->product_name);
 		memset(c, 0, sizeof(*c));
-		rc = bh_session_offer(u->x->core, u->x->pci, &req, BH_USB_SERVICE, &usb_spec, 1, &info,
-				      sizeof(info), &c->s);
+		rc = bh_session_offer(u->x->core, u->x->pci, &req, BH_USB_SERVICE, &usb_spec, 1,
+				      &info, sizeof(info), &c->s);
 		if (rc) {
 			printf("xhci: usb: session for %s failed: %s\n", req.client,
 			       rc == -EPIPE || rc == -ECONNRESET ? "it hung up"
@@ -214,14 +217,16 @@ static void accept_clients(struct usb_server *u)
 		}
 		c->ps = &c->s.ps[0];
 		/* the bulk buffer's place in the region, which is one DMA buffer */
-		c->bulk_iova = c->s.dma[0].iova + (uint64_t) (c->ps->bulk - (uint8_t *) c->s.dma[0].virt);
+		c->bulk_iova =
+		    c->s.dma[0].iova + (uint64_t) (c->ps->bulk - (uint8_t *) c->s.dma[0].virt);
 		c->d = d;
 		c->open = true;
 		snprintf(c->policy, sizeof(c->policy), "%s", req.policy);
-		printf("xhci: usb: granted %04x:%04x (slot %u, port %u) to %s by policy '%s'; stream "
-		       "%u x %u B at iova 0x%llx\n",
-		       d->vendor, d->product, d->slot, d->port, req.client, req.policy, BH_USB_RING,
-		       BH_USB_SLOT, (unsigned long long) c->bulk_iova);
+		printf(
+		    "xhci: usb: granted %04x:%04x (slot %u, port %u) to %s by policy '%s'; stream "
+		    "%u x %u B at iova 0x%llx\n",
+		    d->vendor, d->product, d->slot, d->port, req.client, req.policy, BH_USB_RING,
+		    BH_USB_SLOT, (unsigned long long) c->bulk_iova);
 	}
 	if (rc < 0)
 		printf("xhci: usb: channel: %s\n", strerror(-rc));
@@ -302,7 +307,8 @@ static int control_check(struct usb_device *d, const struct bh_usb_setup *s, uin
 	case REQ_SET_DESCRIPTOR:
 		return -EPERM;
 	case REQ_SET_FEATURE:
-		/* an endpoint's halt is the client's to set; remote wakeup and test modes are not */
+		/* an endpoint's halt is the client's to set; remote wakeup and test modes are not
+		 */
 		return recip == USB_RECIP_ENDPOINT && s->value == 0 && !in ? 0 : -EPERM;
 	case REQ_CLEAR_FEATURE:
 		return recip == USB_RECIP_ENDPOINT && s->value == 0 && !in ? 0 : -EPERM;
@@ -434,7 +440,8 @@ static void client_take(struct usb_client *c)
 			break;
 		got = bh_ps_get(c->ps, d, want);
 		if (got < 0) {
-			printf("xhci: usb: %s corrupted its stream: ending its session\n", c->s.peer);
+			printf("xhci: usb: %s corrupted its stream: ending its session\n",
+			       c->s.peer);
 			c->closing = true;
 			break;
 		}
@@ -445,10 +452,11 @@ static void client_take(struct usb_client *c)
 				continue;
 			if (rc < 0) {
 				c->refused++;
-				printf("xhci: usb: %s: request %u (op %u, arg 0x%llx, %u B) refused: "
-				       "%s\n",
-				       c->s.peer, d[i].tag, d[i].op, (unsigned long long) d[i].arg,
-				       d[i].length, strerror(-rc));
+				printf(
+				    "xhci: usb: %s: request %u (op %u, arg 0x%llx, %u B) refused: "
+				    "%s\n",
+				    c->s.peer, d[i].tag, d[i].op, (unsigned long long) d[i].arg,
+				    d[i].length, strerror(-rc));
 				d[i].length = 0;
 			}
 			d[i].status = rc < 0 ? rc : 0;
@@ -495,7 +503,8 @@ int usb_server_pass(struct usb_server *u, int timeout_ms)
 			int rc = bh_session_recv_event(&c->s, &ev);
 			if (rc == 0 || (rc < 0 && rc != -EAGAIN)) {
 				if (rc != 0)
-					printf("xhci: usb: %s sent garbage on its session socket (%s): "
+					printf("xhci: usb: %s sent garbage on its session socket "
+					       "(%s): "
 					       "ending its session\n",
 					       c->s.peer, strerror(-rc));
 				c->closing = true;
