@@ -232,6 +232,58 @@ int main(int argc, char **argv)
 		check("device_control", rc == 2, "GET_STATUS(device) -> %s%d bytes in %llu us",
 		      rc < 0 ? strerror(-rc) : "", rc, (unsigned long long)(bh_now_ns() - t0) / 1000);
 	}
+	/* a transfer the device holds (no key pressed: NAK), taken back with a cancel */
+	if (intr) {
+		struct bh_ps_desc d, ack, c;
+		uint32_t tag = 0;
+		int held = 0, st = 1, cst = 1, reports = 0;
+
+		for (int i = 0; i < 3 && !held; i++) {
+			tag = next_tag++;
+			if (bh_usb_submit(&u, BH_USB_INTERRUPT, intr, NULL, intr_mps, tag, &d))
+				break;
+			rc = bh_usb_wait(&u, tag, 300, &ack, NULL, NULL);
+			if (rc == 0)
+				held = 1; /* still in flight */
+			else if (rc == 1) {
+				reports++; /* a report was waiting: take it and try again */
+				bh_ps_free(u.ps, &ack);
+			}
+		}
+		if (held && !bh_usb_submit(&u, BH_USB_CANCEL, tag, NULL, 0, next_tag, &c)) {
+			uint64_t t0 = bh_now_ns();
+			if (bh_usb_wait(&u, tag, 3000, &ack, NULL, NULL) == 1) {
+				st = ack.status;
+				bh_ps_free(u.ps, &ack);
+			}
+			if (bh_usb_wait(&u, next_tag, 3000, &ack, NULL, NULL) == 1) {
+				cst = ack.status;
+				bh_ps_free(u.ps, &ack);
+			}
+			next_tag++;
+			check("cancel_in_flight", st == -ECANCELED && cst == 0,
+			      "interrupt IN 0x%02x held 300 ms (%d report(s) before), cancelled -> %s, "
+			      "the cancel -> %s, in %llu us",
+			      intr, reports, err(st), err(cst),
+			      (unsigned long long)(bh_now_ns() - t0) / 1000);
+		} else {
+			check("cancel_in_flight", false, "the device never held interrupt IN 0x%02x "
+							 "(%d reports)",
+			      intr, reports);
+		}
+	}
+	/* a request the device does not know: it stalls EP0, and EP0 works again after */
+	{
+		struct bh_usb_setup v = { .type = 0xc0, .request = 0x42, .length = 8 };
+		struct bh_usb_setup g = { .type = 0x80, .request = 0, .length = 2 };
+		uint8_t b[8];
+		int after;
+
+		rc = bh_usb_control(&u, &v, b, 3000);
+		after = bh_usb_control(&u, &g, b, 3000);
+		check("control_stall", rc == -EPIPE && after == 2,
+		      "vendor request 0x42 -> %s; GET_STATUS after it -> %d bytes", err(rc), after);
+	}
 	/* garbage on the session socket: the server ends this session, not itself */
 	{
 		static const char junk[13] = "not an event";

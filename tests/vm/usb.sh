@@ -148,7 +148,7 @@ load usb-hostile
 for t in granted config_read no_such_endpoint bad_endpoint_address wrong_type beyond_endpoint_limit \
 	offset_outside length_outside offset_wraps beyond_slot set_address set_configuration \
 	wlength_lies no_such_interface unknown_op cancel_nothing still_served device_control \
-	garbage_ends_session; do
+	cancel_in_flight control_stall garbage_ends_session; do
 	l=$(pick "^usb-hostile: check $t ")
 	[[ $l == "usb-hostile: check $t PASS "* ]]
 	rc=$?
