@@ -7,7 +7,8 @@
 # A second client asking for the reader is refused; a hostile client gets a
 # keyboard plugged in through QEMU's monitor and asks for what it must not
 # get, while the ccid driver is served on. Then the xhci driver is killed
-# (the ccid driver sees a hang-up and reconnects), the reader is unplugged
+# (the ccid driver sees a hang-up and reconnects), the ccid driver is killed
+# (the reader is free for its restart), the reader is unplugged
 # (a hang-up again) and plugged in empty, and a card is inserted and removed
 # (RDR_to_PC_NotifySlotChange).
 set -u
@@ -186,6 +187,27 @@ load apdu
 ex2=$(pick "^apdu: [0-9]+ exchanges" $((n_ex + 1)))
 [[ -n $lost && -n $again && -n $ex2 ]]
 result usb_driver_restart $? "killed xhci pid $pid; ccid: ${lost#ccid: }; ${again#ccid: }; after $((SECONDS - t0)) s: ${ex2#apdu: }"
+
+# the ccid driver killed: the xhci driver ends its session (the reader is free again),
+# the restarted ccid driver gets it, and the apdu tool reconnects to the new one
+cpid=$(field ccid pid)
+load apdu
+n_ex=$(cnt "^apdu: [0-9]+ exchanges")
+load ccid
+n_s1=$(cnt "^ccid: USB session 1: ")
+t0=$SECONDS
+kill -KILL "$cpid"
+wait_for_count "$log" "ccid\| ccid: USB session 1: " $((n_s1 + 1)) 30
+wait_for_count "$log" "apdu\| apdu: [0-9]+ exchanges" $((n_ex + 1)) 30
+load xhci
+freed=$(pick "^xhci: usb: session of ccid ended")
+load ccid
+back=$(pick "^ccid: USB session 1: " $((n_s1 + 1)))
+load apdu
+re=$(pick "^apdu: hang-up from the smartcard server")
+ex3=$(pick "^apdu: [0-9]+ exchanges" $((n_ex + 1)))
+[[ -n $freed && -n $back && -n $re && -n $ex3 ]]
+result usb_client_restart $? "killed ccid pid $cpid; xhci: ${freed#xhci: usb: }; new ccid: ${back#ccid: }; apdu: ${re#apdu: }; after $((SECONDS - t0)) s: ${ex3#apdu: }"
 
 if [ -n "$monfd" ]; then
 	# the emulated card's NSS database, for inserting a card later
