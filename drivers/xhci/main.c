@@ -10,7 +10,8 @@
  * EP0 and one on bulk OUT with the endpoint reset behind each, and
  * transfers cancelled while the device holds them (NAK); a reader plugged
  * in later is checked too. Each step logs a "check NAME PASS|FAIL" line.
- * This stands in for the USB session until there is one.
+ * Its clients get devices through the USB session (usb_server.c) where
+ * the config provides "usb".
  *
  * Fault injection (BULKHEAD_FAULTS=1, lib/fault.c): bad-dma sends the
  * command ring to an unmapped address; the driver exits when the command
@@ -27,6 +28,7 @@
 
 #include "bulkhead/bulkhead.h"
 #include "bulkhead/fault.h"
+#include "usb_server.h"
 #include "xhci.h"
 
 #define XHCI_VENDOR 0x1b36
@@ -47,11 +49,15 @@ static volatile int stopping; /* int: xhci.c looks at it too */
 
 static volatile sig_atomic_t fault_pending; /* bad-dma, done by the loop */
 static struct usb_device *plugged;	    /* hot-plugged: checked by the loop */
+static bool follow_plugs;		    /* after the first check: check what comes later */
+static struct usb_server usb;
 
 static void on_attached(struct xhci *x, struct usb_device *d)
 {
 	(void) x;
-	plugged = d;
+	if (follow_plugs)
+		plugged = d;
+	usb_server_attached(&usb, d);
 }
 
 static void on_detached(struct xhci *x, struct usb_device *d)
@@ -59,6 +65,7 @@ static void on_detached(struct xhci *x, struct usb_device *d)
 	(void) x;
 	if (plugged == d)
 		plugged = NULL;
+	usb_server_detached(&usb, d);
 }
 
 static void on_term(int sig)
@@ -357,6 +364,8 @@ int main(int argc, char **argv)
 	       core.hello.iommu ? "DMA confined by the IOMMU" : "NO IOMMU",
 	       core.hello.restarts + 1);
 	x.stopping = &stopping;
+	x.attached = on_attached;
+	x.detached = on_detached;
 	if (xhci_start(&x, &core, pci) < 0) {
 		fprintf(stderr, "xhci: %s\n", bh_error(&core));
 		return 1;
@@ -364,19 +373,28 @@ int main(int argc, char **argv)
 	if (ccid)
 		ccid_check(&x, &core, NULL);
 	/* from now on, what is plugged in is checked too */
-	x.attached = on_attached;
-	x.detached = on_detached;
+	follow_plugs = true;
+	/* the USB session, where the config provides it */
+	if (usb_server_open(&usb, &x) < 0)
+		printf("xhci: not serving '%s': %s\n", BH_USB_SERVICE, bh_error(&core));
+	else
+		printf("xhci: serving '%s'\n", BH_USB_SERVICE);
 	printf("xhci: ready\n");
 	while (!stopping) {
+		int timeout;
+
 		if (fault_pending)
 			xhci_fault_bad_dma(&x);
-		xhci_poll(&x, POLL_MS);
+		timeout = usb_server_pass(&usb, POLL_MS);
+		xhci_poll(&x, timeout);
 		if (plugged && ccid) {
 			struct usb_device *d = plugged;
 			plugged = NULL;
-			ccid_check(&x, &core, d);
+			if (!usb_server_granted(&usb, d))
+				ccid_check(&x, &core, d);
 		}
 	}
+	usb_server_close(&usb);
 	xhci_stop(&x);
 	return 0;
 }

@@ -31,6 +31,7 @@
  * place: we exit non-zero and core resets the function and restarts us.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1432,9 +1433,36 @@ static void ports_scan(struct xhci *x)
 	x->enumerating = false;
 }
 
+/*
+ * The interrupt or one of the caller's fds (x->wait: a session layer's
+ * eventfds and sockets; their revents are left for it), or timeout_ms
+ */
+static void wait_any(struct xhci *x, int timeout_ms)
+{
+	struct pollfd p[1 + XHCI_MAX_WAIT];
+	unsigned int n = x->nwait < XHCI_MAX_WAIT ? x->nwait : XHCI_MAX_WAIT;
+	int rc;
+
+	for (unsigned int i = 0; i < x->nwait; i++)
+		x->wait[i].revents = 0;
+	tick(x);
+	if (!n || events_reap(x)) {
+		wait_once(x, n ? 0 : timeout_ms);
+		return;
+	}
+	p[0] = (struct pollfd){.fd = x->irq.fd, .events = POLLIN};
+	memcpy(p + 1, x->wait, n * sizeof(*p));
+	rc = poll(p, n + 1, timeout_ms);
+	if (rc <= 0)
+		return;
+	memcpy(x->wait, p + 1, n * sizeof(*p));
+	if (p[0].revents)
+		wait_once(x, 0);
+}
+
 void xhci_poll(struct xhci *x, int timeout_ms)
 {
-	wait_once(x, timeout_ms);
+	wait_any(x, timeout_ms);
 	recover(x);
 	ports_scan(x);
 }

@@ -20,6 +20,7 @@
 #define BH_XHCI_H
 
 #include <stdbool.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,7 @@
 #define XHCI_EP_TDS 16		/* transfers in flight per endpoint */
 #define XHCI_BOUNCE (16u << 10) /* per device, for the synchronous calls */
 #define XHCI_CONFIG_MAX 1024	/* the configuration descriptor we keep */
+#define XHCI_MAX_WAIT 40	/* fds xhci_poll sleeps on besides the interrupt */
 
 struct xhci;
 struct usb_device;
@@ -158,6 +160,9 @@ struct xhci {
 	uint64_t events, stray_events, irqs;
 	/* set by a SIGTERM handler: core is stopping us, its socket may already be gone */
 	volatile int *stopping;
+	/* a session layer's fds to sleep on too (xhci_poll leaves their revents) */
+	struct pollfd wait[XHCI_MAX_WAIT];
+	unsigned int nwait;
 	/* a session layer's hooks; may be NULL */
 	void (*attached)(struct xhci *x, struct usb_device *d);
 	void (*detached)(struct xhci *x, struct usb_device *d);
@@ -167,7 +172,10 @@ struct xhci {
 int xhci_start(struct xhci *x, struct bh_core *core, unsigned int pci);
 /* halt the controller and free every device (on the way out) */
 void xhci_stop(struct xhci *x);
-/* wait up to timeout_ms for events, complete transfers, follow plug and unplug */
+/*
+ * wait up to timeout_ms for events (or for one of x->wait), complete
+ * transfers, follow plug and unplug
+ */
 void xhci_poll(struct xhci *x, int timeout_ms);
 
 /* fault injection (bad-dma): the command ring is sent where core mapped nothing */

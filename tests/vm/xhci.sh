@@ -23,6 +23,7 @@ control = /run/bulkhead/core.sock
 exec = $BUILD/drivers/xhci/bulkhead-xhci
 args = --ccid-check
 device = 1b36:000d
+provides = usb
 env = BULKHEAD_FAULTS=1
 dma = 4M
 restart = on-failure
