@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bulkhead/bulkhead.h"
@@ -28,13 +29,29 @@ static struct bh_core core;
 static struct bh_session s;
 static struct bh_fb_mode mode;
 
+/*
+ * A driver that just died may still count our old session at core for a
+ * moment (core has not reaped it yet): "has them all" is worth a retry too.
+ */
+static int open_session(const char *service, int *fd)
+{
+	uint64_t end = bh_coarse_ns() + 30000 * 1000000ull;
+	struct timespec pause = { .tv_nsec = 100000000 };
+	int rc;
+
+	while ((rc = bh_session_open_wait(&core, service, 30000, fd)) == -EBUSY &&
+	       bh_coarse_ns() < end)
+		nanosleep(&pause, NULL);
+	return rc;
+}
+
 static int connect_capture(void)
 {
 	struct bh_fb_info info;
 	char why[160];
 	int fd, rc;
 
-	rc = bh_session_open_wait(&core, BH_CAPTURE_SERVICE, 30000, &fd);
+	rc = open_session(BH_CAPTURE_SERVICE, &fd);
 	if (rc) {
 		fprintf(stderr, "fb-png: %s\n", bh_error(&core));
 		return rc;

@@ -133,14 +133,18 @@ static int mode_valid(struct bochs *b, struct bh_fb_mode *m, char *why, size_t l
 		snprintf(why, len, "%u bpp: bochs-display does 16 or 32", m->bpp);
 		return -EINVAL;
 	}
-	if (m->width % 8 || m->width > DISPI_MAX_XRES || m->height > DISPI_MAX_YRES) {
-		snprintf(why, len, "%ux%u: width a multiple of 8, at most %ux%u", m->width,
-			 m->height, DISPI_MAX_XRES, DISPI_MAX_YRES);
+	/* the reason goes back in 44 bytes: it need not repeat the mode */
+	if (m->width % 8) {
+		snprintf(why, len, "width %u is no multiple of 8", m->width);
+		return -EINVAL;
+	}
+	if (m->width > DISPI_MAX_XRES || m->height > DISPI_MAX_YRES) {
+		snprintf(why, len, "over QEMU's limit of %ux%u", DISPI_MAX_XRES, DISPI_MAX_YRES);
 		return -EINVAL;
 	}
 	if ((uint64_t)m->pitch * m->height > b->vram) {
-		snprintf(why, len, "%ux%ux%u needs %llu KiB, video memory %llu", m->width,
-			 m->height, m->bpp, (unsigned long long)m->pitch * m->height >> 10,
+		snprintf(why, len, "needs %llu KiB of %llu KiB video memory",
+			 (unsigned long long)m->pitch * m->height >> 10,
 			 (unsigned long long)b->vram >> 10);
 		return -EINVAL;
 	}
@@ -358,7 +362,9 @@ static void owner_event(struct bochs *b)
 	}
 	memcpy(&want, ev.data, sizeof(want));
 	m = (struct bh_fb_mode){ .width = want.width, .height = want.height, .bpp = want.bpp };
-	rc = mode_set(b, &m, reply.reason, sizeof(reply.reason));
+	/* the mode we have: nothing to do, and the picture stays */
+	bool same = m.width == b->mode.width && m.height == b->mode.height && m.bpp == b->mode.bpp;
+	rc = same ? 0 : mode_set(b, &m, reply.reason, sizeof(reply.reason));
 	reply.status = rc;
 	if (rc)
 		printf("bochs: mode %ux%ux%u for %s refused: %s\n", want.width, want.height, want.bpp,
@@ -370,7 +376,7 @@ static void owner_event(struct bochs *b)
 	reply.height = (uint16_t)b->mode.height;
 	reply.bpp = (uint16_t)b->mode.bpp;
 	bh_session_send_event(&c->s, BH_FB_EV_MODE, &reply, sizeof(reply));
-	if (!rc)
+	if (!rc && !same)
 		mode_changed(b);
 }
 

@@ -31,6 +31,8 @@
  * - BH_FB_EV_MODE_SET, framebuffer client -> driver: the mode it wants.
  * - BH_FB_EV_MODE, driver -> client: the answer (status 0 and the mode set,
  *   or -errno, the mode kept and the reason), and to readers after a change.
+ * A new mode starts black: the client redraws and reports the damage. Asking
+ * for the mode already set changes nothing.
  */
 #ifndef BULKHEAD_FRAMEBUFFER_H
 #define BULKHEAD_FRAMEBUFFER_H
