@@ -30,19 +30,30 @@ static struct bh_session s;
 static struct bh_fb_mode mode;
 
 /*
- * A driver that just died may still count our old session at core for a
- * moment (core has not reaped it yet): "has them all" is worth a retry too.
+ * A driver that just died is still alive for core for a moment, until core
+ * reaps it: our old session may still count ("has them all"), or a new one
+ * may go to the dead driver (it hangs up before the setup). Both are worth
+ * another try, for a while.
  */
-static int open_session(const char *service, int *fd)
+static int open_session(const char *service, int *fd, char *why, size_t len)
 {
 	uint64_t end = bh_coarse_ns() + 30000 * 1000000ull;
 	struct timespec pause = { .tv_nsec = 100000000 };
 	int rc;
 
-	while ((rc = bh_session_open_wait(&core, service, 30000, fd)) == -EBUSY &&
-	       bh_coarse_ns() < end)
+	for (;;) {
+		rc = bh_session_open_wait(&core, service, 30000, fd);
+		if (rc) {
+			snprintf(why, len, "%s", bh_error(&core));
+		} else {
+			rc = bh_session_accept_setup(*fd, service, &s, why, len);
+			if (rc)
+				close(*fd);
+		}
+		if ((rc != -EBUSY && rc != -ECONNRESET) || bh_coarse_ns() > end)
+			return rc;
 		nanosleep(&pause, NULL);
-	return rc;
+	}
 }
 
 static int connect_capture(void)
@@ -51,15 +62,9 @@ static int connect_capture(void)
 	char why[160];
 	int fd, rc;
 
-	rc = open_session(BH_CAPTURE_SERVICE, &fd);
-	if (rc) {
-		fprintf(stderr, "fb-png: %s\n", bh_error(&core));
-		return rc;
-	}
-	rc = bh_session_accept_setup(fd, BH_CAPTURE_SERVICE, &s, why, sizeof(why));
+	rc = open_session(BH_CAPTURE_SERVICE, &fd, why, sizeof(why));
 	if (rc) {
 		fprintf(stderr, "fb-png: %s\n", why);
-		close(fd);
 		return rc;
 	}
 	memcpy(&info, s.info, sizeof(info));

@@ -57,19 +57,30 @@ static void check(const char *name, bool ok, const char *fmt, ...)
 }
 
 /*
- * A driver that just died may still count our old session at core for a
- * moment (core has not reaped it yet): "has them all" is worth a retry too.
+ * A driver that just died is still alive for core for a moment, until core
+ * reaps it: our old session may still count ("has them all"), or a new one
+ * may go to the dead driver (it hangs up before the setup). Both are worth
+ * another try, for a while.
  */
-static int open_session(const char *service, int *fd)
+static int open_session(const char *service, int *fd, char *why, size_t len)
 {
 	uint64_t end = bh_coarse_ns() + 30000 * 1000000ull;
 	struct timespec pause = { .tv_nsec = 100000000 };
 	int rc;
 
-	while ((rc = bh_session_open_wait(&core, service, 30000, fd)) == -EBUSY &&
-	       bh_coarse_ns() < end)
+	for (;;) {
+		rc = bh_session_open_wait(&core, service, 30000, fd);
+		if (rc) {
+			snprintf(why, len, "%s", bh_error(&core));
+		} else {
+			rc = bh_session_accept_setup(*fd, service, &s, why, len);
+			if (rc)
+				close(*fd);
+		}
+		if ((rc != -EBUSY && rc != -ECONNRESET) || bh_coarse_ns() > end)
+			return rc;
 		nanosleep(&pause, NULL);
-	return rc;
+	}
 }
 
 static int connect_fb(void)
@@ -78,15 +89,9 @@ static int connect_fb(void)
 	char why[160];
 	int fd, rc;
 
-	rc = open_session(BH_FB_SERVICE, &fd);
-	if (rc) {
-		fprintf(stderr, "fb-pattern: %s\n", bh_error(&core));
-		return rc;
-	}
-	rc = bh_session_accept_setup(fd, BH_FB_SERVICE, &s, why, sizeof(why));
+	rc = open_session(BH_FB_SERVICE, &fd, why, sizeof(why));
 	if (rc) {
 		fprintf(stderr, "fb-pattern: %s\n", why);
-		close(fd);
 		return rc;
 	}
 	/* the server's numbers are input like any other */
