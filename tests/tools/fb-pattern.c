@@ -10,7 +10,8 @@
  *   --bench N       N full-screen updates, timed (damage to acknowledgement)
  *   --hostile       then: damage that is no rectangle of the mode, modes the
  *                   device cannot do, a valid mode change and back, garbage
- *                   on the session socket; and whether the driver still serves
+ *                   on the session socket; whether the driver still serves;
+ *                   last, ring indexes moved impossibly (a new session after)
  *
  * Each hostile step logs "fb-pattern: check NAME PASS|FAIL detail".
  */
@@ -248,6 +249,8 @@ static void bench(unsigned int count)
 	       done * (double)mode.pitch * mode.height / s_ / 1e6);
 }
 
+static int take_screen(const struct bh_fb_mode *want, const char *what);
+
 static void hostile(void)
 {
 	struct bh_fb_mode m0 = mode;
@@ -317,6 +320,21 @@ static void hostile(void)
 	rc = paint("redrawn");
 	check("still_serving", rc == 0, "the whole pattern again after all that: %s",
 	      rc ? strerror(-rc) : "every band acknowledged with 0");
+
+	/* ring indexes no producer could have written: the driver ends this session, no more */
+	struct bh_packet_stream *ps = &s.ps[0];
+	volatile uint32_t *tail = (volatile uint32_t *)((uint8_t *)ps->base + BH_PS_RING_TAIL);
+	struct pollfd p = { .fd = s.fd, .events = POLLRDHUP };
+	uint64_t one = 1;
+	*tail += 5 * BH_FB_RING;
+	bool closed = write(ps->submit.efd, &one, sizeof(one)) == sizeof(one) &&
+		      poll(&p, 1, WAIT_MS) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
+	bh_session_close(NULL, &s);
+	rc = closed ? take_screen(&m0, "drawn in a new session") : -ETIMEDOUT;
+	check("ring_corrupted", closed && !rc,
+	      "submit tail moved %u ahead: %s; a new session: %s", 5 * BH_FB_RING,
+	      closed ? "the driver closed the session" : "no hang-up",
+	      rc ? strerror(-rc) : "the pattern drawn");
 }
 
 static int parse_mode(const char *v, struct bh_fb_mode *m)
