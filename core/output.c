@@ -33,8 +33,9 @@ int bh_output_config(const char *value, char *path, size_t size, char *why, size
 void bh_output_grant(struct bh_component *c, struct bh_msg *reply, int *fd)
 {
 	if (!c->cfg->output[0]) {
-		bh_refuse(c, reply, EACCES, "\"%s\" has no output file: add 'output = PATH' to its "
-					    "[component] section",
+		bh_refuse(c, reply, EACCES,
+			  "\"%s\" has no output file: add 'output = PATH' to its "
+			  "[component] section",
 			  c->cfg->name);
 		return;
 	}

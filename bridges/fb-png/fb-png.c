@@ -38,7 +38,7 @@ static struct bh_fb_mode mode;
 static int open_session(const char *service, int *fd, char *why, size_t len)
 {
 	uint64_t end = bh_coarse_ns() + 30000 * 1000000ull;
-	struct timespec pause = { .tv_nsec = 100000000 };
+	struct timespec pause = {.tv_nsec = 100000000};
 	int rc;
 
 	for (;;) {
@@ -92,16 +92,16 @@ static void rgb(const uint8_t *p, uint8_t *o)
 		o[2] = p[0];
 		break;
 	case 16:
-		v = (uint32_t)p[0] | (uint32_t)p[1] << 8;
-		o[0] = (uint8_t)((v >> 11 & 0x1f) * 255 / 31);
-		o[1] = (uint8_t)((v >> 5 & 0x3f) * 255 / 63);
-		o[2] = (uint8_t)((v & 0x1f) * 255 / 31);
+		v = (uint32_t) p[0] | (uint32_t) p[1] << 8;
+		o[0] = (uint8_t) ((v >> 11 & 0x1f) * 255 / 31);
+		o[1] = (uint8_t) ((v >> 5 & 0x3f) * 255 / 63);
+		o[2] = (uint8_t) ((v & 0x1f) * 255 / 31);
 		break;
 	case 15:
-		v = (uint32_t)p[0] | (uint32_t)p[1] << 8;
-		o[0] = (uint8_t)((v >> 10 & 0x1f) * 255 / 31);
-		o[1] = (uint8_t)((v >> 5 & 0x1f) * 255 / 31);
-		o[2] = (uint8_t)((v & 0x1f) * 255 / 31);
+		v = (uint32_t) p[0] | (uint32_t) p[1] << 8;
+		o[0] = (uint8_t) ((v >> 10 & 0x1f) * 255 / 31);
+		o[1] = (uint8_t) ((v >> 5 & 0x1f) * 255 / 31);
+		o[2] = (uint8_t) ((v & 0x1f) * 255 / 31);
 		break;
 	default: /* a palette we do not know: its index as grey */
 		o[0] = o[1] = o[2] = p[0];
@@ -117,7 +117,7 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 		if (w <= 0)
 			return -errno;
 		p += w;
-		n -= (size_t)w;
+		n -= (size_t) w;
 	}
 	return 0;
 }
@@ -126,9 +126,11 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 static int write_png(unsigned int n)
 {
 	size_t bpp = bh_fb_bytes_pp(mode.bpp), w = mode.width, h = mode.height;
-	png_image img = { .version = PNG_IMAGE_VERSION, .width = mode.width,
-			  .height = mode.height, .format = PNG_FORMAT_RGB,
-			  .flags = PNG_IMAGE_FLAG_FAST };
+	png_image img = {.version = PNG_IMAGE_VERSION,
+			 .width = mode.width,
+			 .height = mode.height,
+			 .format = PNG_FORMAT_RGB,
+			 .flags = PNG_IMAGE_FLAG_FAST};
 	png_alloc_size_t size;
 	uint8_t *pix = malloc(w * h * 3), *png = NULL;
 	int fd = -1, rc = -ENOMEM;
@@ -141,7 +143,8 @@ static int write_png(unsigned int n)
 	size = PNG_IMAGE_PNG_SIZE_MAX(img);
 	png = malloc(size);
 	if (!png || !png_image_write_to_memory(&img, png, &size, 0, pix, 0, NULL)) {
-		fprintf(stderr, "fb-png: cannot make the PNG: %s\n", png ? img.message : "no memory");
+		fprintf(stderr, "fb-png: cannot make the PNG: %s\n",
+			png ? img.message : "no memory");
 		goto out;
 	}
 	rc = bh_output_open(&core, &fd);
@@ -154,7 +157,7 @@ static int write_png(unsigned int n)
 	if (rc)
 		fprintf(stderr, "fb-png: write: %s\n", strerror(-rc));
 	else
-		printf("fb-png: wrote %zu bytes: %ux%u, picture %u\n", (size_t)size, mode.width,
+		printf("fb-png: wrote %zu bytes: %ux%u, picture %u\n", (size_t) size, mode.width,
 		       mode.height, n);
 out:
 	free(png);
@@ -176,7 +179,7 @@ static int take(void)
 		d[i].status = bh_fb_damage_check(&mode, &d[i], &r);
 		changed |= !d[i].status;
 	}
-	bh_ps_put(ps, d, (unsigned int)n);
+	bh_ps_put(ps, d, (unsigned int) n);
 	bh_ps_flush(ps);
 	return changed;
 }
@@ -191,8 +194,10 @@ static void mode_event(void)
 	if (bh_session_recv_event(&s, &ev) != 1 || ev.type != BH_FB_EV_MODE)
 		return;
 	memcpy(&m, ev.data, sizeof(m));
-	next = (struct bh_fb_mode){ .width = m.width, .height = m.height, .bpp = m.bpp,
-				    .pitch = m.width * bh_fb_bytes_pp(m.bpp) };
+	next = (struct bh_fb_mode){.width = m.width,
+				   .height = m.height,
+				   .bpp = m.bpp,
+				   .pitch = m.width * bh_fb_bytes_pp(m.bpp)};
 	if (bh_fb_mode_check(&next, s.ps[0].bulk_size, why, sizeof(why)) == 0) {
 		mode = next;
 		printf("fb-png: mode %ux%ux%u\n", mode.width, mode.height, mode.bpp);
@@ -213,8 +218,8 @@ int main(void)
 		return 1;
 	for (;;) {
 		struct bh_packet_stream *ps = &s.ps[0];
-		struct pollfd p[2] = { { .fd = s.fd, .events = POLLIN | POLLRDHUP },
-				       { .fd = bh_ps_wait_fd(ps), .events = POLLIN } };
+		struct pollfd p[2] = {{.fd = s.fd, .events = POLLIN | POLLRDHUP},
+				      {.fd = bh_ps_wait_fd(ps), .events = POLLIN}};
 		int rc = take();
 
 		if (rc > 0)

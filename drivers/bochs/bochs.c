@@ -74,44 +74,44 @@ static volatile sig_atomic_t fault_pending;
 static uint16_t dispi_read(struct bochs *b, enum dispi_index i)
 {
 	__asm__ volatile("" ::: "memory");
-	return *(volatile uint16_t *)(b->mmio.base + DISPI_REG(i));
+	return *(volatile uint16_t *) (b->mmio.base + DISPI_REG(i));
 }
 
 static void dispi_write(struct bochs *b, enum dispi_index i, uint16_t v)
 {
 	__asm__ volatile("" ::: "memory");
-	*(volatile uint16_t *)(b->mmio.base + DISPI_REG(i)) = v;
+	*(volatile uint16_t *) (b->mmio.base + DISPI_REG(i)) = v;
 }
 
 static uint8_t mmio_read8(struct bochs *b, size_t off)
 {
 	__asm__ volatile("" ::: "memory");
-	return *(volatile uint8_t *)(b->mmio.base + off);
+	return *(volatile uint8_t *) (b->mmio.base + off);
 }
 
 static void mmio_write8(struct bochs *b, size_t off, uint8_t v)
 {
 	__asm__ volatile("" ::: "memory");
-	*(volatile uint8_t *)(b->mmio.base + off) = v;
+	*(volatile uint8_t *) (b->mmio.base + off) = v;
 }
 
 static void on_term(int sig)
 {
-	(void)sig;
+	(void) sig;
 	stopping = 1;
 }
 
 /* signal context: only note it */
 static void on_bad_desc(void *arg)
 {
-	(void)arg;
+	(void) arg;
 	fault_pending = 1;
 }
 
 /* EDID 1.4 section 3.10: the first detailed timing is the preferred mode */
 static bool edid_preferred(struct bochs *b, uint32_t *w, uint32_t *h)
 {
-	static const uint8_t header[8] = { 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0 };
+	static const uint8_t header[8] = {0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0};
 	uint8_t e[128], sum = 0;
 
 	for (unsigned int i = 0; i < sizeof(e); i++) {
@@ -142,10 +142,10 @@ static int mode_valid(struct bochs *b, struct bh_fb_mode *m, char *why, size_t l
 		snprintf(why, len, "over QEMU's limit of %ux%u", DISPI_MAX_XRES, DISPI_MAX_YRES);
 		return -EINVAL;
 	}
-	if ((uint64_t)m->pitch * m->height > b->vram) {
+	if ((uint64_t) m->pitch * m->height > b->vram) {
 		snprintf(why, len, "needs %llu KiB of %llu KiB video memory",
-			 (unsigned long long)m->pitch * m->height >> 10,
-			 (unsigned long long)b->vram >> 10);
+			 (unsigned long long) m->pitch * m->height >> 10,
+			 (unsigned long long) b->vram >> 10);
 		return -EINVAL;
 	}
 	return bh_fb_mode_check(m, b->vram, why, len);
@@ -160,18 +160,18 @@ static int mode_program(struct bochs *b, const struct bh_fb_mode *m, char *why, 
 	uint16_t x, y, bpp, vw, en;
 
 	dispi_write(b, DISPI_ENABLE, 0);
-	dispi_write(b, DISPI_BPP, (uint16_t)m->bpp);
-	dispi_write(b, DISPI_XRES, (uint16_t)m->width);
-	dispi_write(b, DISPI_YRES, (uint16_t)m->height);
+	dispi_write(b, DISPI_BPP, (uint16_t) m->bpp);
+	dispi_write(b, DISPI_XRES, (uint16_t) m->width);
+	dispi_write(b, DISPI_YRES, (uint16_t) m->height);
 	dispi_write(b, DISPI_BANK, 0);
 	dispi_write(b, DISPI_ENABLE, DISPI_ENABLED | DISPI_LFB_ENABLED);
-	dispi_write(b, DISPI_VIRT_WIDTH, (uint16_t)m->width);
+	dispi_write(b, DISPI_VIRT_WIDTH, (uint16_t) m->width);
 	dispi_write(b, DISPI_X_OFFSET, 0);
 	dispi_write(b, DISPI_Y_OFFSET, 0);
 	if (b->vga) {
 		/* the attribute controller blanks the screen until PAS is set */
 		mmio_write8(b, VGA_PORT(VGA_MIS_W), 0x01);
-		(void)mmio_read8(b, VGA_PORT(VGA_IS1_RC));
+		(void) mmio_read8(b, VGA_PORT(VGA_IS1_RC));
 		mmio_write8(b, VGA_PORT(VGA_ATT_W), VGA_AR_ENABLE_DISPLAY);
 	}
 	x = dispi_read(b, DISPI_XRES);
@@ -181,8 +181,8 @@ static int mode_program(struct bochs *b, const struct bh_fb_mode *m, char *why, 
 	en = dispi_read(b, DISPI_ENABLE);
 	if (x != m->width || y != m->height || bpp != m->bpp || vw != m->width ||
 	    !(en & DISPI_ENABLED)) {
-		snprintf(why, len, "the device took %ux%ux%u (virt %u, enable 0x%x)", x, y, bpp,
-			 vw, en);
+		snprintf(why, len, "the device took %ux%ux%u (virt %u, enable 0x%x)", x, y, bpp, vw,
+			 en);
 		return -EIO;
 	}
 	b->mode = *m;
@@ -207,16 +207,16 @@ static int mode_set(struct bochs *b, struct bh_fb_mode *m, char *why, size_t len
 static struct bh_session_stream_spec stream_spec(const struct bochs *b, enum bh_ps_role role)
 {
 	return (struct bh_session_stream_spec){
-		.server_role = role,
-		.capacity = BH_FB_RING,
-		.slot_size = (uint32_t)b->vram,
-		.bulk_size = b->vram,
+	    .server_role = role,
+	    .capacity = BH_FB_RING,
+	    .slot_size = (uint32_t) b->vram,
+	    .bulk_size = b->vram,
 	};
 }
 
 static struct bh_fb_info fb_info(const struct bochs *b)
 {
-	struct bh_fb_info i = { .version = BH_FB_VERSION, .mode = b->mode, .buffer_size = b->vram };
+	struct bh_fb_info i = {.version = BH_FB_VERSION, .mode = b->mode, .buffer_size = b->vram};
 
 	snprintf(i.device, sizeof(i.device), "%s", b->name);
 	return i;
@@ -224,14 +224,14 @@ static struct bh_fb_info fb_info(const struct bochs *b)
 
 static struct bh_fb_rect full(const struct bochs *b)
 {
-	return (struct bh_fb_rect){ .w = b->mode.width, .h = b->mode.height };
+	return (struct bh_fb_rect){.w = b->mode.width, .h = b->mode.height};
 }
 
 static void client_close(struct bochs *b, struct client *c, const char *why)
 {
 	printf("bochs: %s %s: %s (%llu damage, %llu refused)\n",
 	       c == &b->owner ? "framebuffer" : "capture", c->s.peer, why,
-	       (unsigned long long)c->damage, (unsigned long long)c->refused);
+	       (unsigned long long) c->damage, (unsigned long long) c->refused);
 	bh_session_close(&b->core, &c->s);
 	c->open = false;
 }
@@ -246,7 +246,7 @@ static void reader_damage(struct bochs *b, struct client *c, const struct bh_fb_
 		c->full_pending = true;
 		return;
 	}
-	bh_fb_copy(ps->bulk, b->mode.pitch, (const void *)b->fb.base, b->mode.pitch, &b->mode, r);
+	bh_fb_copy(ps->bulk, b->mode.pitch, (const void *) b->fb.base, b->mode.pitch, &b->mode, r);
 	if (bh_fb_damage(&b->mode, r, 0, &d) == 0 && bh_ps_put(ps, &d, 1) == 1)
 		c->damage++;
 }
@@ -285,9 +285,9 @@ static void reader_take(struct bochs *b, struct client *c)
 
 static void mode_changed(struct bochs *b)
 {
-	struct bh_fb_mode_msg msg = { .width = (uint16_t)b->mode.width,
-				      .height = (uint16_t)b->mode.height,
-				      .bpp = (uint16_t)b->mode.bpp };
+	struct bh_fb_mode_msg msg = {.width = (uint16_t) b->mode.width,
+				     .height = (uint16_t) b->mode.height,
+				     .bpp = (uint16_t) b->mode.bpp};
 	struct bh_fb_rect all = full(b);
 
 	for (int i = 0; i < MAX_READERS; i++) {
@@ -319,22 +319,22 @@ static void owner_take(struct bochs *b)
 		struct bh_fb_rect r;
 		if (bh_fb_damage_check(&b->mode, &d[i], &r)) {
 			if (c->refused++ < 4)
-				printf("bochs: framebuffer %s: damage %ux%u+%u+%u (offset %llu length "
-				       "%u) refused: not a rectangle of %ux%ux%u\n",
-				       c->s.peer, r.w, r.h, r.x, r.y,
-				       (unsigned long long)d[i].offset, d[i].length, b->mode.width,
-				       b->mode.height, b->mode.bpp);
+				printf(
+				    "bochs: framebuffer %s: damage %ux%u+%u+%u (offset %llu length "
+				    "%u) refused: not a rectangle of %ux%ux%u\n",
+				    c->s.peer, r.w, r.h, r.x, r.y, (unsigned long long) d[i].offset,
+				    d[i].length, b->mode.width, b->mode.height, b->mode.bpp);
 			d[i].status = -EINVAL;
 			continue;
 		}
-		bh_fb_copy((void *)b->fb.base, b->mode.pitch, ps->bulk, b->mode.pitch, &b->mode,
+		bh_fb_copy((void *) b->fb.base, b->mode.pitch, ps->bulk, b->mode.pitch, &b->mode,
 			   &r);
 		readers_damage(b, &r);
 		c->damage++;
 		d[i].status = 0;
 	}
 	if (n > 0) {
-		bh_ps_put(ps, d, (unsigned int)n);
+		bh_ps_put(ps, d, (unsigned int) n);
 		bh_ps_flush(ps);
 		readers_flush(b);
 	}
@@ -344,8 +344,8 @@ static void owner_event(struct bochs *b)
 {
 	struct client *c = &b->owner;
 	struct bh_session_event ev;
-	struct bh_fb_mode_msg want, reply = { 0 };
-	struct bh_fb_mode m = { 0 };
+	struct bh_fb_mode_msg want, reply = {0};
+	struct bh_fb_mode m = {0};
 	int rc = bh_session_recv_event(&c->s, &ev);
 
 	if (rc == -EAGAIN)
@@ -361,20 +361,20 @@ static void owner_event(struct bochs *b)
 		return;
 	}
 	memcpy(&want, ev.data, sizeof(want));
-	m = (struct bh_fb_mode){ .width = want.width, .height = want.height, .bpp = want.bpp };
+	m = (struct bh_fb_mode){.width = want.width, .height = want.height, .bpp = want.bpp};
 	/* the mode we have: nothing to do, and the picture stays */
 	bool same = m.width == b->mode.width && m.height == b->mode.height && m.bpp == b->mode.bpp;
 	rc = same ? 0 : mode_set(b, &m, reply.reason, sizeof(reply.reason));
 	reply.status = rc;
 	if (rc)
-		printf("bochs: mode %ux%ux%u for %s refused: %s\n", want.width, want.height, want.bpp,
-		       c->s.peer, reply.reason);
+		printf("bochs: mode %ux%ux%u for %s refused: %s\n", want.width, want.height,
+		       want.bpp, c->s.peer, reply.reason);
 	else
 		printf("bochs: mode %ux%ux%u set for %s\n", b->mode.width, b->mode.height,
 		       b->mode.bpp, c->s.peer);
-	reply.width = (uint16_t)b->mode.width;
-	reply.height = (uint16_t)b->mode.height;
-	reply.bpp = (uint16_t)b->mode.bpp;
+	reply.width = (uint16_t) b->mode.width;
+	reply.height = (uint16_t) b->mode.height;
+	reply.bpp = (uint16_t) b->mode.bpp;
 	bh_session_send_event(&c->s, BH_FB_EV_MODE, &reply, sizeof(reply));
 	if (!rc && !same)
 		mode_changed(b);
@@ -412,14 +412,15 @@ static void accept_owner(struct bochs *b)
 				      sizeof(info), &b->owner.s);
 		if (rc) {
 			printf("bochs: framebuffer session for %s failed: %s\n", req.client,
-			       rc == -EPIPE || rc == -ECONNRESET ? "it hung up" : bh_error(&b->core));
+			       rc == -EPIPE || rc == -ECONNRESET ? "it hung up"
+								 : bh_error(&b->core));
 			bh_session_close(&b->core, &b->owner.s);
 			continue;
 		}
 		b->owner.open = true;
 		printf("bochs: framebuffer: %s owns the screen (%ux%ux%u, buffer %llu KiB)\n",
 		       req.client, b->mode.width, b->mode.height, b->mode.bpp,
-		       (unsigned long long)b->vram >> 10);
+		       (unsigned long long) b->vram >> 10);
 	}
 }
 
@@ -447,7 +448,8 @@ static void accept_readers(struct bochs *b)
 				      sizeof(info), &c->s);
 		if (rc) {
 			printf("bochs: capture session for %s failed: %s\n", req.client,
-			       rc == -EPIPE || rc == -ECONNRESET ? "it hung up" : bh_error(&b->core));
+			       rc == -EPIPE || rc == -ECONNRESET ? "it hung up"
+								 : bh_error(&b->core));
 			bh_session_close(&b->core, &c->s);
 			continue;
 		}
@@ -471,24 +473,29 @@ static void health(struct bochs *b)
 	char why[80];
 
 	if (id < DISPI_ID0 || id > DISPI_ID5) {
-		fprintf(stderr, "bochs: the ID register reads 0x%04x: exiting so core resets the "
-				"device\n", id);
+		fprintf(stderr,
+			"bochs: the ID register reads 0x%04x: exiting so core resets the "
+			"device\n",
+			id);
 		exit(70);
 	}
 	if (x == b->mode.width && y == b->mode.height && bpp == b->mode.bpp && vw == x &&
 	    (en & (DISPI_ENABLED | DISPI_LFB_ENABLED)) == (DISPI_ENABLED | DISPI_LFB_ENABLED))
 		return;
 	printf("bochs: mode registers changed under us (%ux%ux%u virt %u enable 0x%x): "
-	       "restoring %ux%ux%u\n", x, y, bpp, vw, en, m.width, m.height, m.bpp);
+	       "restoring %ux%ux%u\n",
+	       x, y, bpp, vw, en, m.width, m.height, m.bpp);
 	if (mode_program(b, &m, why, sizeof(why)) || ++b->restores > 8) {
-		fprintf(stderr, "bochs: cannot restore the mode (%s): exiting so core resets the "
-				"device\n", b->restores > 8 ? "too often" : why);
+		fprintf(stderr,
+			"bochs: cannot restore the mode (%s): exiting so core resets the "
+			"device\n",
+			b->restores > 8 ? "too often" : why);
 		exit(70);
 	}
 	/* the picture is in the owner's buffer */
 	struct bh_fb_rect all = full(b);
 	if (b->owner.open)
-		bh_fb_copy((void *)b->fb.base, m.pitch, b->owner.s.ps[0].bulk, m.pitch, &m, &all);
+		bh_fb_copy((void *) b->fb.base, m.pitch, b->owner.s.ps[0].bulk, m.pitch, &m, &all);
 	mode_changed(b);
 	printf("bochs: restored %ux%ux%u%s\n", m.width, m.height, m.bpp,
 	       b->owner.open ? ", picture redrawn from the owner's buffer" : "");
@@ -534,29 +541,29 @@ static void serve(struct bochs *b)
 		/* re-check before sleeping: damage may have come in meanwhile */
 		if (b->owner.open && !bh_ps_prepare_wait(&b->owner.s.ps[0]))
 			continue;
-		p[np] = (struct pollfd){ .fd = b->core.fd };
+		p[np] = (struct pollfd){.fd = b->core.fd};
 		who[np++] = CORE;
-		p[np] = (struct pollfd){ .fd = bh_service_fd(&b->fb_svc), .events = POLLIN };
+		p[np] = (struct pollfd){.fd = bh_service_fd(&b->fb_svc), .events = POLLIN};
 		who[np++] = FB_SVC;
-		p[np] = (struct pollfd){ .fd = bh_service_fd(&b->cap_svc), .events = POLLIN };
+		p[np] = (struct pollfd){.fd = bh_service_fd(&b->cap_svc), .events = POLLIN};
 		who[np++] = CAP_SVC;
 		if (b->owner.open) {
-			p[np] = (struct pollfd){ .fd = bh_ps_wait_fd(&b->owner.s.ps[0]),
-						 .events = POLLIN };
+			p[np] = (struct pollfd){.fd = bh_ps_wait_fd(&b->owner.s.ps[0]),
+						.events = POLLIN};
 			who[np++] = OWNER_PS;
-			p[np] = (struct pollfd){ .fd = b->owner.s.fd, .events = POLLIN };
+			p[np] = (struct pollfd){.fd = b->owner.s.fd, .events = POLLIN};
 			who[np++] = OWNER_SOCK;
 		}
 		for (int i = 0; i < MAX_READERS; i++) {
 			struct client *c = &b->reader[i];
 			if (!c->open)
 				continue;
-			p[np] = (struct pollfd){ .fd = c->s.fd, .events = POLLIN };
+			p[np] = (struct pollfd){.fd = c->s.fd, .events = POLLIN};
 			who[np++] = i;
 			/* acknowledgements matter only to a reader owed the whole screen */
 			if (c->full_pending && bh_ps_prepare_wait(&c->s.ps[0])) {
-				p[np] = (struct pollfd){ .fd = bh_ps_wait_fd(&c->s.ps[0]),
-							 .events = POLLIN };
+				p[np] = (struct pollfd){.fd = bh_ps_wait_fd(&c->s.ps[0]),
+							.events = POLLIN};
 				who[np++] = MAX_READERS + i;
 			}
 		}
@@ -609,15 +616,16 @@ int main(int argc, char **argv)
 {
 	static struct bochs b;
 	struct bh_device_info info;
-	struct sigaction sa = { .sa_handler = on_term };
-	struct bh_fb_mode want = { 0 };
+	struct sigaction sa = {.sa_handler = on_term};
+	struct bh_fb_mode want = {0};
 	uint32_t ew = 0, eh = 0;
 	char why[80];
 	int rc;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc && !parse_mode(argv[i + 1], &want)) {
+		if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc &&
+		    !parse_mode(argv[i + 1], &want)) {
 			i++;
 		} else {
 			fprintf(stderr, "bochs: unknown argument '%s' (known: --mode WxHxBPP)\n",
@@ -650,7 +658,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bochs: ID register 0x%04x, not 0xb0c0-0xb0c5\n", b.id);
 		return 1;
 	}
-	b.vram = (uint64_t)dispi_read(&b, DISPI_VIDEO_MEMORY_64K) << 16;
+	b.vram = (uint64_t) dispi_read(&b, DISPI_VIDEO_MEMORY_64K) << 16;
 	if (!b.vram || b.vram > b.fb.size)
 		b.vram = b.fb.size;
 	/* the QEMU extension registers, where there are: our byte order */
@@ -658,15 +666,15 @@ int main(int argc, char **argv)
 		bh_write32(&b.mmio, BOCHS_QEXT_BYTEORDER, BOCHS_BYTEORDER_LE);
 	snprintf(b.name, sizeof(b.name), "%s %s", b.vga ? "VGA" : "bochs-display", info.name);
 	printf("bochs: uid %u, %s (class 0x%06x), ID 0x%04x, video memory %llu KiB, start %u\n",
-	       getuid(), b.name, info.class_code, b.id, (unsigned long long)b.vram >> 10,
+	       getuid(), b.name, info.class_code, b.id, (unsigned long long) b.vram >> 10,
 	       b.core.hello.restarts + 1);
 	if (edid_preferred(&b, &ew, &eh))
 		printf("bochs: EDID: preferred mode %ux%u\n", ew, eh);
 	if (!want.width) {
-		want = (struct bh_fb_mode){ .width = ew ? ew : 1024, .height = eh ? eh : 768,
-					    .bpp = 32 };
+		want = (struct bh_fb_mode){
+		    .width = ew ? ew : 1024, .height = eh ? eh : 768, .bpp = 32};
 		if (mode_valid(&b, &want, why, sizeof(why)))
-			want = (struct bh_fb_mode){ .width = 1024, .height = 768, .bpp = 32 };
+			want = (struct bh_fb_mode){.width = 1024, .height = 768, .bpp = 32};
 	}
 	rc = mode_set(&b, &want, why, sizeof(why));
 	if (rc) {

@@ -14,18 +14,18 @@
 #define BOCHS_BAR_MMIO 2
 
 /* BAR2 layout */
-#define BOCHS_EDID 0x000	 /* 1 KiB: the EDID blob, 128 bytes per block */
-#define BOCHS_VGA_PORTS 0x400	 /* ports 0x3c0-0x3df, VGA only */
-#define BOCHS_DISPI 0x500	 /* 16-bit registers, index * 2 */
-#define BOCHS_QEXT_SIZE 0x600	 /* bytes of the QEMU extension registers */
+#define BOCHS_EDID 0x000	   /* 1 KiB: the EDID blob, 128 bytes per block */
+#define BOCHS_VGA_PORTS 0x400	   /* ports 0x3c0-0x3df, VGA only */
+#define BOCHS_DISPI 0x500	   /* 16-bit registers, index * 2 */
+#define BOCHS_QEXT_SIZE 0x600	   /* bytes of the QEMU extension registers */
 #define BOCHS_QEXT_BYTEORDER 0x604 /* PCI revision >= 2 */
 #define BOCHS_BYTEORDER_LE 0x1e1e1e1e
 
 /* the VGA ports, as offsets into BAR2 */
-#define VGA_PORT(p) (BOCHS_VGA_PORTS + (p) - 0x3c0)
-#define VGA_ATT_W 0x3c0	 /* attribute controller index/data */
-#define VGA_MIS_W 0x3c2	 /* miscellaneous output */
-#define VGA_IS1_RC 0x3da /* input status 1: reading it resets the attribute flip-flop */
+#define VGA_PORT(p) (BOCHS_VGA_PORTS + (p) -0x3c0)
+#define VGA_ATT_W 0x3c0		   /* attribute controller index/data */
+#define VGA_MIS_W 0x3c2		   /* miscellaneous output */
+#define VGA_IS1_RC 0x3da	   /* input status 1: reading it resets the attribute flip-flop */
 #define VGA_AR_ENABLE_DISPLAY 0x20 /* palette address source: the display is on */
 
 enum dispi_index {

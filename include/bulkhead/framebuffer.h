@@ -90,8 +90,7 @@ static inline uint32_t bh_fb_bytes_pp(uint32_t bpp)
 }
 
 /* 0, or -EINVAL with why: a mode whose numbers do not hold together or exceed the buffer */
-int bh_fb_mode_check(const struct bh_fb_mode *m, uint64_t buffer_size, char *why,
-		     size_t why_len);
+int bh_fb_mode_check(const struct bh_fb_mode *m, uint64_t buffer_size, char *why, size_t why_len);
 
 /* a descriptor for rectangle r of mode m; -EINVAL if r is empty or leaves the mode */
 int bh_fb_damage(const struct bh_fb_mode *m, const struct bh_fb_rect *r, uint32_t tag,

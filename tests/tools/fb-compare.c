@@ -20,19 +20,18 @@ static int parse_size(const char *s, uint32_t *w, uint32_t *h)
 {
 	char end;
 
-	return sscanf(s, "%ux%u%c", w, h, &end) == 2 && *w && *h && *w <= 16384 && *h <= 16384
-		       ? 0
-		       : -1;
+	return sscanf(s, "%ux%u%c", w, h, &end) == 2 && *w && *h && *w <= 16384 && *h <= 16384 ? 0
+											       : -1;
 }
 
 static uint8_t *pattern(uint32_t w, uint32_t h)
 {
-	uint8_t *p = malloc((size_t)w * h * 3);
+	uint8_t *p = malloc((size_t) w * h * 3);
 
 	for (uint32_t y = 0; p && y < h; y++)
 		for (uint32_t x = 0; x < w; x++) {
 			uint32_t v = fb_pattern_pixel(x, y, w, h);
-			uint8_t *o = p + ((size_t)y * w + x) * 3;
+			uint8_t *o = p + ((size_t) y * w + x) * 3;
 			o[0] = v >> 16;
 			o[1] = v >> 8;
 			o[2] = v;
@@ -84,14 +83,15 @@ int main(int argc, char **argv)
 		printf("unreadable: %s: %s\n", argv[2], img.message);
 		return 1;
 	}
-	for (size_t i = 0; i < (size_t)w * h; i++)
+	for (size_t i = 0; i < (size_t) w * h; i++)
 		if (memcmp(got + 3 * i, want + 3 * i, 3) && !diff++)
 			first = i;
 	if (diff) {
 		const uint8_t *g = got + 3 * first, *e = want + 3 * first;
 		printf("differ: %zu of %zu pixels; first at (%zu,%zu): #%02x%02x%02x, want "
 		       "#%02x%02x%02x\n",
-		       diff, (size_t)w * h, first % w, first / w, g[0], g[1], g[2], e[0], e[1], e[2]);
+		       diff, (size_t) w * h, first % w, first / w, g[0], g[1], g[2], e[0], e[1],
+		       e[2]);
 		return 1;
 	}
 	printf("equal: %ux%u\n", w, h);

@@ -66,7 +66,7 @@ static void check(const char *name, bool ok, const char *fmt, ...)
 static int open_session(const char *service, int *fd, char *why, size_t len)
 {
 	uint64_t end = bh_coarse_ns() + 30000 * 1000000ull;
-	struct timespec pause = { .tv_nsec = 100000000 };
+	struct timespec pause = {.tv_nsec = 100000000};
 	int rc;
 
 	for (;;) {
@@ -108,14 +108,14 @@ static int connect_fb(void)
 	info.device[sizeof(info.device) - 1] = 0;
 	vga = strncmp(info.device, "VGA", 3) == 0;
 	printf("fb-pattern: screen of %s: %ux%ux%u, buffer %llu KiB\n", info.device, mode.width,
-	       mode.height, mode.bpp, (unsigned long long)buffer_size >> 10);
+	       mode.height, mode.bpp, (unsigned long long) buffer_size >> 10);
 	return 0;
 }
 
 /* wait for an event on the session socket: 1 with it, 0 on timeout or hang-up */
 static int wait_event(struct bh_session_event *ev, int ms)
 {
-	struct pollfd p = { .fd = s.fd, .events = POLLIN };
+	struct pollfd p = {.fd = s.fd, .events = POLLIN};
 
 	while (poll(&p, 1, ms) == 1) {
 		int rc = bh_session_recv_event(&s, ev);
@@ -130,8 +130,10 @@ static int wait_event(struct bh_session_event *ev, int ms)
 /* ask for a mode: 0 if set, -errno with the driver's reason */
 static int mode_request(uint32_t w, uint32_t h, uint32_t bpp, char *why, size_t len)
 {
-	struct bh_fb_mode_msg want = { .width = (uint16_t)w, .height = (uint16_t)h,
-				       .bpp = (uint16_t)bpp }, got;
+	struct bh_fb_mode_msg want = {.width = (uint16_t) w,
+				      .height = (uint16_t) h,
+				      .bpp = (uint16_t) bpp},
+			      got;
 	struct bh_session_event ev;
 
 	snprintf(why, len, "no answer");
@@ -144,8 +146,10 @@ static int mode_request(uint32_t w, uint32_t h, uint32_t bpp, char *why, size_t 
 	snprintf(why, len, "%s", got.reason);
 	if (got.status)
 		return got.status < 0 ? got.status : -EPROTO;
-	mode = (struct bh_fb_mode){ .width = got.width, .height = got.height, .bpp = got.bpp,
-				    .pitch = got.width * bh_fb_bytes_pp(got.bpp) };
+	mode = (struct bh_fb_mode){.width = got.width,
+				   .height = got.height,
+				   .bpp = got.bpp,
+				   .pitch = got.width * bh_fb_bytes_pp(got.bpp)};
 	return bh_fb_mode_check(&mode, buffer_size, why, len);
 }
 
@@ -154,16 +158,17 @@ static void draw(void)
 	uint8_t *p = s.ps[0].bulk;
 
 	for (uint32_t y = 0; y < mode.height; y++) {
-		uint8_t *line = p + (size_t)y * mode.pitch;
+		uint8_t *line = p + (size_t) y * mode.pitch;
 		for (uint32_t x = 0; x < mode.width; x++) {
 			uint32_t v = fb_pattern_pixel(x, y, mode.width, mode.height);
 			if (mode.bpp == 32)
-				((uint32_t *)line)[x] = v;
+				((uint32_t *) line)[x] = v;
 			else if (mode.bpp == 16)
-				((uint16_t *)line)[x] = (uint16_t)((v >> 8 & 0xf800) |
-								   (v >> 5 & 0x07e0) | (v >> 3 & 0x1f));
+				((uint16_t *) line)[x] =
+				    (uint16_t) ((v >> 8 & 0xf800) | (v >> 5 & 0x07e0) |
+						(v >> 3 & 0x1f));
 			else
-				memset(line + x * bh_fb_bytes_pp(mode.bpp), (int)(v & 0xff),
+				memset(line + x * bh_fb_bytes_pp(mode.bpp), (int) (v & 0xff),
 				       bh_fb_bytes_pp(mode.bpp));
 		}
 	}
@@ -184,15 +189,15 @@ static int submit(struct bh_ps_desc *d, unsigned int n, unsigned int *ok)
 	bh_ps_flush(ps);
 	while (acked < put) {
 		struct bh_ps_desc a[BH_FB_RING];
-		struct pollfd p[2] = { { .fd = bh_ps_wait_fd(ps), .events = POLLIN },
-				       { .fd = s.fd, .events = POLLIN | POLLRDHUP } };
+		struct pollfd p[2] = {{.fd = bh_ps_wait_fd(ps), .events = POLLIN},
+				      {.fd = s.fd, .events = POLLIN | POLLRDHUP}};
 		int got = bh_ps_get(ps, a, BH_FB_RING);
 
 		if (got < 0)
 			return got;
 		for (int i = 0; i < got; i++)
 			*ok += a[i].status == 0;
-		acked += (unsigned int)got;
+		acked += (unsigned int) got;
 		if (got || acked >= put || !bh_ps_prepare_wait(ps))
 			continue;
 		if (bh_coarse_ns() > end)
@@ -216,21 +221,23 @@ static int paint(const char *what)
 
 	draw();
 	for (uint32_t y = 0; y < mode.height; y += band) {
-		struct bh_fb_rect r = { .x = 0, .y = y, .w = mode.width,
-					.h = y + band > mode.height ? mode.height - y : band };
+		struct bh_fb_rect r = {.x = 0,
+				       .y = y,
+				       .w = mode.width,
+				       .h = y + band > mode.height ? mode.height - y : band};
 		if (bh_fb_damage(&mode, &r, n, &d[n]) == 0)
 			n++;
 	}
 	rc = submit(d, n, &ok);
 	printf("fb-pattern: %s %ux%ux%u in %u rectangles: %u acknowledged with 0 (%s), %.1f ms\n",
 	       what, mode.width, mode.height, mode.bpp, n, ok, rc ? strerror(-rc) : "ok",
-	       (double)(bh_now_ns() - t0) / 1e6);
+	       (double) (bh_now_ns() - t0) / 1e6);
 	return rc ? rc : ok == n ? 0 : -EIO;
 }
 
 static void bench(unsigned int count)
 {
-	struct bh_fb_rect all = { .w = mode.width, .h = mode.height };
+	struct bh_fb_rect all = {.w = mode.width, .h = mode.height};
 	struct bh_ps_desc d;
 	unsigned int ok, done = 0;
 	uint64_t t0 = bh_now_ns();
@@ -242,11 +249,11 @@ static void bench(unsigned int count)
 			break;
 		done++;
 	}
-	s_ = (double)(bh_now_ns() - t0) / 1e9;
+	s_ = (double) (bh_now_ns() - t0) / 1e9;
 	printf("fb-pattern: bench: %u full-screen updates of %ux%ux%u in %.2f s: %.1f per second, "
 	       "%.0f MB/s\n",
 	       done, mode.width, mode.height, mode.bpp, s_, done / s_,
-	       done * (double)mode.pitch * mode.height / s_ / 1e6);
+	       done * (double) mode.pitch * mode.height / s_ / 1e6);
 }
 
 static int take_screen(const struct bh_fb_mode *want, const char *what);
@@ -254,7 +261,7 @@ static int take_screen(const struct bh_fb_mode *want, const char *what);
 static void hostile(void)
 {
 	struct bh_fb_mode m0 = mode;
-	struct bh_fb_rect r = { .x = 8, .y = 8, .w = 16, .h = 16 };
+	struct bh_fb_rect r = {.x = 8, .y = 8, .w = 16, .h = 16};
 	struct bh_ps_desc good, d[6];
 	unsigned int ok;
 	char why[80];
@@ -264,9 +271,10 @@ static void hostile(void)
 	bh_fb_damage(&mode, &r, 0, &good);
 	for (int i = 0; i < 6; i++)
 		d[i] = good;
-	d[0].arg = (uint64_t)(mode.width - 4) | 16ull << 32 | 16ull << 48; /* past the right edge */
-	d[1].arg &= ~(0xffffull << 32);					    /* empty */
-	d[2].offset += 4;						    /* not its bytes */
+	d[0].arg =
+	    (uint64_t) (mode.width - 4) | 16ull << 32 | 16ull << 48; /* past the right edge */
+	d[1].arg &= ~(0xffffull << 32);				     /* empty */
+	d[2].offset += 4;					     /* not its bytes */
 	d[3].op = 99;
 	d[4].offset = buffer_size - 4; /* outside the buffer: the stream refuses it */
 	d[4].length = 4096;
@@ -280,8 +288,7 @@ static void hostile(void)
 	/* modes the device cannot do: refused with a reason, the mode kept (VGA does 24 bpp) */
 	struct {
 		uint32_t w, h, bpp;
-	} bad[] = { { 1024, 768, vga ? 4 : 24 }, { 4096, 4096, 32 }, { 1001, 768, 32 },
-		    { 0, 768, 32 } };
+	} bad[] = {{1024, 768, vga ? 4 : 24}, {4096, 4096, 32}, {1001, 768, 32}, {0, 768, 32}};
 	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char name[40];
 		rc = mode_request(bad[i].w, bad[i].h, bad[i].bpp, why, sizeof(why));
@@ -298,7 +305,7 @@ static void hostile(void)
 	 * driver has read through them, and damage
 	 */
 	static const char junk[3] = "xyz";
-	struct bh_session_event ev = { .magic = 0xdeadbeef, .type = BH_FB_EV_MODE_SET };
+	struct bh_session_event ev = {.magic = 0xdeadbeef, .type = BH_FB_EV_MODE_SET};
 	bool sent = send(s.fd, junk, sizeof(junk), MSG_NOSIGNAL) == sizeof(junk) &&
 		    send(s.fd, &ev, sizeof(ev), MSG_NOSIGNAL) == sizeof(ev) &&
 		    !bh_session_send_event(&s, 77, junk, sizeof(junk));
@@ -307,14 +314,17 @@ static void hostile(void)
 	check("garbage_ignored", sent && !mrc && !rc && ok == 1,
 	      "3 malformed datagrams sent (%s); a mode request after them: %s; damage: %s",
 	      sent ? "ok" : "failed", mrc ? strerror(-mrc) : "answered",
-	      rc ? strerror(-rc) : ok ? "acknowledged with 0" : "refused");
+	      rc   ? strerror(-rc)
+	      : ok ? "acknowledged with 0"
+		   : "refused");
 
 	/* a mode it can do, and back */
 	rc = mode_request(800, 600, 16, why, sizeof(why));
 	struct bh_fb_mode m1 = mode;
 	int rc2 = mode_request(m0.width, m0.height, m0.bpp, why, sizeof(why));
-	check("mode_change", !rc && m1.width == 800 && m1.bpp == 16 && !rc2 &&
-				     mode.width == m0.width && mode.bpp == m0.bpp,
+	check("mode_change",
+	      !rc && m1.width == 800 && m1.bpp == 16 && !rc2 && mode.width == m0.width &&
+		  mode.bpp == m0.bpp,
 	      "800x600x16 -> %s, then %ux%ux%u -> %s", rc ? strerror(-rc) : "set", m0.width,
 	      m0.height, m0.bpp, rc2 ? strerror(-rc2) : "set");
 	rc = paint("redrawn");
@@ -323,17 +333,16 @@ static void hostile(void)
 
 	/* ring indexes no producer could have written: the driver ends this session, no more */
 	struct bh_packet_stream *ps = &s.ps[0];
-	volatile uint32_t *tail = (volatile uint32_t *)((uint8_t *)ps->base + BH_PS_RING_TAIL);
-	struct pollfd p = { .fd = s.fd, .events = POLLRDHUP };
+	volatile uint32_t *tail = (volatile uint32_t *) ((uint8_t *) ps->base + BH_PS_RING_TAIL);
+	struct pollfd p = {.fd = s.fd, .events = POLLRDHUP};
 	uint64_t one = 1;
 	*tail += 5 * BH_FB_RING;
 	bool closed = write(ps->submit.efd, &one, sizeof(one)) == sizeof(one) &&
 		      poll(&p, 1, WAIT_MS) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
 	bh_session_close(NULL, &s);
 	rc = closed ? take_screen(&m0, "drawn in a new session") : -ETIMEDOUT;
-	check("ring_corrupted", closed && !rc,
-	      "submit tail moved %u ahead: %s; a new session: %s", 5 * BH_FB_RING,
-	      closed ? "the driver closed the session" : "no hang-up",
+	check("ring_corrupted", closed && !rc, "submit tail moved %u ahead: %s; a new session: %s",
+	      5 * BH_FB_RING, closed ? "the driver closed the session" : "no hang-up",
 	      rc ? strerror(-rc) : "the pattern drawn");
 }
 
@@ -352,8 +361,8 @@ static int take_screen(const struct bh_fb_mode *want, const char *what)
 
 	if (rc)
 		return rc;
-	if (want->width && (mode.width != want->width || mode.height != want->height ||
-			    mode.bpp != want->bpp)) {
+	if (want->width &&
+	    (mode.width != want->width || mode.height != want->height || mode.bpp != want->bpp)) {
 		rc = mode_request(want->width, want->height, want->bpp, why, sizeof(why));
 		printf("fb-pattern: mode %ux%ux%u: %s%s\n", want->width, want->height, want->bpp,
 		       rc ? "refused: " : "set", rc ? why : "");
@@ -365,16 +374,17 @@ static int take_screen(const struct bh_fb_mode *want, const char *what)
 
 int main(int argc, char **argv)
 {
-	struct bh_fb_mode want = { 0 };
+	struct bh_fb_mode want = {0};
 	bool hostile_ = false;
 	unsigned int nbench = 0, reconnects = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc && !parse_mode(argv[i + 1], &want))
+		if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc &&
+		    !parse_mode(argv[i + 1], &want))
 			i++;
 		else if (strcmp(argv[i], "--bench") == 0 && i + 1 < argc)
-			nbench = (unsigned int)strtoul(argv[++i], NULL, 10);
+			nbench = (unsigned int) strtoul(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--hostile") == 0)
 			hostile_ = true;
 		else {
@@ -397,7 +407,7 @@ int main(int argc, char **argv)
 	/* stay the owner; when the driver goes, come back and redraw */
 	for (;;) {
 		struct bh_session_event ev;
-		struct pollfd p = { .fd = s.fd, .events = POLLIN | POLLRDHUP };
+		struct pollfd p = {.fd = s.fd, .events = POLLIN | POLLRDHUP};
 
 		if (poll(&p, 1, 1000) < 0 && errno != EINTR)
 			return 1;

@@ -24,7 +24,7 @@ static void config_key(void **state)
 	static struct bh_config cfg;
 	char err[256];
 
-	(void)state;
+	(void) state;
 	assert_int_equal(bh_config_parse_string("[component \"png\"]\nexec = /bin/true\n"
 						"output = /tmp/screen.png\n",
 						"test.conf", &cfg, err, sizeof(err)),
@@ -39,14 +39,14 @@ static void config_key(void **state)
 
 static void grant(void **state)
 {
-	static struct bh_component_config cc = { .name = "png" };
-	static struct bh_component c = { .cfg = &cc };
+	static struct bh_component_config cc = {.name = "png"};
+	static struct bh_component c = {.cfg = &cc};
 	char dir[] = "/tmp/bh-output-XXXXXX", path[64], link[80];
 	struct bh_msg reply;
 	struct stat st;
 	int fd = -1;
 
-	(void)state;
+	(void) state;
 	assert_non_null(mkdtemp(dir));
 	/* no key: refused, with the key to add */
 	bh_msg_init(&reply, BH_OP_OUTPUT, 1);
@@ -86,8 +86,8 @@ static void grant(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(config_key),
-		cmocka_unit_test(grant),
+	    cmocka_unit_test(config_key),
+	    cmocka_unit_test(grant),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
