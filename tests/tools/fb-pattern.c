@@ -254,6 +254,20 @@ static void bench(unsigned int count)
 	       "%.0f MB/s\n",
 	       done, mode.width, mode.height, mode.bpp, s_, done / s_,
 	       done * (double) mode.pitch * mode.height / s_ / 1e6);
+	/* a small rectangle, as a cursor or a line of text: the session's own cost */
+	struct bh_fb_rect small = {.x = 64, .y = 64, .w = 64, .h = 16};
+	bh_fb_damage(&mode, &small, 0, &d);
+	done = 0;
+	t0 = bh_now_ns();
+	for (unsigned int i = 0; i < 10 * count; i++) {
+		if (submit(&d, 1, &ok) || !ok)
+			break;
+		done++;
+	}
+	s_ = (double) (bh_now_ns() - t0) / 1e9;
+	printf("fb-pattern: bench: %u updates of 64x16 in %.2f s: %.0f per second, %.0f us each "
+	       "from damage to acknowledgement\n",
+	       done, s_, done / s_, s_ * 1e6 / (done ? done : 1));
 }
 
 static int take_screen(const struct bh_fb_mode *want, const char *what);
