@@ -245,7 +245,9 @@ int main(void)
 		}
 		bh_session_close(NULL, &s);
 		changed_ns = 0;
-		if (connect_capture())
-			return 1;
+		/* core gone (it is stopping): nothing failed */
+		rc = connect_capture();
+		if (rc)
+			return bh_heartbeat(&core) < 0 ? 0 : 1;
 	}
 }

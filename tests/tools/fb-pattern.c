@@ -391,6 +391,7 @@ int main(int argc, char **argv)
 	struct bh_fb_mode want = {0};
 	bool hostile_ = false;
 	unsigned int nbench = 0, reconnects = 0;
+	int rc;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (int i = 1; i < argc; i++) {
@@ -432,8 +433,10 @@ int main(int argc, char **argv)
 		}
 		printf("fb-pattern: the driver hung up: reconnecting\n");
 		bh_session_close(NULL, &s);
-		if (take_screen(&want, "redrawn after reconnect"))
-			return 1;
+		/* core gone (it is stopping): nothing failed */
+		rc = take_screen(&want, "redrawn after reconnect");
+		if (rc)
+			return bh_heartbeat(&core) < 0 ? 0 : 1;
 		printf("fb-pattern: reconnected (%u)\n", ++reconnects);
 	}
 }
