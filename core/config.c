@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "output.h"
 
 struct parse {
 	struct bh_config *cfg;
@@ -406,6 +407,12 @@ static int component_key(struct parse *p, const char *name, const char *value)
 		snprintf(c->tap, sizeof(c->tap), "%s", value);
 		return 1;
 	}
+	if (strcmp(name, "output") == 0) {
+		char why[160];
+		if (bh_output_config(value, c->output, sizeof(c->output), why, sizeof(why)))
+			return fail(p, "output = '%s': %s", value, why);
+		return 1;
+	}
 	if (strcmp(name, "nbd") == 0) {
 		uint32_t idx;
 		if (parse_u32(value, &idx) || idx > 255)
@@ -479,7 +486,7 @@ static int component_key(struct parse *p, const char *name, const char *value)
 	return fail(p, "unknown key '%s' in [component \"%s\"]; known keys: exec args env device "
 		       "ioport user restart memory fds processes dma max_restarts backoff_ms "
 		       "backoff_max_ms watchdog_ms provides session sessions session_memory tap nbd "
-		       "cpu cpu_weight",
+		       "output cpu cpu_weight",
 		    name, c->name);
 }
 

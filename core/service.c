@@ -16,6 +16,7 @@
 
 #include "bulkhead/msg.h"
 #include "core.h"
+#include "output.h"
 #include "policy.h"
 
 struct reply {
@@ -358,7 +359,8 @@ static void handle(struct bh_core_state *core, struct bh_component *c, const str
 	case BH_OP_ANNOUNCE:
 	case BH_OP_SESSION:
 	case BH_OP_TAP:
-	case BH_OP_NBD: {
+	case BH_OP_NBD:
+	case BH_OP_OUTPUT: {
 		int fd = -1;
 		if (in->op == BH_OP_ANNOUNCE)
 			bh_session_announce(core, c, &in->u.session, &r.msg, &fd);
@@ -366,6 +368,8 @@ static void handle(struct bh_core_state *core, struct bh_component *c, const str
 			bh_session_open(core, c, &in->u.session, &r.msg, &fd);
 		else if (in->op == BH_OP_TAP)
 			bh_session_tap(core, c, &r.msg, &fd);
+		else if (in->op == BH_OP_OUTPUT)
+			bh_output_grant(c, &r.msg, &fd);
 		else
 			bh_session_nbd(core, c, &in->u.session, &r.msg, &fd);
 		if (fd >= 0)

@@ -464,6 +464,14 @@ int bh_nbd_open(struct bh_core *core, uint64_t size, uint32_t block_size, char n
 	return rc;
 }
 
+int bh_output_open(struct bh_core *core, int *fd)
+{
+	struct bh_session_info info = { 0 };
+	struct bh_msg reply;
+
+	return session_call(core, BH_OP_OUTPUT, &info, &reply, fd);
+}
+
 /* a hugetlbfs memfd says its page size as its block size; core aligns the iova to it */
 static size_t dma_page(int fd, uint64_t iova)
 {

@@ -44,6 +44,8 @@ enum bh_op {
 			    * name=device */
 	BH_OP_SESSION_END, /* server: id, flags: that session is over; its client's quota
 			    * comes back */
+	BH_OP_OUTPUT,      /* bridge: -> fd of the file the config's 'output' names, opened
+			    * anew and empty for each request; name=path */
 	BH_OP_COUNT
 };
 
