@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -99,6 +100,15 @@ void bh_session_open(struct bh_core_state *core, struct bh_component *c,
 	if (!server || k < 0 || server->state != BH_RUNNING || server->channel[k] < 0) {
 		bh_refuse(c, reply, EAGAIN, "\"%s\" has not announced '%s' (yet): try again",
 			  route->server, service);
+		return;
+	}
+	/*
+	 * a server that died and is not reaped yet: its channel hangs up. Say
+	 * "try again" now, rather than route to it or count its old sessions
+	 */
+	struct pollfd hup = { .fd = server->channel[k], .events = 0 };
+	if (poll(&hup, 1, 0) == 1 && (hup.revents & (POLLHUP | POLLERR))) {
+		bh_refuse(c, reply, EAGAIN, "\"%s\" is restarting: try again", route->server);
 		return;
 	}
 	rec = bh_account_open(core, c, server, k, reply);
