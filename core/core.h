@@ -22,8 +22,8 @@
  * maps, routes or allocates); a component earns BH_REQUEST_RATE a second
  * and may save up BH_REQUEST_BURST. Beyond that core stops reading from it.
  */
-#define BH_REQUEST_RATE 2000
-#define BH_REQUEST_BURST 4000
+#define BH_REQUEST_RATE 500
+#define BH_REQUEST_BURST 1000
 #define BH_REQUEST_HEAVY 10
 
 enum bh_state {
