@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make demo`, inside the test machine: core starts the demo appliance
 # (etc/bulkhead.conf): pit and edu, an e1000e behind TAP bh0, an NVMe disk
-# behind /dev/nbd0, each driver unprivileged and sandboxed. Linux tools use
-# them; then we kill the drivers and watch core take everything back and
-# restart them while the tools above carry on.
+# behind /dev/nbd0, a smart-card reader behind the xHCI and CCID drivers, and
+# bochs-display with a picture on it saved as a PNG, each driver unprivileged
+# and sandboxed. Linux tools use them; then we kill the drivers and watch
+# core take everything back and restart them while the tools above carry on.
 set -u
 . "$(dirname "$0")/lib.sh"
 conf=${DEMO_CONFIG:-$ROOT/etc/bulkhead.conf}
@@ -22,6 +23,8 @@ TAIL=$!
 wait_for "$log" "edu\| edu: (all tests passed|FAILED)" 60
 wait_for "$log" "nic-tap\| nic-tap: bh0 <-> nic session" 30
 wait_for "$log" "nbd\| block-nbd: /dev/nbd0 serves" 30
+wait_for "$log" "apdu\| apdu: [0-9]+ exchanges" 60
+wait_for "$log" "png\| fb-png: wrote" 60
 sleep 0.5
 kill "$TAIL" 2>/dev/null
 
@@ -44,6 +47,18 @@ head -c 8M /dev/urandom >/tmp/disk/data
 sync
 sum=$(sha256sum </tmp/disk/data)
 run df -h /tmp/disk
+
+say "the smart-card reader: QEMU's usb-ccid behind the isolated xHCI driver, read by the CCID driver"
+grep -E "xhci\| xhci: (controller started|port [0-9]+: .* device in slot)" "$log" | head -2
+grep -E "ccid\| ccid: IccPowerOn -> " "$log" | head -1
+grep -E "apdu\| apdu: (setup|status): card|apdu\| apdu: > |apdu\| apdu: [0-9]+ exchanges" "$log" | head -3
+
+say "the display: bochs-display in 1024x768x32, driven by an isolated driver; fb-png saves what it shows"
+grep -E "bochs\| bochs: (mode .* set|framebuffer: .* owns)" "$log" | head -2
+grep -E "png\| fb-png: wrote" "$log" | tail -1
+if [ -n "${BULKHEAD_OUT:-}" ] && cp /tmp/bulkhead-screen.png "$BULKHEAD_OUT/screen.png" 2>/dev/null; then
+	echo "the screen as a PNG: build/vm/out/screen.png"
+fi
 
 say "crashing the drivers: SIGKILL to edu, e1000e and nvme (core resets, unmaps, restarts)"
 n0=$(grep -c 'edu: all tests passed' "$log")
@@ -71,5 +86,7 @@ grep -oE 'edu: TEST [a-z]+ +(PASS|FAIL)' "$log" | head -6 | sed 's/^/edu:     /'
 echo "denied:  $(grep -c 'policy: denied' "$log") requests outside policy, each logged with its reason"
 echo "revoked: $(grep -oE 'revoked "nvme":.*' "$log" | head -1)"
 echo "restarts: edu ran $(grep -c 'edu: all tests passed' "$log") times; ping and the filesystem survived; core never stopped"
+echo "card:    $(grep -oE 'ccid: IccPowerOn -> .*ATR [0-9a-f ]+' "$log" | head -1 | sed 's/.*ATR /ATR /')"
+echo "screen:  $(grep -oE 'fb-png: wrote .*' "$log" | tail -1)"
 grep -q "edu: FAILED" "$log" && exit 1
 exit 0
