@@ -48,14 +48,15 @@ static uint64_t held(const struct bh_session_rec *r)
 	return r->charged > r->reserved ? r->charged : r->reserved;
 }
 
+/* exact enough to compare: 16 MiB, 16392 KiB, 5 bytes */
 static void format_size(uint64_t bytes, char *buf, size_t len)
 {
 	if (bytes && !(bytes & ((1ull << 20) - 1)))
 		snprintf(buf, len, "%llu MiB", (unsigned long long)(bytes >> 20));
-	else if (bytes >= 1ull << 20)
-		snprintf(buf, len, "%.1f MiB", (double)bytes / (1 << 20));
+	else if (bytes && !(bytes & 1023))
+		snprintf(buf, len, "%llu KiB", (unsigned long long)(bytes >> 10));
 	else
-		snprintf(buf, len, "%llu KiB", (unsigned long long)((bytes + 1023) >> 10));
+		snprintf(buf, len, "%llu bytes", (unsigned long long)bytes);
 }
 
 uint64_t bh_account_delay_ns(const struct bh_component *c, uint64_t now)
