@@ -206,6 +206,17 @@ static struct bh_ps_ring *incoming(struct bh_packet_stream *ps)
 	return ps->role == BH_PS_SOURCE ? &ps->ack : &ps->submit;
 }
 
+int bh_ps_take(struct bh_packet_stream *ps, unsigned int inflight, struct bh_ps_desc *d,
+	       unsigned int n)
+{
+	unsigned int room = bh_ps_space(ps);
+
+	room = room > inflight ? room - inflight : 0;
+	if (n > room)
+		n = room;
+	return n ? bh_ps_get(ps, d, n) : 0;
+}
+
 unsigned int bh_ps_space(struct bh_packet_stream *ps)
 {
 	struct bh_ps_ring *r = outgoing(ps);

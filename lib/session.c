@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bulkhead/msg.h"
@@ -223,6 +224,28 @@ fail:
 	bh_session_close(NULL, s);
 	s->fd = session_fd;
 	return rc;
+}
+
+int bh_session_connect(struct bh_core *core, const char *service, int timeout_ms,
+		       struct bh_session *s, char *why, size_t why_len)
+{
+	uint64_t end = bh_coarse_ns() + (uint64_t)timeout_ms * 1000000ull;
+	struct timespec pause = { .tv_nsec = 100000000 };
+	int fd, rc;
+
+	for (;;) {
+		rc = bh_session_open_wait(core, service, timeout_ms, &fd);
+		if (rc) {
+			snprintf(why, why_len, "%s", bh_error(core));
+		} else {
+			rc = bh_session_accept_setup(fd, service, s, why, why_len);
+			if (rc)
+				close(fd);
+		}
+		if ((rc != -EBUSY && rc != -ECONNRESET) || bh_coarse_ns() > end)
+			return rc;
+		nanosleep(&pause, NULL);
+	}
 }
 
 void bh_session_close(struct bh_core *core, struct bh_session *s)

@@ -558,19 +558,10 @@ static void client_take(struct nvme *n, int ci)
 	bool queued = false;
 
 	while (c->open && !c->closing) {
-		unsigned int room = bh_ps_space(c->ps);
-		unsigned int want = BATCH;
-		int got;
+		/* no more than there are command slots for */
+		unsigned int want = n->nfree < BATCH ? n->nfree : BATCH;
+		int got = bh_ps_take(c->ps, c->inflight, d, want);
 
-		/* every request taken needs an ack slot: reserve them for those in flight */
-		room = room > c->inflight ? room - c->inflight : 0;
-		if (want > room)
-			want = room;
-		if (want > n->nfree)
-			want = n->nfree;
-		if (!want)
-			break;
-		got = bh_ps_get(c->ps, d, want);
 		if (got < 0) {
 			printf("nvme: client %s corrupted its stream: closing it\n", c->s.peer);
 			c->closing = true;
@@ -586,7 +577,7 @@ static void client_take(struct nvme *n, int ci)
 			d[i].status = rc;
 			ack(c, &d[i]);
 		}
-		if ((unsigned int)got < want)
+		if (!got || (unsigned int)got < want)
 			break;
 	}
 	if (queued)

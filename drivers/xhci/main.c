@@ -186,11 +186,11 @@ static void power_on(struct ccid *c)
 /* a control request the device does not know: a stall on EP0, then EP0 works again */
 static void control_stall(struct ccid *c)
 {
-	struct usb_setup s = {.type = USB_DIR_IN | USB_TYPE_CLASS | USB_RECIP_INTERFACE,
+	struct bh_usb_setup s = {.type = USB_DIR_IN | USB_TYPE_CLASS | USB_RECIP_INTERFACE,
 			      .request = CCID_GET_DATA_RATES,
 			      .length = 64};
 	uint8_t buf[64], desc[USB_DEV_LEN];
-	struct usb_setup g = {.type = USB_DIR_IN,
+	struct bh_usb_setup g = {.type = USB_DIR_IN,
 			      .request = USB_REQ_GET_DESCRIPTOR,
 			      .value = USB_DT_DEVICE << 8,
 			      .length = sizeof(desc)};

@@ -282,16 +282,7 @@ enum xhci_ep_state {
 	XHCI_EPS_ERROR = 4,
 };
 
-/* USB 2.0 chapter 9: standard requests and descriptors */
-struct usb_setup {
-	uint8_t type; /* bmRequestType */
-	uint8_t request;
-	uint16_t value;
-	uint16_t index;
-	uint16_t length;
-} __attribute__((packed));
-
-_Static_assert(sizeof(struct usb_setup) == 8, "a setup packet is 8 bytes");
+/* USB 2.0 chapter 9: standard requests and descriptors (the setup packet: bulkhead/usb.h) */
 
 #define USB_DIR_IN 0x80
 #define USB_TYPE_STANDARD (0u << 5)

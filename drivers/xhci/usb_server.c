@@ -428,17 +428,8 @@ static void client_take(struct usb_client *c)
 	struct bh_ps_desc d[BATCH];
 
 	while (c->open && !c->closing) {
-		unsigned int room = bh_ps_space(c->ps);
-		unsigned int want = BATCH;
-		int got;
+		int got = bh_ps_take(c->ps, c->inflight, d, BATCH);
 
-		/* every request taken needs an ack slot: reserve them for those in flight */
-		room = room > c->inflight ? room - c->inflight : 0;
-		if (want > room)
-			want = room;
-		if (!want)
-			break;
-		got = bh_ps_get(c->ps, d, want);
 		if (got < 0) {
 			printf("xhci: usb: %s corrupted its stream: ending its session\n",
 			       c->s.peer);
@@ -462,7 +453,7 @@ static void client_take(struct usb_client *c)
 			d[i].status = rc < 0 ? rc : 0;
 			ack(c, &d[i]);
 		}
-		if ((unsigned int) got < want)
+		if (got < BATCH)
 			break;
 	}
 }

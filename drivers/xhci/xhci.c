@@ -929,7 +929,7 @@ static int sync_wait(struct xhci *x, struct xhci_xfer *t, int timeout_ms)
 	return t->status;
 }
 
-int xhci_control(struct usb_device *d, const struct usb_setup *s, void *buf, int timeout_ms)
+int xhci_control(struct usb_device *d, const struct bh_usb_setup *s, void *buf, int timeout_ms)
 {
 	struct xhci_xfer *t = &d->sync;
 	int rc;
@@ -979,7 +979,7 @@ int xhci_transfer(struct usb_device *d, uint8_t ep_address, void *buf, uint32_t 
 /* USB 2.0 9.4.1: the device's side of a halt; ours was reset when the stall came */
 int xhci_clear_halt(struct usb_device *d, uint8_t ep_address)
 {
-	struct usb_setup s = {.type = USB_TYPE_STANDARD | USB_RECIP_ENDPOINT,
+	struct bh_usb_setup s = {.type = USB_TYPE_STANDARD | USB_RECIP_ENDPOINT,
 			      .request = USB_REQ_CLEAR_FEATURE,
 			      .value = USB_FEATURE_ENDPOINT_HALT,
 			      .index = ep_address};
@@ -1002,7 +1002,7 @@ static void ctx_wr(uint8_t *ctx, unsigned int dword, uint32_t v)
 static int get_descriptor(struct usb_device *d, uint8_t type, uint8_t index, uint16_t lang,
 			  void *buf, uint16_t len)
 {
-	struct usb_setup s = {.type = USB_DIR_IN | USB_TYPE_STANDARD | USB_RECIP_DEVICE,
+	struct bh_usb_setup s = {.type = USB_DIR_IN | USB_TYPE_STANDARD | USB_RECIP_DEVICE,
 			      .request = USB_REQ_GET_DESCRIPTOR,
 			      .value = (uint16_t) (type << 8 | index),
 			      .index = lang,
@@ -1346,7 +1346,7 @@ static void enumerate(struct xhci *x, unsigned int port, unsigned int speed)
 	if (configure_endpoints(x, d) < 0)
 		return;
 	{
-		struct usb_setup s = {.type = USB_TYPE_STANDARD | USB_RECIP_DEVICE,
+		struct bh_usb_setup s = {.type = USB_TYPE_STANDARD | USB_RECIP_DEVICE,
 				      .request = USB_REQ_SET_CONFIGURATION,
 				      .value = d->config_value};
 		int rc = xhci_control(d, &s, NULL, 1000);

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "bulkhead/bulkhead.h"
+#include "bulkhead/usb.h"
 #include "regs.h"
 
 #define XHCI_MAX_PORTS 16
@@ -44,7 +45,7 @@ typedef void (*xhci_done_fn)(struct xhci_xfer *t);
 
 struct xhci_xfer {
 	/* the caller's */
-	struct usb_setup setup; /* control transfers only */
+	struct bh_usb_setup setup; /* control transfers only */
 	void *buf;
 	uint64_t iova;
 	uint32_t len;
@@ -185,7 +186,7 @@ int xhci_submit(struct usb_device *d, uint8_t ep_address, struct xhci_xfer *t);
 int xhci_cancel(struct xhci_xfer *t);
 
 /* synchronous: the bytes moved, or -errno */
-int xhci_control(struct usb_device *d, const struct usb_setup *s, void *buf, int timeout_ms);
+int xhci_control(struct usb_device *d, const struct bh_usb_setup *s, void *buf, int timeout_ms);
 int xhci_transfer(struct usb_device *d, uint8_t ep_address, void *buf, uint32_t len,
 		  int timeout_ms);
 int xhci_clear_halt(struct usb_device *d, uint8_t ep_address);

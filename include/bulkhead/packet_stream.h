@@ -132,6 +132,14 @@ unsigned int bh_ps_space(struct bh_packet_stream *ps);
 int bh_ps_get(struct bh_packet_stream *ps, struct bh_ps_desc *d, unsigned int n);
 
 /*
+ * A sink's take: up to n requests, no more than its ack ring has room for
+ * once the inflight ones taken earlier are acknowledged, so every request
+ * taken can be acked. The count (0: nothing, or no room), or -EPROTO.
+ */
+int bh_ps_take(struct bh_packet_stream *ps, unsigned int inflight, struct bh_ps_desc *d,
+	       unsigned int n);
+
+/*
  * Before sleeping on the incoming eventfd: sets our waiting flag and
  * re-checks. Returns true if the ring is still empty (sleep now), false if
  * something arrived meanwhile (consume first).

@@ -96,6 +96,15 @@ int bh_session_accept_setup(int session_fd, const char *service, struct bh_sessi
 			    char *why, size_t why_len);
 
 /*
+ * client: open a session and take its setup, trying again for up to
+ * timeout_ms while the server is not there yet, has all its sessions
+ * taken (-EBUSY), or hung up before the setup (-ECONNRESET: it refused
+ * this one, or it died); 0, or the last -errno with why said
+ */
+int bh_session_connect(struct bh_core *core, const char *service, int timeout_ms,
+		       struct bh_session *s, char *why, size_t why_len);
+
+/*
  * free the streams and close the socket; core may be NULL for a client. A
  * server's session ends at core too: one never set up, or dropped by its
  * client within a second, counts as the client's failure (core slows it).

@@ -57,40 +57,14 @@ static void check(const char *name, bool ok, const char *fmt, ...)
 	failed += !ok;
 }
 
-/*
- * A driver that just died is still alive for core for a moment, until core
- * reaps it: our old session may still count ("has them all"), or a new one
- * may go to the dead driver (it hangs up before the setup). Both are worth
- * another try, for a while.
- */
-static int open_session(const char *service, int *fd, char *why, size_t len)
-{
-	uint64_t end = bh_coarse_ns() + 30000 * 1000000ull;
-	struct timespec pause = {.tv_nsec = 100000000};
-	int rc;
-
-	for (;;) {
-		rc = bh_session_open_wait(&core, service, 30000, fd);
-		if (rc) {
-			snprintf(why, len, "%s", bh_error(&core));
-		} else {
-			rc = bh_session_accept_setup(*fd, service, &s, why, len);
-			if (rc)
-				close(*fd);
-		}
-		if ((rc != -EBUSY && rc != -ECONNRESET) || bh_coarse_ns() > end)
-			return rc;
-		nanosleep(&pause, NULL);
-	}
-}
-
+/* a driver that just restarted, or has its one session taken, is worth another try for a while */
 static int connect_fb(void)
 {
 	struct bh_fb_info info;
 	char why[160];
-	int fd, rc;
+	int rc;
 
-	rc = open_session(BH_FB_SERVICE, &fd, why, sizeof(why));
+	rc = bh_session_connect(&core, BH_FB_SERVICE, 30000, &s, why, sizeof(why));
 	if (rc) {
 		fprintf(stderr, "fb-pattern: %s\n", why);
 		return rc;

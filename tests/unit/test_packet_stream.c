@@ -337,6 +337,24 @@ static void test_ring_full(void **state)
 	assert_int_equal(f->src.invalid, 0);
 }
 
+/* a sink takes no more than it can ack, counting the requests it still holds */
+static void test_take_leaves_ack_room(void **state)
+{
+	struct fx *f = *state;
+	struct bh_ps_desc d[CAP], got[CAP];
+
+	for (unsigned int i = 0; i < CAP; i++)
+		d[i] = (struct bh_ps_desc){ .offset = 0, .length = 1, .tag = i };
+	assert_int_equal(bh_ps_put(&f->src, d, 20), 20);
+	bh_ps_flush(&f->src);
+	/* 60 requests held elsewhere: room for 4 acks */
+	assert_int_equal(bh_ps_take(&f->snk, 60, got, 10), 4);
+	assert_int_equal(bh_ps_take(&f->snk, CAP, got, 10), 0);
+	assert_int_equal(bh_ps_take(&f->snk, 0, got, 0), 0);
+	assert_int_equal(bh_ps_take(&f->snk, 0, got, CAP), 16);
+	assert_int_equal(got[0].tag, 4);
+}
+
 static void test_slots_exhausted(void **state)
 {
 	struct fx *f = *state;
@@ -918,6 +936,7 @@ int main(void)
 		T(test_nothing_visible_before_flush),
 		T(test_batches_of_32),
 		T(test_ring_full),
+		T(test_take_leaves_ack_room),
 		T(test_slots_exhausted),
 		T(test_notify_only_when_waiting),
 		T(test_wraparound),
