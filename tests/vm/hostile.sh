@@ -111,9 +111,9 @@ ping_figures() {
 		}'
 }
 
-# iperf3_mbits: bh0 -> peer for 3 s, the receiver's Mbit/s ("-" if none)
+# iperf3_mbits: bh0 -> peer for 3 s after 1 s of slow start, the receiver's Mbit/s ("-" if none)
 iperf3_mbits() {
-	timeout 20 iperf3 -c 10.0.0.2 -t 3 2>&1 |
+	timeout 12 iperf3 -c 10.0.0.2 -O 1 -t 3 2>&1 |
 		awk '/receiver$/ { for (i = 1; i <= NF; i++) if ($i ~ /bits\/sec/) { v = $(i - 1); u = $i } }
 		END { if (v == "") { print "-"; exit }
 			if (u ~ /^G/) v *= 1000; if (u ~ /^K/) v /= 1000; if (u ~ /^bits/) v /= 1e6
@@ -132,7 +132,7 @@ fio_iops() {
 measure() {
 	LOSS=- RTT=- NET=- BLK=-
 	if [ "$1" != blk ]; then
-		read -r LOSS RTT < <(ping_figures)
+		read -r LOSS RTT <<<"$(ping_figures)"
 		NET=$(iperf3_mbits)
 	fi
 	[ "$1" = nic ] || BLK=$(fio_iops)
@@ -229,7 +229,7 @@ attack() {
 }
 
 core_fds() { ls "/proc/$CORE_PID/fd" | wc -l; }
-core_mem() { awk '/^(VmRSS|RssAnon|RssFile|RssShmem):/ { printf "%s%s=%s", s, $1, $2; s = " " }' "/proc/$CORE_PID/status"; }
+core_mem() { awk '/^(VmRSS|RssAnon|RssFile|RssShmem):/ { sub(":", "", $1); printf "%s%s=%s", s, $1, $2; s = " " }' "/proc/$CORE_PID/status"; }
 core_rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$CORE_PID/status"; }
 
 # warm-up: every path once, so first-time allocations are not counted as leaks
