@@ -96,11 +96,27 @@ tap_up "$log" bh0 10.0.0.1/24
 ip netns exec peer iperf3 -s -D -I "$WORK/iperf3.pid" >/dev/null 2>&1
 sleep 0.5
 
+# a stalled step says where: every 30 s, the step, processes in D state
+# and core's last lines
+step=$WORK/hostile.step
+echo setup >"$step"
+(
+	while sleep 30; do
+		echo "[stall report] step: $(cat "$step"); core: $(kill -0 "$CORE_PID" 2>/dev/null && echo alive || echo gone)"
+		ps -eo pid,stat,wchan:24,etime,args | awk 'NR == 1 || $2 ~ /D/' | cut -c1-160
+		tail -3 "$log" | cut -c1-200
+	done
+) &
+stall_pid=$!
+
+# core's status, within 5 s: a stalled core must not stall the suite
+status() { timeout -k 1 5 "$CLI" status; }
+
 # ---- the bystanders' figures
 
 # ping_figures: "LOST MEDIAN_MS" of 30 echoes, 0.1 s apart, through bh0
 ping_figures() {
-	busybox ping -c 30 -i 0.1 -W 2 10.0.0.2 2>&1 |
+	timeout -k 3 20 busybox ping -c 30 -i 0.1 -W 2 10.0.0.2 2>&1 |
 		awk '/bytes from/ { n++; t = $0; sub(/.*time=/, "", t); sub(/ ms.*/, "", t); r[n] = t }
 		END {
 			if (!n) { print 30, "-"; exit }
@@ -113,7 +129,7 @@ ping_figures() {
 
 # iperf3_mbits: bh0 -> peer for 3 s after 1 s of slow start, the receiver's Mbit/s ("-" if none)
 iperf3_mbits() {
-	timeout 12 iperf3 -c 10.0.0.2 -O 1 -t 3 2>&1 |
+	timeout -k 3 12 iperf3 -c 10.0.0.2 -O 1 -t 3 2>&1 |
 		awk '/receiver$/ { for (i = 1; i <= NF; i++) if ($i ~ /bits\/sec/) { v = $(i - 1); u = $i } }
 		END { if (v == "") { print "-"; exit }
 			if (u ~ /^G/) v *= 1000; if (u ~ /^K/) v /= 1000; if (u ~ /^bits/) v /= 1e6
@@ -122,7 +138,7 @@ iperf3_mbits() {
 
 # fio_iops: 4 KiB random reads on /dev/nbd0 for 3 s, O_DIRECT, 8 deep
 fio_iops() {
-	timeout 20 fio --name=bystander --filename=/dev/nbd0 --readonly --rw=randread --bs=4k \
+	timeout -k 3 20 fio --name=bystander --filename=/dev/nbd0 --readonly --rw=randread --bs=4k \
 		--direct=1 --ioengine=libaio --iodepth=8 --runtime=3 --time_based \
 		--output-format=terse --terse-version=3 2>/dev/null |
 		awk -F';' 'NF > 8 { v = $8 } END { print (v == "" ? "-" : int(v)) }'
@@ -177,15 +193,20 @@ wait_log() {
 # attack NAME KIND COMPONENT [READY_REGEX]: one attack, judged; KIND says
 # which bystander it aims at (nic, blk, or both for attacks on core)
 attack() {
-	local name=$1 kind=$2 comp=$3 ready=${4:-} pid why_d why_a note="" t_end lines
-	pid=$(field "$comp" pid)
+	local name=$1 kind=$2 comp=$3 ready=${4:-} snap pid why_d why_a note="" t_end lines
+	# HOSTILE_ONLY=REGEX (tools/vm/run --env): only the attacks it matches
+	[[ $name =~ ${HOSTILE_ONLY:-.} ]] || return 0
+	echo "$name: before" >"$step"
+	snap=$(status)
+	pid=$(field "$comp" pid "$snap")
 	if [ -z "$pid" ] || [ "$pid" = 0 ]; then
-		result "hostile_${name//-/_}" 1 "attacker $comp is not running ($(field "$comp" state), $(field "$comp" last_exit))"
+		result "hostile_${name//-/_}" 1 "attacker $comp is not running ($(field "$comp" state "$snap"), $(field "$comp" last_exit "$snap"))"
 		return
 	fi
 	lines=$(wc -l <"$log")
 	measure "$kind"
 	B_LOSS=$LOSS B_RTT=$RTT B_NET=$NET B_BLK=$BLK
+	echo "$name: during" >"$step"
 	kill -USR1 "$pid"
 	# hold and exhaustion attacks first take what they can, then hold it
 	if [ -n "$ready" ]; then
@@ -203,6 +224,7 @@ attack() {
 		why_d=$(phase_verdict during "$kind")
 	fi
 	D_LOSS=$X_LOSS D_RTT=$X_RTT D_NET=$X_NET D_BLK=$X_BLK
+	echo "$name: after" >"$step"
 	kill -USR2 "$pid"
 	t_end=$SECONDS
 	sleep 1
@@ -235,8 +257,9 @@ core_rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$CORE_PID/status"; }
 # warm-up: every path once, so first-time allocations are not counted as leaks
 measure both
 echo "warm-up: bh0 lost $LOSS of 30, median rtt $RTT ms, $NET Mbit/s; nbd0 $BLK IOPS"
-pid_e1000e=$(field e1000e pid)
-pid_nvme=$(field nvme pid)
+snap=$(status)
+pid_e1000e=$(field e1000e pid "$snap")
+pid_nvme=$(field nvme pid "$snap")
 fds0=$(core_fds) rss0=$(core_rss) mem0=$(core_mem)
 echo "core before the suite: $fds0 fds, $mem0 (KiB)"
 
@@ -254,8 +277,10 @@ attack core-fd-exhaust both fds "holding"
 attack core-spin both spin
 
 # core after the suite: the attackers are idle again and hold nothing
+snap=$(status)
 for a in $attackers; do
-	[ "$(field "$a" state)" = running ] || echo "attacker $a: $(field "$a" state), $(field "$a" last_exit)"
+	[ "$(field "$a" state "$snap")" = running ] ||
+		echo "attacker $a: $(field "$a" state "$snap"), $(field "$a" last_exit "$snap")"
 done
 sleep 1
 fds1=$(core_fds) rss1=$(core_rss) mem1=$(core_mem)
@@ -268,7 +293,7 @@ echo "core after the suite: $fds1 fds, $mem1 (KiB)"
 [ "$fds1" = "$fds0" ] && [ $((rss1 - rss0)) -le 128 ]
 result hostile_core_resources $? "fds $fds0 -> $fds1; VmRSS $rss0 -> $rss1 KiB (allowed: +128 KiB); before: $mem0; after: $mem1"
 
-snap=$("$CLI" status)
+snap=$(status)
 [ "$(field e1000e pid "$snap")" = "$pid_e1000e" ] && [ "$(field nvme pid "$snap")" = "$pid_nvme" ] &&
 	[ "$(field e1000e restarts "$snap")" = 0 ] && [ "$(field nvme restarts "$snap")" = 0 ] &&
 	kill -0 "$CORE_PID"
@@ -276,6 +301,7 @@ result hostile_servers_survived $? "e1000e pid $pid_e1000e -> $(field e1000e pid
 echo "suite: $((SECONDS - suite_t0)) s from core start"
 
 kill "$(cat "$WORK/iperf3.pid" 2>/dev/null)" 2>/dev/null
+kill "$stall_pid" 2>/dev/null
 stop_core
 echo "---- core status at the end ----"
 echo "$snap"
