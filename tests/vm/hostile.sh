@@ -116,7 +116,7 @@ status() { timeout -k 1 5 "$CLI" status; }
 
 # ping_figures: "LOST MEDIAN_MS" of 30 echoes, 0.1 s apart, through bh0
 ping_figures() {
-	timeout -k 3 20 busybox ping -c 30 -i 0.1 -W 2 10.0.0.2 2>&1 |
+	timeout -k 3 10 busybox ping -c 30 -i 0.1 -W 1 10.0.0.2 2>&1 |
 		awk '/bytes from/ { n++; t = $0; sub(/.*time=/, "", t); sub(/ ms.*/, "", t); r[n] = t }
 		END {
 			if (!n) { print 30, "-"; exit }
@@ -136,12 +136,24 @@ iperf3_mbits() {
 			printf "%.1f\n", v }'
 }
 
-# fio_iops: 4 KiB random reads on /dev/nbd0 for 3 s, O_DIRECT, 8 deep
+# fio_iops: 4 KiB random reads on /dev/nbd0 for 3 s, O_DIRECT, 8 deep; "-"
+# if it has not finished 12 s later. fio runs apart from the shell: a reader
+# stuck in I/O on a stalled nbd0 cannot be killed, and would hold a pipe.
 fio_iops() {
-	timeout -k 3 20 fio --name=bystander --filename=/dev/nbd0 --readonly --rw=randread --bs=4k \
-		--direct=1 --ioengine=libaio --iodepth=8 --runtime=3 --time_based \
-		--output-format=terse --terse-version=3 2>/dev/null |
-		awk -F';' 'NF > 8 { v = $8 } END { print (v == "" ? "-" : int(v)) }'
+	local out=$WORK/fio.out pid end
+	rm -f "$out"
+	fio --name=bystander --filename=/dev/nbd0 --readonly --rw=randread --bs=4k --direct=1 \
+		--ioengine=libaio --iodepth=8 --runtime=3 --time_based --thread \
+		--output-format=terse --terse-version=3 --output="$out" >/dev/null 2>&1 &
+	pid=$! end=$((SECONDS + 15))
+	while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.2; done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null
+		echo "-"
+		return
+	fi
+	wait "$pid" 2>/dev/null
+	awk -F';' 'NF > 8 { v = $8 } END { print (v == "" ? "-" : int(v)) }' "$out" 2>/dev/null || echo "-"
 }
 
 # measure KIND: sets LOSS RTT (bh0) and NET BLK (throughputs) for KIND nic|blk|both
