@@ -68,7 +68,7 @@ static void wait_flag(volatile sig_atomic_t *flag)
 
 static double now_s(void)
 {
-	return (double)bh_now_ns() / 1e9;
+	return (double) bh_now_ns() / 1e9;
 }
 
 /* distinct refusal texts, each counted and printed the first time */
@@ -108,7 +108,7 @@ static void notes_print(struct notes *nt)
 /* the peer closed this socket (or it is broken) */
 static int hung_up(int fd, int timeout_ms)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	char buf[16];
 
 	if (poll(&p, 1, timeout_ms) <= 0)
@@ -129,7 +129,7 @@ static void close_all(int *fds, int *n)
 static void session_flood(const char *service)
 {
 	unsigned long opened = 0, refused = 0;
-	struct notes nt = { 0 };
+	struct notes nt = {0};
 	double t0 = now_s();
 	int fd;
 
@@ -143,15 +143,15 @@ static void session_flood(const char *service)
 		}
 	}
 	notes_print(&nt);
-	printf("hostile: %s: done: %lu sessions opened and dropped, %lu refused in %.1f s\n",
-	       mode, opened, refused, now_s() - t0);
+	printf("hostile: %s: done: %lu sessions opened and dropped, %lu refused in %.1f s\n", mode,
+	       opened, refused, now_s() - t0);
 }
 
 static void session_hold(const char *service)
 {
 	static int held[MAX_HELD];
 	int n = 0, fd, dropped = 0;
-	struct notes nt = { 0 };
+	struct notes nt = {0};
 	double t0 = now_s();
 
 	while (!stop && n < MAX_HELD) {
@@ -161,8 +161,7 @@ static void session_hold(const char *service)
 		}
 		held[n++] = fd;
 	}
-	printf("hostile: %s: %d sessions open after %.2f s, holding them\n", mode, n,
-	       now_s() - t0);
+	printf("hostile: %s: %d sessions open after %.2f s, holding them\n", mode, n, now_s() - t0);
 	wait_flag(&stop);
 	for (int i = 0; i < n; i++)
 		dropped += hung_up(held[i], 0);
@@ -176,7 +175,7 @@ static void idle_sessions(const char *service, int want)
 {
 	static int held[MAX_HELD];
 	int n = 0, fd;
-	struct notes nt = { 0 };
+	struct notes nt = {0};
 
 	if (want > MAX_HELD)
 		want = MAX_HELD;
@@ -207,8 +206,8 @@ static const char *garbage(int fd, unsigned int kind, ssize_t *sent)
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
-	struct iovec iov = { .iov_base = &ev, .iov_len = sizeof(ev) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct iovec iov = {.iov_base = &ev, .iov_len = sizeof(ev)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	struct cmsghdr *c;
 	int efd;
 
@@ -254,12 +253,12 @@ static const char *garbage(int fd, unsigned int kind, ssize_t *sent)
 
 static void malformed(const char *service)
 {
-	unsigned long tried[GARBAGE_KINDS] = { 0 }, dropped[GARBAGE_KINDS] = { 0 };
-	const char *what[GARBAGE_KINDS] = { 0 };
+	unsigned long tried[GARBAGE_KINDS] = {0}, dropped[GARBAGE_KINDS] = {0};
+	const char *what[GARBAGE_KINDS] = {0};
 	static int unread[8];
 	int nunread = 0, fd;
 	unsigned long refused = 0;
-	struct notes nt = { 0 };
+	struct notes nt = {0};
 
 	for (unsigned int i = 0; !stop; i++) {
 		unsigned int kind = i % GARBAGE_KINDS;
@@ -323,19 +322,19 @@ static void core_flood(void)
 {
 	unsigned long answered = 0, refused = 0, rounds = 0;
 	struct bh_device_info info;
-	struct notes nt = { 0 };
+	struct notes nt = {0};
 	struct bh_dma dma;
 	double t0 = now_s();
 	int fd, k;
 
-#define TRY(call)                                     \
-	do {                                          \
-		if ((call) == 0) {                    \
-			answered++;                   \
-		} else {                              \
-			refused++;                    \
-			note(&nt, bh_error(&core));   \
-		}                                     \
+#define TRY(call)                                                                                  \
+	do {                                                                                       \
+		if ((call) == 0) {                                                                 \
+			answered++;                                                                \
+		} else {                                                                           \
+			refused++;                                                                 \
+			note(&nt, bh_error(&core));                                                \
+		}                                                                                  \
 	} while (0)
 	while (!stop) {
 		struct bh_core again;
@@ -358,7 +357,7 @@ static void core_flood(void)
 			printf("hostile: %s: lost the connection to core\n", mode);
 			break;
 		}
-		answered += (unsigned long)k;
+		answered += (unsigned long) k;
 		rounds++;
 	}
 #undef TRY
@@ -370,10 +369,10 @@ static void core_flood(void)
 static void dma_exhaust(void)
 {
 	static struct bh_dma held[MAX_HELD];
-	static const size_t sizes[] = { 1u << 20, 4096 };
-	struct notes nt = { 0 };
+	static const size_t sizes[] = {1u << 20, 4096};
+	struct notes nt = {0};
 	unsigned long long bytes = 0;
-	int n = 0, per[2] = { 0 };
+	int n = 0, per[2] = {0};
 
 	if (bh_acquire(&core, 0) < 0) {
 		note(&nt, bh_error(&core));
@@ -394,8 +393,8 @@ static void dma_exhaust(void)
 			n++;
 		}
 	}
-	printf("hostile: %s: holding %d DMA buffers (%d of 1 MiB, %d of 4 KiB), %llu bytes\n",
-	       mode, n, per[0], per[1], bytes);
+	printf("hostile: %s: holding %d DMA buffers (%d of 1 MiB, %d of 4 KiB), %llu bytes\n", mode,
+	       n, per[0], per[1], bytes);
 	wait_flag(&stop);
 	for (int i = 0; i < n; i++)
 		if (bh_dma_free(&core, &held[i]) < 0)
@@ -411,7 +410,7 @@ static void fd_exhaust(const char *service)
 	static struct bh_irq irq[MAX_HELD];
 	static int sess[MAX_HELD];
 	int ndma = 0, nirq = 0, nsess = 0;
-	struct notes nt = { 0 };
+	struct notes nt = {0};
 
 	if (bh_acquire(&core, 0) == 0) {
 		while (!stop && ndma < MAX_HELD) {
@@ -442,8 +441,8 @@ static void fd_exhaust(const char *service)
 	/* and once the table is full: what does core say to one more? */
 	if (bh_heartbeat(&core) < 0)
 		note(&nt, bh_error(&core));
-	printf("hostile: %s: holding %d DMA memfds, %d irq eventfds, %d session sockets\n",
-	       mode, ndma, nirq, nsess);
+	printf("hostile: %s: holding %d DMA memfds, %d irq eventfds, %d session sockets\n", mode,
+	       ndma, nirq, nsess);
 	wait_flag(&stop);
 	for (int i = 0; i < ndma; i++)
 		bh_dma_free(&core, &dma[i]);
@@ -486,7 +485,7 @@ static int exit_mode(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
+	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
 	const char *arg = argc > 2 ? argv[2] : NULL;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
