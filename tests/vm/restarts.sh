@@ -27,10 +27,6 @@ backoff_max_ms = 1
 max_restarts = $((warm + n + 10))
 CONF
 
-core_fds() { ls "/proc/$CORE_PID/fd" | wc -l; }
-core_rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$CORE_PID/status"; }
-core_mem() { awk '/^(VmRSS|RssAnon|RssFile|RssShmem):/ { sub(":", "", $1); printf "%s%s=%s", s, $1, $2; s = " " }' "/proc/$CORE_PID/status"; }
-
 start_core "$conf" "$log" || { result restarts_core_start 1 "core did not start"; exit 1; }
 t0=$SECONDS
 if ! wait_for "$log" "churn\| hostile: exit: holding at restart $warm\$" 300; then
