@@ -123,3 +123,5 @@ core_mem() {
 	awk '/^(VmRSS|RssAnon|RssFile|RssShmem):/ { sub(":", "", $1); printf "%s%s=%s", s, $1, $2; s = " " }' \
 		"/proc/$CORE_PID/status"
 }
+# core_anon_shmem: core's RssAnon + RssShmem in KiB (heap, stack, mapped DMA buffers)
+core_anon_shmem() { awk '/^(RssAnon|RssShmem):/ { k += $2 } END { print k }' "/proc/$CORE_PID/status"; }
