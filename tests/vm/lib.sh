@@ -114,3 +114,14 @@ tap_up() {
 	ip addr add "$addr" dev "$tap"
 	ip link set "$tap" up
 }
+
+# core_fds, core_rss, core_mem: core's open fds, its VmRSS in KiB, and
+# "VmRSS=.. RssAnon=.. RssFile=.. RssShmem=.." (KiB), for leak checks
+core_fds() { ls "/proc/$CORE_PID/fd" | wc -l; }
+core_rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$CORE_PID/status"; }
+core_mem() {
+	awk '/^(VmRSS|RssAnon|RssFile|RssShmem):/ { sub(":", "", $1); printf "%s%s=%s", s, $1, $2; s = " " }' \
+		"/proc/$CORE_PID/status"
+}
+# core_anon_shmem: core's RssAnon + RssShmem in KiB (heap, stack, mapped DMA buffers)
+core_anon_shmem() { awk '/^(RssAnon|RssShmem):/ { k += $2 } END { print k }' "/proc/$CORE_PID/status"; }
