@@ -82,6 +82,7 @@ struct bh_component_config {
 	int nroutes;
 	char tap[16]; /* TAP interface core creates and hands over, or "" */
 	int nbd;      /* /dev/nbdN core connects for it, or -1 */
+	char pty[16]; /* pty core creates and hands over (/run/bulkhead/pty/NAME), or "" */
 	int line;
 };
 

@@ -167,6 +167,8 @@ int bh_session_open_wait(struct bh_core *core, const char *service, int timeout_
 int bh_tap_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd);
 int bh_nbd_open(struct bh_core *core, uint64_t size, uint32_t block_size, char name[BH_NAME_MAX],
 		int *fd);
+/* the pty master the config names (pty = NAME); name: the slave's path */
+int bh_pty_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd);
 
 /* a small epoll loop: a callback per fd */
 typedef void (*bh_loop_fn)(void *arg, int fd, uint32_t events);

@@ -44,6 +44,7 @@ enum bh_op {
 			    * name=device */
 	BH_OP_SESSION_END, /* server: id, flags: that session is over; its client's quota
 			    * comes back */
+	BH_OP_PTY,         /* bridge: -> fd of the pty master the config names; name=slave */
 	BH_OP_COUNT
 };
 
