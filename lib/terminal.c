@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Terminal sessions, the client side: open, check the setup, read events. */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,6 +20,13 @@ int bh_terminal_open(struct bh_core *core, int timeout_ms, struct bh_terminal *t
 	if (rc) {
 		snprintf(why, why_len, "%s", bh_error(core));
 		return rc;
+	}
+	/* the setup follows at once from a live server; a dead one never sends it */
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	if (poll(&p, 1, BH_TERMINAL_SETUP_MS) != 1) {
+		snprintf(why, why_len, "terminal: no session setup within %d ms", BH_TERMINAL_SETUP_MS);
+		close(fd);
+		return -ETIMEDOUT;
 	}
 	rc = bh_session_accept_setup(fd, BH_TERMINAL_SERVICE, &t->s, why, why_len);
 	if (rc) {

@@ -40,6 +40,8 @@
 #define BH_TERMINAL_VERSION 1
 #define BH_TERMINAL_TX 0
 #define BH_TERMINAL_RX 1
+/* how long a client waits for the setup once the server has the session */
+#define BH_TERMINAL_SETUP_MS 5000
 
 enum bh_terminal_event {
 	BH_TERMINAL_EVENT_LINE = 1,
