@@ -34,6 +34,7 @@
  * must notice). A UART does no DMA: there is no transfer to misdirect.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -335,7 +336,7 @@ static bool tx_next(struct uart *u, struct client **out)
 		/* an ack slot for it: the client's ring has one per descriptor */
 		while (bh_ps_space(c->tx) && (got = bh_ps_get(c->tx, &d, 1)) == 1) {
 			if (d.status || !d.length || d.length > TX_SLOT ||
-			    d.offset + d.length > c->tx->bulk_size) {
+			    d.offset > c->tx->bulk_size || d.length > c->tx->bulk_size - d.offset) {
 				c->refused++;
 				d.status = d.status ? d.status : -EINVAL;
 				bh_ps_put(c->tx, &d, 1);
@@ -471,6 +472,8 @@ static void accept_clients(struct uart *u)
 			bh_session_close(&u->core, &c->s);
 			continue;
 		}
+		/* events are read until EAGAIN: the socket must not block us */
+		fcntl(c->s.fd, F_SETFL, fcntl(c->s.fd, F_GETFL) | O_NONBLOCK);
 		c->tx = &c->s.ps[BH_TERMINAL_TX];
 		c->rx = &c->s.ps[BH_TERMINAL_RX];
 		c->open = true;
