@@ -41,7 +41,7 @@
 
 #define TICK_MS 200
 #define QUEUE (16u << 10) /* bytes from the pty not yet acked by the driver */
-#define OUT (128u << 10)  /* bytes for the pty not yet written; more than an rx ring holds */
+#define OUT (256u << 10)  /* bytes for the pty not yet written; more than an rx ring holds */
 #define BATCH 32
 #define INFLIGHT 1024 /* tx descriptors we track; more than any ring we accept */
 
@@ -167,14 +167,11 @@ static int rx_take(struct bridge *b, bool hangup)
 	int got, total = 0;
 
 	for (;;) {
-		unsigned int want = BATCH;
 		uint64_t room = OUT - (b->out_tail - b->out_head);
-		/* take only what surely fits, unless the driver is gone */
-		if (!hangup && room / ps->slot_size < BATCH)
-			want = (unsigned int)(room / ps->slot_size);
-		if (!want)
+		/* take only what surely fits (all the bulk buffer holds), unless the driver is gone */
+		if (!hangup && room < ps->bulk_size)
 			break;
-		got = bh_ps_get(ps, d, want);
+		got = bh_ps_get(ps, d, BATCH);
 		if (got <= 0)
 			return got < 0 ? got : total;
 		for (int i = 0; i < got; i++) {
