@@ -318,15 +318,17 @@ static int session_start(struct bridge *b)
 	}
 	fcntl(b->t.s.fd, F_SETFL, fcntl(b->t.s.fd, F_GETFL) | O_NONBLOCK);
 	/* what the last driver had not acked goes again, from its first byte */
-	b->resent += b->q_sub - b->q_head;
+	uint64_t again = b->q_sub - b->q_head;
+	b->resent += again;
 	b->q_sub = b->q_head;
 	b->sent_first = b->sent_n = 0;
 	b->sessions++;
 	printf("term-pty: %s <-> terminal session %llu (driver %s on %s, %u baud, tx slots of %u "
-	       "bytes); %llu unacked bytes to send again\n",
+	       "bytes); %llu bytes queued for the line, %llu of them sent to the last driver "
+	       "but not acked\n",
 	       b->slave, (unsigned long long)b->sessions, b->t.info.driver, b->t.info.device,
 	       b->t.info.line.baud, b->t.tx->slot_size,
-	       (unsigned long long)(b->q_tail - b->q_head));
+	       (unsigned long long)(b->q_tail - b->q_head), (unsigned long long)again);
 	return 0;
 }
 
