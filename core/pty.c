@@ -55,7 +55,8 @@ static int pty_create(const char *name, int idx, char *err, size_t err_len)
 		return -errno;
 	}
 	if (grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, path, sizeof(path)) != 0) {
-		snprintf(err, err_len, "pty %s: cannot unlock the slave: %s", name, strerror(errno));
+		snprintf(err, err_len, "pty %s: cannot unlock the slave: %s", name,
+			 strerror(errno));
 		close(m);
 		return -EIO;
 	}
@@ -94,10 +95,11 @@ void bh_pty_request(struct bh_core_state *core, struct bh_component *c, struct b
 	char err[160];
 	int rc, idx = c->index;
 
-	(void)core;
+	(void) core;
 	if (!c->cfg->pty[0]) {
-		bh_refuse(c, reply, EACCES, "\"%s\" has no pty: add 'pty = NAME' to its "
-					    "[component] section",
+		bh_refuse(c, reply, EACCES,
+			  "\"%s\" has no pty: add 'pty = NAME' to its "
+			  "[component] section",
 			  c->cfg->name);
 		return;
 	}
@@ -118,6 +120,5 @@ void bh_pty_request(struct bh_core_state *core, struct bh_component *c, struct b
 	*fd = fcntl(ptys[idx].master, F_DUPFD_CLOEXEC, 0);
 	if (*fd < 0)
 		bh_refuse(c, reply, errno, "dup: %s", strerror(errno));
-	snprintf(reply->u.session.name, sizeof(reply->u.session.name), "%s",
-		 ptys[idx].slave_path);
+	snprintf(reply->u.session.name, sizeof(reply->u.session.name), "%s", ptys[idx].slave_path);
 }

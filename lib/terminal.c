@@ -22,9 +22,10 @@ int bh_terminal_open(struct bh_core *core, int timeout_ms, struct bh_terminal *t
 		return rc;
 	}
 	/* the setup follows at once from a live server; a dead one never sends it */
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	if (poll(&p, 1, BH_TERMINAL_SETUP_MS) != 1) {
-		snprintf(why, why_len, "terminal: no session setup within %d ms", BH_TERMINAL_SETUP_MS);
+		snprintf(why, why_len, "terminal: no session setup within %d ms",
+			 BH_TERMINAL_SETUP_MS);
 		close(fd);
 		return -ETIMEDOUT;
 	}
@@ -33,21 +34,22 @@ int bh_terminal_open(struct bh_core *core, int timeout_ms, struct bh_terminal *t
 		close(fd);
 		return rc;
 	}
-	in = (const struct bh_terminal_info *)t->s.info;
+	in = (const struct bh_terminal_info *) t->s.info;
 	t->tx = &t->s.ps[BH_TERMINAL_TX];
 	t->rx = &t->s.ps[BH_TERMINAL_RX];
 	/* the server's numbers are input like any other */
 	if (t->s.nstreams != 2 || t->tx->role != BH_PS_SOURCE || t->rx->role != BH_PS_SINK ||
 	    in->version != BH_TERMINAL_VERSION || !in->fifo || in->fifo > 4096 ||
 	    !bh_terminal_line_ok(&in->line)) {
-		snprintf(why, why_len, "terminal: the server offered an impossible setup (version "
-				       "%u, %u streams, fifo %u, %u baud)",
+		snprintf(why, why_len,
+			 "terminal: the server offered an impossible setup (version "
+			 "%u, %u streams, fifo %u, %u baud)",
 			 in->version, t->s.nstreams, in->fifo, in->line.baud);
 		bh_terminal_close(t);
 		return -EPROTO;
 	}
 	/* kick the server once: its waiting flag may predate our attach */
-	(void)!write(t->tx->submit.efd, &(uint64_t){ 1 }, sizeof(uint64_t));
+	(void) !write(t->tx->submit.efd, &(uint64_t){1}, sizeof(uint64_t));
 	t->info = *in;
 	t->info.driver[sizeof(t->info.driver) - 1] = 0;
 	t->info.device[sizeof(t->info.device) - 1] = 0;
@@ -67,8 +69,9 @@ int bh_terminal_event(const struct bh_session_event *ev, struct bh_terminal_line
 	case BH_TERMINAL_EVENT_LINE:
 	case BH_TERMINAL_EVENT_SET_BAUD:
 		memcpy(line, ev->data, sizeof(*line));
-		return ev->type == BH_TERMINAL_EVENT_SET_BAUD || bh_terminal_line_ok(line) ? 0
-											 : -EPROTO;
+		return ev->type == BH_TERMINAL_EVENT_SET_BAUD || bh_terminal_line_ok(line)
+			   ? 0
+			   : -EPROTO;
 	case BH_TERMINAL_EVENT_ERRORS:
 		memcpy(errors, ev->data, sizeof(*errors));
 		return 0;

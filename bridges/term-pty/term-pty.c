@@ -117,7 +117,7 @@ static void tx_submit(struct bridge *b)
 		uint8_t *p;
 
 		if (len > b->q_tail - b->q_sub)
-			len = (uint32_t)(b->q_tail - b->q_sub);
+			len = (uint32_t) (b->q_tail - b->q_sub);
 		if (bh_ps_alloc(ps, len, &d[n]) < 0)
 			break;
 		p = bh_ps_data(ps, &d[n]);
@@ -148,12 +148,12 @@ static bool pty_read(struct bridge *b)
 
 	while (b->q_tail - b->q_head < QUEUE) {
 		uint64_t room = QUEUE - (b->q_tail - b->q_head);
-		size_t at = (size_t)(b->q_tail % QUEUE);
-		size_t want = QUEUE - at < room ? QUEUE - at : (size_t)room;
+		size_t at = (size_t) (b->q_tail % QUEUE);
+		size_t want = QUEUE - at < room ? QUEUE - at : (size_t) room;
 		ssize_t n = read(b->pty, b->q + at, want);
 		if (n <= 0)
 			break; /* EAGAIN: nothing waits */
-		b->q_tail += (uint64_t)n;
+		b->q_tail += (uint64_t) n;
 		any = true;
 	}
 	return any;
@@ -168,7 +168,7 @@ static int rx_take(struct bridge *b, bool hangup)
 
 	for (;;) {
 		uint64_t room = OUT - (b->out_tail - b->out_head);
-		/* take only what surely fits (all the bulk buffer holds), unless the driver is gone */
+		/* only what surely fits (all the bulk buffer), unless the driver is gone */
 		if (!hangup && room < ps->bulk_size)
 			break;
 		got = bh_ps_get(ps, d, BATCH);
@@ -185,7 +185,7 @@ static int rx_take(struct bridge *b, bool hangup)
 			room = OUT - (b->out_tail - b->out_head);
 			if (len > room) {
 				b->lost_rx += len - room;
-				len = (uint32_t)room;
+				len = (uint32_t) room;
 			}
 			for (uint32_t k = 0; k < len; k++)
 				b->out[(b->out_tail + k) % OUT] = p[k];
@@ -193,7 +193,7 @@ static int rx_take(struct bridge *b, bool hangup)
 			b->from_line += len;
 		}
 		if (!hangup) {
-			bh_ps_put(ps, d, (unsigned int)got);
+			bh_ps_put(ps, d, (unsigned int) got);
 			bh_ps_flush(ps);
 		}
 		total += got;
@@ -207,13 +207,13 @@ static bool pty_write(struct bridge *b)
 	bool any = false;
 
 	while (b->out_tail > b->out_head) {
-		size_t at = (size_t)(b->out_head % OUT);
+		size_t at = (size_t) (b->out_head % OUT);
 		uint64_t have = b->out_tail - b->out_head;
-		size_t len = OUT - at < have ? OUT - at : (size_t)have;
+		size_t len = OUT - at < have ? OUT - at : (size_t) have;
 		ssize_t n = write(b->pty, b->out + at, len);
 		if (n <= 0)
 			break; /* EAGAIN: the pty is full; its reader is behind */
-		b->out_head += (uint64_t)n;
+		b->out_head += (uint64_t) n;
 		any = true;
 	}
 	return any;
@@ -223,12 +223,13 @@ static void report_errors(struct bridge *b, const struct bh_terminal_errors *e)
 {
 	if (e->overrun != b->errs.overrun || e->framing != b->errs.framing ||
 	    e->parity != b->errs.parity || e->breaks != b->errs.breaks || e->stale != b->errs.stale)
-		printf("term-pty: the line reports overrun %llu (bytes lost in the UART), framing "
-		       "%llu, parity %llu, break %llu; %llu bytes left in the UART's FIFO by a dead "
-		       "driver, delivered (driver start %llu)\n",
-		       (unsigned long long)e->overrun, (unsigned long long)e->framing,
-		       (unsigned long long)e->parity, (unsigned long long)e->breaks,
-		       (unsigned long long)e->stale, (unsigned long long)e->restarts + 1);
+		printf(
+		    "term-pty: the line reports overrun %llu (bytes lost in the UART), framing "
+		    "%llu, parity %llu, break %llu; %llu bytes left in the UART's FIFO by a dead "
+		    "driver, delivered (driver start %llu)\n",
+		    (unsigned long long) e->overrun, (unsigned long long) e->framing,
+		    (unsigned long long) e->parity, (unsigned long long) e->breaks,
+		    (unsigned long long) e->stale, (unsigned long long) e->restarts + 1);
 	b->errs = *e;
 }
 
@@ -277,12 +278,12 @@ static const char *run(struct bridge *b)
 		if (b->sent_n && !bh_ps_prepare_wait(b->t.tx))
 			continue;
 		struct pollfd p[4] = {
-			{ .fd = b->t.s.fd, .events = POLLIN },
-			{ .fd = bh_ps_wait_fd(b->t.rx), .events = POLLIN },
-			{ .fd = bh_ps_wait_fd(b->t.tx), .events = POLLIN },
-			{ .fd = b->pty,
-			  .events = (short)((b->q_tail - b->q_head < QUEUE ? POLLIN : 0) |
-					    (b->out_tail > b->out_head ? POLLOUT : 0)) },
+		    {.fd = b->t.s.fd, .events = POLLIN},
+		    {.fd = bh_ps_wait_fd(b->t.rx), .events = POLLIN},
+		    {.fd = bh_ps_wait_fd(b->t.tx), .events = POLLIN},
+		    {.fd = b->pty,
+		     .events = (short) ((b->q_tail - b->q_head < QUEUE ? POLLIN : 0) |
+					(b->out_tail > b->out_head ? POLLOUT : 0))},
 		};
 		int ready = poll(p, 4, TICK_MS);
 		if (ready < 0 && errno != EINTR)
@@ -326,16 +327,16 @@ static int session_start(struct bridge *b)
 	printf("term-pty: %s <-> terminal session %llu (driver %s on %s, %u baud, tx slots of %u "
 	       "bytes); %llu bytes queued for the line, %llu of them sent to the last driver "
 	       "but not acked\n",
-	       b->slave, (unsigned long long)b->sessions, b->t.info.driver, b->t.info.device,
+	       b->slave, (unsigned long long) b->sessions, b->t.info.driver, b->t.info.device,
 	       b->t.info.line.baud, b->t.tx->slot_size,
-	       (unsigned long long)(b->q_tail - b->q_head), (unsigned long long)again);
+	       (unsigned long long) (b->q_tail - b->q_head), (unsigned long long) again);
 	return 0;
 }
 
 int main(void)
 {
-	static struct bridge b = { .pty = -1 };
-	struct timespec pause = { .tv_nsec = 100000000 };
+	static struct bridge b = {.pty = -1};
+	struct timespec pause = {.tv_nsec = 100000000};
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (bh_core_open(&b.core) < 0 || bh_pty_open(&b.core, b.slave, &b.pty) < 0) {
@@ -356,11 +357,11 @@ int main(void)
 		printf("term-pty: session %llu ended: %s (to the line %llu, from the line %llu "
 		       "bytes, %llu unacked will be sent again, %llu sent again so far, refused "
 		       "%llu, lost here %llu%s); %s stays open, reconnecting\n",
-		       (unsigned long long)b.sessions, why, (unsigned long long)b.to_line,
-		       (unsigned long long)b.from_line,
-		       (unsigned long long)(b.q_sub - b.q_head), (unsigned long long)b.resent,
-		       (unsigned long long)b.refused, (unsigned long long)b.lost_rx,
-		       rc < 0 ? ", its rx ring was corrupt" : "", b.slave);
+		       (unsigned long long) b.sessions, why, (unsigned long long) b.to_line,
+		       (unsigned long long) b.from_line, (unsigned long long) (b.q_sub - b.q_head),
+		       (unsigned long long) b.resent, (unsigned long long) b.refused,
+		       (unsigned long long) b.lost_rx, rc < 0 ? ", its rx ring was corrupt" : "",
+		       b.slave);
 		bh_terminal_close(&b.t);
 		nanosleep(&pause, NULL);
 		tick(&b);

@@ -31,11 +31,11 @@
 /* 8.6 IIR: bit 0 clear while an interrupt is pending; bits 1-3 say which */
 #define IIR_NO_INT 0x01
 #define IIR_ID_MASK 0x0e
-#define IIR_RLS 0x06	 /* priority 1: read LSR */
-#define IIR_RDA 0x04	 /* priority 2: read RBR down to the trigger level */
-#define IIR_TIMEOUT 0x0c /* priority 2: bytes sat in the FIFO for 4 character times */
-#define IIR_THRE 0x02	 /* priority 3: read IIR or write THR */
-#define IIR_MS 0x00	 /* priority 4: read MSR */
+#define IIR_RLS 0x06	   /* priority 1: read LSR */
+#define IIR_RDA 0x04	   /* priority 2: read RBR down to the trigger level */
+#define IIR_TIMEOUT 0x0c   /* priority 2: bytes sat in the FIFO for 4 character times */
+#define IIR_THRE 0x02	   /* priority 3: read IIR or write THR */
+#define IIR_MS 0x00	   /* priority 4: read MSR */
 #define IIR_FIFO_MASK 0xc0 /* both set when FCR.0 is on */
 
 /* 8.5 FCR */
@@ -63,13 +63,13 @@
 #define MCR_LOOP 0x10
 
 /* 8.4 LSR */
-#define LSR_DR 0x01   /* data ready */
-#define LSR_OE 0x02   /* overrun: a character was lost */
-#define LSR_PE 0x04   /* parity error (of the character at the FIFO's top) */
-#define LSR_FE 0x08   /* framing error */
-#define LSR_BI 0x10   /* break */
-#define LSR_THRE 0x20 /* the transmit FIFO is empty */
-#define LSR_TEMT 0x40 /* ... and so is the shift register */
+#define LSR_DR 0x01	  /* data ready */
+#define LSR_OE 0x02	  /* overrun: a character was lost */
+#define LSR_PE 0x04	  /* parity error (of the character at the FIFO's top) */
+#define LSR_FE 0x08	  /* framing error */
+#define LSR_BI 0x10	  /* break */
+#define LSR_THRE 0x20	  /* the transmit FIFO is empty */
+#define LSR_TEMT 0x40	  /* ... and so is the shift register */
 #define LSR_FIFO_ERR 0x80 /* some character in the FIFO has an error */
 
 /* 8.9 MSR */

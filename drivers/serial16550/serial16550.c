@@ -60,8 +60,8 @@
 #define TX_RING 256
 #define RX_SLOT 256
 #define RX_RING 256
-#define MAX_CLIENTS 2 /* the line's user, and one more (it may only send) */
-#define RX_TRIGGER 8 /* FCR_TRIGGER_8 */
+#define MAX_CLIENTS 2  /* the line's user, and one more (it may only send) */
+#define RX_TRIGGER 8   /* FCR_TRIGGER_8 */
 #define RX_BUDGET 4096 /* bytes per pass, so tx and the heartbeat get their turn */
 
 struct client {
@@ -104,7 +104,7 @@ static volatile sig_atomic_t fault_pending;
 
 static void on_term(int sig)
 {
-	(void)sig;
+	(void) sig;
 	stopping = 1;
 }
 
@@ -128,16 +128,18 @@ static int probe(struct uart *u)
 	wr(u, UART_SCR, 0x5a);
 	b = rd(u, UART_SCR);
 	if (a != 0xa5 || b != 0x5a) {
-		fprintf(stderr, "serial16550: no UART at BAR0: the scratch register read 0x%02x, "
-				"0x%02x for 0xa5, 0x5a\n",
+		fprintf(stderr,
+			"serial16550: no UART at BAR0: the scratch register read 0x%02x, "
+			"0x%02x for 0xa5, 0x5a\n",
 			a, b);
 		return -ENODEV;
 	}
 	wr(u, UART_FCR, FCR_ENABLE);
 	iir = rd(u, UART_IIR);
 	if ((iir & IIR_FIFO_MASK) != IIR_FIFO_MASK) {
-		fprintf(stderr, "serial16550: IIR 0x%02x: no working FIFOs, so not a 16550A "
-				"(a 16450 or a 16550 with the FIFO bug); not supported\n",
+		fprintf(stderr,
+			"serial16550: IIR 0x%02x: no working FIFOs, so not a 16550A "
+			"(a 16450 or a 16550 with the FIFO bug); not supported\n",
 			iir);
 		return -ENOTSUP;
 	}
@@ -154,12 +156,11 @@ static int line_set(struct uart *u, uint32_t baud)
 	div = BAUD_BASE / baud;
 	u->lcr = LCR_WLS_8; /* 8N1 */
 	wr(u, UART_LCR, LCR_DLAB);
-	wr(u, UART_DLL, (uint8_t)div);
-	wr(u, UART_DLM, (uint8_t)(div >> 8));
+	wr(u, UART_DLL, (uint8_t) div);
+	wr(u, UART_DLM, (uint8_t) (div >> 8));
 	wr(u, UART_LCR, u->lcr);
-	u->line = (struct bh_terminal_line){
-		.baud = baud, .data_bits = 8, .parity = 'N', .stop_bits = 1
-	};
+	u->line =
+	    (struct bh_terminal_line){.baud = baud, .data_bits = 8, .parity = 'N', .stop_bits = 1};
 	return 0;
 }
 
@@ -198,8 +199,8 @@ static int uart_init(struct uart *u, uint32_t baud)
 	wr(u, UART_MCR, u->mcr);
 	lsr = rd(u, UART_LSR);
 	/* reading MSR clears its deltas; IIR, a stale THRE */
-	(void)rd(u, UART_MSR);
-	(void)rd(u, UART_IIR);
+	(void) rd(u, UART_MSR);
+	(void) rd(u, UART_IIR);
 	if (lsr & LSR_DR)
 		u->stale_left = UART_FIFO;
 	if (lsr & LSR_DR)
@@ -247,8 +248,8 @@ static void rx_submit(struct uart *u)
 		/* only a fault can get here: never hand a client what lies outside */
 		printf("serial16550: fault caught: rx descriptor at %llu+%u runs past the bulk "
 		       "buffer (%llu bytes); dropped\n",
-		       (unsigned long long)u->rxd.offset, u->rxd.length,
-		       (unsigned long long)c->rx->bulk_size);
+		       (unsigned long long) u->rxd.offset, u->rxd.length,
+		       (unsigned long long) c->rx->bulk_size);
 		u->rxd.offset = 0;
 		bh_ps_free(c->rx, &u->rxd);
 	} else {
@@ -437,7 +438,7 @@ static void client_release(struct uart *u, int i)
 				u->rx_owner = k;
 	}
 	printf("serial16550: client %s gone (%llu malformed descriptors refused)\n", c->s.peer,
-	       (unsigned long long)c->refused);
+	       (unsigned long long) c->refused);
 	bh_session_close(&u->core, &c->s);
 	memset(c, 0, sizeof(*c));
 	c->s.fd = -1;
@@ -445,7 +446,7 @@ static void client_release(struct uart *u, int i)
 
 static struct bh_terminal_info info_of(const struct uart *u)
 {
-	struct bh_terminal_info info = { .version = BH_TERMINAL_VERSION, .fifo = UART_FIFO };
+	struct bh_terminal_info info = {.version = BH_TERMINAL_VERSION, .fifo = UART_FIFO};
 
 	info.line = u->line;
 	snprintf(info.driver, sizeof(info.driver), "serial16550");
@@ -456,16 +457,16 @@ static struct bh_terminal_info info_of(const struct uart *u)
 static void specs(struct bh_session_stream_spec spec[2])
 {
 	spec[BH_TERMINAL_TX] = (struct bh_session_stream_spec){
-		.server_role = BH_PS_SINK,
-		.capacity = TX_RING,
-		.slot_size = TX_SLOT,
-		.bulk_size = (uint64_t)TX_RING * TX_SLOT,
+	    .server_role = BH_PS_SINK,
+	    .capacity = TX_RING,
+	    .slot_size = TX_SLOT,
+	    .bulk_size = (uint64_t) TX_RING * TX_SLOT,
 	};
 	spec[BH_TERMINAL_RX] = (struct bh_session_stream_spec){
-		.server_role = BH_PS_SOURCE,
-		.capacity = RX_RING,
-		.slot_size = RX_SLOT,
-		.bulk_size = (uint64_t)RX_RING * RX_SLOT,
+	    .server_role = BH_PS_SOURCE,
+	    .capacity = RX_RING,
+	    .slot_size = RX_SLOT,
+	    .bulk_size = (uint64_t) RX_RING * RX_SLOT,
 	};
 }
 
@@ -494,7 +495,8 @@ static void accept_clients(struct uart *u)
 				      sizeof(info), &c->s);
 		if (rc) {
 			printf("serial16550: session for %s failed: %s\n", req.client,
-			       rc == -EPIPE || rc == -ECONNRESET ? "it hung up" : bh_error(&u->core));
+			       rc == -EPIPE || rc == -ECONNRESET ? "it hung up"
+								 : bh_error(&u->core));
 			bh_session_close(&u->core, &c->s);
 			continue;
 		}
@@ -508,7 +510,8 @@ static void accept_clients(struct uart *u)
 		bh_session_send_event(&c->s, BH_TERMINAL_EVENT_LINE, &u->line, sizeof(u->line));
 		u->err_changed = true;
 		printf("serial16550: serving %s: %u baud 8N1, %s\n", req.client, u->line.baud,
-		       u->rx_owner == i ? "sending and receiving" : "sending only (another receives)");
+		       u->rx_owner == i ? "sending and receiving"
+					: "sending only (another receives)");
 	}
 	if (rc < 0)
 		printf("serial16550: channel: %s\n", strerror(-rc));
@@ -524,13 +527,14 @@ static void client_events(struct uart *u, int i)
 	int rc;
 
 	while ((rc = bh_session_recv_event(&c->s, &ev)) == 1) {
-		if (ev.type != BH_TERMINAL_EVENT_SET_BAUD || bh_terminal_event(&ev, &line, &e) < 0) {
+		if (ev.type != BH_TERMINAL_EVENT_SET_BAUD ||
+		    bh_terminal_event(&ev, &line, &e) < 0) {
 			c->refused++;
 			continue;
 		}
 		if (line_set(u, line.baud) < 0)
-			printf("serial16550: %s asked for %u baud: not a divisor of %u\n", c->s.peer,
-			       line.baud, BAUD_BASE);
+			printf("serial16550: %s asked for %u baud: not a divisor of %u\n",
+			       c->s.peer, line.baud, BAUD_BASE);
 		else
 			printf("serial16550: %s set %u baud\n", c->s.peer, line.baud);
 		bh_session_send_event(&c->s, BH_TERMINAL_EVENT_LINE, &u->line, sizeof(u->line));
@@ -546,13 +550,13 @@ static void client_events(struct uart *u, int i)
 
 static void on_bad_desc(void *arg)
 {
-	(void)arg;
+	(void) arg;
 	fault_pending = BH_FAULT_BAD_DESC;
 }
 
 static void on_bad_dma(void *arg)
 {
-	(void)arg;
+	(void) arg;
 	fault_pending = BH_FAULT_BAD_DMA;
 }
 
@@ -566,7 +570,7 @@ static void fault_inject(struct uart *u)
 		/* what a stray write would do: the line's format changes under us */
 		wr(u, UART_LCR, u->lcr ^ LCR_PEN);
 	} else if (u->rx_have) {
-		u->rxd.offset = (uint64_t)RX_RING * RX_SLOT - 8;
+		u->rxd.offset = (uint64_t) RX_RING * RX_SLOT - 8;
 		u->rxd.length = 64;
 		rx_submit(u);
 	} else {
@@ -601,8 +605,9 @@ static void beat(struct uart *u)
 		exit(70);
 	}
 	if (lcr != u->lcr || ier != u->ier) {
-		fprintf(stderr, "serial16550: the UART changed under us (LCR 0x%02x, we wrote "
-				"0x%02x; IER 0x%02x, we wrote 0x%02x): exiting so core resets it\n",
+		fprintf(stderr,
+			"serial16550: the UART changed under us (LCR 0x%02x, we wrote "
+			"0x%02x; IER 0x%02x, we wrote 0x%02x): exiting so core resets it\n",
 			lcr, u->lcr, ier, u->ier);
 		exit(70);
 	}
@@ -611,10 +616,10 @@ static void beat(struct uart *u)
 		u->stats_irqs = u->irqs;
 		printf("serial16550: stats: irqs %llu, rx %llu, tx %llu bytes; overrun %llu, "
 		       "framing %llu, parity %llu, break %llu\n",
-		       (unsigned long long)u->irqs, (unsigned long long)u->rx_bytes,
-		       (unsigned long long)u->tx_bytes, (unsigned long long)u->err.overrun,
-		       (unsigned long long)u->err.framing, (unsigned long long)u->err.parity,
-		       (unsigned long long)u->err.breaks);
+		       (unsigned long long) u->irqs, (unsigned long long) u->rx_bytes,
+		       (unsigned long long) u->tx_bytes, (unsigned long long) u->err.overrun,
+		       (unsigned long long) u->err.framing, (unsigned long long) u->err.parity,
+		       (unsigned long long) u->err.breaks);
 	}
 }
 
@@ -628,7 +633,7 @@ static void irq_service(struct uart *u)
 		if ((iir & IIR_ID_MASK) == IIR_RDA)
 			u->rx_known = RX_TRIGGER;
 		if ((iir & IIR_ID_MASK) == IIR_MS)
-			(void)rd(u, UART_MSR);
+			(void) rd(u, UART_MSR);
 		else if ((iir & IIR_ID_MASK) == IIR_RLS)
 			line_errors(u, rd(u, UART_LSR));
 		else
@@ -674,22 +679,23 @@ static void serve(struct uart *u)
 		}
 		if (busy)
 			continue;
-		p[np] = (struct pollfd){ .fd = u->core.fd, .events = 0 };
+		p[np] = (struct pollfd){.fd = u->core.fd, .events = 0};
 		owner[np++] = -1;
-		p[np] = (struct pollfd){ .fd = bh_service_fd(&u->svc), .events = POLLIN };
+		p[np] = (struct pollfd){.fd = bh_service_fd(&u->svc), .events = POLLIN};
 		owner[np++] = -2;
-		p[np] = (struct pollfd){ .fd = u->irq.fd, .events = POLLIN };
+		p[np] = (struct pollfd){.fd = u->irq.fd, .events = POLLIN};
 		owner[np++] = -3;
 		for (int i = 0; i < MAX_CLIENTS; i++) {
 			struct client *c = &u->client[i];
 			if (!c->open || c->closing)
 				continue;
-			p[np] = (struct pollfd){ .fd = c->s.fd, .events = POLLIN };
+			p[np] = (struct pollfd){.fd = c->s.fd, .events = POLLIN};
 			owner[np++] = i;
-			p[np] = (struct pollfd){ .fd = bh_ps_wait_fd(c->tx), .events = POLLIN };
+			p[np] = (struct pollfd){.fd = bh_ps_wait_fd(c->tx), .events = POLLIN};
 			owner[np++] = i;
 			if (i == u->rx_owner) {
-				p[np] = (struct pollfd){ .fd = bh_ps_wait_fd(c->rx), .events = POLLIN };
+				p[np] =
+				    (struct pollfd){.fd = bh_ps_wait_fd(c->rx), .events = POLLIN};
 				owner[np++] = i;
 			}
 		}
@@ -728,25 +734,27 @@ static void serve(struct uart *u)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: serial16550 [--baud N] [--ioport BASE]\n"
-			"  --baud N       N divides %u (default 115200)\n"
-			"  --ioport BASE  BAR0 lies at port BASE and core grants it (ioport = BASE-BASE+7):\n"
-			"                 in/out instructions instead of a system call per register\n",
-		BAUD_BASE);
+	fprintf(
+	    stderr,
+	    "usage: serial16550 [--baud N] [--ioport BASE]\n"
+	    "  --baud N       N divides %u (default 115200)\n"
+	    "  --ioport BASE  BAR0 lies at port BASE and core grants it (ioport = BASE-BASE+7):\n"
+	    "                 in/out instructions instead of a system call per register\n",
+	    BAUD_BASE);
 }
 
 int main(int argc, char **argv)
 {
-	static struct uart u = { .svc.channel = -1, .rx_owner = -1 };
+	static struct uart u = {.svc.channel = -1, .rx_owner = -1};
 	struct bh_session_stream_spec spec[2];
 	struct bh_device_info info;
-	struct sigaction sa = { .sa_handler = on_term };
+	struct sigaction sa = {.sa_handler = on_term};
 	uint32_t baud = 115200;
 	unsigned long ports = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--baud") == 0 && i + 1 < argc) {
-			baud = (uint32_t)strtoul(argv[++i], NULL, 10);
+			baud = (uint32_t) strtoul(argv[++i], NULL, 10);
 		} else if (strcmp(argv[i], "--ioport") == 0 && i + 1 < argc) {
 			ports = strtoul(argv[++i], NULL, 0);
 		} else {
@@ -765,7 +773,7 @@ int main(int argc, char **argv)
 	if (bh_core_open(&u.core) < 0 ||
 	    bh_device_find(&u.core, SERIAL_VENDOR, SERIAL_DEVICE, &u.dev) < 0 ||
 	    bh_device_info(&u.core, u.dev, &info) < 0 || bh_acquire(&u.core, u.dev) < 0 ||
-	    (ports ? bh_io_port_isa(&u.core, (uint16_t)ports, UART_REGS, &u.io)
+	    (ports ? bh_io_port_isa(&u.core, (uint16_t) ports, UART_REGS, &u.io)
 		   : bh_io_port(&u.core, u.dev, 0, &u.io)) < 0 ||
 	    bh_irq_open(&u.core, u.dev, BH_IRQ_INTX, 1, &u.irq) < 0) {
 		fprintf(stderr, "serial16550: %s\n", bh_error(&u.core));
@@ -795,7 +803,7 @@ int main(int argc, char **argv)
 	/* interrupts off; what is in the FIFO still goes out */
 	ier_set(&u, 0);
 	printf("serial16550: stopped: irqs %llu, rx %llu, tx %llu bytes; overrun %llu\n",
-	       (unsigned long long)u.irqs, (unsigned long long)u.rx_bytes,
-	       (unsigned long long)u.tx_bytes, (unsigned long long)u.err.overrun);
+	       (unsigned long long) u.irqs, (unsigned long long) u.rx_bytes,
+	       (unsigned long long) u.tx_bytes, (unsigned long long) u.err.overrun);
 	return 0;
 }

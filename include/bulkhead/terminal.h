@@ -63,7 +63,7 @@ struct bh_terminal_errors {
 	uint64_t framing;
 	uint64_t parity;
 	uint64_t breaks;
-	uint64_t stale;	  /* bytes found in the receiver at start (delivered) */
+	uint64_t stale;	   /* bytes found in the receiver at start (delivered) */
 	uint64_t restarts; /* how often the server was restarted before this run */
 };
 
@@ -76,7 +76,7 @@ struct bh_terminal_info {
 };
 
 _Static_assert(sizeof(struct bh_terminal_info) <= BH_SESSION_INFO, "terminal info too large");
-_Static_assert(sizeof(struct bh_terminal_errors) <= sizeof(((struct bh_session_event *)0)->data),
+_Static_assert(sizeof(struct bh_terminal_errors) <= sizeof(((struct bh_session_event *) 0)->data),
 	       "terminal event too large");
 
 /* a client's session to a terminal server, checked and mapped */

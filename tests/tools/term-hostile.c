@@ -43,7 +43,7 @@ static int collect_acks(struct bh_packet_stream *ps, int32_t *st, int n)
 		for (int i = 0; i < got && have < n; i++)
 			st[have++] = d[i].status;
 		if (got <= 0 && bh_ps_prepare_wait(ps)) {
-			struct pollfd p = { .fd = bh_ps_wait_fd(ps), .events = POLLIN };
+			struct pollfd p = {.fd = bh_ps_wait_fd(ps), .events = POLLIN};
 			poll(&p, 1, 100);
 			bh_ps_drain_signal(ps);
 		}
@@ -58,7 +58,7 @@ static int hung_up(int fd)
 	char buf[128];
 
 	while (bh_now_ns() < until) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (poll(&p, 1, 100) > 0) {
 			ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 			if (n == 0 || (n < 0 && errno != EAGAIN))
@@ -72,7 +72,7 @@ static void bad_descriptors(struct bh_terminal *t)
 {
 	struct bh_packet_stream *ps = t->tx;
 	struct bh_ps_desc d[6], slot;
-	int32_t st[6] = { 1, 1, 1, 1, 1, 1 };
+	int32_t st[6] = {1, 1, 1, 1, 1, 1};
 	char msg[240];
 
 	if (bh_ps_alloc(ps, ps->slot_size, &slot) < 0)
@@ -104,11 +104,11 @@ static void bad_descriptors(struct bh_terminal *t)
 static void garbage_tail(struct bh_terminal *t)
 {
 	struct bh_packet_stream *ps = t->tx;
-	volatile uint32_t *tail = (uint32_t *)((uint8_t *)ps->submit.shared + BH_PS_RING_TAIL);
+	volatile uint32_t *tail = (uint32_t *) ((uint8_t *) ps->submit.shared + BH_PS_RING_TAIL);
 	uint64_t one = 1;
 
 	*tail += 1000000;
-	(void)!write(ps->submit.efd, &one, sizeof(one));
+	(void) !write(ps->submit.efd, &one, sizeof(one));
 	result("term_garbage_indexes", hung_up(t->s.fd),
 	       "tx submit tail += 1000000: the driver closed this session");
 }
@@ -117,7 +117,7 @@ static void malformed_event(struct bh_terminal *t)
 {
 	static const char junk[3] = "bad";
 
-	(void)!send(t->s.fd, junk, sizeof(junk), MSG_NOSIGNAL);
+	(void) !send(t->s.fd, junk, sizeof(junk), MSG_NOSIGNAL);
 	result("term_malformed_event", hung_up(t->s.fd),
 	       "a 3-byte message on the session socket: the driver closed this session");
 }
@@ -125,7 +125,7 @@ static void malformed_event(struct bh_terminal *t)
 /* a baud rate the UART cannot make: refused, and the line stays as it was */
 static void bad_baud(struct bh_terminal *t)
 {
-	struct bh_terminal_line want = { .baud = 7 }, got = { 0 };
+	struct bh_terminal_line want = {.baud = 7}, got = {0};
 	struct bh_terminal_errors e;
 	struct bh_session_event ev;
 	uint64_t until = bh_now_ns() + 3000000000ull;
@@ -133,12 +133,12 @@ static void bad_baud(struct bh_terminal *t)
 	int ok = 0;
 
 	/* what the driver said at the start is not the answer */
-	for (struct pollfd p = { .fd = t->s.fd, .events = POLLIN }; poll(&p, 1, 200) > 0;)
+	for (struct pollfd p = {.fd = t->s.fd, .events = POLLIN}; poll(&p, 1, 200) > 0;)
 		if (bh_session_recv_event(&t->s, &ev) != 1)
 			break;
 	bh_session_send_event(&t->s, BH_TERMINAL_EVENT_SET_BAUD, &want, sizeof(want));
 	while (!ok && bh_now_ns() < until) {
-		struct pollfd p = { .fd = t->s.fd, .events = POLLIN };
+		struct pollfd p = {.fd = t->s.fd, .events = POLLIN};
 		if (poll(&p, 1, 100) <= 0)
 			continue;
 		if (bh_session_recv_event(&t->s, &ev) == 1 && ev.type == BH_TERMINAL_EVENT_LINE &&
@@ -162,7 +162,7 @@ static int open_session(struct bh_core *core, struct bh_terminal *t)
 
 int main(int argc, char **argv)
 {
-	struct timespec delay = { 0 };
+	struct timespec delay = {0};
 	struct bh_core core;
 	struct bh_terminal a, b;
 	long ms = argc > 1 ? strtol(argv[1], NULL, 10) : 0;
