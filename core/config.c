@@ -413,6 +413,16 @@ static int component_key(struct parse *p, const char *name, const char *value)
 			return fail(p, "output = '%s': %s", value, why);
 		return 1;
 	}
+	if (strcmp(name, "pty") == 0) {
+		if (!value[0] || strlen(value) >= sizeof(c->pty) || value[0] == '.' ||
+		    value[strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					"0123456789-_.")])
+			return fail(p, "pty = '%s': a name of 1-15 letters, digits, '-', '_' or '.', "
+				       "not starting with '.' (the pty appears as /run/bulkhead/pty/NAME)",
+				    value);
+		snprintf(c->pty, sizeof(c->pty), "%s", value);
+		return 1;
+	}
 	if (strcmp(name, "nbd") == 0) {
 		uint32_t idx;
 		if (parse_u32(value, &idx) || idx > 255)
@@ -486,7 +496,7 @@ static int component_key(struct parse *p, const char *name, const char *value)
 	return fail(p, "unknown key '%s' in [component \"%s\"]; known keys: exec args env device "
 		       "ioport user restart memory fds processes dma max_restarts backoff_ms "
 		       "backoff_max_ms watchdog_ms provides session sessions session_memory tap nbd "
-		       "output cpu cpu_weight",
+		       "output pty cpu cpu_weight",
 		    name, c->name);
 }
 

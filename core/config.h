@@ -91,6 +91,7 @@ struct bh_component_config {
 	char tap[16]; /* TAP interface core creates and hands over, or "" */
 	int nbd;      /* /dev/nbdN core connects for it, or -1 */
 	char output[256]; /* file core opens for it to write (core/output.c), or "" */
+	char pty[16]; /* pty core creates and hands over (/run/bulkhead/pty/NAME), or "" */
 	int line;
 };
 

@@ -18,6 +18,7 @@
 #include "core.h"
 #include "output.h"
 #include "policy.h"
+#include "pty.h"
 
 struct reply {
 	struct bh_msg msg;
@@ -356,6 +357,13 @@ static void handle(struct bh_core_state *core, struct bh_component *c, const str
 	case BH_OP_SESSION_END:
 		bh_account_end(core, c, in->u.session.id, in->u.session.flags, &r.msg);
 		break;
+	case BH_OP_PTY: {
+		int fd = -1;
+		bh_pty_request(core, c, &r.msg, &fd);
+		if (fd >= 0)
+			r.fds[r.nfds++] = fd;
+		break;
+	}
 	case BH_OP_ANNOUNCE:
 	case BH_OP_SESSION:
 	case BH_OP_TAP:

@@ -533,3 +533,14 @@ int bh_dma_free(struct bh_core *core, struct bh_dma *dma)
 	dma->fd = -1;
 	return call(core, BH_OP_DMA_FREE, &q, &reply, NULL, 0, NULL);
 }
+
+int bh_pty_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd)
+{
+	struct bh_session_info info = { 0 };
+	struct bh_msg reply;
+	int rc = session_call(core, BH_OP_PTY, &info, &reply, fd);
+
+	if (!rc)
+		snprintf(name, BH_NAME_MAX, "%.*s", BH_NAME_MAX - 1, reply.u.session.name);
+	return rc;
+}

@@ -46,6 +46,7 @@ enum bh_op {
 			    * comes back */
 	BH_OP_OUTPUT,      /* bridge: -> fd of the file the config's 'output' names, opened
 			    * anew and empty for each request; name=path */
+	BH_OP_PTY,         /* bridge: -> fd of the pty master the config names; name=slave */
 	BH_OP_COUNT
 };
 

@@ -454,6 +454,26 @@ static void test_route_argument(void **state)
 		     3, "up to 31 characters", NULL);
 }
 
+static void test_pty_key(void **state)
+{
+	struct fixture *f = *state;
+
+	parse_ok(f, "[component \"t\"]\nexec = /bin/x\npty = ser-0.a_b\n"
+		    "[component \"u\"]\nexec = /bin/x\n");
+	assert_string_equal(f->cfg.comp[0].pty, "ser-0.a_b");
+	assert_string_equal(f->cfg.comp[1].pty, "");
+	/* a name under /run/bulkhead/pty: no paths, no dot-files, no spaces, 15 at most */
+	expect_error(f, "[component \"t\"]\nexec = /bin/x\npty = ../etc\n", 3, "pty = '../etc'",
+		     "/run/bulkhead/pty/NAME", NULL);
+	expect_error(f, "[component \"t\"]\nexec = /bin/x\npty = a/b\n", 3, "pty = 'a/b'", NULL);
+	expect_error(f, "[component \"t\"]\nexec = /bin/x\npty = .hidden\n", 3,
+		     "not starting with '.'", NULL);
+	expect_error(f, "[component \"t\"]\nexec = /bin/x\npty = a b\n", 3, "pty = 'a b'", NULL);
+	expect_error(f, "[component \"t\"]\nexec = /bin/x\npty = 0123456789abcdef\n", 3,
+		     "1-15 letters", NULL);
+	expect_error(f, "[component \"t\"]\nexec = /bin/x\npty =\n", 3, "pty = ''", NULL);
+}
+
 static void test_error_bad_size(void **state)
 {
 	struct fixture *f = *state;
@@ -721,6 +741,7 @@ int main(void)
 		T(test_error_fds_range),
 		T(test_session_quota_keys),
 		T(test_route_argument),
+		T(test_pty_key),
 		T(test_error_bad_size),
 		T(test_error_bad_restart_and_env),
 		T(test_error_too_many_components),

@@ -78,7 +78,7 @@ hostile_component() {
 	hostile_component dma "dma-exhaust" "device = 0000:00:05.0" "fds = 128"
 	hostile_component fds "fd-exhaust block" "device = 0000:00:06.0" "fds = 512" \
 		"session = block nvme"
-	hostile_component spin "spin"
+	hostile_component spin "spin" "cpu = 10%"
 } >>"$conf"
 attackers="nic-flood nic-hold nic-idle nic-malformed blk-flood blk-hold blk-idle blk-malformed
 	core-flood dma fds spin"
@@ -293,6 +293,7 @@ snap=$(status)
 pid_e1000e=$(field e1000e pid "$snap")
 pid_nvme=$(field nvme pid "$snap")
 fds0=$(core_fds) rss0=$(core_rss) mem0=$(core_mem) anon0=$(core_anon_shmem)
+maps0=$(core_maps)
 echo "core before the suite: $fds0 fds, $mem0 (KiB)"
 
 attack e1000e-session-flood nic nic-flood
@@ -316,7 +317,11 @@ for a in $attackers; do
 done
 sleep 1
 fds1=$(core_fds) rss1=$(core_rss) mem1=$(core_mem) anon1=$(core_anon_shmem)
+maps1=$(core_maps)
 echo "core after the suite: $fds1 fds, $mem1 (KiB)"
+echo "what core maps (name, size KiB, resident KiB), before -> after:"
+echo "$maps0" >"$WORK/maps0" && echo "$maps1" >"$WORK/maps1"
+diff "$WORK/maps0" "$WORK/maps1" && echo "  the same"
 # RSS: core allocates nothing per request or session on its heap (fixed
 # tables, messages on the stack), and the warm-up ran every path the
 # bystanders use. RssAnon (heap, stack) and RssShmem (DMA buffers core maps)

@@ -123,5 +123,11 @@ core_mem() {
 	awk '/^(VmRSS|RssAnon|RssFile|RssShmem):/ { sub(":", "", $1); printf "%s%s=%s", s, $1, $2; s = " " }' \
 		"/proc/$CORE_PID/status"
 }
+# core_maps: what core maps, one line each: "NAME SIZE_KIB RSS_KIB"
+# (NAME: the file, [heap], or /memfd:bulkhead-dma for a DMA buffer)
+core_maps() {
+	awk '/^[0-9a-f]+-[0-9a-f]+ / { name = NF >= 6 ? $6 : "[anon]" }
+		/^Size:/ { size = $2 } /^Rss:/ { print name, size, $2 }' "/proc/$CORE_PID/smaps" | sort
+}
 # core_anon_shmem: core's RssAnon + RssShmem in KiB (heap, stack, mapped DMA buffers)
 core_anon_shmem() { awk '/^(RssAnon|RssShmem):/ { k += $2 } END { print k }' "/proc/$CORE_PID/status"; }
