@@ -129,5 +129,8 @@ core_maps() {
 	awk '/^[0-9a-f]+-[0-9a-f]+ / { name = NF >= 6 ? $6 : "[anon]" }
 		/^Size:/ { size = $2 } /^Rss:/ { print name, size, $2 }' "/proc/$CORE_PID/smaps" | sort
 }
+# core_own_kib FILE: of core_maps' lines in FILE, the resident KiB of core's
+# own memory: heap, stack, anonymous mappings and the DMA buffers it maps
+core_own_kib() { awk '$1 ~ /^(\[heap\]|\[stack\]|\[anon\]|\/memfd:)/ { k += $3 } END { print k + 0 }' "$1"; }
 # core_anon_shmem: core's RssAnon + RssShmem in KiB (heap, stack, mapped DMA buffers)
 core_anon_shmem() { awk '/^(RssAnon|RssShmem):/ { k += $2 } END { print k }' "/proc/$CORE_PID/status"; }
