@@ -4,6 +4,7 @@
  * safety does not matter for code whose job is to break things.
  */
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -98,6 +99,27 @@ void bh_fault_arm(void)
 	sa.sa_sigaction = inject;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	sigaction(SIGUSR1, &sa, NULL);
+}
+
+static volatile sig_atomic_t deferred;
+
+static void note(void *arg)
+{
+	deferred = (sig_atomic_t)(intptr_t)arg;
+}
+
+void bh_fault_defer(void)
+{
+	bh_fault_hook(BH_FAULT_BAD_DESC, note, (void *)(intptr_t)BH_FAULT_BAD_DESC);
+	bh_fault_hook(BH_FAULT_BAD_DMA, note, (void *)(intptr_t)BH_FAULT_BAD_DMA);
+}
+
+enum bh_fault bh_fault_take(void)
+{
+	enum bh_fault f = (enum bh_fault)deferred;
+
+	deferred = 0;
+	return f;
 }
 
 void bh_fault_hook(enum bh_fault f, bh_fault_fn fn, void *arg)

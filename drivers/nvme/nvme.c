@@ -122,7 +122,6 @@ struct nvme {
 };
 
 static volatile sig_atomic_t stopping;
-static volatile sig_atomic_t fault_pending; /* enum bh_fault, done by the loop */
 
 /*
  * every BEAT_MS, from init on: core's watchdog_ms counts from our start,
@@ -663,32 +662,17 @@ static void check_timeouts(struct nvme *n)
 	}
 }
 
-/* signal context: only note it; the loop breaks a command of its own */
-static void on_bad_desc(void *arg)
-{
-	(void)arg;
-	fault_pending = BH_FAULT_BAD_DESC;
-}
-
-static void on_bad_dma(void *arg)
-{
-	(void)arg;
-	fault_pending = BH_FAULT_BAD_DMA;
-}
-
 /*
  * A read of block 0 into the scratch page, broken: bad-desc garbles its
  * namespace id, as a stale or half-written entry would (the controller
  * refuses it and we reset); bad-dma points its PRP at an IOVA core never
  * mapped (the IOMMU blocks the write and core names us).
  */
-static void fault_inject(struct nvme *n)
+static void fault_inject(struct nvme *n, enum bh_fault f)
 {
 	struct nvme_sqe cmd = { .opcode = NVME_CMD_READ, .nsid = 1, .prp1 = n->scratch.iova };
-	int f = fault_pending;
 	uint16_t cid;
 
-	fault_pending = 0;
 	if (!n->nfree)
 		return;
 	cid = n->free_cid[--n->nfree];
@@ -794,8 +778,9 @@ static void serve(struct nvme *n)
 		bool busy = false;
 		int rc;
 
-		if (fault_pending)
-			fault_inject(n);
+		enum bh_fault fault = bh_fault_take();
+		if (fault)
+			fault_inject(n, fault);
 		bh_service_pass(&n->svc);
 		beat(n);
 		reap(n);
@@ -886,8 +871,7 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	bh_fault_hook(BH_FAULT_BAD_DESC, on_bad_desc, NULL);
-	bh_fault_hook(BH_FAULT_BAD_DMA, on_bad_dma, NULL);
+	bh_fault_defer();
 	bh_fault_arm();
 	if (bh_core_open(&n.core) < 0 ||
 	    bh_device_find(&n.core, NVME_VENDOR, NVME_DEVICE, &n.dev) < 0 ||

@@ -100,7 +100,6 @@ struct uart {
 };
 
 static volatile sig_atomic_t stopping;
-static volatile sig_atomic_t fault_pending;
 
 static void on_term(int sig)
 {
@@ -548,23 +547,9 @@ static void client_events(struct uart *u, int i)
 	}
 }
 
-static void on_bad_desc(void *arg)
+static void fault_inject(struct uart *u, enum bh_fault f)
 {
-	(void) arg;
-	fault_pending = BH_FAULT_BAD_DESC;
-}
 
-static void on_bad_dma(void *arg)
-{
-	(void) arg;
-	fault_pending = BH_FAULT_BAD_DMA;
-}
-
-static void fault_inject(struct uart *u)
-{
-	int f = fault_pending;
-
-	fault_pending = 0;
 	printf("serial16550: fault: %s\n", bh_fault_name(f));
 	if (f == BH_FAULT_BAD_DMA) {
 		/* what a stray write would do: the line's format changes under us */
@@ -651,8 +636,9 @@ static void serve(struct uart *u)
 		bool room, more_tx, busy = false;
 		int rc;
 
-		if (fault_pending)
-			fault_inject(u);
+		enum bh_fault fault = bh_fault_take();
+		if (fault)
+			fault_inject(u, fault);
 		bh_service_pass(&u->svc);
 		beat(u);
 		/* a closing client's descriptor in hand goes with its memory */
@@ -767,8 +753,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	bh_fault_hook(BH_FAULT_BAD_DESC, on_bad_desc, NULL);
-	bh_fault_hook(BH_FAULT_BAD_DMA, on_bad_dma, NULL);
+	bh_fault_defer();
 	bh_fault_arm();
 	if (bh_core_open(&u.core) < 0 ||
 	    bh_device_find(&u.core, SERIAL_VENDOR, SERIAL_DEVICE, &u.dev) < 0 ||

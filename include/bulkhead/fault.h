@@ -29,5 +29,12 @@ void bh_fault_arm(void);
 /* what the driver does for BAD_DESC and BAD_DMA (runs in signal context) */
 void bh_fault_hook(enum bh_fault f, bh_fault_fn fn, void *arg);
 const char *bh_fault_name(enum bh_fault f);
+/*
+ * For a driver that does BAD_DESC and BAD_DMA from its loop, not in signal
+ * context: the signal only notes the kind, and bh_fault_take() returns it
+ * (0 if none) and clears it
+ */
+void bh_fault_defer(void);
+enum bh_fault bh_fault_take(void);
 
 #endif
