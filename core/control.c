@@ -57,6 +57,14 @@ static size_t status(struct bh_core_state *core, char *buf, size_t len)
 				    c->session_max[k], (unsigned long long)c->session_cost[k],
 				    (unsigned long long)c->session_dma);
 	}
+	/* who talks to whom: one line per session core routed */
+	for (int i = 0; i < BH_MAX_SESSIONS; i++) {
+		const struct bh_session_rec *r = &core->session[i];
+		if (r->id)
+			OUT("session %u service=%s server=%s client=%s\n", r->id,
+			    core->comp[r->server].cfg->provides[r->service], core->comp[r->server].cfg->name,
+			    r->client >= 0 ? core->comp[r->client].cfg->name : "-");
+	}
 	for (int i = 0; i < core->ndevices; i++) {
 		struct bh_device *d = &core->devices[i];
 		OUT("device %s id=%04x:%04x class=%s owner=%s group=%d acquired=%d bus_master=%d "

@@ -374,3 +374,49 @@ int bh_pci_bind(const struct bh_host *h, const char *address, const char *driver
 	}
 	return 0;
 }
+
+int bh_pci_attr(const struct bh_host *h, const char *address, const char *attr, char *buf,
+		size_t len)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/%s", h->sysfs, address, attr);
+	buf[0] = 0;
+	return read_file(path, buf, len);
+}
+
+int bh_pci_unbind(const struct bh_host *h, const char *address, char *err, size_t err_len)
+{
+	char path[PATH_MAX], cur[64], alias[256];
+	int rc;
+
+	bh_pci_driver(h, address, cur, sizeof(cur));
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/driver_override", h->sysfs, address);
+	/* an empty override ("\n") lets the kernel match drivers by ID again */
+	rc = write_file(path, "\n");
+	if (rc) {
+		snprintf(err, err_len, "%s: cannot clear driver_override: %s", address,
+			 strerror(-rc));
+		return rc;
+	}
+	if (cur[0]) {
+		snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/driver/unbind", h->sysfs,
+			 address);
+		rc = write_file(path, address);
+		if (rc) {
+			snprintf(err, err_len, "%s: cannot unbind from %s: %s", address, cur,
+				 strerror(-rc));
+			return rc;
+		}
+	}
+	/* without udev nobody loads the device's module: modprobe knows it by its alias */
+	if (bh_pci_attr(h, address, "modalias", alias, sizeof(alias)) == 0 && alias[0])
+		bh_modprobe(alias);
+	snprintf(path, sizeof(path), "%s/bus/pci/drivers_probe", h->sysfs);
+	rc = write_file(path, address);
+	if (rc && rc != -ENODEV) {
+		snprintf(err, err_len, "%s: drivers_probe: %s", address, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
