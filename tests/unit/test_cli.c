@@ -50,7 +50,8 @@ static void record_malformed(void **state)
 
 static void record_json(void **state)
 {
-	char line[] = "component edu pid=42 sessions=0/4 last_exit=\"-\" big=123456789012";
+	char line[] = "component edu pid=42 sessions=0/4 last_exit=\"-\" big=123456789012 "
+		      "path=/run/x/y half=3/";
 	struct bh_record r;
 	struct json_object *o, *v;
 
@@ -61,11 +62,14 @@ static void record_json(void **state)
 	assert_true(json_object_is_type(v, json_type_int));
 	assert_int_equal(json_object_get_int(v), 42);
 	assert_true(json_object_object_get_ex(o, "sessions", &v));
-	assert_string_equal(json_object_get_string(v), "0/4");
+	assert_int_equal(json_object_get_int(json_object_object_get(v, "used")), 0);
+	assert_int_equal(json_object_get_int(json_object_object_get(v, "limit")), 4);
 	assert_true(json_object_object_get_ex(o, "big", &v));
 	assert_true(json_object_get_int64(v) == 123456789012ll);
 	assert_true(json_object_object_get_ex(o, "last_exit", &v));
 	assert_string_equal(json_object_get_string(v), "-");
+	assert_string_equal(json_object_get_string(json_object_object_get(o, "path")), "/run/x/y");
+	assert_string_equal(json_object_get_string(json_object_object_get(o, "half")), "3/");
 	json_object_put(o);
 	assert_true(bh_is_integer("-3"));
 	assert_false(bh_is_integer("-"));

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# vm: --devices edu,e1000e,e1000e --mem 1024
+# vm: --devices edu,e1000e,e1000e --mem 1024 --timeout 900
 # The bulkhead command (issue 16): devices, bind and unbind of a test-machine
 # NIC, status (table and JSON), logs and logs -f, stop/start/restart, and a
 # reload that restarts one changed component and starts one added component
@@ -19,8 +19,8 @@ conf=$WORK/cli.conf
 log=$WORK/cli.log
 B=$CLI
 
-# json_ok CMD...: the command's stdout parses as JSON
-json_ok() { "$@" 2>/dev/null | jq -e . >/dev/null; }
+# jq_true JSON FILTER: the filter holds (jq -e alone passes on empty input)
+jq_true() { [ -n "$1" ] && echo "$1" | jq -e "$2" >/dev/null; }
 driver_of() { basename "$(readlink "/sys/bus/pci/devices/$1/driver" 2>/dev/null)" 2>/dev/null; }
 
 # ---- with no core: devices, bind, unbind ----
@@ -39,8 +39,8 @@ echo "$devs" | jq -c '.[]' | head -8
 n=$(echo "$devs" | jq length)
 edu_j=$(echo "$devs" | jq -c ".[] | select(.address == \"$edu\")")
 nic_j=$(echo "$devs" | jq -c ".[] | select(.address == \"$spare\")")
-echo "$edu_j" | jq -e '.iommu_group != null and .viable == true and .driver == null and .id == "1234:11e8"' >/dev/null &&
-	echo "$nic_j" | jq -e '(.name | test("82574")) and (.class | test("Ethernet")) and .reset_method != null' >/dev/null &&
+jq_true "$edu_j" '.iommu_group != null and .viable == true and .driver == null and .id == "1234:11e8"' &&
+	jq_true "$nic_j" '(.name | test("82574")) and (.class | test("Ethernet")) and .reset_method != null' &&
 	[ "$n" -ge 3 ]
 result cli_devices_json $? "$n devices; edu: $edu_j; spare NIC: $nic_j"
 
@@ -52,7 +52,7 @@ before=$(driver_of $spare)
 out=$("$B" bind "$spare" 2>&1)
 rc=$?
 after=$(driver_of $spare)
-[ $rc = 0 ] && [ "$after" = vfio-pci ] && "$B" devices --json | jq -e ".[] | select(.address == \"$spare\") | .driver == \"vfio-pci\" and .viable" >/dev/null
+[ $rc = 0 ] && [ "$after" = vfio-pci ] && jq_true "$("$B" devices --json)" ".[] | select(.address == \"$spare\") | .driver == \"vfio-pci\" and .viable"
 result cli_bind $? "bind $spare: exit $rc, driver ${before:-none} -> $after: $out"
 
 out=$("$B" unbind "$spare" 2>&1)
@@ -125,16 +125,16 @@ busybox ping -c 2 -W 3 10.0.0.2 >/dev/null 2>&1
 # ---- status ----
 "$B" status --table
 st=$("$B" status --json)
-echo "$st" | jq -e '(.components | length) == 5 and ([.components[].state] | all(. == "running")) and .core.backend == "vfio"' >/dev/null
+jq_true "$st" '(.components | length) == 5 and ([.components[].state] | all(. == "running")) and .core.backend == "vfio"'
 result cli_status_json $? "$(echo "$st" | jq -c '[.components[] | {name, state, pid, restarts}]')"
 
 one=$("$B" status edu --json)
-echo "$one" | jq -e ".name == \"edu\" and .state == \"running\" and .devices[0].address == \"$edu\" and .irqs > 0 and .uid > 0 and (.dma_bytes | type) == \"number\"" >/dev/null
+jq_true "$one" ".name == \"edu\" and .state == \"running\" and .devices[0].address == \"$edu\" and .irqs > 0 and .uid > 0 and (.dma_bytes | type) == \"number\""
 result cli_status_name_json $? "$(echo "$one" | jq -c '{name, state, pid, uid, restarts, irqs, dma_bytes, last_exit, devices: [.devices[] | {name, irqs, resets}]}')"
 
 tap=$("$B" status nic-tap --json)
-echo "$tap" | jq -e '(.peers | split(",") | index("e1000e")) != null and (.sessions | length) >= 1' >/dev/null
-result cli_status_peers $? "nic-tap: peers $(echo "$tap" | jq -c '.peers'), sessions $(echo "$tap" | jq -c '.sessions')"
+jq_true "$tap" '(.peers | split(",") | index("e1000e")) != null and (.session_list | length) >= 1'
+result cli_status_peers $? "nic-tap: peers $(echo "$tap" | jq -c '.peers'), sessions $(echo "$tap" | jq -c '.session_list')"
 
 "$B" status nosuch >/dev/null 2>&1
 rc=$?
@@ -148,7 +148,7 @@ echo "$lg" | grep -q "edu: edu: all tests passed" && echo "$lg" | grep -qE 'edu 
 result cli_logs $? "$(echo "$lg" | wc -l) lines for edu, its output and core's lines about it"
 
 lj=$("$B" logs --json)
-echo "$lj" | jq -e '(map(.component) | unique | length) == 5 and (map(select(.source == "core")) | length) > 0' >/dev/null
+jq_true "$lj" '(map(.component) | unique | length) == 5 and (map(select(.source == "core")) | length) > 0'
 result cli_logs_json $? "$(echo "$lj" | jq length) lines of 5 components as JSON"
 
 "$B" logs -f edu >"$WORK/follow.txt" 2>&1 &
@@ -156,29 +156,36 @@ follower=$!
 sleep 1
 
 # ---- stop, start, restart ----
-pids() { "$B" status --json | jq -r '[.components[] | "\(.name)=\(.pid)"] | join(" ")'; }
-p0=$(pids)
+# of one `status --json`: comp JSON NAME KEY
+comp() { echo "$1" | jq -r ".components[] | select(.name == \"$2\") | .$3"; }
+pids() { echo "$1" | jq -r '[.components[] | "\(.name)=\(.pid)"] | join(" ")'; }
+s0=$("$B" status --json)
 out=$("$B" stop idle1)
 rc=$?
-[ $rc = 0 ] && [ "$(field idle1 state)" = finished ] && [ "$(field idle2 pid)" = "$(echo "$p0" | grep -oE 'idle2=[0-9]+' | cut -d= -f2)" ]
-result cli_stop $? "exit $rc: $out; idle1 $(field idle1 state), last exit $(field idle1 last_exit)"
-sleep 0.5
-[ "$(field idle1 state)" = finished ]
-result cli_stop_stays_down $? "idle1 after 0.5 s: $(field idle1 state) (restart = on-failure does not bring it back)"
+s1=$("$B" status --json)
+[ $rc = 0 ] && [ "$(comp "$s1" idle1 state)" = finished ] && [ "$(comp "$s1" idle2 pid)" = "$(comp "$s0" idle2 pid)" ] &&
+	comp "$s1" idle1 last_exit | grep -q "stopped by bulkhead stop"
+result cli_stop $? "exit $rc: $out; idle1 $(comp "$s1" idle1 state), last exit: $(comp "$s1" idle1 last_exit)"
+sleep 1
+s1=$("$B" status --json)
+[ "$(comp "$s1" idle1 state)" = finished ]
+result cli_stop_stays_down $? "idle1 a second later: $(comp "$s1" idle1 state) (restart = on-failure does not bring it back)"
 
 out=$("$B" start idle1)
 rc=$?
-[ $rc = 0 ] && [ "$(field idle1 state)" = running ]
+s1=$("$B" status --json)
+[ $rc = 0 ] && [ "$(comp "$s1" idle1 state)" = running ]
 result cli_start $? "exit $rc: $out"
 
-edu_pid=$(field edu pid) edu_restarts=$(field edu restarts)
 out=$("$B" restart edu)
 rc=$?
 wait_for "$log" "edu\| edu: .*start 2" 60
-[ $rc = 0 ] && [ "$(field edu pid)" != "$edu_pid" ] && [ "$(field edu restarts)" = $((edu_restarts + 1)) ]
-result cli_restart $? "exit $rc: $out; pid $edu_pid -> $(field edu pid), restarts $edu_restarts -> $(field edu restarts), last exit $(field edu last_exit)"
+wait_for_count "$log" "edu\| edu: (all tests passed|FAILED)" 2 60
+s2=$("$B" status --json)
+[ $rc = 0 ] && [ "$(comp "$s2" edu pid)" != "$(comp "$s1" edu pid)" ] && [ "$(comp "$s2" edu restarts)" = $(($(comp "$s1" edu restarts) + 1)) ] &&
+	[ "$(comp "$s2" e1000e pid)" = "$(comp "$s1" e1000e pid)" ]
+result cli_restart $? "exit $rc: $out; pid $(comp "$s1" edu pid) -> $(comp "$s2" edu pid), restarts $(comp "$s1" edu restarts) -> $(comp "$s2" edu restarts), last exit: $(comp "$s2" edu last_exit)"
 
-wait_for "$log" "edu\| edu: (all tests passed|FAILED)" 60
 sleep 0.5
 kill $follower 2>/dev/null
 wait $follower 2>/dev/null
@@ -192,7 +199,7 @@ result cli_restart_unknown $? "exit $rc: $out"
 
 out=$(setpriv --reuid 65534 --regid 65534 --clear-groups "$B" stop edu 2>&1)
 rc=$?
-[ $rc = 3 ] && [ "$(field edu state)" = running ]
+[ $rc = 3 ] && [ "$(comp "$("$B" status --json)" edu state)" = running ]
 result cli_not_root $? "stop edu as nobody: exit $rc: $out"
 
 out=$("$B" unbind --dry-run "$edu" 2>&1)
@@ -201,18 +208,18 @@ rc=$?
 result cli_unbind_refuses_held $? "exit $rc: $out"
 
 # ---- reload ----
-p1=$(pids)
+p1=$(pids "$("$B" status --json)")
 cp "$conf" "$WORK/cli.conf.orig"
 printf 'this is not a section\n' >>"$conf"
 out=$("$B" reload 2>&1)
 rc=$?
-[ $rc = 1 ] && echo "$out" | grep -q "nothing changed" && [ "$(pids)" = "$p1" ]
-result cli_reload_broken $? "exit $rc: $out; pids unchanged: $([ "$(pids)" = "$p1" ] && echo yes || echo no)"
+[ $rc = 1 ] && echo "$out" | grep -q "nothing changed" && [ "$(pids "$("$B" status --json)")" = "$p1" ]
+result cli_reload_broken $? "exit $rc: $out; pids unchanged: $([ "$(pids "$("$B" status --json)")" = "$p1" ] && echo yes || echo no)"
 
 sed "s|^device = $ours|device = $spare|" "$WORK/cli.conf.orig" >"$conf"
 out=$("$B" reload 2>&1)
 rc=$?
-[ $rc = 1 ] && echo "$out" | grep -q "changed its devices" && [ "$(pids)" = "$p1" ]
+[ $rc = 1 ] && echo "$out" | grep -q "changed its devices" && [ "$(pids "$("$B" status --json)")" = "$p1" ]
 result cli_reload_refuses_devices $? "exit $rc: $out"
 
 write_conf "env = CHANGED=1" "$(idle idle3)" >"$conf"
@@ -223,7 +230,8 @@ t0=$(date +%s%N)
 out=$("$B" reload 2>&1)
 rc=$?
 t1=$(date +%s%N)
-p2=$(pids)
+s3=$("$B" status --json)
+p2=$(pids "$s3")
 wait $pinger
 loss=$(grep -oE "[0-9]+% packet loss" "$WORK/ping.txt")
 kept=yes
@@ -231,7 +239,7 @@ for c in edu e1000e nic-tap idle1; do
 	[ "$(echo "$p1" | grep -oE "(^| )$c=[0-9]+")" = "$(echo "$p2" | grep -oE "(^| )$c=[0-9]+")" ] || kept=no
 done
 changed=$([ "$(echo "$p1" | grep -oE 'idle2=[0-9]+')" != "$(echo "$p2" | grep -oE 'idle2=[0-9]+')" ] && echo yes || echo no)
-[ $rc = 0 ] && [ $kept = yes ] && [ $changed = yes ] && [ "$(field idle3 state)" = running ] &&
+[ $rc = 0 ] && [ $kept = yes ] && [ $changed = yes ] && [ "$(comp "$s3" idle3 state)" = running ] &&
 	echo "$out" | grep -q "restarted: idle2 added: idle3"
 result cli_reload $? "exit $rc in $(((t1 - t0) / 1000000)) ms: $(echo "$out" | tr '\n' ' ')| before: $p1 | after: $p2 | others kept their pids: $kept"
 busybox ping -c 2 -W 3 10.0.0.2 >/dev/null 2>&1

@@ -16,7 +16,7 @@ bool bh_control_quiet;
 int bh_control_connect(const char *cmd)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	size_t n = strlen(cmd);
+	size_t n;
 	int fd;
 
 	if (strlen(bh_control_path) >= sizeof(sa.sun_path)) {
@@ -34,7 +34,13 @@ int bh_control_connect(const char *cmd)
 			close(fd);
 		return -BH_EXIT_NO_CORE;
 	}
-	if (write(fd, cmd, n) != (ssize_t)n || write(fd, "\n", 1) != 1) {
+	char line[256];
+	/*
+	 * one write: core reads the request once, answers and closes; a byte it
+	 * did not read would turn its close into a reset that loses the answer
+	 */
+	n = (size_t)snprintf(line, sizeof(line), "%s\n", cmd);
+	if (n >= sizeof(line) || send(fd, line, n, MSG_NOSIGNAL) != (ssize_t)n) {
 		fprintf(stderr, "bulkhead: writing to core: %s\n", strerror(errno));
 		close(fd);
 		return -BH_EXIT_NO_CORE;

@@ -78,6 +78,27 @@ bool bh_is_integer(const char *s)
 	return true;
 }
 
+/* "42" a number, "3/4" {"used": 3, "limit": 4}, anything else a string */
+static struct json_object *value_json(const char *v)
+{
+	const char *slash = strchr(v, '/');
+
+	if (bh_is_integer(v))
+		return json_object_new_int64(strtoll(v, NULL, 10));
+	if (slash && slash - v < 20) {
+		char used[24];
+		snprintf(used, sizeof(used), "%.*s", (int)(slash - v), v);
+		if (bh_is_integer(used) && bh_is_integer(slash + 1)) {
+			struct json_object *o = json_object_new_object();
+			json_object_object_add(o, "used", json_object_new_int64(strtoll(used, NULL, 10)));
+			json_object_object_add(o, "limit",
+					       json_object_new_int64(strtoll(slash + 1, NULL, 10)));
+			return o;
+		}
+	}
+	return json_object_new_string(v);
+}
+
 struct json_object *bh_record_json(const struct bh_record *r)
 {
 	struct json_object *o = json_object_new_object();
@@ -85,10 +106,7 @@ struct json_object *bh_record_json(const struct bh_record *r)
 	json_object_object_add(o, "kind", json_object_new_string(r->kind));
 	json_object_object_add(o, "name", json_object_new_string(r->name));
 	for (int i = 0; i < r->nkv; i++)
-		json_object_object_add(o, r->key[i],
-				       bh_is_integer(r->value[i])
-					       ? json_object_new_int64(strtoll(r->value[i], NULL, 10))
-					       : json_object_new_string(r->value[i]));
+		json_object_object_add(o, r->key[i], value_json(r->value[i]));
 	return o;
 }
 

@@ -244,7 +244,8 @@ static struct json_object *status_json(const struct snapshot *s, const char *nam
 	struct json_object *o = json_object_new_object();
 	struct json_object *lists[4];
 	static const char *const kinds[4] = { "component", "service", "session", "device" };
-	static const char *const keys[4] = { "components", "services", "sessions", "devices" };
+	/* in one component's object "devices" (a count in core's line) becomes the list */
+	static const char *const keys[4] = { "components", "services", "session_list", "devices" };
 
 	for (int k = 0; k < 4; k++)
 		lists[k] = json_object_new_array();
@@ -270,6 +271,7 @@ static struct json_object *status_json(const struct snapshot *s, const char *nam
 				json_object_object_add(j, "irqs",
 						       json_object_new_int64((int64_t)component_irqs(s, r->name)));
 			} else if (k == 3) {
+				json_object_object_add(j, "address", json_object_new_string(r->name));
 				json_object_object_add(
 					j, "irqs",
 					json_object_new_int64((int64_t)bh_irq_count(s->interrupts, r->name)));
@@ -286,8 +288,10 @@ static struct json_object *status_json(const struct snapshot *s, const char *nam
 		json_object_put(o);
 		return c;
 	}
-	for (int k = 0; k < 4; k++)
-		json_object_object_add(o, keys[k], lists[k]);
+	json_object_object_add(o, "components", lists[0]);
+	json_object_object_add(o, "services", lists[1]);
+	json_object_object_add(o, "sessions", lists[2]);
+	json_object_object_add(o, "devices", lists[3]);
 	return o;
 }
 
