@@ -22,8 +22,8 @@ static struct bh_config next;
 static const char *state_name(const struct bh_component *c)
 {
 	static const char *const names[] = {
-		[BH_STOPPED] = "stopped", [BH_RUNNING] = "running", [BH_BACKOFF] = "backoff",
-		[BH_FAILED] = "failed",	  [BH_FINISHED] = "finished",
+	    [BH_STOPPED] = "stopped", [BH_RUNNING] = "running",	  [BH_BACKOFF] = "backoff",
+	    [BH_FAILED] = "failed",   [BH_FINISHED] = "finished",
 	};
 	return c->removed ? "removed" : names[c->state];
 }
@@ -61,13 +61,14 @@ bool bh_admin_ended(struct bh_core_state *core, struct bh_component *c)
 {
 	enum bh_admin what = c->admin;
 
-	if (what == BH_ADMIN_NONE)
+	if (what != BH_ADMIN_STOP && what != BH_ADMIN_RESTART)
 		return false;
 	c->admin = BH_ADMIN_NONE;
 	if (c->reconfig) {
-		*(struct bh_component_config *)c->cfg = staged[c->index];
+		*(struct bh_component_config *) c->cfg = staged[c->index];
 		c->reconfig = false;
-		bh_log("\"%s\": its new section from the reloaded config applies now", c->cfg->name);
+		bh_log("\"%s\": its new section from the reloaded config applies now",
+		       c->cfg->name);
 	}
 	if (what == BH_ADMIN_STOP || core->stopping) {
 		c->state = BH_FINISHED;
@@ -149,7 +150,7 @@ static void unlined(struct bh_component_config *c)
 		c->routes[i].line = 0;
 }
 
-static bool same(const struct bh_component_config *a, const struct bh_component_config *b)
+bool bh_reload_same(const struct bh_component_config *a, const struct bh_component_config *b)
 {
 	static struct bh_component_config x, y;
 
@@ -160,16 +161,15 @@ static bool same(const struct bh_component_config *a, const struct bh_component_
 	return memcmp(&x, &y, sizeof(x)) == 0;
 }
 
-/* what only core's start can change: devices (taken then) and CPU limits (cgroups made then) */
-static const char *needs_core_restart(const struct bh_component_config *old,
-				      const struct bh_component_config *new)
+const char *bh_reload_needs_core(const struct bh_component_config *old,
+				 const struct bh_component_config *new)
 {
 	static struct bh_component_config x, y;
 
 	if (!old)
 		return new->cpu_line || new->cpu_weight_line
-			       ? "cpu limits (cgroups are made at core's start)"
-			       : NULL;
+			   ? "cpu limits (cgroups are made at core's start)"
+			   : NULL;
 	x = *old;
 	y = *new;
 	unlined(&x);
@@ -186,7 +186,7 @@ static int reload(struct bh_core_state *core, char *out, size_t len)
 	char err[1024];
 	int changed[BH_MAX_COMPONENTS], nchanged = 0, added[BH_MAX_COMPONENTS], nadded = 0;
 	int removed[BH_MAX_COMPONENTS], nremoved = 0;
-	char list[3][BH_MAX_COMPONENTS * (BH_NAME_MAX + 1)] = { "", "", "" };
+	char list[3][BH_MAX_COMPONENTS * (BH_NAME_MAX + 1)] = {"", "", ""};
 
 	if (core->stopping)
 		return REPLY("error refused: core is stopping\n");
@@ -204,18 +204,19 @@ static int reload(struct bh_core_state *core, char *out, size_t len)
 	for (int i = 0; i < next.ncomp; i++) {
 		const struct bh_component_config *nc = &next.comp[i];
 		struct bh_component *c = bh_admin_find(core, nc->name);
-		const char *why = needs_core_restart(c ? c->cfg : NULL, nc);
+		const char *why = bh_reload_needs_core(c ? c->cfg : NULL, nc);
 
-		if (c && same(c->cfg, nc) && !c->removed)
+		if (c && bh_reload_same(c->cfg, nc) && !c->removed)
 			continue;
 		if (why) {
 			bh_log("reload: \"%s\" changed %s; nothing changed", nc->name, why);
-			return REPLY("error config: %s:%d: [component \"%s\"] changed %s: that needs "
-				     "core restarted; nothing changed\n",
-				     next.path, nc->line, nc->name, why);
+			return REPLY(
+			    "error config: %s:%d: [component \"%s\"] changed %s: that needs "
+			    "core restarted; nothing changed\n",
+			    next.path, nc->line, nc->name, why);
 		}
 		if (c)
-			changed[nchanged++] = (int)(c - core->comp);
+			changed[nchanged++] = (int) (c - core->comp);
 		else
 			added[nadded++] = i;
 	}

@@ -21,7 +21,7 @@
 
 static struct bh_core_state *logged;
 static struct {
-	int fd; /* 0: a free entry (fd 0 is never a connection of core's) */
+	int fd;	  /* 0: a free entry (fd 0 is never a connection of core's) */
 	int comp; /* -1: every component */
 } followers[BH_MAX_FOLLOWERS];
 
@@ -34,28 +34,27 @@ static void drop(int i)
 /* a follower that hung up: its connection reads end-of-file */
 static bool gone(int fd)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
+	struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
 	char b;
 
 	if (poll(&p, 1, 0) != 1)
 		return false;
-	return (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) ||
-	       recv(fd, &b, 1, MSG_DONTWAIT) <= 0;
+	return (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) || recv(fd, &b, 1, MSG_DONTWAIT) <= 0;
 }
 
 static void add(struct bh_component *c, const char *source, const char *text)
 {
 	char line[BH_LOGBUF_LINE + BH_NAME_MAX + 2];
 	int off = snprintf(line, sizeof(line), "%s ", c->cfg->name);
-	size_t n = bh_logbuf_add(&c->log, (double)(bh_now_ns() - logged->start_ns) / 1e9, source,
-				 text, line + off, sizeof(line) - (size_t)off);
+	size_t n = bh_logbuf_add(&c->log, (double) (bh_now_ns() - logged->start_ns) / 1e9, source,
+				 text, line + off, sizeof(line) - (size_t) off);
 
 	for (int i = 0; i < BH_MAX_FOLLOWERS; i++) {
 		if (!followers[i].fd || (followers[i].comp >= 0 && followers[i].comp != c->index))
 			continue;
 		/* a follower that cannot take a whole line now is too slow: it goes */
-		if (send(followers[i].fd, line, (size_t)off + n, MSG_DONTWAIT | MSG_NOSIGNAL) !=
-		    (ssize_t)((size_t)off + n))
+		if (send(followers[i].fd, line, (size_t) off + n, MSG_DONTWAIT | MSG_NOSIGNAL) !=
+		    (ssize_t) ((size_t) off + n))
 			drop(i);
 	}
 }
@@ -81,7 +80,7 @@ void bh_complog_attach(struct bh_core_state *core)
 
 void bh_complog_output(struct bh_core_state *core, struct bh_component *c, const char *text)
 {
-	(void)core;
+	(void) core;
 	if (logged)
 		add(c, "out", text);
 }
@@ -96,9 +95,9 @@ static int send_ring(int fd, const struct bh_component *c)
 	int k = snprintf(name, sizeof(name), "%s ", c->cfg->name);
 
 	while (p < end) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t len = (size_t)(nl - p) + 1;
-		struct iovec iov[2] = { { name, (size_t)k }, { p, len } };
+		char *nl = memchr(p, '\n', (size_t) (end - p));
+		size_t len = (size_t) (nl - p) + 1;
+		struct iovec iov[2] = {{name, (size_t) k}, {p, len}};
 
 		if (writev(fd, iov, 2) < 0)
 			return -errno;
@@ -118,7 +117,8 @@ int bh_complog_command(struct bh_core_state *core, int fd, const char *cmd)
 	if (sscanf(arg, "%32s %15s", name, word) >= 1 && strcmp(name, "*") != 0) {
 		struct bh_component *c = bh_admin_find(core, name);
 		if (!c) {
-			dprintf(fd, "error unknown: no component '%s' in %s\n", name, core->cfg.path);
+			dprintf(fd, "error unknown: no component '%s' in %s\n", name,
+				core->cfg.path);
 			return -ENOENT;
 		}
 		comp = c->index;

@@ -222,6 +222,11 @@ int bh_admin_command(struct bh_core_state *core, const char *cmd, char *out, siz
 struct bh_component *bh_admin_find(struct bh_core_state *core, const char *name);
 /* the component ended: true if root's request decided what happens next */
 bool bh_admin_ended(struct bh_core_state *core, struct bh_component *c);
+/* two sections say the same, wherever they were written */
+bool bh_reload_same(const struct bh_component_config *a, const struct bh_component_config *b);
+/* what of new (old: NULL for an added one) only core's start can apply, or NULL */
+const char *bh_reload_needs_core(const struct bh_component_config *old,
+				 const struct bh_component_config *new);
 /* a fresh component slot i for core->cfg.comp[i] */
 void bh_component_init(struct bh_core_state *core, int i);
 /* core/platform.c: take the devices a component added by a reload is granted */

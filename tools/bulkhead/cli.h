@@ -11,10 +11,10 @@
 /* exit codes, as `bulkhead --help` lists them */
 enum {
 	BH_EXIT_OK = 0,
-	BH_EXIT_FAILED = 1,   /* refused or failed: the reason is on stderr */
-	BH_EXIT_USAGE = 2,    /* a mistake on the command line */
-	BH_EXIT_NO_CORE = 3,  /* core is not running (or not reachable) */
-	BH_EXIT_UNKNOWN = 4,  /* no such component or device */
+	BH_EXIT_FAILED = 1,  /* refused or failed: the reason is on stderr */
+	BH_EXIT_USAGE = 2,   /* a mistake on the command line */
+	BH_EXIT_NO_CORE = 3, /* core is not running (or not reachable) */
+	BH_EXIT_UNKNOWN = 4, /* no such component or device */
 };
 
 #define BH_RECORD_MAX_KV 48

@@ -15,7 +15,7 @@ bool bh_control_quiet;
 
 int bh_control_connect(const char *cmd)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	size_t n;
 	int fd;
 
@@ -25,11 +25,12 @@ int bh_control_connect(const char *cmd)
 	}
 	strcpy(sa.sun_path, bh_control_path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
 		if (!bh_control_quiet)
-			fprintf(stderr, "bulkhead: cannot reach core at %s: %s (is bulkhead-core running? "
+			fprintf(stderr,
+				"bulkhead: cannot reach core at %s: %s (is bulkhead-core running? "
 				"are you root? -s SOCKET names another socket)\n",
-			bh_control_path, strerror(errno));
+				bh_control_path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -BH_EXIT_NO_CORE;
@@ -39,8 +40,8 @@ int bh_control_connect(const char *cmd)
 	 * one write: core reads the request once, answers and closes; a byte it
 	 * did not read would turn its close into a reset that loses the answer
 	 */
-	n = (size_t)snprintf(line, sizeof(line), "%s\n", cmd);
-	if (n >= sizeof(line) || send(fd, line, n, MSG_NOSIGNAL) != (ssize_t)n) {
+	n = (size_t) snprintf(line, sizeof(line), "%s\n", cmd);
+	if (n >= sizeof(line) || send(fd, line, n, MSG_NOSIGNAL) != (ssize_t) n) {
 		fprintf(stderr, "bulkhead: writing to core: %s\n", strerror(errno));
 		close(fd);
 		return -BH_EXIT_NO_CORE;
@@ -61,7 +62,7 @@ int bh_control_ask(const char *cmd, char **reply)
 		return -fd;
 	}
 	while (buf && (n = read(fd, buf + len, cap - len - 1)) > 0) {
-		len += (size_t)n;
+		len += (size_t) n;
 		if (cap - len < 4096) {
 			char *grown = realloc(buf, cap * 2);
 			if (!grown)

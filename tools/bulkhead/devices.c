@@ -33,7 +33,7 @@ static int group_blockers(int group, const char *except, char *buf, size_t len)
 			continue;
 		bh_pci_driver(&bh_host_real, e->d_name, drv, sizeof(drv));
 		bh_pci_attr(&bh_host_real, e->d_name, "class", cls, sizeof(cls));
-		if (bh_group_member_ok(drv, (unsigned int)strtoul(cls, NULL, 16)))
+		if (bh_group_member_ok(drv, (unsigned int) strtoul(cls, NULL, 16)))
 			continue;
 		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s (%s)", n ? ", " : "",
 			 e->d_name, drv);
@@ -54,7 +54,8 @@ static void owner_of(const char *status, const char *address, char *buf, size_t 
 		struct bh_record r;
 		const char *o;
 		if (bh_record_parse(line, &r) == 0 && strcmp(r.kind, "device") == 0 &&
-		    strcmp(r.name, address) == 0 && (o = bh_record_get(&r, "owner")) && strcmp(o, "-"))
+		    strcmp(r.name, address) == 0 && (o = bh_record_get(&r, "owner")) &&
+		    strcmp(o, "-"))
 			snprintf(buf, len, "%s", o);
 	}
 	free(copy);
@@ -74,18 +75,19 @@ static char *core_status(void)
 
 static int by_address(const void *a, const void *b)
 {
-	return strcmp(((const struct bh_pci_dev *)a)->address, ((const struct bh_pci_dev *)b)->address);
+	return strcmp(((const struct bh_pci_dev *) a)->address,
+		      ((const struct bh_pci_dev *) b)->address);
 }
 
 int bh_cmd_devices(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "socket", required_argument, NULL, 's' },
-		{ NULL, 0, NULL, 0 },
+	    {"json", no_argument, NULL, 'j'},
+	    {"socket", required_argument, NULL, 's'},
+	    {NULL, 0, NULL, 0},
 	};
-	static const char *const head[] = { "ADDRESS", "CLASS", "GROUP", "VIABLE", "DRIVER",
-					    "RESET", "OWNER", "DEVICE" };
+	static const char *const head[] = {"ADDRESS", "CLASS", "GROUP", "VIABLE",
+					   "DRIVER",  "RESET", "OWNER", "DEVICE"};
 	struct bh_pci_dev *dev = NULL;
 	struct pci_access *acc;
 	struct json_object *arr = NULL;
@@ -108,7 +110,7 @@ int bh_cmd_devices(int argc, char **argv)
 		fprintf(stderr, "bulkhead: %s\n", err);
 		return BH_EXIT_FAILED;
 	}
-	qsort(dev, (size_t)n, sizeof(*dev), by_address);
+	qsort(dev, (size_t) n, sizeof(*dev), by_address);
 	status = core_status();
 	/* class names from the same ID database lspci reads */
 	acc = pci_alloc();
@@ -128,10 +130,12 @@ int bh_cmd_devices(int argc, char **argv)
 			snprintf(viable, sizeof(viable), "-");
 		else
 			snprintf(viable, sizeof(viable), "%s",
-				 group_blockers(d->iommu_group, NULL, blockers, sizeof(blockers)) == 0
-					 ? "yes"
-					 : "no");
-		if (bh_pci_attr(&bh_host_real, d->address, "reset_method", reset, sizeof(reset)) < 0)
+				 group_blockers(d->iommu_group, NULL, blockers, sizeof(blockers)) ==
+					 0
+				     ? "yes"
+				     : "no");
+		if (bh_pci_attr(&bh_host_real, d->address, "reset_method", reset, sizeof(reset)) <
+		    0)
 			reset[0] = 0;
 		owner_of(status, d->address, owner, sizeof(owner));
 		if (json) {
@@ -142,18 +146,24 @@ int bh_cmd_devices(int argc, char **argv)
 			json_object_object_add(o, "id", json_object_new_string(id));
 			json_object_object_add(o, "class", json_object_new_string(cls));
 			json_object_object_add(o, "name", json_object_new_string(d->name));
-			json_object_object_add(o, "iommu_group",
-					       d->iommu_group < 0 ? NULL : json_object_new_int(d->iommu_group));
-			json_object_object_add(o, "viable",
-					       d->iommu_group < 0 ? NULL
-								  : json_object_new_boolean(viable[0] == 'y'));
-			json_object_object_add(o, "driver", d->driver[0] ? json_object_new_string(d->driver) : NULL);
-			json_object_object_add(o, "reset_method", reset[0] ? json_object_new_string(reset) : NULL);
-			json_object_object_add(o, "owner", owner[0] ? json_object_new_string(owner) : NULL);
+			json_object_object_add(
+			    o, "iommu_group",
+			    d->iommu_group < 0 ? NULL : json_object_new_int(d->iommu_group));
+			json_object_object_add(
+			    o, "viable",
+			    d->iommu_group < 0 ? NULL : json_object_new_boolean(viable[0] == 'y'));
+			json_object_object_add(
+			    o, "driver", d->driver[0] ? json_object_new_string(d->driver) : NULL);
+			json_object_object_add(o, "reset_method",
+					       reset[0] ? json_object_new_string(reset) : NULL);
+			json_object_object_add(o, "owner",
+					       owner[0] ? json_object_new_string(owner) : NULL);
 			json_object_array_add(arr, o);
 		} else {
-			const char *row[] = { d->address, cls, d->iommu_group < 0 ? "-" : group,
-					      viable, d->driver, reset, owner, d->name };
+			const char *row[] = {
+			    d->address, cls,	   d->iommu_group < 0 ? "-" : group,
+			    viable,	d->driver, reset,
+			    owner,	d->name};
 			bh_table_add(&t, row);
 		}
 	}
@@ -162,7 +172,7 @@ int bh_cmd_devices(int argc, char **argv)
 	free(status);
 	if (json) {
 		puts(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY |
-								JSON_C_TO_STRING_NOSLASHESCAPE));
+							     JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(arr);
 	} else {
 		bh_table_print(&t, stdout);
@@ -180,10 +190,10 @@ struct bind_args {
 static int bind_args(const char *cmd, int argc, char **argv, struct bind_args *a)
 {
 	static const struct option opts[] = {
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "driver", required_argument, NULL, 'd' },
-		{ "socket", required_argument, NULL, 's' },
-		{ NULL, 0, NULL, 0 },
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"driver", required_argument, NULL, 'd'},
+	    {"socket", required_argument, NULL, 's'},
+	    {NULL, 0, NULL, 0},
 	};
 	int opt;
 
@@ -219,8 +229,9 @@ static int held_by_core(const char *verb, const char *address)
 	free(status);
 	if (!owner[0])
 		return 0;
-	fprintf(stderr, "bulkhead: refusing to %s %s: core holds it for component \"%s\"; "
-			"remove it from the config and stop core first\n",
+	fprintf(stderr,
+		"bulkhead: refusing to %s %s: core holds it for component \"%s\"; "
+		"remove it from the config and stop core first\n",
 		verb, address, owner);
 	return 1;
 }
@@ -239,8 +250,9 @@ int bh_cmd_bind(int argc, char **argv)
 		return BH_EXIT_UNKNOWN;
 	}
 	if (use > 0) {
-		fprintf(stderr, "bulkhead: refusing to bind %s: the host is using it: %s. "
-				"Stop using it first (unmount, ip link set down), then try again.\n",
+		fprintf(stderr,
+			"bulkhead: refusing to bind %s: the host is using it: %s. "
+			"Stop using it first (unmount, ip link set down), then try again.\n",
 			a.address, why);
 		return BH_EXIT_FAILED;
 	}
@@ -255,18 +267,20 @@ int bh_cmd_bind(int argc, char **argv)
 		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", a.address);
 		n = readlink(path, link, sizeof(link) - 1);
 		if (n <= 0) {
-			fprintf(stderr, "bulkhead: refusing to bind %s to vfio-pci: it is in no IOMMU "
-					"group (no IOMMU): boot with intel_iommu=on (or amd_iommu=on), "
-					"or use --driver uio_pci_generic (unsafe: DMA not confined)\n",
+			fprintf(stderr,
+				"bulkhead: refusing to bind %s to vfio-pci: it is in no IOMMU "
+				"group (no IOMMU): boot with intel_iommu=on (or amd_iommu=on), "
+				"or use --driver uio_pci_generic (unsafe: DMA not confined)\n",
 				a.address);
 			return BH_EXIT_FAILED;
 		}
 		link[n] = 0;
 		snprintf(grp, sizeof(grp), "%s", strrchr(link, '/') + 1);
 		if (group_blockers(atoi(grp), a.address, why, sizeof(why)) > 0) {
-			fprintf(stderr, "bulkhead: refusing to bind %s: its IOMMU group %s is not "
-					"viable: %s also in it belong to host drivers. vfio-pci needs "
-					"every device of a group: bind those too, or none\n",
+			fprintf(stderr,
+				"bulkhead: refusing to bind %s: its IOMMU group %s is not "
+				"viable: %s also in it belong to host drivers. vfio-pci needs "
+				"every device of a group: bind those too, or none\n",
 				a.address, grp, why);
 			return BH_EXIT_FAILED;
 		}

@@ -73,7 +73,7 @@ bool bh_is_integer(const char *s)
 	if (!*s || strlen(s) > 18)
 		return false;
 	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
+		if (!isdigit((unsigned char) *s))
 			return false;
 	return true;
 }
@@ -87,10 +87,11 @@ static struct json_object *value_json(const char *v)
 		return json_object_new_int64(strtoll(v, NULL, 10));
 	if (slash && slash - v < 20) {
 		char used[24];
-		snprintf(used, sizeof(used), "%.*s", (int)(slash - v), v);
+		snprintf(used, sizeof(used), "%.*s", (int) (slash - v), v);
 		if (bh_is_integer(used) && bh_is_integer(slash + 1)) {
 			struct json_object *o = json_object_new_object();
-			json_object_object_add(o, "used", json_object_new_int64(strtoll(used, NULL, 10)));
+			json_object_object_add(o, "used",
+					       json_object_new_int64(strtoll(used, NULL, 10)));
 			json_object_object_add(o, "limit",
 					       json_object_new_int64(strtoll(slash + 1, NULL, 10)));
 			return o;
@@ -122,7 +123,7 @@ void bh_table_add(struct bh_table *t, const char *const *cells)
 {
 	if (t->nrow == t->cap) {
 		int cap = t->cap ? t->cap * 2 : 16;
-		char **grown = realloc(t->cell, sizeof(char *) * (size_t)(cap * t->ncol));
+		char **grown = realloc(t->cell, sizeof(char *) * (size_t) (cap * t->ncol));
 		if (!grown)
 			return;
 		t->cell = grown;
@@ -138,9 +139,9 @@ void bh_table_print(const struct bh_table *t, FILE *f)
 	int width[16];
 
 	for (int c = 0; c < t->ncol; c++) {
-		width[c] = (int)strlen(t->head[c]);
+		width[c] = (int) strlen(t->head[c]);
 		for (int r = 0; r < t->nrow; r++) {
-			int w = (int)strlen(t->cell[r * t->ncol + c]);
+			int w = (int) strlen(t->cell[r * t->ncol + c]);
 			if (w > width[c])
 				width[c] = w;
 		}
@@ -168,7 +169,7 @@ void bh_table_free(struct bh_table *t)
 const char *bh_human_bytes(unsigned long long n, char *buf, size_t len)
 {
 	static const char units[] = "KMGT";
-	double v = (double)n;
+	double v = (double) n;
 	int u = -1;
 
 	if (n < 1024) {
@@ -200,12 +201,13 @@ unsigned long long bh_irq_count(const char *interrupts, const char *address)
 	snprintf(tag, sizeof(tag), "(%s)", address);
 	while (line && *line) {
 		const char *end = strchr(line, '\n');
-		size_t n = end ? (size_t)(end - line) : strlen(line);
+		size_t n = end ? (size_t) (end - line) : strlen(line);
 		const char *hit = memmem(line, n, tag, strlen(tag));
 		const char *p = memchr(line, ':', n);
 
 		if (hit && p) {
-			/* the per-CPU counts follow "NN:" up to the first word that is not a number */
+			/* the per-CPU counts follow "NN:" up to the first word that is not a number
+			 */
 			for (p++; p < line + n;) {
 				char *next;
 				unsigned long long v = strtoull(p, &next, 10);

@@ -20,63 +20,64 @@ static const struct {
 	const char *usage;
 	const char *help;
 } commands[] = {
-	{ "status", "status [NAME] [--json|--table|--raw]",
-	  "What core holds: each component's state, pid, uid, restarts, last exit, sessions and\n"
-	  "their peers, interrupts (of its devices, from /proc/interrupts), DMA memory and\n"
-	  "refusals; and its devices. With NAME only that component (exit 4 if core has none).\n"
-	  "A table on a terminal, core's key=value lines otherwise (--raw), or JSON (--json)." },
-	{ "devices", "devices [--json]",
-	  "Every PCI device, like lspci: address, class and name (libpci's ID database), IOMMU\n"
-	  "group and whether it is viable for vfio-pci (every device in it bound to vfio-pci,\n"
-	  "pci-stub or nothing, or a bridge), kernel driver, reset method, and the component\n"
-	  "that owns it when core runs. Reads only." },
-	{ "bind", "bind [--dry-run] [--driver vfio-pci|uio_pci_generic] ADDRESS",
-	  "Give a PCI device to vfio-pci (driver_override, then drivers_probe). Refuses, with\n"
-	  "the reason, a device the host uses (its root disk or any mounted filesystem, a\n"
-	  "network interface that is up, the console) and a device whose IOMMU group is not\n"
-	  "viable. --dry-run checks and says what it would do, and writes nothing." },
-	{ "unbind", "unbind [--dry-run] ADDRESS",
-	  "Give a PCI device back to its kernel driver (clears driver_override, loads the\n"
-	  "driver's module by the device's alias, probes). Refuses a device a component of\n"
-	  "the running core owns." },
-	{ "start", "start [--no-wait] [--timeout SEC] NAME",
-	  "Start a component that is not running (stopped, failed, finished). Waits until it runs." },
-	{ "stop", "stop [--no-wait] [--timeout SEC] NAME",
-	  "Stop a component (SIGKILL, then core takes back what it held and resets its devices);\n"
-	  "it stays down until `bulkhead start`. Waits until it is down." },
-	{ "restart", "restart [--no-wait] [--timeout SEC] NAME",
-	  "Stop a component and start it again at once, with the program as it is on disk now:\n"
-	  "a rebuilt driver swaps in. Its clients reconnect as after a crash. Waits until the new\n"
-	  "process runs." },
-	{ "reload", "reload [--no-wait] [--timeout SEC]",
-	  "Core reads its config file again and restarts the components whose sections changed,\n"
-	  "starts the added ones and stops the removed ones; every other component keeps running\n"
-	  "(same pid). A config with a mistake changes nothing (exit 1, with the mistake).\n"
-	  "Changed devices, cpu limits or [core] keys need core restarted, and are refused." },
-	{ "logs", "logs [NAME] [-f] [--json]",
-	  "What a component wrote (stdout, stderr) and what core said about it, from the last\n"
-	  "64 KiB core keeps per component; all components without NAME. -f follows: new lines\n"
-	  "as they come, until interrupted. --json: one array (with -f: one object a line)." },
-	{ "check", "check CONFIG", "Parse a system config and report the first mistake." },
-	{ "inject", "inject PID segv|loop|wild-mmio|bad-desc|bad-dma|oom|fds|abort",
-	  "Make a component fail from inside (fault campaigns; it must run with\n"
-	  "env = BULKHEAD_FAULTS=1)." },
+    {"status", "status [NAME] [--json|--table|--raw]",
+     "What core holds: each component's state, pid, uid, restarts, last exit, sessions and\n"
+     "their peers, interrupts (of its devices, from /proc/interrupts), DMA memory and\n"
+     "refusals; and its devices. With NAME only that component (exit 4 if core has none).\n"
+     "A table on a terminal, core's key=value lines otherwise (--raw), or JSON (--json)."},
+    {"devices", "devices [--json]",
+     "Every PCI device, like lspci: address, class and name (libpci's ID database), IOMMU\n"
+     "group and whether it is viable for vfio-pci (every device in it bound to vfio-pci,\n"
+     "pci-stub or nothing, or a bridge), kernel driver, reset method, and the component\n"
+     "that owns it when core runs. Reads only."},
+    {"bind", "bind [--dry-run] [--driver vfio-pci|uio_pci_generic] ADDRESS",
+     "Give a PCI device to vfio-pci (driver_override, then drivers_probe). Refuses, with\n"
+     "the reason, a device the host uses (its root disk or any mounted filesystem, a\n"
+     "network interface that is up, the console) and a device whose IOMMU group is not\n"
+     "viable. --dry-run checks and says what it would do, and writes nothing."},
+    {"unbind", "unbind [--dry-run] ADDRESS",
+     "Give a PCI device back to its kernel driver (clears driver_override, loads the\n"
+     "driver's module by the device's alias, probes). Refuses a device a component of\n"
+     "the running core owns."},
+    {"start", "start [--no-wait] [--timeout SEC] NAME",
+     "Start a component that is not running (stopped, failed, finished). Waits until it runs."},
+    {"stop", "stop [--no-wait] [--timeout SEC] NAME",
+     "Stop a component (SIGKILL, then core takes back what it held and resets its devices);\n"
+     "it stays down until `bulkhead start`. Waits until it is down."},
+    {"restart", "restart [--no-wait] [--timeout SEC] NAME",
+     "Stop a component and start it again at once, with the program as it is on disk now:\n"
+     "a rebuilt driver swaps in. Its clients reconnect as after a crash. Waits until the new\n"
+     "process runs."},
+    {"reload", "reload [--no-wait] [--timeout SEC]",
+     "Core reads its config file again and restarts the components whose sections changed,\n"
+     "starts the added ones and stops the removed ones; every other component keeps running\n"
+     "(same pid). A config with a mistake changes nothing (exit 1, with the mistake).\n"
+     "Changed devices, cpu limits or [core] keys need core restarted, and are refused."},
+    {"logs", "logs [NAME] [-f] [--json]",
+     "What a component wrote (stdout, stderr) and what core said about it, from the last\n"
+     "64 KiB core keeps per component; all components without NAME. -f follows: new lines\n"
+     "as they come, until interrupted. --json: one array (with -f: one object a line)."},
+    {"check", "check CONFIG", "Parse a system config and report the first mistake."},
+    {"inject", "inject PID segv|loop|wild-mmio|bad-desc|bad-dma|oom|fds|abort",
+     "Make a component fail from inside (fault campaigns; it must run with\n"
+     "env = BULKHEAD_FAULTS=1)."},
 };
-#define NCOMMANDS (int)(sizeof(commands) / sizeof(commands[0]))
+#define NCOMMANDS (int) (sizeof(commands) / sizeof(commands[0]))
 
 static int help(FILE *f, int rc)
 {
 	fprintf(f, "usage: bulkhead [-s SOCKET] COMMAND [ARGS]\n\n");
 	for (int i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  bulkhead %s\n", commands[i].usage);
-	fprintf(f, "\n  -s, --socket PATH  core's control socket (default /run/bulkhead/core.sock)\n"
-		   "  bulkhead COMMAND --help  says more about one command\n\n"
-		   "exit status:\n"
-		   "  0  done\n"
-		   "  1  refused or failed: the reason is on stderr\n"
-		   "  2  a mistake on the command line\n"
-		   "  3  core is not running, or its socket cannot be reached (root only)\n"
-		   "  4  no such component or device\n");
+	fprintf(f,
+		"\n  -s, --socket PATH  core's control socket (default /run/bulkhead/core.sock)\n"
+		"  bulkhead COMMAND --help  says more about one command\n\n"
+		"exit status:\n"
+		"  0  done\n"
+		"  1  refused or failed: the reason is on stderr\n"
+		"  2  a mistake on the command line\n"
+		"  3  core is not running, or its socket cannot be reached (root only)\n"
+		"  4  no such component or device\n");
 	return rc;
 }
 
@@ -85,7 +86,8 @@ int bh_cmd_help(const char *name, FILE *f, int rc)
 {
 	for (int i = 0; i < NCOMMANDS; i++)
 		if (strcmp(commands[i].name, name) == 0) {
-			fprintf(f, "usage: bulkhead %s\n\n%s\n", commands[i].usage, commands[i].help);
+			fprintf(f, "usage: bulkhead %s\n\n%s\n", commands[i].usage,
+				commands[i].help);
 			return rc;
 		}
 	return help(f, rc);
@@ -93,7 +95,8 @@ int bh_cmd_help(const char *name, FILE *f, int rc)
 
 static void print_json(struct json_object *o)
 {
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+						   JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 }
 
@@ -187,7 +190,8 @@ static unsigned long long component_irqs(const struct snapshot *s, const char *n
 	unsigned long long n = 0;
 
 	for (int i = 0; i < s->nrec; i++)
-		if (strcmp(s->rec[i].kind, "device") == 0 && strcmp(get(&s->rec[i], "owner"), name) == 0)
+		if (strcmp(s->rec[i].kind, "device") == 0 &&
+		    strcmp(get(&s->rec[i], "owner"), name) == 0)
 			n += bh_irq_count(s->interrupts, s->rec[i].name);
 	return n;
 }
@@ -216,7 +220,8 @@ static void peers(const struct snapshot *s, const char *name, char *buf, size_t 
 			if ((hit == buf || hit[-1] == ',') && (hit[pl] == ',' || !hit[pl]))
 				break;
 		if (!hit)
-			snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", buf[0] ? "," : "", peer);
+			snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", buf[0] ? "," : "",
+				 peer);
 	}
 }
 
@@ -243,9 +248,9 @@ static struct json_object *status_json(const struct snapshot *s, const char *nam
 {
 	struct json_object *o = json_object_new_object();
 	struct json_object *lists[4];
-	static const char *const kinds[4] = { "component", "service", "session", "device" };
+	static const char *const kinds[4] = {"component", "service", "session", "device"};
 	/* in one component's object "devices" (a count in core's line) becomes the list */
-	static const char *const keys[4] = { "components", "services", "session_list", "devices" };
+	static const char *const keys[4] = {"components", "services", "session_list", "devices"};
 
 	for (int k = 0; k < 4; k++)
 		lists[k] = json_object_new_array();
@@ -268,13 +273,15 @@ static struct json_object *status_json(const struct snapshot *s, const char *nam
 			if (k == 0) {
 				peers(s, r->name, buf, sizeof(buf));
 				json_object_object_add(j, "peers", json_object_new_string(buf));
-				json_object_object_add(j, "irqs",
-						       json_object_new_int64((int64_t)component_irqs(s, r->name)));
-			} else if (k == 3) {
-				json_object_object_add(j, "address", json_object_new_string(r->name));
 				json_object_object_add(
-					j, "irqs",
-					json_object_new_int64((int64_t)bh_irq_count(s->interrupts, r->name)));
+				    j, "irqs",
+				    json_object_new_int64((int64_t) component_irqs(s, r->name)));
+			} else if (k == 3) {
+				json_object_object_add(j, "address",
+						       json_object_new_string(r->name));
+				json_object_object_add(j, "irqs",
+						       json_object_new_int64((int64_t) bh_irq_count(
+							   s->interrupts, r->name)));
 			}
 			json_object_array_add(lists[k], j);
 		}
@@ -297,11 +304,11 @@ static struct json_object *status_json(const struct snapshot *s, const char *nam
 
 static void status_table(const struct snapshot *s, const char *name)
 {
-	static const char *const chead[] = { "NAME", "STATE", "PID", "UID", "RESTARTS",
-					     "LAST EXIT", "SESSIONS", "PEERS", "IRQS", "DMA",
-					     "REFUSALS" };
-	static const char *const dhead[] = { "DEVICE", "ID", "CLASS", "OWNER", "GROUP", "IRQ",
-					     "IRQS", "RESETS" };
+	static const char *const chead[] = {"NAME",	"STATE",     "PID",	 "UID",
+					    "RESTARTS", "LAST EXIT", "SESSIONS", "PEERS",
+					    "IRQS",	"DMA",	     "REFUSALS"};
+	static const char *const dhead[] = {"DEVICE", "ID",  "CLASS", "OWNER",
+					    "GROUP",  "IRQ", "IRQS",  "RESETS"};
 	struct bh_table ct, dt;
 
 	bh_table_init(&ct, 11, chead);
@@ -318,15 +325,29 @@ static void status_table(const struct snapshot *s, const char *name)
 			bh_human_bytes(strtoull(get(r, "dma_bytes"), NULL, 10), dma, sizeof(dma));
 			snprintf(ref, sizeof(ref), "%lu",
 				 strtoul(get(r, "denials"), NULL, 10) +
-					 strtoul(get(r, "refusals"), NULL, 10));
-			const char *row[] = { r->name, get(r, "state"), get(r, "pid"), get(r, "uid"),
-					      get(r, "restarts"), get(r, "last_exit"),
-					      get(r, "sessions"), peer, irqs, dma, ref };
+				     strtoul(get(r, "refusals"), NULL, 10));
+			const char *row[] = {r->name,
+					     get(r, "state"),
+					     get(r, "pid"),
+					     get(r, "uid"),
+					     get(r, "restarts"),
+					     get(r, "last_exit"),
+					     get(r, "sessions"),
+					     peer,
+					     irqs,
+					     dma,
+					     ref};
 			bh_table_add(&ct, row);
 		} else if (strcmp(r->kind, "device") == 0) {
 			snprintf(irqs, sizeof(irqs), "%llu", bh_irq_count(s->interrupts, r->name));
-			const char *row[] = { r->name, get(r, "id"), get(r, "class"), get(r, "owner"),
-					      get(r, "group"), get(r, "irq"), irqs, get(r, "resets") };
+			const char *row[] = {r->name,
+					     get(r, "id"),
+					     get(r, "class"),
+					     get(r, "owner"),
+					     get(r, "group"),
+					     get(r, "irq"),
+					     irqs,
+					     get(r, "resets")};
 			bh_table_add(&dt, row);
 		}
 	}
@@ -342,9 +363,9 @@ static void status_table(const struct snapshot *s, const char *name)
 static int cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' }, { "table", no_argument, NULL, 't' },
-		{ "raw", no_argument, NULL, 'r' },  { "socket", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	    {"json", no_argument, NULL, 'j'}, {"table", no_argument, NULL, 't'},
+	    {"raw", no_argument, NULL, 'r'},  {"socket", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
 	};
 	enum { RAW, TABLE, JSON } form = isatty(STDOUT_FILENO) ? TABLE : RAW;
 	const char *name = NULL;
@@ -372,7 +393,8 @@ static int cmd_status(int argc, char **argv)
 	if (rc)
 		return rc;
 	if (name && !find(&s, "component", name)) {
-		fprintf(stderr, "bulkhead: core has no component '%s' (bulkhead status lists them)\n",
+		fprintf(stderr,
+			"bulkhead: core has no component '%s' (bulkhead status lists them)\n",
 			name);
 		snapshot_free(&s);
 		return BH_EXIT_UNKNOWN;
@@ -384,7 +406,8 @@ static int cmd_status(int argc, char **argv)
 	} else {
 		/* core's own lines, as they came */
 		char *save = NULL;
-		for (char *line = strtok_r(s.raw, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		for (char *line = strtok_r(s.raw, "\n", &save); line;
+		     line = strtok_r(NULL, "\n", &save)) {
 			struct bh_record r;
 			char *copy = strdup(line);
 			if (copy && bh_record_parse(copy, &r) == 0 &&
@@ -407,11 +430,11 @@ struct wait_opts {
 static int wait_options(const char *cmd, int argc, char **argv, struct wait_opts *w)
 {
 	static const struct option opts[] = {
-		{ "no-wait", no_argument, NULL, 'n' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"no-wait", no_argument, NULL, 'n'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int opt;
 
@@ -422,7 +445,7 @@ static int wait_options(const char *cmd, int argc, char **argv, struct wait_opts
 			w->wait = false;
 		} else if (opt == 't') {
 			char *end;
-			w->timeout_s = (int)strtol(optarg, &end, 10);
+			w->timeout_s = (int) strtol(optarg, &end, 10);
 			if (*end || w->timeout_s <= 0) {
 				fprintf(stderr, "bulkhead: --timeout '%s': a number of seconds\n",
 					optarg);
@@ -457,7 +480,7 @@ static double now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
 /*
@@ -484,8 +507,9 @@ static int wait_for(const char *name, bool up, long old_pid, int timeout_s)
 		}
 		if (up && (strcmp(state, "failed") == 0 || strcmp(state, "finished") == 0) &&
 		    pid != old_pid) {
-			fprintf(stderr, "bulkhead: %s did not come up: it is %s (bulkhead logs %s)\n",
-				name, state, name);
+			fprintf(stderr,
+				"bulkhead: %s did not come up: it is %s (bulkhead logs %s)\n", name,
+				state, name);
 			return BH_EXIT_FAILED;
 		}
 		if (now_s() > end) {
@@ -552,8 +576,8 @@ static int cmd_reload(int argc, char **argv)
 		/* "ok reloaded PATH: restarted: a b added: c removed: -" */
 		fputs(reply + 3, stdout);
 		bool up = true;
-		for (char *word = strtok_r(strchr(reply, ':') + 1, " \n", &save); word && w.wait && !rc;
-		     word = strtok_r(NULL, " \n", &save)) {
+		for (char *word = strtok_r(strchr(reply, ':') + 1, " \n", &save);
+		     word && w.wait && !rc; word = strtok_r(NULL, " \n", &save)) {
 			if (strcmp(word, "restarted:") == 0 || strcmp(word, "added:") == 0) {
 				up = true;
 			} else if (strcmp(word, "removed:") == 0) {
@@ -572,6 +596,17 @@ static int cmd_reload(int argc, char **argv)
 
 /* ---- logs ---- */
 
+static struct json_object *log_json(const struct bh_log_line *l)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "component", json_object_new_string(l->component));
+	json_object_object_add(o, "seconds", json_object_new_double(l->seconds));
+	json_object_object_add(o, "source", json_object_new_string(l->source));
+	json_object_object_add(o, "text", json_object_new_string(l->text));
+	return o;
+}
+
 static void log_print(char *line, bool json)
 {
 	struct bh_log_line l;
@@ -579,11 +614,7 @@ static void log_print(char *line, bool json)
 	if (bh_log_line_parse(line, &l) < 0)
 		return;
 	if (json) {
-		struct json_object *o = json_object_new_object();
-		json_object_object_add(o, "component", json_object_new_string(l.component));
-		json_object_object_add(o, "seconds", json_object_new_double(l.seconds));
-		json_object_object_add(o, "source", json_object_new_string(l.source));
-		json_object_object_add(o, "text", json_object_new_string(l.text));
+		struct json_object *o = log_json(&l);
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 	} else {
@@ -596,7 +627,7 @@ static void log_print(char *line, bool json)
 static int by_time(const void *a, const void *b)
 {
 	/* "NAME SECONDS ...": compare the seconds */
-	const char *x = strchr(*(char *const *)a, ' '), *y = strchr(*(char *const *)b, ' ');
+	const char *x = strchr(*(char *const *) a, ' '), *y = strchr(*(char *const *) b, ' ');
 	double dx = x ? atof(x) : 0, dy = y ? atof(y) : 0;
 	return dx < dy ? -1 : dx > dy;
 }
@@ -604,9 +635,11 @@ static int by_time(const void *a, const void *b)
 static int cmd_logs(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "follow", no_argument, NULL, 'f' }, { "json", no_argument, NULL, 'j' },
-		{ "socket", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"follow", no_argument, NULL, 'f'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	bool follow = false, json = false;
 	const char *name = "*";
@@ -669,14 +702,8 @@ static int cmd_logs(int argc, char **argv)
 			struct json_object *a = json_object_new_array();
 			for (size_t i = 0; i < n; i++) {
 				struct bh_log_line l;
-				if (bh_log_line_parse(lines[i], &l) < 0)
-					continue;
-				struct json_object *o = json_object_new_object();
-				json_object_object_add(o, "component", json_object_new_string(l.component));
-				json_object_object_add(o, "seconds", json_object_new_double(l.seconds));
-				json_object_object_add(o, "source", json_object_new_string(l.source));
-				json_object_object_add(o, "text", json_object_new_string(l.text));
-				json_object_array_add(a, o);
+				if (bh_log_line_parse(lines[i], &l) == 0)
+					json_object_array_add(a, log_json(&l));
 			}
 			print_json(a);
 		} else {
@@ -697,8 +724,8 @@ static int cmd_logs(int argc, char **argv)
 /* fault injection: the component must run with env = BULKHEAD_FAULTS=1 */
 static int cmd_inject(int argc, char **argv)
 {
-	static const char *const names[] = { "", "segv", "loop", "wild-mmio", "bad-desc",
-					     "bad-dma", "oom", "fds", "abort" };
+	static const char *const names[] = {"",	       "segv", "loop", "wild-mmio", "bad-desc",
+					    "bad-dma", "oom",  "fds",  "abort"};
 	union sigval v;
 	long pid;
 	char *end;
@@ -707,23 +734,26 @@ static int cmd_inject(int argc, char **argv)
 		return bh_cmd_help("inject", stderr, BH_EXIT_USAGE);
 	pid = strtol(argv[1], &end, 10);
 	if (*end || pid <= 1) {
-		fprintf(stderr, "bulkhead: inject: '%s' is not a component's pid (see bulkhead "
-				"status)\n",
+		fprintf(stderr,
+			"bulkhead: inject: '%s' is not a component's pid (see bulkhead "
+			"status)\n",
 			argv[1]);
 		return BH_EXIT_USAGE;
 	}
 	v.sival_int = 0;
-	for (int i = 1; i < (int)(sizeof(names) / sizeof(names[0])); i++)
+	for (int i = 1; i < (int) (sizeof(names) / sizeof(names[0])); i++)
 		if (strcmp(argv[2], names[i]) == 0)
 			v.sival_int = i;
 	if (!v.sival_int) {
-		fprintf(stderr, "bulkhead: inject: unknown fault '%s'; one of segv loop wild-mmio "
-				"bad-desc bad-dma oom fds abort\n",
+		fprintf(stderr,
+			"bulkhead: inject: unknown fault '%s'; one of segv loop wild-mmio "
+			"bad-desc bad-dma oom fds abort\n",
 			argv[2]);
 		return BH_EXIT_USAGE;
 	}
-	if (sigqueue((pid_t)pid, SIGUSR1, v) < 0) {
-		fprintf(stderr, "bulkhead: inject %s into %ld: %s\n", argv[2], pid, strerror(errno));
+	if (sigqueue((pid_t) pid, SIGUSR1, v) < 0) {
+		fprintf(stderr, "bulkhead: inject %s into %ld: %s\n", argv[2], pid,
+			strerror(errno));
 		return BH_EXIT_FAILED;
 	}
 	return 0;
