@@ -19,7 +19,7 @@
 static struct bh_component_config staged[BH_MAX_COMPONENTS];
 static struct bh_config next;
 
-static const char *state_name(const struct bh_component *c)
+const char *bh_state_name(const struct bh_component *c)
 {
 	static const char *const names[] = {
 	    [BH_STOPPED] = "stopped", [BH_RUNNING] = "running",	  [BH_BACKOFF] = "backoff",
@@ -65,7 +65,7 @@ bool bh_admin_ended(struct bh_core_state *core, struct bh_component *c)
 		return false;
 	c->admin = BH_ADMIN_NONE;
 	if (c->reconfig) {
-		*(struct bh_component_config *) c->cfg = staged[c->index];
+		core->cfg.comp[c->index] = staged[c->index];
 		c->reconfig = false;
 		bh_log("\"%s\": its new section from the reloaded config applies now",
 		       c->cfg->name);
@@ -110,7 +110,7 @@ static int one(struct bh_core_state *core, const char *verb, const char *name, c
 			c->state = BH_FINISHED;
 			c->admin = BH_ADMIN_STOPPED;
 		} else {
-			return REPLY("ok %s is not running (%s)\n", name, state_name(c));
+			return REPLY("ok %s is not running (%s)\n", name, bh_state_name(c));
 		}
 		return REPLY("ok stopping %s\n", name);
 	}
@@ -134,7 +134,7 @@ static int one(struct bh_core_state *core, const char *verb, const char *name, c
 	}
 	if (c->admin == BH_ADMIN_STOP || c->admin == BH_ADMIN_RESTART)
 		return REPLY("error refused: %s is being stopped; try again\n", name);
-	bh_log("\"%s\": starting, as root asked (it was %s)", c->cfg->name, state_name(c));
+	bh_log("\"%s\": starting, as root asked (it was %s)", c->cfg->name, bh_state_name(c));
 	bring_up(core, c);
 	return alive(c) ? REPLY("ok started %s pid %d\n", name, c->pid)
 			: REPLY("error failed: %s did not start: %s\n", name, c->last_exit);

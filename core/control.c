@@ -17,11 +17,6 @@
 
 #include "core.h"
 
-static const char *const state_names[] = {
-	[BH_STOPPED] = "stopped", [BH_RUNNING] = "running", [BH_BACKOFF] = "backoff",
-	[BH_FAILED] = "failed",	  [BH_FINISHED] = "finished",
-};
-
 static size_t status(struct bh_core_state *core, char *buf, size_t len)
 {
 	size_t off = 0;
@@ -41,7 +36,7 @@ static size_t status(struct bh_core_state *core, char *buf, size_t len)
 		OUT("component %s state=%s pid=%d uid=%u restarts=%u devices=%d dma_mappings=%d "
 		    "dma_bytes=%llu denials=%u iommu_faults=%u sessions=%u/%u session_bytes=%llu/%llu "
 		    "session_failures=%u session_delays=%u refusals=%u throttled=%u last_exit=\"%s\"",
-		    c->cfg->name, c->removed ? "removed" : state_names[c->state], c->pid, c->uid, c->restarts, c->ndevices,
+		    c->cfg->name, bh_state_name(c), c->pid, c->uid, c->restarts, c->ndevices,
 		    c->ndma, (unsigned long long)c->dma_bytes, c->denials, c->iommu_faults,
 		    c->open_sessions, c->cfg->sessions, (unsigned long long)c->session_bytes,
 		    (unsigned long long)c->cfg->session_memory, c->session_failures,

@@ -220,6 +220,8 @@ void bh_control_close(struct bh_core_state *core);
 /* core/admin.c: root's start, stop, restart and reload; the reply (one line) into out */
 int bh_admin_command(struct bh_core_state *core, const char *cmd, char *out, size_t len);
 struct bh_component *bh_admin_find(struct bh_core_state *core, const char *name);
+/* "running", "backoff", ... or "removed" (by a reload) */
+const char *bh_state_name(const struct bh_component *c);
 /* the component ended: true if root's request decided what happens next */
 bool bh_admin_ended(struct bh_core_state *core, struct bh_component *c);
 /* two sections say the same, wherever they were written */
