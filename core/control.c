@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * The control socket: root asks core what it holds ("bulkhead status").
+ * The control socket: root asks core what it holds ("bulkhead status"),
+ * for its components' logs, and to start, stop, restart or reload them.
  * One line per component and per device, key=value, so tests and people
  * read the same thing.
  */
@@ -15,11 +16,6 @@
 #include <unistd.h>
 
 #include "core.h"
-
-static const char *const state_names[] = {
-	[BH_STOPPED] = "stopped", [BH_RUNNING] = "running", [BH_BACKOFF] = "backoff",
-	[BH_FAILED] = "failed",	  [BH_FINISHED] = "finished",
-};
 
 static size_t status(struct bh_core_state *core, char *buf, size_t len)
 {
@@ -40,7 +36,7 @@ static size_t status(struct bh_core_state *core, char *buf, size_t len)
 		OUT("component %s state=%s pid=%d uid=%u restarts=%u devices=%d dma_mappings=%d "
 		    "dma_bytes=%llu denials=%u iommu_faults=%u sessions=%u/%u session_bytes=%llu/%llu "
 		    "session_failures=%u session_delays=%u refusals=%u throttled=%u last_exit=\"%s\"",
-		    c->cfg->name, state_names[c->state], c->pid, c->uid, c->restarts, c->ndevices,
+		    c->cfg->name, bh_state_name(c), c->pid, c->uid, c->restarts, c->ndevices,
 		    c->ndma, (unsigned long long)c->dma_bytes, c->denials, c->iommu_faults,
 		    c->open_sessions, c->cfg->sessions, (unsigned long long)c->session_bytes,
 		    (unsigned long long)c->cfg->session_memory, c->session_failures,
@@ -55,6 +51,14 @@ static size_t status(struct bh_core_state *core, char *buf, size_t len)
 				    c->cfg->name, c->cfg->provides[k], c->session_live[k],
 				    c->session_max[k], (unsigned long long)c->session_cost[k],
 				    (unsigned long long)c->session_dma);
+	}
+	/* who talks to whom: one line per session core routed */
+	for (int i = 0; i < BH_MAX_SESSIONS; i++) {
+		const struct bh_session_rec *r = &core->session[i];
+		if (r->id)
+			OUT("session %u service=%s server=%s client=%s\n", r->id,
+			    core->comp[r->server].cfg->provides[r->service], core->comp[r->server].cfg->name,
+			    r->client >= 0 ? core->comp[r->client].cfg->name : "-");
 	}
 	for (int i = 0; i < core->ndevices; i++) {
 		struct bh_device *d = &core->devices[i];
@@ -97,6 +101,17 @@ int bh_control_open(struct bh_core_state *core, char *err, size_t err_len)
 	return 0;
 }
 
+static bool is_admin(const char *cmd)
+{
+	static const char *const verbs[] = { "start ", "stop ", "restart ", "reload" };
+
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strncmp(cmd, verbs[i], strlen(verbs[i])) == 0)
+			return true;
+	return strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 ||
+	       strcmp(cmd, "restart") == 0;
+}
+
 void bh_control_accept(struct bh_core_state *core)
 {
 	struct timeval tv = { .tv_sec = 1 };
@@ -115,11 +130,30 @@ void bh_control_accept(struct bh_core_state *core)
 		cmd[n] = 0;
 		cmd[strcspn(cmd, "\r\n")] = 0;
 	}
-	if (strcmp(cmd, "status") == 0)
+	if (strcmp(cmd, "status") == 0) {
 		len = status(core, out, sizeof(out));
-	else
-		len = (size_t)snprintf(out, sizeof(out), "error: unknown command '%s'; try status\n",
+	} else if (strncmp(cmd, "logs", 4) == 0 && (!cmd[4] || cmd[4] == ' ')) {
+		/* 0: core keeps the connection, to follow */
+		if (bh_complog_command(core, fd, cmd) == 0)
+			return;
+		len = 0;
+	} else if (is_admin(cmd)) {
+		struct ucred cred;
+		socklen_t cl = sizeof(cred);
+		/* the socket is root's (0600), but a root that dropped to another uid may hold it */
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cred.uid != 0)
+			len = (size_t)snprintf(out, sizeof(out), "error denied: only root may %s\n",
+					       cmd);
+		else
+			len = (size_t)bh_admin_command(core, cmd, out, sizeof(out));
+		if (len >= sizeof(out))
+			len = sizeof(out) - 1;
+	} else {
+		len = (size_t)snprintf(out, sizeof(out),
+				       "error usage: unknown command '%s'; try status, logs [NAME] "
+				       "[follow], start|stop|restart NAME, reload\n",
 				       cmd);
+	}
 	(void)!write(fd, out, len);
 	close(fd);
 }

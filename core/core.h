@@ -11,6 +11,7 @@
 #include "cgroup.h"
 #include "config.h"
 #include "dma.h"
+#include "logbuf.h"
 
 #define BH_MAX_DEVICES 32
 #define BH_MAX_DMA 64
@@ -25,6 +26,14 @@
 #define BH_REQUEST_RATE 500
 #define BH_REQUEST_BURST 1000
 #define BH_REQUEST_HEAVY 10
+
+/* what root asked of a component (core/admin.c) */
+enum bh_admin {
+	BH_ADMIN_NONE,
+	BH_ADMIN_STOP,	  /* killed: stays down once it ended */
+	BH_ADMIN_RESTART, /* killed: starts again at once once it ended */
+	BH_ADMIN_STOPPED, /* down because root said so: no restart */
+};
 
 enum bh_state {
 	BH_STOPPED,  /* not started yet */
@@ -89,6 +98,11 @@ struct bh_component {
 	char last_refusal[BH_ERROR_MAX + 64];
 	unsigned int refusal_repeats;
 	uint64_t refusal_first_ns, refusal_last_ns;
+	/* root's start/stop/restart/reload (core/admin.c) */
+	enum bh_admin admin;
+	bool reconfig; /* a reloaded section waits for the old process to end */
+	bool removed;  /* reloaded config no longer has it */
+	struct bh_logbuf log; /* what it wrote and what core said about it */
 };
 
 /* one session core routed: who serves it, and who pays for it */
@@ -202,6 +216,31 @@ void bh_iommu_fault_read(struct bh_core_state *core);
 int bh_control_open(struct bh_core_state *core, char *err, size_t err_len);
 void bh_control_accept(struct bh_core_state *core);
 void bh_control_close(struct bh_core_state *core);
+
+/* core/admin.c: root's start, stop, restart and reload; the reply (one line) into out */
+int bh_admin_command(struct bh_core_state *core, const char *cmd, char *out, size_t len);
+struct bh_component *bh_admin_find(struct bh_core_state *core, const char *name);
+/* "running", "backoff", ... or "removed" (by a reload) */
+const char *bh_state_name(const struct bh_component *c);
+/* the component ended: true if root's request decided what happens next */
+bool bh_admin_ended(struct bh_core_state *core, struct bh_component *c);
+/* two sections say the same, wherever they were written */
+bool bh_reload_same(const struct bh_component_config *a, const struct bh_component_config *b);
+/* what of new (old: NULL for an added one) only core's start can apply, or NULL */
+const char *bh_reload_needs_core(const struct bh_component_config *old,
+				 const struct bh_component_config *new);
+/* a fresh component slot i for core->cfg.comp[i] */
+void bh_component_init(struct bh_core_state *core, int i);
+/* core/platform.c: take the devices a component added by a reload is granted */
+int bh_platform_add(struct bh_core_state *core, struct bh_component *c);
+
+/* core/complog.c: each component's log ring, and who follows it */
+void bh_complog_attach(struct bh_core_state *core);
+void bh_complog_output(struct bh_core_state *core, struct bh_component *c, const char *text);
+/* "logs [NAME] [follow]" on the control socket fd; 0 if core keeps fd to follow */
+int bh_complog_command(struct bh_core_state *core, int fd, const char *cmd);
+/* log.c calls this with each line core logs, when set */
+extern void (*bh_log_hook)(const char *line);
 
 uint64_t bh_now_ns(void); /* lib/time.c */
 

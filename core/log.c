@@ -13,6 +13,8 @@
 /* or once it has been quiet this long */
 #define BH_REFUSAL_QUIET_NS (2ull * 1000000000ull)
 
+void (*bh_log_hook)(const char *line);
+
 void bh_log(const char *fmt, ...)
 {
 	static uint64_t t0;
@@ -26,6 +28,8 @@ void bh_log(const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "core [%7.3f] %s\n", (double)(now - t0) / 1e9, line);
+	if (bh_log_hook)
+		bh_log_hook(line);
 }
 
 /* 3860 -> "3,860": counts a person reads at a glance */

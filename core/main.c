@@ -187,15 +187,9 @@ int main(int argc, char **argv)
 	core.control_fd = -1;
 	core.kmsg_fd = -1;
 	core.ncomp = core.cfg.ncomp;
-	for (int i = 0; i < core.ncomp; i++) {
-		core.comp[i].cfg = &core.cfg.comp[i];
-		core.comp[i].index = i;
-		core.comp[i].sock = core.comp[i].output = -1;
-		core.comp[i].domain.container_fd = -1;
-		core.comp[i].tap_fd = -1;
-		for (int k = 0; k < BH_MAX_SERVICES; k++)
-			core.comp[i].channel[k] = -1;
-	}
+	for (int i = 0; i < core.ncomp; i++)
+		bh_component_init(&core, i);
+	bh_complog_attach(&core);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGTERM);

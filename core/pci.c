@@ -321,6 +321,29 @@ int bh_modprobe(const char *module)
 	return 0;
 }
 
+/* set driver_override, and leave the current driver cur (if any) */
+static int override_and_unbind(const struct bh_host *h, const char *address, const char *driver,
+			       const char *cur, char *err, size_t err_len)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/driver_override", h->sysfs, address);
+	rc = write_file(path, driver);
+	if (rc) {
+		snprintf(err, err_len, "%s: cannot write driver_override: %s", address,
+			 strerror(-rc));
+		return rc;
+	}
+	if (!cur[0])
+		return 0;
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/driver/unbind", h->sysfs, address);
+	rc = write_file(path, address);
+	if (rc)
+		snprintf(err, err_len, "%s: cannot unbind from %s: %s", address, cur, strerror(-rc));
+	return rc;
+}
+
 int bh_pci_bind(const struct bh_host *h, const char *address, const char *driver, char *err,
 		size_t err_len)
 {
@@ -340,23 +363,9 @@ int bh_pci_bind(const struct bh_host *h, const char *address, const char *driver
 			return -ENOENT;
 		}
 	}
-	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/driver_override", h->sysfs, address);
-	rc = write_file(path, driver);
-	if (rc) {
-		snprintf(err, err_len, "%s: cannot write driver_override: %s", address,
-			 strerror(-rc));
+	rc = override_and_unbind(h, address, driver, cur, err, err_len);
+	if (rc)
 		return rc;
-	}
-	if (cur[0]) {
-		snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/driver/unbind", h->sysfs,
-			 address);
-		rc = write_file(path, address);
-		if (rc) {
-			snprintf(err, err_len, "%s: cannot unbind from %s: %s", address, cur,
-				 strerror(-rc));
-			return rc;
-		}
-	}
 	snprintf(path, sizeof(path), "%s/bus/pci/drivers_probe", h->sysfs);
 	rc = write_file(path, address);
 	bh_pci_driver(h, address, cur, sizeof(cur));
@@ -371,6 +380,38 @@ int bh_pci_bind(const struct bh_host *h, const char *address, const char *driver
 			snprintf(err, err_len, "%s: %s did not take the device (%s)", address,
 				 driver, rc ? strerror(-rc) : "no error");
 		return -ENODEV;
+	}
+	return 0;
+}
+
+int bh_pci_attr(const struct bh_host *h, const char *address, const char *attr, char *buf,
+		size_t len)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/%s", h->sysfs, address, attr);
+	buf[0] = 0;
+	return read_file(path, buf, len);
+}
+
+int bh_pci_unbind(const struct bh_host *h, const char *address, char *err, size_t err_len)
+{
+	char path[PATH_MAX], cur[64], alias[256];
+	int rc;
+
+	bh_pci_driver(h, address, cur, sizeof(cur));
+	/* an empty override ("\n") lets the kernel match drivers by ID again */
+	rc = override_and_unbind(h, address, "\n", cur, err, err_len);
+	if (rc)
+		return rc;
+	/* without udev nobody loads the device's module: modprobe knows it by its alias */
+	if (bh_pci_attr(h, address, "modalias", alias, sizeof(alias)) == 0 && alias[0])
+		bh_modprobe(alias);
+	snprintf(path, sizeof(path), "%s/bus/pci/drivers_probe", h->sysfs);
+	rc = write_file(path, address);
+	if (rc && rc != -ENODEV) {
+		snprintf(err, err_len, "%s: drivers_probe: %s", address, strerror(-rc));
+		return rc;
 	}
 	return 0;
 }

@@ -49,6 +49,13 @@ int bh_pci_bind(const struct bh_host *h, const char *address, const char *driver
 /* the device's current driver into buf ("" if none) */
 void bh_pci_driver(const struct bh_host *h, const char *address, char *buf, size_t len);
 
+/* a sysfs attribute of the device ("reset_method", "class"), first line; 0 or -errno */
+int bh_pci_attr(const struct bh_host *h, const char *address, const char *attr, char *buf,
+		size_t len);
+
+/* back to the kernel's own driver: clear driver_override, unbind, probe; 0 or -errno */
+int bh_pci_unbind(const struct bh_host *h, const char *address, char *err, size_t err_len);
+
 /* load a kernel module by running modprobe; 0 or -1 */
 int bh_modprobe(const char *module);
 

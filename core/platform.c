@@ -103,6 +103,38 @@ static int add_device(struct bh_core_state *core, struct bh_component *c,
 	return 0;
 }
 
+/* the devices c's policy grants, of the npci the host has */
+static void resolve(struct bh_core_state *core, struct bh_component *c,
+		    const struct bh_pci_dev *pci, int npci)
+{
+	const struct bh_component_config *cc = c->cfg;
+
+	c->domain.container_fd = -1;
+	for (int mi = 0; mi < cc->nmatch; mi++) {
+		const struct bh_match *m = &cc->match[mi];
+		int found = 0;
+
+		for (int pi = 0; pi < npci; pi++) {
+			char why[256];
+			if (!bh_policy_matches(m, &pci[pi]))
+				continue;
+			found++;
+			if (bh_pci_host_use(&bh_host_real, pci[pi].address, why, sizeof(why)) == 1 &&
+			    !m->take_from_host) {
+				bh_log("policy: \"%s\" does not get %s (%s): the host is using it: "
+				       "%s. To take it anyway, name it by address: device = %s "
+				       "take-from-host",
+				       cc->name, pci[pi].address, pci[pi].name, why, pci[pi].address);
+				continue;
+			}
+			add_device(core, c, &pci[pi]);
+		}
+		if (!found)
+			bh_log("policy: %s:%d: no PCI device matches for \"%s\"", core->cfg.path,
+			       m->line, cc->name);
+	}
+}
+
 int bh_platform_init(struct bh_core_state *core, char *err, size_t err_len)
 {
 	struct bh_pci_dev *pci = NULL;
@@ -114,37 +146,23 @@ int bh_platform_init(struct bh_core_state *core, char *err, size_t err_len)
 	rc = bh_pci_scan(&bh_host_real, &pci, &npci, err, err_len);
 	if (rc)
 		return rc;
-	for (int ci = 0; ci < core->ncomp; ci++) {
-		struct bh_component *c = &core->comp[ci];
-		const struct bh_component_config *cc = c->cfg;
+	for (int ci = 0; ci < core->ncomp; ci++)
+		resolve(core, &core->comp[ci], pci, npci);
+	free(pci);
+	return 0;
+}
 
-		c->domain.container_fd = -1;
-		for (int mi = 0; mi < cc->nmatch; mi++) {
-			const struct bh_match *m = &cc->match[mi];
-			int found = 0;
+int bh_platform_add(struct bh_core_state *core, struct bh_component *c)
+{
+	struct bh_pci_dev *pci = NULL;
+	char err[512];
+	int npci = 0, rc = bh_pci_scan(&bh_host_real, &pci, &npci, err, sizeof(err));
 
-			for (int pi = 0; pi < npci; pi++) {
-				char why[256];
-				if (!bh_policy_matches(m, &pci[pi]))
-					continue;
-				found++;
-				if (bh_pci_host_use(&bh_host_real, pci[pi].address, why,
-						    sizeof(why)) == 1 &&
-				    !m->take_from_host) {
-					bh_log("policy: \"%s\" does not get %s (%s): the host is "
-					       "using it: %s. To take it anyway, name it by "
-					       "address: device = %s take-from-host",
-					       cc->name, pci[pi].address, pci[pi].name, why,
-					       pci[pi].address);
-					continue;
-				}
-				add_device(core, c, &pci[pi]);
-			}
-			if (!found)
-				bh_log("policy: %s:%d: no PCI device matches for \"%s\"",
-				       core->cfg.path, m->line, cc->name);
-		}
+	if (rc) {
+		bh_log("\"%s\": %s", c->cfg->name, err);
+		return rc;
 	}
+	resolve(core, c, pci, npci);
 	free(pci);
 	return 0;
 }

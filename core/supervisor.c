@@ -27,6 +27,19 @@ static void watch(struct bh_core_state *core, int fd, enum bh_tag_kind kind, int
 	epoll_ctl(core->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+void bh_component_init(struct bh_core_state *core, int i)
+{
+	struct bh_component *c = &core->comp[i];
+
+	c->cfg = &core->cfg.comp[i];
+	c->index = i;
+	c->sock = c->output = -1;
+	c->domain.container_fd = -1;
+	c->tap_fd = -1;
+	for (int k = 0; k < BH_MAX_SERVICES; k++)
+		c->channel[k] = -1;
+}
+
 int bh_component_start(struct bh_core_state *core, struct bh_component *c)
 {
 	const struct bh_component_config *cc = c->cfg;
@@ -59,9 +72,15 @@ int bh_component_start(struct bh_core_state *core, struct bh_component *c)
 	return 0;
 }
 
+/* one line of a component's output: core's stdout, and the component's log ring */
+static void emit(struct bh_core_state *core, struct bh_component *c, const char *text)
+{
+	fprintf(stdout, "%s| %s\n", c->cfg->name, text);
+	bh_complog_output(core, c, text);
+}
+
 void bh_component_output(struct bh_core_state *core, struct bh_component *c)
 {
-	(void)core;
 	for (;;) {
 		ssize_t n;
 		char *nl;
@@ -78,7 +97,7 @@ void bh_component_output(struct bh_core_state *core, struct bh_component *c)
 			/* flush a last partial line at end of output */
 			if (c->output < 0 && c->outlen) {
 				c->outbuf[c->outlen] = 0;
-				fprintf(stdout, "%s| %s\n", c->cfg->name, c->outbuf);
+				emit(core, c, c->outbuf);
 				c->outlen = 0;
 			}
 			fflush(stdout);
@@ -88,13 +107,13 @@ void bh_component_output(struct bh_core_state *core, struct bh_component *c)
 		c->outbuf[c->outlen] = 0;
 		while ((nl = strchr(c->outbuf, '\n'))) {
 			*nl = 0;
-			fprintf(stdout, "%s| %s\n", c->cfg->name, c->outbuf);
+			emit(core, c, c->outbuf);
 			c->outlen -= (size_t)(nl + 1 - c->outbuf);
 			memmove(c->outbuf, nl + 1, c->outlen + 1);
 		}
 		/* an overlong line goes out in pieces */
 		if (c->outlen == sizeof(c->outbuf) - 1) {
-			fprintf(stdout, "%s| %s\n", c->cfg->name, c->outbuf);
+			emit(core, c, c->outbuf);
 			c->outlen = 0;
 		}
 	}
@@ -194,14 +213,16 @@ static void ended(struct bh_core_state *core, struct bh_component *c, int status
 	 * the other components' device resets (seconds each), or I/O on it
 	 * hangs for the dead-connection timeout if core is killed meanwhile.
 	 */
-	bool stays_down = core->stopping || cc->restart == BH_RESTART_NEVER ||
-			  (cc->restart == BH_RESTART_ON_FAILURE && !failed);
+	bool stays_down = core->stopping || c->admin == BH_ADMIN_STOP ||
+			  cc->restart == BH_RESTART_NEVER || (cc->restart == BH_RESTART_ON_FAILURE && !failed);
 	if (cc->nbd >= 0 && (stays_down || c->restarts >= cc->max_restarts)) {
 		bh_nbd_disconnect(cc->nbd);
 		bh_log("/dev/nbd%d disconnected: \"%s\" will not serve it again", cc->nbd,
 		       cc->name);
 	}
 	bh_component_revoke(core, c);
+	if (bh_admin_ended(core, c))
+		return;
 	if (stays_down) {
 		c->state = BH_FINISHED;
 		return;

@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# vm: --devices edu,e1000e,e1000e --mem 1024 --timeout 900
+# The bulkhead command (issue 16): devices, bind and unbind of a test-machine
+# NIC, status (table and JSON), logs and logs -f, stop/start/restart, and a
+# reload that restarts one changed component and starts one added component
+# while the others keep their pids and the NIC keeps its traffic; and the
+# refusals, each with its reason.
+#   0000:00:02.0 edu     core's edu driver
+#   0000:00:03.0 e1000e  core's e1000e driver, nic-tap makes it bh0
+#   0000:00:04.0 e1000e  bound and unbound by the tests, then the kernel's
+#                        driver in namespace "peer": bh0's other end
+set -u
+. "$(dirname "$0")/lib.sh"
+
+edu=0000:00:02.0
+ours=0000:00:03.0
+spare=0000:00:04.0
+conf=$WORK/cli.conf
+log=$WORK/cli.log
+B=$CLI
+
+# jq_true JSON FILTER: the filter holds (jq -e alone passes on empty input)
+jq_true() { [ -n "$1" ] && echo "$1" | jq -e "$2" >/dev/null; }
+driver_of() { basename "$(readlink "/sys/bus/pci/devices/$1/driver" 2>/dev/null)" 2>/dev/null; }
+
+# ---- with no core: devices, bind, unbind ----
+out=$("$B" --help)
+rc=$?
+[ $rc = 0 ] && echo "$out" | grep -q "^exit status:" && echo "$out" | grep -q "4  no such component"
+result cli_help $? "bulkhead --help: exit $rc, lists $(echo "$out" | grep -c '^  bulkhead ') commands and the exit codes"
+
+"$B" status >/dev/null 2>&1
+rc=$?
+[ $rc = 3 ]
+result cli_no_core $? "status with no core running: exit $rc (3: core not reachable)"
+
+devs=$("$B" devices --json)
+echo "$devs" | jq -c '.[]' | head -8
+n=$(echo "$devs" | jq length)
+edu_j=$(echo "$devs" | jq -c ".[] | select(.address == \"$edu\")")
+nic_j=$(echo "$devs" | jq -c ".[] | select(.address == \"$spare\")")
+jq_true "$edu_j" '.iommu_group != null and .viable == true and .driver == null and .id == "1234:11e8"' &&
+	jq_true "$nic_j" '(.name | test("82574")) and (.class | test("Ethernet")) and .reset_method != null' &&
+	[ "$n" -ge 3 ]
+result cli_devices_json $? "$n devices; edu: $edu_j; spare NIC: $nic_j"
+
+"$B" devices | tee "$WORK/devices.txt" | head -12
+grep -qE "^$spare +Ethernet controller +[0-9]+ +yes" "$WORK/devices.txt"
+result cli_devices_table $? "$(grep "^$spare" "$WORK/devices.txt")"
+
+before=$(driver_of $spare)
+out=$("$B" bind "$spare" 2>&1)
+rc=$?
+after=$(driver_of $spare)
+[ $rc = 0 ] && [ "$after" = vfio-pci ] && jq_true "$("$B" devices --json)" ".[] | select(.address == \"$spare\") | .driver == \"vfio-pci\" and .viable"
+result cli_bind $? "bind $spare: exit $rc, driver ${before:-none} -> $after: $out"
+
+out=$("$B" unbind "$spare" 2>&1)
+rc=$?
+after=$(driver_of $spare)
+[ $rc = 0 ] && [ "$after" = e1000e ]
+result cli_unbind $? "unbind $spare: exit $rc, vfio-pci -> ${after:-none}: $out"
+
+# the kernel's e1000e has the NIC now: up with an address, it is the host's
+ifname=$(ls /sys/bus/pci/devices/$spare/net 2>/dev/null | head -1)
+ip addr add 10.9.9.9/24 dev "$ifname" 2>/dev/null
+ip link set "$ifname" up
+out=$("$B" bind --dry-run "$spare" 2>&1)
+rc=$?
+[ $rc = 1 ] && echo "$out" | grep -q "refusing to bind $spare: the host is using it: its network interface"
+result cli_bind_refuses_active_nic $? "exit $rc: $out"
+ip link set "$ifname" down
+ip addr flush dev "$ifname"
+
+out=$("$B" bind --dry-run 0000:00:1f.6 2>&1)
+rc=$?
+[ $rc = 4 ] && echo "$out" | grep -q "no PCI device 0000:00:1f.6"
+result cli_bind_unknown $? "exit $rc: $out"
+
+# ---- core with five components ----
+idle() { # NAME [ENV]: a component that connects to core and waits
+	printf '[component "%s"]\nexec = %s\nargs = spin\nrestart = on-failure\n%s\n\n' \
+		"$1" "$BUILD/tests/bulkhead-hostile" "${2:-}"
+}
+write_conf() { # extra lines for idle2, then more sections
+	cat <<CONF
+[core]
+backend = vfio
+control = /run/bulkhead/core.sock
+
+[component "edu"]
+exec = $BUILD/drivers/edu/bulkhead-edu
+device = 1234:11e8
+restart = on-failure
+dma = 1M
+
+[component "e1000e"]
+exec = $BUILD/drivers/e1000e/bulkhead-e1000e
+device = $ours
+provides = nic
+dma = 16M
+restart = always
+
+[component "nic-tap"]
+exec = $BUILD/bridges/nic-tap/bulkhead-nic-tap
+session = nic e1000e
+tap = bh0
+restart = always
+
+$(idle idle1)
+$(idle idle2 "$1")
+${2:-}
+CONF
+}
+write_conf "" >"$conf"
+modprobe tun
+start_core "$conf" "$log" || { result cli_core_start 1 "core did not start"; exit 1; }
+wait_for "$log" "edu\| edu: (all tests passed|FAILED)" 90
+wait_for "$log" "nic-tap\| nic-tap: bh0 <-> nic session" 60
+wait_for_count "$log" "hostile: spin: ready" 2 30
+peer_if=$(peer_netns "$spare" 10.0.0.2/24)
+tap_up "$log" bh0 10.0.0.1/24
+busybox ping -c 2 -W 3 10.0.0.2 >/dev/null 2>&1
+
+# ---- status ----
+"$B" status --table
+st=$("$B" status --json)
+jq_true "$st" '(.components | length) == 5 and ([.components[].state] | all(. == "running")) and .core.backend == "vfio"'
+result cli_status_json $? "$(echo "$st" | jq -c '[.components[] | {name, state, pid, restarts}]')"
+
+one=$("$B" status edu --json)
+jq_true "$one" ".name == \"edu\" and .state == \"running\" and .devices[0].address == \"$edu\" and .irqs > 0 and .uid > 0 and (.dma_bytes | type) == \"number\""
+result cli_status_name_json $? "$(echo "$one" | jq -c '{name, state, pid, uid, restarts, irqs, dma_bytes, last_exit, devices: [.devices[] | {name, irqs, resets}]}')"
+
+tap=$("$B" status nic-tap --json)
+jq_true "$tap" '(.peers | split(",") | index("e1000e")) != null and (.session_list | length) >= 1'
+result cli_status_peers $? "nic-tap: peers $(echo "$tap" | jq -c '.peers'), sessions $(echo "$tap" | jq -c '.session_list')"
+
+"$B" status nosuch >/dev/null 2>&1
+rc=$?
+[ $rc = 4 ]
+result cli_status_unknown $? "status nosuch: exit $rc (4: no such component)"
+
+# ---- logs ----
+lg=$("$B" logs edu)
+echo "$lg" | head -4
+echo "$lg" | grep -q "edu: edu: all tests passed" && echo "$lg" | grep -qE 'edu \(core\): started "edu" pid'
+result cli_logs $? "$(echo "$lg" | wc -l) lines for edu, its output and core's lines about it"
+
+lj=$("$B" logs --json)
+jq_true "$lj" '(map(.component) | unique | length) == 5 and (map(select(.source == "core")) | length) > 0'
+result cli_logs_json $? "$(echo "$lj" | jq length) lines of 5 components as JSON"
+
+out=$("$B" logs nosuch 2>&1)
+rc=$?
+[ $rc = 4 ] && echo "$out" | grep -q "no component 'nosuch'"
+result cli_logs_unknown $? "exit $rc: $out"
+
+"$B" logs -f edu >"$WORK/follow.txt" 2>&1 &
+follower=$!
+sleep 1
+
+# ---- stop, start, restart ----
+# of one `status --json`: comp JSON NAME KEY
+comp() { echo "$1" | jq -r ".components[] | select(.name == \"$2\") | .$3"; }
+pids() { echo "$1" | jq -r '[.components[] | "\(.name)=\(.pid)"] | join(" ")'; }
+s0=$("$B" status --json)
+out=$("$B" stop idle1)
+rc=$?
+s1=$("$B" status --json)
+[ $rc = 0 ] && [ "$(comp "$s1" idle1 state)" = finished ] && [ "$(comp "$s1" idle2 pid)" = "$(comp "$s0" idle2 pid)" ] &&
+	comp "$s1" idle1 last_exit | grep -q "stopped by bulkhead stop"
+result cli_stop $? "exit $rc: $out; idle1 $(comp "$s1" idle1 state), last exit: $(comp "$s1" idle1 last_exit)"
+sleep 1
+s1=$("$B" status --json)
+[ "$(comp "$s1" idle1 state)" = finished ]
+result cli_stop_stays_down $? "idle1 a second later: $(comp "$s1" idle1 state) (restart = on-failure does not bring it back)"
+
+out=$("$B" stop --no-wait idle1)
+rc=$?
+[ $rc = 0 ] && echo "$out" | grep -q "idle1 is not running (finished)"
+result cli_stop_again $? "a second stop: exit $rc: $out"
+
+out=$("$B" start idle1)
+rc=$?
+s1=$("$B" status --json)
+[ $rc = 0 ] && [ "$(comp "$s1" idle1 state)" = running ]
+result cli_start $? "exit $rc: $out"
+
+out=$("$B" restart edu)
+rc=$?
+wait_for "$log" "edu\| edu: .*start 2" 60
+s2=$("$B" status --json)
+[ $rc = 0 ] && [ "$(comp "$s2" edu pid)" != "$(comp "$s1" edu pid)" ] && [ "$(comp "$s2" edu restarts)" = $(($(comp "$s1" edu restarts) + 1)) ] &&
+	[ "$(comp "$s2" e1000e pid)" = "$(comp "$s1" e1000e pid)" ]
+result cli_restart $? "exit $rc: $out; pid $(comp "$s1" edu pid) -> $(comp "$s2" edu pid), restarts $(comp "$s1" edu restarts) -> $(comp "$s2" edu restarts), last exit: $(comp "$s2" edu last_exit)"
+
+sleep 0.5
+kill $follower 2>/dev/null
+wait $follower 2>/dev/null
+grep -q 'restarting, as root asked' "$WORK/follow.txt" && grep -q "edu: edu: uid .* start 2" "$WORK/follow.txt"
+result cli_logs_follow $? "logs -f edu saw $(wc -l <"$WORK/follow.txt") lines, among them: $(grep -E 'restarting|start 2' "$WORK/follow.txt" | head -2 | tr '\n' ';')"
+
+out=$("$B" restart nosuch 2>&1)
+rc=$?
+[ $rc = 4 ] && echo "$out" | grep -q "no component 'nosuch'"
+result cli_restart_unknown $? "exit $rc: $out"
+
+out=$(setpriv --reuid 65534 --regid 65534 --clear-groups "$B" stop edu 2>&1)
+rc=$?
+[ $rc = 3 ] && [ "$(comp "$("$B" status --json)" edu state)" = running ]
+result cli_not_root $? "stop edu as nobody: exit $rc: $out"
+
+out=$("$B" unbind --dry-run "$edu" 2>&1)
+rc=$?
+[ $rc = 1 ] && echo "$out" | grep -q 'core holds it for component "edu"'
+result cli_unbind_refuses_held $? "exit $rc: $out"
+
+# ---- reload ----
+p1=$(pids "$("$B" status --json)")
+cp "$conf" "$WORK/cli.conf.orig"
+printf 'this is not a section\n' >>"$conf"
+out=$("$B" reload 2>&1)
+rc=$?
+[ $rc = 1 ] && echo "$out" | grep -q "nothing changed" && [ "$(pids "$("$B" status --json)")" = "$p1" ]
+result cli_reload_broken $? "exit $rc: $out; pids unchanged: $([ "$(pids "$("$B" status --json)")" = "$p1" ] && echo yes || echo no)"
+
+sed "s|^device = $ours|device = $spare|" "$WORK/cli.conf.orig" >"$conf"
+out=$("$B" reload 2>&1)
+rc=$?
+[ $rc = 1 ] && echo "$out" | grep -q "changed its devices" && [ "$(pids "$("$B" status --json)")" = "$p1" ]
+result cli_reload_refuses_devices $? "exit $rc: $out"
+
+write_conf "env = CHANGED=1" "$(idle idle3)" >"$conf"
+busybox ping -i 0.2 -c 40 -W 2 10.0.0.2 >"$WORK/ping.txt" 2>&1 &
+pinger=$!
+sleep 1
+t0=$(date +%s%N)
+out=$("$B" reload 2>&1)
+rc=$?
+t1=$(date +%s%N)
+s3=$("$B" status --json)
+p2=$(pids "$s3")
+wait $pinger
+loss=$(grep -oE "[0-9]+% packet loss" "$WORK/ping.txt")
+kept=yes
+for c in edu e1000e nic-tap idle1; do
+	[ "$(echo "$p1" | grep -oE "(^| )$c=[0-9]+")" = "$(echo "$p2" | grep -oE "(^| )$c=[0-9]+")" ] || kept=no
+done
+changed=$([ "$(echo "$p1" | grep -oE 'idle2=[0-9]+')" != "$(echo "$p2" | grep -oE 'idle2=[0-9]+')" ] && echo yes || echo no)
+[ $rc = 0 ] && [ $kept = yes ] && [ $changed = yes ] && [ "$(comp "$s3" idle3 state)" = running ] &&
+	echo "$out" | grep -q "restarted: idle2 added: idle3"
+result cli_reload $? "exit $rc in $(((t1 - t0) / 1000000)) ms: $(echo "$out" | tr '\n' ' ')| before: $p1 | after: $p2 | others kept their pids: $kept"
+busybox ping -c 2 -W 3 10.0.0.2 >/dev/null 2>&1
+result cli_reload_traffic $? "ping through bh0 across the reload: ${loss:-no summary}; after it: replies"
+echo "RESULT cli reload_ms=$(((t1 - t0) / 1000000)) ping_during_reload=\"${loss:-?}\""
+
+stop_core
+echo "---- core log (last 40 of $(wc -l <"$log")) ----"
+tail -40 "$log"
