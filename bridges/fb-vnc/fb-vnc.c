@@ -307,14 +307,24 @@ static bool input_ready(void)
 		return false;
 	}
 	input_open = true;
+	/* a stuck owner must not stop the screen: a full socket drops the event */
+	fcntl(input.fd, F_SETFL, fcntl(input.fd, F_GETFL) | O_NONBLOCK);
 	printf("fb-vnc: input goes to the screen's owner\n");
 	return true;
 }
 
 static void input_sent(int rc)
 {
-	if (rc == 0 || rc == -EAGAIN)
+	static uint64_t dropped;
+
+	if (rc == 0)
 		return;
+	if (rc == -EAGAIN) {
+		if (dropped++ % 1000 == 0)
+			printf("fb-vnc: the screen's owner is behind: %llu events dropped\n",
+			       (unsigned long long) dropped);
+		return;
+	}
 	printf("fb-vnc: the input session ended (%s): reconnecting at the next event\n",
 	       strerror(-rc));
 	bh_session_close(NULL, &input);

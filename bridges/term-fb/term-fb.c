@@ -322,6 +322,8 @@ static void accept_sources(void)
 			continue;
 		}
 		c->open = true;
+		/* events are taken until none is left: the socket must not block */
+		fcntl(c->s.fd, F_SETFL, fcntl(c->s.fd, F_GETFL) | O_NONBLOCK);
 		printf("term-fb: input from %s\n", req.client);
 	}
 }

@@ -126,6 +126,9 @@ int main(void)
 		bh_session_close(NULL, &s);
 	printf("input-hostile: done, %u failed\n", failed);
 	/* stay, as a component does, until core ends us */
-	for (;;)
-		pause();
+	for (;;) {
+		struct pollfd p = {.fd = core.fd};
+		if (poll(&p, 1, -1) > 0)
+			return 0;
+	}
 }

@@ -13,6 +13,7 @@
  */
 #include <png.h>
 #include <rfb/rfbclient.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,21 @@ static void got(rfbClient *c, int x, int y, int w, int h)
 	(void) c, (void) x, (void) y;
 	updates++;
 	pixels += (unsigned long) w * h;
+}
+
+static void quiet_log(const char *fmt, ...)
+{
+	(void) fmt;
+}
+
+static void err_log(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("vnc-type: libvncclient: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 }
 
 static double now(void)
@@ -90,7 +106,8 @@ int main(int argc, char **argv)
 				"[--png FILE]\n");
 		return 2;
 	}
-	rfbClientLog = rfbClientErr = NULL;
+	rfbClientLog = quiet_log;
+	rfbClientErr = err_log;
 	c = rfbGetClient(8, 3, 4);
 	c->serverHost = strdup(argv[1]);
 	c->serverPort = atoi(argv[2]);
