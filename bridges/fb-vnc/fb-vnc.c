@@ -104,35 +104,6 @@ static uint32_t get32(const uint8_t *p)
 	return (uint32_t) get16(p) << 16 | get16(p + 2);
 }
 
-static void rect_union(struct bh_fb_rect *a, const struct bh_fb_rect *b)
-{
-	uint32_t x1, y1;
-
-	if (!b->w || !b->h)
-		return;
-	if (!a->w || !a->h) {
-		*a = *b;
-		return;
-	}
-	x1 = a->x + a->w > b->x + b->w ? a->x + a->w : b->x + b->w;
-	y1 = a->y + a->h > b->y + b->h ? a->y + a->h : b->y + b->h;
-	a->x = a->x < b->x ? a->x : b->x;
-	a->y = a->y < b->y ? a->y : b->y;
-	a->w = x1 - a->x;
-	a->h = y1 - a->y;
-}
-
-static struct bh_fb_rect rect_clip(const struct bh_fb_rect *a, const struct bh_fb_rect *b)
-{
-	uint32_t x0 = a->x > b->x ? a->x : b->x, y0 = a->y > b->y ? a->y : b->y;
-	uint32_t x1 = a->x + a->w < b->x + b->w ? a->x + a->w : b->x + b->w;
-	uint32_t y1 = a->y + a->h < b->y + b->h ? a->y + a->h : b->y + b->h;
-
-	if (x1 <= x0 || y1 <= y0)
-		return (struct bh_fb_rect){0};
-	return (struct bh_fb_rect){.x = x0, .y = y0, .w = x1 - x0, .h = y1 - y0};
-}
-
 static struct bh_fb_rect screen(void)
 {
 	return (struct bh_fb_rect){.w = mode.width, .h = mode.height};
@@ -271,7 +242,7 @@ static int update(struct viewer *v)
 		v->dirty = screen();
 		return flush_out(v);
 	}
-	r = rect_clip(&v->dirty, &v->want);
+	r = bh_fb_rect_clip(&v->dirty, &v->want);
 	if (!r.w)
 		return 0;
 	size = 16 + (size_t) r.w * r.h * (v->pf.bpp / 8);
@@ -375,10 +346,10 @@ static long message(struct viewer *v, const uint8_t *m, size_t n)
 		if (n < 10)
 			return 0;
 		r = (struct bh_fb_rect){get16(m + 2), get16(m + 4), get16(m + 6), get16(m + 8)};
-		v->want = rect_clip(&r, &s);
+		v->want = bh_fb_rect_clip(&r, &s);
 		v->wants = true;
 		if (!m[1])
-			rect_union(&v->dirty, &v->want);
+			bh_fb_rect_union(&v->dirty, &v->want);
 		return 10;
 	}
 	case 4: { /* KeyEvent */
@@ -541,7 +512,7 @@ static void all_dirty(const struct bh_fb_rect *r)
 {
 	for (int i = 0; i < MAX_VIEWERS; i++)
 		if (viewers[i].fd >= 0)
-			rect_union(&viewers[i].dirty, r);
+			bh_fb_rect_union(&viewers[i].dirty, r);
 }
 
 /* the screen's damage, acknowledged; <0 if the stream broke */

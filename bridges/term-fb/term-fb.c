@@ -206,22 +206,6 @@ static void draw_cell(int row, int col)
 	}
 }
 
-static void rect_union(struct bh_fb_rect *a, const struct bh_fb_rect *b)
-{
-	uint32_t x1, y1;
-
-	if (!a->w) {
-		*a = *b;
-		return;
-	}
-	x1 = a->x + a->w > b->x + b->w ? a->x + a->w : b->x + b->w;
-	y1 = a->y + a->h > b->y + b->h ? a->y + a->h : b->y + b->h;
-	a->x = a->x < b->x ? a->x : b->x;
-	a->y = a->y < b->y ? a->y : b->y;
-	a->w = x1 - a->x;
-	a->h = y1 - a->y;
-}
-
 /* the dirty cells into the picture; their pixels to report */
 static void draw(void)
 {
@@ -237,7 +221,7 @@ static void draw(void)
 				.y = (uint32_t) t.r0 * t.font.height,
 				.w = (uint32_t) (t.c1 - t.c0) * t.font.width,
 				.h = (uint32_t) (t.r1 - t.r0) * t.font.height};
-	rect_union(&t.pending, &r);
+	bh_fb_rect_union(&t.pending, &r);
 	t.r0 = t.r1 = 0;
 }
 
