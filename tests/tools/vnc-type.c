@@ -9,7 +9,8 @@
  * and releases ('\n' is Return), reads updates until the screen has been
  * still for N ms (default 1500), and writes what it sees as a PNG. It
  * prints "vnc-type: screen WxH 'NAME'", "vnc-type: typed N keys" and
- * "vnc-type: N updates, N pixels" and exits 0, or says what failed.
+ * "vnc-type: N updates, N pixels, the last T s after the last key" and
+ * exits 0, or says what failed.
  */
 #include <png.h>
 #include <rfb/rfbclient.h>
@@ -20,12 +21,16 @@
 #include <time.h>
 
 static unsigned long updates, pixels;
+static double last_update;
+
+static double now(void);
 
 static void got(rfbClient *c, int x, int y, int w, int h)
 {
 	(void) c, (void) x, (void) y;
 	updates++;
 	pixels += (unsigned long) w * h;
+	last_update = now();
 }
 
 static void quiet_log(const char *fmt, ...)
@@ -97,7 +102,8 @@ static void type(rfbClient *c, const char *s, unsigned long *keys)
 int main(int argc, char **argv)
 {
 	const char *png = NULL;
-	double quiet = 1.5;
+	double quiet = 1.5, typed_at = 0, settled_from;
+	unsigned long updates0, pixels0;
 	unsigned long keys = 0;
 	rfbClient *c;
 
@@ -125,6 +131,7 @@ int main(int argc, char **argv)
 	for (int i = 3; i < argc; i++) {
 		if (!strcmp(argv[i], "--type") && i + 1 < argc) {
 			type(c, argv[++i], &keys);
+			typed_at = now();
 			/* each line as a person would: let the terminal answer first */
 			if (settle(c, 0.3, 10))
 				return 1;
@@ -138,11 +145,16 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("vnc-type: typed %lu keys\n", keys);
-	if (settle(c, quiet, 60)) {
+	updates0 = updates, pixels0 = pixels, settled_from = now();
+	if (settle(c, quiet, 120)) {
 		fprintf(stderr, "vnc-type: the server went away\n");
 		return 1;
 	}
-	printf("vnc-type: %lu updates, %lu pixels\n", updates, pixels);
+	printf("vnc-type: %lu updates, %lu pixels; after the last line's settling: %lu "
+	       "updates, %.1f Mpixel in %.2f s; the last update %.2f s after the last key\n",
+	       updates, pixels, updates - updates0, (pixels - pixels0) / 1e6,
+	       updates > updates0 ? last_update - settled_from : 0.0,
+	       typed_at && last_update > typed_at ? last_update - typed_at : 0.0);
 	if (png && write_png(c, png))
 		return 1;
 	rfbClientCleanup(c);
