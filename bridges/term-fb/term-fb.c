@@ -40,7 +40,7 @@
 #include "psf.h"
 
 #define MAX_SOURCES 4
-#define PTY_PER_PASS (16u << 10)
+#define PTY_PER_PASS (4u << 10)
 #define OUT_MAX 4096
 
 extern const uint8_t term_font_gz[], term_font_gz_end[];
