@@ -593,8 +593,8 @@ int main(void)
 			if (viewers[i].fd >= 0 &&
 			    (flush_out(&viewers[i]) < 0 || update(&viewers[i]) < 0))
 				viewer_close(&viewers[i], "gone while we sent");
-		if (rc > 0 || (rc == 0 && !bh_ps_prepare_wait(ps)))
-			continue;
+		/* more damage may be waiting: look at the viewers, but do not sleep */
+		int timeout = rc > 0 || (rc == 0 && !bh_ps_prepare_wait(ps)) ? 0 : 1000;
 		p[0] = (struct pollfd){.fd = cap.fd, .events = POLLIN | POLLRDHUP};
 		p[1] = (struct pollfd){.fd = bh_ps_wait_fd(ps), .events = POLLIN};
 		p[2] = (struct pollfd){.fd = lsock, .events = POLLIN};
@@ -606,8 +606,8 @@ int main(void)
 			    .fd = viewers[i].fd,
 			    .events = (short) (POLLIN | (viewers[i].out_len ? POLLOUT : 0))};
 		}
-		if (rc == 0) {
-			if (poll(p, np, 1000) < 0 && errno != EINTR)
+		if (rc >= 0) {
+			if (poll(p, np, timeout) < 0 && errno != EINTR)
 				return 1;
 			if (bh_coarse_ns() - beat > 1000000000ull) {
 				beat = bh_coarse_ns();

@@ -520,11 +520,11 @@ int main(void)
 				       (unsigned long long) t.pty_bytes);
 			}
 		}
-		if (busy || t.r0 < t.r1)
-			continue;
+		/* more to do: look at everything else, but do not sleep */
+		int timeout = busy || t.r0 < t.r1 ? 0 : 200;
 		/* acknowledgements matter only while something waits to be reported */
 		if (t.pending.w && !bh_ps_prepare_wait(&t.fb.ps[0]))
-			continue;
+			timeout = 0;
 		p[np++] = (struct pollfd){.fd = t.core.fd};
 		p[np++] = (struct pollfd){.fd = bh_service_fd(&t.in_svc), .events = POLLIN};
 		p[np++] = (struct pollfd){.fd = t.pty, .events = POLLIN | (t.out_len ? POLLOUT : 0)};
@@ -534,7 +534,7 @@ int main(void)
 		for (int i = 0; i < MAX_SOURCES; i++)
 			if (t.src[i].open)
 				p[np++] = (struct pollfd){.fd = t.src[i].s.fd, .events = POLLIN};
-		if (poll(p, np, 200) < 0 && errno != EINTR)
+		if (poll(p, np, timeout) < 0 && errno != EINTR)
 			return 1;
 		if (p[0].revents) {
 			printf("term-fb: core closed our connection: shutting down\n");

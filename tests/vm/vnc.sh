@@ -136,10 +136,17 @@ lsrow=$("$TEXT" "$FONT" "$shot" | grep -m1 -E '(^| )proc( |$)')
 [ $rc = 0 ] && [ -n "$lsrow" ]
 result vnc_output_on_screen $? "QEMU's screendump read with $FONT: the typed line, 'ok-$sum' and ls's row '${lsrow:-none}' are on it"
 
-# what the viewer saw is what QEMU shows
-a=$("$TEXT" "$FONT" "$view" | md5sum) b=$("$TEXT" "$FONT" "$shot" | md5sum)
-[ -f "$view" ] && [ "$a" = "$b" ]
-result vnc_viewer_sees_screen $? "the viewer's picture reads as the same text as QEMU's screendump"
+# what the viewer saw is what QEMU shows: each row it has reads the same
+# (the viewer may have left before the last prompt was drawn)
+mapfile -t vrows < <("$TEXT" "$FONT" "$view" 2>/dev/null)
+mapfile -t drows < <("$TEXT" "$FONT" "$shot")
+same=0 differ=0
+for i in "${!vrows[@]}"; do
+	[ -n "${vrows[i]}" ] || continue
+	if [ "${vrows[i]}" = "${drows[i]:-}" ]; then same=$((same + 1)); else differ=$((differ + 1)); fi
+done
+printf '%s\n' "${vrows[@]}" | grep -qxF "ok-$sum" && [ $differ = 0 ]
+result vnc_viewer_sees_screen $? "the viewer's picture: $same rows of text as on QEMU's screendump, $differ differ, 'ok-$sum' among them"
 
 # after the hostile source, typing still works
 tok2=$RANDOM
@@ -161,7 +168,7 @@ wait_text() {
 
 # a figure: lines through the shell, term-fb, the driver and fb-vnc (the
 # shell times seq; seq's end waits for term-fb, the pty holds only so much)
-lines=${VNC_LINES:-5000}
+lines=${VNC_LINES:-2000}
 seqrun=$("$VIEWER" 127.0.0.1 $PORT --type 't0=$(date +%s%N); seq 1 '"$lines"'; echo seq-ms-$((($(date +%s%N) - t0) / 1000000))'$'\n' --quiet-ms 2000 2>&1 | tail -1)
 row=$(wait_text '^seq-ms-[0-9]+$' 120)
 ms=${row#seq-ms-}
@@ -169,7 +176,7 @@ ms=${row#seq-ms-}
 result vnc_scroll $? "seq 1 $lines on term-fb: $ms ms ($(awk -v n="$lines" -v ms="${ms:-0}" 'BEGIN { if (ms > 0) printf "%d lines/s", n * 1000 / ms; else print "?" }')), watched over VNC: ${seqrun#vnc-type: }"
 
 # the picture for docs/: a shell in term-fb, and who draws it
-"$VIEWER" 127.0.0.1 $PORT --type $'clear; uname -sr; tty; ps -o pid,uid,args -u 61000,61001,61002,61003; grep -E \'^(Uid|NoNewPrivs|Seccomp):\' /proc/$(ps -o pid= -u 61000)/status\n' >/dev/null 2>&1
+"$VIEWER" 127.0.0.1 $PORT --type $'clear; uname -sr; tty; ps -o pid,uid,args -u 61000,61001,61002,61003; grep -E \'^(Uid|NoNewPrivs|Seccomp):\' /proc/$(pgrep -u 61000)/status\n' >/dev/null 2>&1
 wait_text '^Seccomp:' 60 >/dev/null
 sleep 1
 screendump "$OUT/term-fb.png"
