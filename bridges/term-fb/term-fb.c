@@ -446,6 +446,8 @@ static int setup(void)
 	vterm_output_set_callback(t.vt, on_output, NULL);
 	t.vs = vterm_obtain_screen(t.vt);
 	vterm_screen_set_callbacks(t.vs, &cb, NULL);
+	/* full-screen programs (vi, top, less) get their own screen, and leave ours as it was */
+	vterm_screen_enable_altscreen(t.vs, 1);
 	vterm_screen_reset(t.vs, 1);
 	t.cursor_visible = true;
 	if (bh_service_open(&t.in_svc, &t.core, BH_INPUT_SERVICE, 0, MAX_SOURCES) < 0) {

@@ -4,13 +4,16 @@
  * program run as root in the test machine, not a component).
  *
  *   vnc-type HOST PORT [--type TEXT]... [--quiet-ms N] [--png FILE]
+ *   vnc-type HOST PORT --bench SECONDS
  *
  * It connects, waits for the whole screen, types each TEXT as key presses
  * and releases ('\n' is Return), reads updates until the screen has been
  * still for N ms (default 1500), and writes what it sees as a PNG. It
  * prints "vnc-type: screen WxH 'NAME'", "vnc-type: typed N keys" and
  * "vnc-type: N updates, N pixels, the last T s after the last key" and
- * exits 0, or says what failed.
+ * exits 0, or says what failed. --bench asks for the whole screen, not
+ * incrementally, again each time it has come, for SECONDS, and prints
+ * "vnc-type: bench: N full-screen updates in S s: F per second, M MB/s".
  */
 #include <png.h>
 #include <rfb/rfbclient.h>
@@ -72,6 +75,39 @@ static int settle(rfbClient *c, double quiet, double limit)
 	return 0;
 }
 
+static unsigned long finished;
+
+static void done(rfbClient *c)
+{
+	(void) c;
+	finished++;
+}
+
+/* whole-screen updates, one asked for at a time: fb-vnc's own rate */
+static int bench(rfbClient *c, double seconds)
+{
+	double t0 = now(), s;
+	unsigned long n = 0;
+
+	c->FinishedFrameBufferUpdate = done;
+	while (now() - t0 < seconds) {
+		unsigned long before = finished;
+		if (!SendFramebufferUpdateRequest(c, 0, 0, c->width, c->height, FALSE))
+			return -1;
+		while (finished == before) {
+			int r = WaitForMessage(c, 1000000);
+			if (r < 0 || (r > 0 && !HandleRFBServerMessage(c)))
+				return -1;
+		}
+		n++;
+	}
+	s = now() - t0;
+	printf("vnc-type: bench: %lu full-screen updates of %dx%d in %.2f s: %.1f per second, "
+	       "%.0f MB/s\n",
+	       n, c->width, c->height, s, n / s, n * 4.0 * c->width * c->height / s / 1e6);
+	return 0;
+}
+
 static int write_png(rfbClient *c, const char *path)
 {
 	png_image img = {.version = PNG_IMAGE_VERSION,
@@ -122,7 +158,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vnc-type: cannot connect to %s:%s\n", argv[1], argv[2]);
 		return 1;
 	}
-	if (settle(c, 0.5, 30) || !updates) {
+	if (settle(c, 0.5, 120) || !updates) {
 		fprintf(stderr, "vnc-type: no picture from the server\n");
 		return 1;
 	}
@@ -133,10 +169,13 @@ int main(int argc, char **argv)
 			type(c, argv[++i], &keys);
 			typed_at = now();
 			/* each line as a person would: let the terminal answer first */
-			if (settle(c, 0.3, 10))
+			if (settle(c, 0.3, 60))
 				return 1;
 		} else if (!strcmp(argv[i], "--quiet-ms") && i + 1 < argc) {
 			quiet = atoi(argv[++i]) / 1000.0;
+		} else if (!strcmp(argv[i], "--bench") && i + 1 < argc) {
+			if (bench(c, atof(argv[++i])))
+				return 1;
 		} else if (!strcmp(argv[i], "--png") && i + 1 < argc) {
 			png = argv[++i];
 		} else {

@@ -8,8 +8,8 @@
 # Debian's libvncclient) types a command; it must run (its file appears)
 # and its output must be on the screen QEMU reports (QMP screendump, read
 # back glyph by glyph with the same font: fb-text). A hostile input source
-# (input-hostile) sends bad events and floods: refused and bounded, and the
-# shell still takes typing afterwards. Last, the driver is killed while in
+# (input-hostile), which runs first, sends bad events and floods: refused and
+# bounded, and the viewer types after it. Last, the driver is killed while in
 # use: term-fb redraws the same screen once the driver is back.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -138,8 +138,8 @@ result vnc_output_on_screen $? "QEMU's screendump read with $FONT: the typed lin
 
 # what the viewer saw is what QEMU shows: each row it has reads the same
 # (the viewer may have left before the last prompt was drawn)
-mapfile -t vrows < <("$TEXT" "$FONT" "$view" 2>/dev/null)
-mapfile -t drows < <("$TEXT" "$FONT" "$shot")
+mapfile -t vrows <<<"$("$TEXT" "$FONT" "$view" 2>/dev/null)"
+mapfile -t drows <<<"$("$TEXT" "$FONT" "$shot")"
 same=0 differ=0
 for i in "${!vrows[@]}"; do
 	[ -n "${vrows[i]}" ] || continue
@@ -147,13 +147,6 @@ for i in "${!vrows[@]}"; do
 done
 printf '%s\n' "${vrows[@]}" | grep -qxF "ok-$sum" && [ $differ = 0 ]
 result vnc_viewer_sees_screen $? "the viewer's picture: $same rows of text as on QEMU's screendump, $differ differ, 'ok-$sum' among them"
-
-# after the hostile source, typing still works
-tok2=$RANDOM
-"$VIEWER" 127.0.0.1 $PORT --type "echo again-$tok2 > /tmp/vnc-y"$'\n' >/dev/null 2>&1
-got=$(cat /tmp/vnc-y 2>/dev/null)
-[ "$got" = "again-$tok2" ]
-result vnc_still_types $? "a second viewer typed after the hostile source: /tmp/vnc-y holds '${got:-nothing}'"
 
 # wait_text REGEX SECONDS: until a row of QEMU's screen matches; prints it
 wait_text() {
@@ -167,17 +160,20 @@ wait_text() {
 }
 
 # a figure: lines through the shell, term-fb, the driver and fb-vnc (the
-# shell times seq; seq's end waits for term-fb, the pty holds only so much)
+# shell times seq; seq's end waits for term-fb, the pty holds only so much);
+# then, typed ahead, the picture for docs/: a shell in term-fb, and who draws it
 lines=${VNC_LINES:-2000}
-seqrun=$("$VIEWER" 127.0.0.1 $PORT --type 't0=$(date +%s%N); seq 1 '"$lines"'; echo seq-ms-$((($(date +%s%N) - t0) / 1000000))'$'\n' --quiet-ms 2000 2>&1 | tail -1)
-row=$(wait_text '^seq-ms-[0-9]+$' 120)
+rm -f /tmp/vnc-seq
+seqrun=$("$VIEWER" 127.0.0.1 $PORT \
+	--type 't0=$(date +%s%N); seq 1 '"$lines"'; echo seq-ms-$((($(date +%s%N) - t0) / 1000000)) >/tmp/vnc-seq'$'\n' \
+	--type $'clear; uname -sr; tty; ps -o pid,uid,args -u 61000,61001,61002,61003; grep -E \'^(Uid|NoNewPrivs|Seccomp):\' /proc/$(pgrep -u 61000)/status\n' \
+	--quiet-ms 2000 2>&1 | tail -1)
+for _ in $(seq 300); do [ -s /tmp/vnc-seq ] && break; sleep 0.5; done
+row=$(cat /tmp/vnc-seq 2>/dev/null)
 ms=${row#seq-ms-}
-[ -n "$row" ] && [ "$ms" -gt 0 ]
-result vnc_scroll $? "seq 1 $lines on term-fb: $ms ms ($(awk -v n="$lines" -v ms="${ms:-0}" 'BEGIN { if (ms > 0) printf "%d lines/s", n * 1000 / ms; else print "?" }')), watched over VNC: ${seqrun#vnc-type: }"
-
-# the picture for docs/: a shell in term-fb, and who draws it
-"$VIEWER" 127.0.0.1 $PORT --type $'clear; uname -sr; tty; ps -o pid,uid,args -u 61000,61001,61002,61003; grep -E \'^(Uid|NoNewPrivs|Seccomp):\' /proc/$(pgrep -u 61000)/status\n' >/dev/null 2>&1
-wait_text '^Seccomp:' 60 >/dev/null
+[[ $ms =~ ^[0-9]+$ ]] && [ "$ms" -gt 0 ]
+result vnc_scroll $? "seq 1 $lines on term-fb: ${ms:-?} ms ($(awk -v n="$lines" -v ms="${ms:-0}" 'BEGIN { if (ms > 0) printf "%d lines/s", n * 1000 / ms; else print "?" }')), typed and watched over VNC: ${seqrun#vnc-type: }"
+wait_text '^Seccomp:' 120 >/dev/null
 sleep 1
 screendump "$OUT/term-fb.png"
 
@@ -190,7 +186,7 @@ wait_for_count "$log" "term\| term-fb: reconnected" $((n_re + 1)) 60
 sleep 1
 screendump "$shot"
 after=$("$TEXT" "$FONT" "$shot" | md5sum)
-[ "$before" = "$after" ] && grep -q "Seccomp" <("$TEXT" "$FONT" "$shot")
+[ "$before" = "$after" ] && "$TEXT" "$FONT" "$shot" | grep -q "^Seccomp:"
 result vnc_driver_restart $? "killed bochs (pid $pid): $(grep -oE 'term-fb: reconnected.*' "$log" | tail -1); QEMU's screen reads the same as before the kill; fb-vnc: $(grep -oE 'fb-vnc: the driver [a-z ]+' "$log" | tail -1)"
 
 # figures
