@@ -4,6 +4,7 @@
 # - session: fb-pattern owns the screen of bulkhead's isolated bochs driver
 #   (the first bochs-display) and reports the whole screen as damage, one
 #   update in flight: the driver copies it to video memory and acknowledges;
+#   once alone, once with fb-vnc watching (a capture reader);
 # - fb-vnc: a VNC viewer (vnc-type, libvncclient) asks fb-vnc for the whole
 #   screen again each time it has come: capture buffer to RFB Raw to the
 #   viewer over loopback TCP;
@@ -27,7 +28,9 @@ if [ ${#devs[@]} -lt 2 ]; then
 fi
 conf=$WORK/bench-fb.conf
 log=$WORK/bench-fb.log
-cat >"$conf" <<CONF
+# config WITH_VNC: the driver and fb-pattern, and fb-vnc watching if 1
+config() {
+	cat <<CONF
 [core]
 backend = vfio
 control = /run/bulkhead/core.sock
@@ -43,22 +46,34 @@ provides = capture
 exec = $BUILD/tests/bulkhead-fb-pattern
 args = --bench $N
 session = framebuffer bochs
+CONF
+	[ "$1" = 1 ] && cat <<CONF
 
 [component "vnc"]
 exec = $BUILD/bridges/fb-vnc/bulkhead-fb-vnc
 session = capture bochs
 listen = 127.0.0.1:5900
 CONF
-start_core "$conf" "$log" || exit 1
-wait_for "$log" "pattern\| fb-pattern: bench: [0-9]+ updates of 64x16" $((60 + N))
-line=$(grep -oE "fb-pattern: bench: [0-9]+ full-screen.*" "$log" | tail -1)
-echo "$line"
-[[ $line =~ :\ ([0-9.]+)\ per\ second ]] && echo "bench: session fps ${BASH_REMATCH[1]}"
-wait_for "$log" "vnc\| fb-vnc: ready" 30
-line=$("$BUILD/tests/vnc-type" 127.0.0.1 5900 --bench "$SECS" 2>&1 | grep "bench:")
-echo "$line"
-[[ $line =~ :\ ([0-9.]+)\ per\ second ]] && echo "bench: fb-vnc fps ${BASH_REMATCH[1]}"
-stop_core
+}
+# the session alone, then with fb-vnc as a capture reader (the driver copies
+# each frame to it too), then fb-vnc's own rate to a viewer
+for vnc in 0 1; do
+	config $vnc >"$conf"
+	start_core "$conf" "$log" || exit 1
+	wait_for "$log" "pattern\| fb-pattern: bench: [0-9]+ updates of 64x16" $((60 + N))
+	line=$(grep -oE "fb-pattern: bench: [0-9]+ full-screen.*" "$log" | tail -1)
+	echo "$line"
+	name=session
+	[ $vnc = 1 ] && name=session+reader
+	[[ $line =~ :\ ([0-9.]+)\ per\ second ]] && echo "bench: $name fps ${BASH_REMATCH[1]}"
+	if [ $vnc = 1 ]; then
+		wait_for "$log" "vnc\| fb-vnc: ready" 30
+		line=$("$BUILD/tests/vnc-type" 127.0.0.1 5900 --bench "$SECS" 2>&1 | grep "bench:")
+		echo "$line"
+		[[ $line =~ :\ ([0-9.]+)\ per\ second ]] && echo "bench: fb-vnc fps ${BASH_REMATCH[1]}"
+	fi
+	stop_core
+done
 
 # the kernel's driver, on the other device (the first is vfio-pci's now)
 modprobe bochs

@@ -200,16 +200,37 @@ static void rgb(const uint8_t *p, uint32_t *r, uint32_t *g, uint32_t *b)
 	}
 }
 
+/* 32-bit XRGB into a 32-bit little-endian true-colour format of 8 bits a channel */
+static bool fast32(const struct pixfmt *f)
+{
+	return mode.bpp == 32 && f->bpp == 32 && !f->big_endian && f->rmax == 255 &&
+	       f->gmax == 255 && f->bmax == 255 && f->rshift <= 24 && f->gshift <= 24 &&
+	       f->bshift <= 24;
+}
+
 /* rectangle r of the screen in the viewer's pixel format, at o */
 static void convert(const struct viewer *v, const struct bh_fb_rect *r, uint8_t *o)
 {
 	const struct pixfmt *f = &v->pf;
 	uint32_t sb = bh_fb_bytes_pp(mode.bpp), db = f->bpp / 8;
+	bool fast = fast32(f);
 
 	for (uint32_t y = r->y; y < r->y + r->h; y++) {
 		const uint8_t *p = cap.ps[0].bulk + (size_t) y * mode.pitch + (size_t) r->x * sb;
+		if (fast && f->rshift == 16 && f->gshift == 8 && f->bshift == 0) {
+			/* the screen's own format: the row as it is */
+			memcpy(o, p, (size_t) r->w * 4);
+			o += (size_t) r->w * 4;
+			continue;
+		}
 		for (uint32_t x = 0; x < r->w; x++, p += sb, o += db) {
 			uint32_t cr, cg, cb, px;
+			if (fast) {
+				px = (uint32_t) p[2] << f->rshift | (uint32_t) p[1] << f->gshift |
+				     (uint32_t) p[0] << f->bshift;
+				memcpy(o, &px, 4);
+				continue;
+			}
 			rgb(p, &cr, &cg, &cb);
 			px = (cr * f->rmax + 127) / 255 << f->rshift |
 			     (cg * f->gmax + 127) / 255 << f->gshift |
