@@ -289,15 +289,22 @@ static int update(struct viewer *v)
 
 static bool input_ready(void)
 {
+	static uint64_t retry_ns, failures;
 	char why[160];
 
 	if (input_open)
 		return true;
-	/* the screen's owner may be restarting: a short try per event, not a stall */
+	/* the screen's owner may be restarting: a short try, then none for a while */
+	if (bh_coarse_ns() < retry_ns)
+		return false;
 	if (bh_session_connect(&core, BH_INPUT_SERVICE, 500, &input, why, sizeof(why))) {
-		printf("fb-vnc: no input session (%s): event dropped\n", why);
+		if (failures++ % 16 == 0)
+			printf("fb-vnc: no input session (%s): keys and pointer dropped for 2 s\n",
+			       why);
+		retry_ns = bh_coarse_ns() + 2000000000ull;
 		return false;
 	}
+	failures = 0;
 	input_open = true;
 	/* a stuck owner must not stop the screen: a full socket drops the event */
 	fcntl(input.fd, F_SETFL, fcntl(input.fd, F_GETFL) | O_NONBLOCK);
