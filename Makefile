@@ -1,7 +1,7 @@
 # bulkhead: a thin wrapper around meson + ninja, and the two commands the README promises.
 BUILD ?= build
 
-.PHONY: all deps build check demo unit fuzz bench-ps bench-nic clean format
+.PHONY: all deps build check demo unit fuzz bench-ps bench-nic bench-fb clean format
 
 all: build
 
@@ -55,6 +55,10 @@ bench-nic: build
 # storage: kernel nvme vs bulkhead via nbd vs the direct client, in one boot
 bench-block: build
 	@bench/block/run
+
+# the display: frames per second through the session and fb-vnc vs the kernel's bochs DRM, one boot
+bench-fb: build
+	@bench/fb/run
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

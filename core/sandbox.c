@@ -48,6 +48,8 @@ static const int allowed[] = {
 	SCMP_SYS(rseq),		  SCMP_SYS(arch_prctl),	   SCMP_SYS(getrandom),
 	SCMP_SYS(sched_yield),	  SCMP_SYS(uname),	   SCMP_SYS(restart_syscall),
 	SCMP_SYS(prlimit64),	  SCMP_SYS(getrlimit),	   SCMP_SYS(readlink),
+	/* on a listening socket core handed over (core/listen.c): it can make no other */
+	SCMP_SYS(accept4),
 };
 
 static const int membarrier_cmds[] = { MEMBARRIER_CMD_QUERY,
@@ -59,7 +61,7 @@ static const int refused[] = {
 	SCMP_SYS(open),	       SCMP_SYS(openat),      SCMP_SYS(openat2),
 	SCMP_SYS(creat),       SCMP_SYS(execve),      SCMP_SYS(socket),
 	SCMP_SYS(socketpair),  SCMP_SYS(connect),     SCMP_SYS(bind),
-	SCMP_SYS(listen),      SCMP_SYS(accept4),     SCMP_SYS(ptrace),
+	SCMP_SYS(listen),      SCMP_SYS(ptrace),
 	SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev), SCMP_SYS(ioperm),
 	SCMP_SYS(iopl),	       SCMP_SYS(memfd_create), SCMP_SYS(dup),
 	SCMP_SYS(dup2),	       SCMP_SYS(dup3),	      SCMP_SYS(fork),

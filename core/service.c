@@ -16,6 +16,7 @@
 
 #include "bulkhead/msg.h"
 #include "core.h"
+#include "listen.h"
 #include "output.h"
 #include "policy.h"
 #include "pty.h"
@@ -360,6 +361,13 @@ static void handle(struct bh_core_state *core, struct bh_component *c, const str
 	case BH_OP_PTY: {
 		int fd = -1;
 		bh_pty_request(core, c, &r.msg, &fd);
+		if (fd >= 0)
+			r.fds[r.nfds++] = fd;
+		break;
+	}
+	case BH_OP_LISTEN: {
+		int fd = -1;
+		bh_listen_request(c, &r.msg, &fd);
 		if (fd >= 0)
 			r.fds[r.nfds++] = fd;
 		break;

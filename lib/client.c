@@ -546,13 +546,23 @@ int bh_dma_free(struct bh_core *core, struct bh_dma *dma)
 	return call(core, BH_OP_DMA_FREE, &q, &reply, NULL, 0, NULL);
 }
 
-int bh_pty_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd)
+static int named_fd(struct bh_core *core, enum bh_op op, char name[BH_NAME_MAX], int *fd)
 {
 	struct bh_session_info info = { 0 };
 	struct bh_msg reply;
-	int rc = session_call(core, BH_OP_PTY, &info, &reply, fd);
+	int rc = session_call(core, op, &info, &reply, fd);
 
 	if (!rc)
 		snprintf(name, BH_NAME_MAX, "%.*s", BH_NAME_MAX - 1, reply.u.session.name);
 	return rc;
+}
+
+int bh_pty_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd)
+{
+	return named_fd(core, BH_OP_PTY, name, fd);
+}
+
+int bh_listen_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd)
+{
+	return named_fd(core, BH_OP_LISTEN, name, fd);
 }

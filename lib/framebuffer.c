@@ -98,3 +98,32 @@ void bh_fb_copy(void *dst, uint32_t dst_pitch, const void *src, uint32_t src_pit
 	for (uint32_t y = 0; y < r->h; y++, d += dst_pitch, s += src_pitch)
 		memcpy(d, s, row);
 }
+
+void bh_fb_rect_union(struct bh_fb_rect *a, const struct bh_fb_rect *b)
+{
+	uint32_t x1, y1;
+
+	if (!b->w || !b->h)
+		return;
+	if (!a->w || !a->h) {
+		*a = *b;
+		return;
+	}
+	x1 = a->x + a->w > b->x + b->w ? a->x + a->w : b->x + b->w;
+	y1 = a->y + a->h > b->y + b->h ? a->y + a->h : b->y + b->h;
+	a->x = a->x < b->x ? a->x : b->x;
+	a->y = a->y < b->y ? a->y : b->y;
+	a->w = x1 - a->x;
+	a->h = y1 - a->y;
+}
+
+struct bh_fb_rect bh_fb_rect_clip(const struct bh_fb_rect *a, const struct bh_fb_rect *b)
+{
+	uint32_t x0 = a->x > b->x ? a->x : b->x, y0 = a->y > b->y ? a->y : b->y;
+	uint32_t x1 = a->x + a->w < b->x + b->w ? a->x + a->w : b->x + b->w;
+	uint32_t y1 = a->y + a->h < b->y + b->h ? a->y + a->h : b->y + b->h;
+
+	if (x1 <= x0 || y1 <= y0)
+		return (struct bh_fb_rect){0};
+	return (struct bh_fb_rect){.x = x0, .y = y0, .w = x1 - x0, .h = y1 - y0};
+}

@@ -108,4 +108,9 @@ int bh_fb_damage_check(const struct bh_fb_mode *m, const struct bh_ps_desc *d,
 void bh_fb_copy(void *dst, uint32_t dst_pitch, const void *src, uint32_t src_pitch,
 		const struct bh_fb_mode *m, const struct bh_fb_rect *r);
 
+/* the smallest rectangle holding a and b (an empty one, w or h 0, adds nothing) */
+void bh_fb_rect_union(struct bh_fb_rect *a, const struct bh_fb_rect *b);
+/* a's part inside b; empty (all 0) if none */
+struct bh_fb_rect bh_fb_rect_clip(const struct bh_fb_rect *a, const struct bh_fb_rect *b);
+
 #endif

@@ -103,6 +103,28 @@ static void copy(void **state)
 					 x >= 2 && x < 6 && y >= 3 && y < 5 ? y * 16 + x : 0);
 }
 
+static void rects(void **state)
+{
+	struct bh_fb_rect a = {0}, b = {.x = 10, .y = 20, .w = 5, .h = 5}, c = {.x = 0, .y = 0, .w = 12, .h = 22};
+	struct bh_fb_rect empty = {.x = 100, .y = 100}, got;
+
+	(void) state;
+	bh_fb_rect_union(&a, &b);
+	assert_memory_equal(&a, &b, sizeof(a));
+	bh_fb_rect_union(&a, &empty);
+	assert_memory_equal(&a, &b, sizeof(a));
+	bh_fb_rect_union(&a, &c);
+	assert_int_equal(a.x, 0);
+	assert_int_equal(a.w, 15);
+	assert_int_equal(a.h, 25);
+	got = bh_fb_rect_clip(&b, &c);
+	assert_int_equal(got.x, 10);
+	assert_int_equal(got.w, 2);
+	assert_int_equal(got.h, 2);
+	got = bh_fb_rect_clip(&b, &empty);
+	assert_int_equal(got.w, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -110,6 +132,7 @@ int main(void)
 	    cmocka_unit_test(damage),
 	    cmocka_unit_test(hostile),
 	    cmocka_unit_test(copy),
+	    cmocka_unit_test(rects),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
