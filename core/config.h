@@ -92,6 +92,7 @@ struct bh_component_config {
 	int nbd;      /* /dev/nbdN core connects for it, or -1 */
 	char output[256]; /* file core opens for it to write (core/output.c), or "" */
 	char pty[16]; /* pty core creates and hands over (/run/bulkhead/pty/NAME), or "" */
+	uint32_t legacy; /* legacy memory copies it may have: 1 << enum bh_legacy_kind */
 	int line;
 };
 

@@ -47,6 +47,8 @@ enum bh_op {
 	BH_OP_OUTPUT,      /* bridge: -> fd of the file the config's 'output' names, opened
 			    * anew and empty for each request; name=path */
 	BH_OP_PTY,         /* bridge: -> fd of the pty master the config names; name=slave */
+	BH_OP_LEGACY_MEM,  /* index=enum bh_legacy_kind -> sealed memfd copy, grant.size,
+			    * grant.iova = its physical address (bulkhead/legacy.h) */
 	BH_OP_COUNT
 };
 
