@@ -1,0 +1,89 @@
+# shellcheck shell=bash
+# Helpers for the display scenarios (display.sh, vesa.sh), after lib.sh:
+# the core log read as lines, QEMU's screendump through the monitor that
+# tools/vm/run --monitor wires to a pci-serial port, fb-png's pictures.
+
+# the log's lines, read once per step (under TCG every process spawned costs
+# a noticeable share of a second: the lookups below are bash)
+lines=()
+load() { mapfile -t lines <"$log"; }
+# out COMPONENT REGEX [N]: its Nth (default: last) line matching, without the prefix
+out() {
+	local l p="$1| " hit= n=0
+	for l in "${lines[@]}"; do
+		[[ $l == "$p"* && ${l#"$p"} =~ $2 ]] || continue
+		hit=${l#"$p"}
+		((++n == ${3:-0})) && break
+	done
+	printf '%s\n' "$hit"
+}
+# at COMPONENT REGEX: the index of its last line matching, or -1
+at() {
+	local k p="$1| " i=-1
+	for k in "${!lines[@]}"; do
+		[[ ${lines[k]} == "$p"* && ${lines[k]#"$p"} =~ $2 ]] && i=$k
+	done
+	echo "$i"
+}
+
+# QEMU's monitor is at the other end of the pci-serial port --monitor added
+monitor_open() {
+	local d v i t
+	mon=
+	for d in /sys/bus/pci/devices/*; do
+		read -r v <"$d/vendor" && read -r i <"$d/device" || continue
+		[ "$v:$i" = 0x1b36:0x0002 ] || continue
+		for t in "$d"/tty/tty*; do [ -e "$t" ] && mon=/dev/${t##*/}; done
+	done
+	[ -n "$mon" ] || return 1
+	stty -F "$mon" raw -echo -crtscts clocal
+	exec {monfd}<>"$mon"
+	cat <&"$monfd" >"$WORK/monitor.out" 2>/dev/null &
+	monpid=$!
+}
+monitor_close() { [ -n "${monpid:-}" ] && kill "$monpid" 2>/dev/null; }
+# screendump FILE: QEMU's picture of the screen; 0 once the file is whole
+screendump() {
+	local f=$1 s0=-1 s1
+	rm -f "$f"
+	[ -n "$mon" ] || return 1
+	printf '\nscreendump %s -f png\n' "$f" >&"$monfd"
+	for _ in $(seq 50); do
+		sleep 0.2
+		s1=$(stat -c %s "$f" 2>/dev/null || echo -1)
+		[ "$s1" -gt 0 ] && [ "$s1" = "$s0" ] && return 0
+		s0=$s1
+	done
+	return 1
+}
+monitor_tail() { tr -c '[:print:]' ' ' <"$WORK/monitor.out" | tail -c 160; }
+# fb-png's picture written after the log's line N: wait for it
+png_after() {
+	local n=$1 end=$((SECONDS + 30))
+	while [ $SECONDS -lt $end ]; do
+		load
+		[ "$(at png '^fb-png: wrote ')" -gt "$n" ] && return 0
+		sleep 0.3
+	done
+	return 1
+}
+# restart_time DRIVER: core's clock from DRIVER's kill to the owner's new session
+restart_time() {
+	local l k= s=
+	for l in "${lines[@]}"; do
+		[[ $l =~ ^core\ \[\ *([0-9.]+)\]\ \"$1\"\ \(pid\ [0-9]+\)\ ended:\ killed ]] && k=${BASH_REMATCH[1]} s=
+		[[ -n $k && -z $s && $l =~ ^core\ \[\ *([0-9.]+)\]\ session\ \'framebuffer\' ]] && s=${BASH_REMATCH[1]}
+	done
+	awk -v k="$k" -v s="$s" 'BEGIN { if (k != "" && s != "") printf "%.2f s", s - k; else print "?" }'
+}
+# hostile_results PREFIX: fb-pattern's hostile checks as TESTs; their number in $n
+hostile_results() {
+	local l
+	n=0
+	for l in "${lines[@]}"; do
+		[[ $l =~ ^pattern\|\ fb-pattern:\ check\ ([a-z0-9_]+)\ (PASS|FAIL)\ (.*) ]] || continue
+		[ "${BASH_REMATCH[2]}" = PASS ]
+		result "$1_${BASH_REMATCH[1]}" $? "${BASH_REMATCH[3]}"
+		n=$((n + 1))
+	done
+}
