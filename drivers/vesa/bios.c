@@ -35,6 +35,7 @@ static struct {
 	typeof(&x86emu_set_seg_register) set_seg;
 	typeof(&x86emu_run) run;
 	typeof(&x86emu_stop) stop;
+	typeof(&x86emu_set_code_handler) set_code;
 } x86;
 
 /* what libx86emu imports from libc, from ours; time() without the time syscall */
@@ -69,8 +70,8 @@ static void refuse(struct bios *b, x86emu_t *emu, const char *fmt, uint32_t addr
 		   unsigned int n)
 {
 	if (!b->refused[0])
-		snprintf(b->refused, sizeof(b->refused), fmt, addr, n, emu->x86.R_CS,
-			 emu->x86.R_EIP);
+		snprintf(b->refused, sizeof(b->refused), fmt, addr, n, emu->x86.saved_cs,
+			 emu->x86.saved_eip);
 	b->refusals++;
 	x86.stop(emu);
 }
@@ -84,9 +85,29 @@ static bool port_granted(const struct bios *b, uint32_t port, unsigned int n)
 	return false;
 }
 
+/* the BIOS's debug console (SeaBIOS writes it on QEMU): its lines in our log, no hardware */
+static void debug_char(struct bios *b, uint32_t c)
+{
+	if (c != '\n' && b->debug_len < sizeof(b->debug_line) - 1) {
+		b->debug_line[b->debug_len++] = c >= 0x20 && c < 0x7f ? (char) c : '.';
+		return;
+	}
+	b->debug_line[b->debug_len] = 0;
+	if (b->debug_lines++ < 16)
+		printf("vesa: BIOS debug: %s\n", b->debug_line);
+	b->debug_len = 0;
+}
+
 static unsigned int port_io(struct bios *b, x86emu_t *emu, uint32_t port, uint32_t *val,
 			    unsigned int n, bool out)
 {
+	if (b->debug_port && port == b->debug_port) {
+		if (out)
+			debug_char(b, *val & 0xff);
+		else
+			*val = 0xffffffffu;
+		return 0;
+	}
 	if (!port_granted(b, port, n)) {
 		refuse(b, emu,
 		       out ? "a write to port 0x%x (%u bytes), outside the grants, at %04x:%04x"
@@ -109,15 +130,32 @@ static unsigned int port_io(struct bios *b, x86emu_t *emu, uint32_t port, uint32
 	return 0;
 }
 
-const uint8_t *bios_ptr(const struct bios *b, uint32_t segoff, size_t n)
+const uint8_t *bios_ptr(const struct bios *b, uint32_t a, size_t n)
 {
-	uint32_t a = (segoff >> 16) * 16 + (segoff & 0xffff);
-
 	if (a < BIOS_LOW_END && n <= BIOS_LOW_END - a)
 		return b->low + a;
 	if (a >= b->rom.phys && a - b->rom.phys < b->rom.size && n <= b->rom.size - (a - b->rom.phys))
 		return b->rom.virt + (a - b->rom.phys);
 	return NULL;
+}
+
+/*
+ * upper memory outside the grants (0xc0000-0xfffff, less the ROM): private
+ * scratch pages, such as the stack SeaVGABIOS keeps there. A page holds
+ * nothing of the machine's: the BIOS may read back only what it wrote, and
+ * a page it never wrote is refused like any other address.
+ */
+static uint8_t *scratch(struct bios *b, uint32_t a, unsigned int n, bool write)
+{
+	uint32_t page = (a - BIOS_SCRATCH) / 4096;
+
+	if (a < BIOS_SCRATCH || a + n > BIOS_HIGH_END || page != (a + n - 1 - BIOS_SCRATCH) / 4096)
+		return NULL;
+	if (write && !b->scratch_used[page]) {
+		b->scratch_used[page] = 1;
+		b->scratch_pages++;
+	}
+	return b->scratch_used[page] ? b->scratch + (a - BIOS_SCRATCH) : NULL;
 }
 
 /* every memory and port access of the emulated BIOS */
@@ -131,6 +169,8 @@ static unsigned memio(x86emu_t *emu, u32 addr, u32 *val, unsigned type)
 	if (kind == X86EMU_MEMIO_I || kind == X86EMU_MEMIO_O)
 		return port_io(b, emu, addr, val, n, kind == X86EMU_MEMIO_O);
 	p = (uint8_t *) bios_ptr(b, addr, n);
+	if (!p)
+		p = scratch(b, addr, n, kind == X86EMU_MEMIO_W);
 	if (!p) {
 		refuse(b, emu,
 		       kind == X86EMU_MEMIO_W ? "a write of 0x%x (%u bytes), outside the grants, "
@@ -155,6 +195,17 @@ static unsigned memio(x86emu_t *emu, u32 addr, u32 *val, unsigned type)
 	return 0;
 }
 
+/*
+ * before each instruction: after a refusal the BIOS runs no further (the
+ * emulator answers a refused access with a fault, whose handler is not ours
+ * to run)
+ */
+static int code_check(x86emu_t *emu)
+{
+	(void) emu;
+	return the_bios->refused[0] != 0;
+}
+
 int bios_open(struct bios *b, struct bh_core *core, char *why, size_t len)
 {
 	static struct elf_object lib;
@@ -170,12 +221,14 @@ int bios_open(struct bios *b, struct bh_core *core, char *why, size_t len)
 	x86.set_seg = elf_symbol(&lib, "x86emu_set_seg_register");
 	x86.run = elf_symbol(&lib, "x86emu_run");
 	x86.stop = elf_symbol(&lib, "x86emu_stop");
-	if (!x86.new_ || !x86.set_memio || !x86.set_seg || !x86.run || !x86.stop) {
+	x86.set_code = elf_symbol(&lib, "x86emu_set_code_handler");
+	if (!x86.new_ || !x86.set_memio || !x86.set_seg || !x86.run || !x86.stop || !x86.set_code) {
 		snprintf(why, len, "libx86emu lacks a function this driver calls");
 		return -ENOEXEC;
 	}
 	b->low = calloc(1, BIOS_LOW_END);
-	if (!b->low)
+	b->scratch = calloc(1, BIOS_HIGH_END - BIOS_SCRATCH);
+	if (!b->low || !b->scratch)
 		return -ENOMEM;
 	/* what the BIOS reads: the vectors and data area, its EBDA if granted, its ROM */
 	if (bh_legacy_mem(core, BH_LEGACY_BIOS_DATA, &data) < 0 ||
@@ -197,6 +250,7 @@ int bios_open(struct bios *b, struct bh_core *core, char *why, size_t len)
 	}
 	the_bios = b;
 	x86.set_memio(b->emu, memio);
+	x86.set_code(b->emu, code_check);
 	printf("vesa: libx86emu loaded (%zu KiB); grants: vectors and BIOS data 0x%05llx-0x%05llx, "
 	       "EBDA %s, video BIOS 0x%05llx-0x%05llx, %u port range(s)\n",
 	       lib.span >> 10, (unsigned long long) data.phys,
@@ -241,9 +295,11 @@ static int run_at(struct bios *b, struct bios_regs *r, char *why, size_t len)
 		snprintf(why, len, "the BIOS was stopped: %s", b->refused);
 		return -EPERM;
 	}
-	if (flags & (X86EMU_RUN_MAX_INSTR | X86EMU_RUN_LOOP)) {
+	if (flags & (X86EMU_RUN_MAX_INSTR | X86EMU_RUN_LOOP | X86EMU_RUN_NO_CODE)) {
 		snprintf(why, len, "the BIOS %s at %04x:%04x",
-			 flags & X86EMU_RUN_LOOP ? "loops forever" : "ran over 20 million instructions",
+			 flags & X86EMU_RUN_LOOP	 ? "loops forever"
+			 : flags & X86EMU_RUN_NO_CODE ? "ran into no code"
+						      : "ran over 20 million instructions",
 			 emu->x86.R_CS, emu->x86.R_EIP);
 		return -ETIMEDOUT;
 	}

@@ -14,7 +14,9 @@
  *
  * The framebuffer is the device's prefetchable memory BAR, mapped from core
  * (io_mem) like the bochs driver's; the sessions are lib/fb_server.c's.
- * Policy (args): --max WxH, the largest mode a client may ask for.
+ * Policy (args): --max WxH, the largest mode a client may ask for;
+ * --debug-port P, a port the BIOS writes debug text to (SeaBIOS on QEMU:
+ * 0x402), which goes to our log and never to the hardware.
  *
  * At start the driver proves its confinement: a read of 0x100000 and a
  * read of port 0x60 through the emulator must both be refused.
@@ -23,7 +25,7 @@
  * is set again and the picture redrawn. Fault injection (BULKHEAD_FAULTS=1):
  * bad-desc sets 640x480 through the BIOS behind the driver's back.
  *
- * usage: bulkhead-vesa [--mode WxHxBPP] [--max WxH]
+ * usage: bulkhead-vesa [--mode WxHxBPP] [--max WxH] [--debug-port PORT]
  */
 #include <errno.h>
 #include <signal.h>
@@ -96,10 +98,11 @@ static int vbe_call(struct vesa *v, struct bios_regs *r, char *why, size_t len)
 
 static const char *real_string(struct vesa *v, uint32_t segoff, char *buf, size_t len)
 {
-	const uint8_t *p = bios_ptr(&v->bios, segoff, 1);
+	uint32_t a = bios_linear(segoff);
+	const uint8_t *p = bios_ptr(&v->bios, a, 1);
 	size_t i = 0;
 
-	while (p && i + 1 < len && bios_ptr(&v->bios, segoff + (uint32_t) i, 1) && p[i] >= 0x20 &&
+	while (p && i + 1 < len && bios_ptr(&v->bios, a + (uint32_t) i, 1) && p[i] >= 0x20 &&
 	       p[i] < 0x7f)
 		buf[i] = (char) p[i], i++;
 	buf[i] = 0;
@@ -133,9 +136,9 @@ static int vbe_probe(struct vesa *v, char *why, size_t len)
 	       (unsigned long long) v->bios.steps);
 	/* the list may lie in the ROM or in our buffer: copy it before 4F01h reuses the buffer */
 	uint16_t list[MAX_MODES * 2];
-	unsigned int n = 0;
+	unsigned int n = 0, failed = 0;
 	for (; n < MAX_MODES * 2; n++) {
-		const uint8_t *p = bios_ptr(&v->bios, info.mode_list + 2 * n, 2);
+		const uint8_t *p = bios_ptr(&v->bios, bios_linear(info.mode_list) + 2 * n, 2);
 		if (!p || (list[n] = (uint16_t) (p[0] | p[1] << 8)) == VBE_MODE_END)
 			break;
 	}
@@ -143,8 +146,11 @@ static int vbe_probe(struct vesa *v, char *why, size_t len)
 		struct vbe_mode_info mi;
 		r = (struct bios_regs){.eax = VBE_MODE_INFO, .ecx = list[i], .es = BIOS_BUF_SEG};
 		memset(buf, 0, sizeof(mi));
-		if (vbe_call(v, &r, why, len))
+		if (vbe_call(v, &r, why, len)) {
+			if (failed++ == 0)
+				printf("vesa: 4F01h mode 0x%03x: %s\n", list[i], why);
 			continue;
+		}
 		memcpy(&mi, buf, sizeof(mi));
 		uint16_t need = VBE_ATTR_SUPPORTED | VBE_ATTR_GRAPHICS | VBE_ATTR_LFB;
 		uint32_t pitch = v->version >= 0x0300 && mi.lin_bytes_per_line ? mi.lin_bytes_per_line
@@ -165,8 +171,10 @@ static int vbe_probe(struct vesa *v, char *why, size_t len)
 			v->nmodes++;
 	}
 	if (!v->nmodes) {
-		snprintf(why, len, "none of the %u modes listed has a linear framebuffer we can use",
-			 n);
+		snprintf(why, len,
+			 "none of the %u modes listed has a linear framebuffer we can use (%u "
+			 "unanswered)",
+			 n, failed);
 		return -ENODEV;
 	}
 	printf("vesa: %u modes listed, %u with a linear framebuffer usable here (4F01h each), "
@@ -277,8 +285,9 @@ static void tick(void *ctx)
 /* the confinement, shown: what the BIOS must not reach, tried through the emulator */
 static int confinement(struct vesa *v)
 {
-	/* mov ax,0xffff; mov ds,ax; mov al,[0x10]; hlt: reads 0x100000 */
-	static const uint8_t high[] = {0xb8, 0xff, 0xff, 0x8e, 0xd8, 0xa0, 0x10, 0x00, 0xf4};
+	/* xor ax,ax; mov ds,ax; mov eax,0x100000; mov al,[eax]; hlt: reads 0x100000 */
+	static const uint8_t high[] = {0x31, 0xc0, 0x8e, 0xd8, 0x66, 0xb8, 0x00, 0x00,
+				       0x10, 0x00, 0x67, 0x8a, 0x00, 0xf4};
 	/* in al,0x60; hlt: the keyboard controller */
 	static const uint8_t port[] = {0xe4, 0x60, 0xf4};
 	struct bios_regs r = {0};
@@ -306,12 +315,16 @@ static int parse_args(int argc, char **argv, struct bh_fb_mode *want, struct ves
 		    sscanf(argv[i + 1], "%ux%ux%u%c", &want->width, &want->height, &want->bpp,
 			   &end) == 3) {
 			i++;
+		} else if (strcmp(argv[i], "--debug-port") == 0 && i + 1 < argc &&
+			   sscanf(argv[i + 1], "%hi%c", &v->bios.debug_port, &end) == 1) {
+			i++;
 		} else if (strcmp(argv[i], "--max") == 0 && i + 1 < argc &&
 			   sscanf(argv[i + 1], "%ux%u%c", &v->max_w, &v->max_h, &end) == 2) {
 			i++;
 		} else {
 			fprintf(stderr,
-				"vesa: unknown argument '%s' (known: --mode WxHxBPP, --max WxH)\n",
+				"vesa: unknown argument '%s' (known: --mode WxHxBPP, --max WxH, "
+				"--debug-port PORT)\n",
 				argv[i]);
 			return -EINVAL;
 		}
@@ -385,10 +398,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("vesa: mode %ux%ux%u set (pitch %u); BIOS so far: %llu instructions, %llu port "
-	       "accesses, %u ROM writes dropped\n",
+	       "accesses, %u ROM writes dropped, %u scratch pages\n",
 	       v.srv.mode.width, v.srv.mode.height, v.srv.mode.bpp, v.srv.mode.pitch,
 	       (unsigned long long) v.bios.steps, (unsigned long long) v.bios.port_io,
-	       v.bios.rom_writes);
+	       v.bios.rom_writes, v.bios.scratch_pages);
 	if (bh_fb_server_open(&v.srv) < 0) {
 		fprintf(stderr, "vesa: %s\n", bh_error(&v.core));
 		return 1;

@@ -39,7 +39,7 @@ control = /run/bulkhead/core.sock
 
 [component "vesa"]
 exec = $BUILD/drivers/vesa/bulkhead-vesa
-args = --mode 1024x768x32 --max 1024x768
+args = --mode 1024x768x32 --max 1024x768 --debug-port 0x402
 device = $addr take-from-host
 ioport = 0x3b0-0x3df
 ioport = 0x1ce-0x1d0
@@ -86,6 +86,12 @@ set=$(out vesa "^vesa: mode 1024x768x32 set \\(pitch 4096\\)")
 f02=$(out vesa "^vesa: 4F02h mode 0x[0-9a-f]+ 1024x768x32")
 [[ $vbe == *"VBE 3.0"* || $vbe == *"VBE 2."* ]] && [[ -n $modes && -n $set ]]
 result vesa_mode_set $? "${vbe#vesa: }; ${modes#vesa: }; ${f02#vesa: }; ${set:-no mode set}"
+if [ -z "$set" ]; then
+	stop_core
+	echo "---- core log ----"
+	cat "$log"
+	exit 1
+fi
 
 monitor_open
 wait_for "$log" "pattern\| fb-pattern: (hostile checks done|check ring_corrupted)" 150
