@@ -32,6 +32,18 @@ png=$OUT/vesa-fb-png.png
 CMP=$BUILD/tests/fb-compare
 rm -f "$shot" "$png" "$expect"
 rom=$(od -An -tx1 -N3 -j$((0xc0000)) /dev/mem 2>/dev/null | tr -d ' ')
+
+# before core holds it: does VFIO pass this VGA's legacy window and ports
+# (VFIO_PCI_VGA_REGION_INDEX)? for docs/design.md
+modprobe vfio-pci 2>/dev/null
+dev=/sys/bus/pci/devices/$addr
+echo vfio-pci >"$dev/driver_override"
+[ -e "$dev/driver" ] && echo "$addr" >"$dev/driver/unbind"
+echo "$addr" >/sys/bus/pci/drivers_probe
+group=$(basename "$(readlink "$dev/iommu_group")")
+vga_region=$("$BUILD/tests/vfio-vga-probe" "$group" "$addr" 2>&1)
+[[ $vga_region == *"VGA region of 1049600 bytes"* ]]
+result vesa_vfio_vga_region $? "${vga_region#vfio-vga-probe: }"
 cat >"$conf" <<CONF
 [core]
 backend = vfio
