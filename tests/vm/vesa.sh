@@ -42,7 +42,7 @@ echo vfio-pci >"$dev/driver_override"
 echo "$addr" >/sys/bus/pci/drivers_probe
 group=$(basename "$(readlink "$dev/iommu_group")")
 vga_region=$("$BUILD/tests/vfio-vga-probe" "$group" "$addr" 2>&1)
-[[ $vga_region == *"VGA region of 1049600 bytes"* ]]
+[[ $vga_region == *"VGA region of 786432 bytes, flags 0x3"* && $vga_region == *"port 0x3cc reads 0x"* ]]
 result vesa_vfio_vga_region $? "${vga_region#vfio-vga-probe: }"
 cat >"$conf" <<CONF
 [core]
