@@ -87,3 +87,42 @@ hostile_results() {
 		n=$((n + 1))
 	done
 }
+# clients_conf DRIVER BENCH: the config of fb-pattern (owner, BENCH full-screen
+# updates, then hostile) and fb-png (reader, writing $png)
+clients_conf() {
+	cat <<CONF
+[component "pattern"]
+exec = $BUILD/tests/bulkhead-fb-pattern
+args = --bench $2 --hostile
+session = framebuffer $1
+restart = on-failure
+
+[component "png"]
+exec = $BUILD/bridges/fb-png/bulkhead-fb-png
+session = capture $1
+output = $png
+restart = on-failure
+CONF
+}
+# png_equal TEST N WHAT: fb-png's first picture after log line N against the pattern
+png_equal() {
+	png_after "$2"
+	load
+	c=$("$CMP" check "$png" 1024x768)
+	result "$1" $? "$3$(out png '^fb-png: wrote '): ${c:-no PNG}"
+}
+# kill_in_use DRIVER: SIGKILL while in use, then its restart in 1024x768x32 and
+# fb-pattern's redraw; sets pid, n (the reconnect's log line), redrawn, back
+kill_in_use() {
+	local d=$1 n_set
+	pid=$(field "$d" pid)
+	n_set=$(count_of "$log" "^$d\| $d: mode 1024x768x32 set")
+	kill -KILL "$pid"
+	wait_for "$log" "started \"$d\" pid [0-9]+ .*\(restart\)" 30
+	wait_for_count "$log" "^$d\| $d: mode 1024x768x32 set" $((n_set + 1)) 60
+	wait_for "$log" "pattern\| fb-pattern: reconnected" 60
+	load
+	n=$(at pattern "^fb-pattern: reconnected")
+	redrawn=$(out pattern "^fb-pattern: redrawn after reconnect ")
+	back=$(restart_time "$d")
+}

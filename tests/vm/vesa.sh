@@ -65,18 +65,8 @@ restart = on-failure
 backoff_ms = 200
 watchdog_ms = 10000
 
-[component "pattern"]
-exec = $BUILD/tests/bulkhead-fb-pattern
-args = --bench ${DISPLAY_BENCH:-10} --hostile
-session = framebuffer vesa
-restart = on-failure
-
-[component "png"]
-exec = $BUILD/bridges/fb-png/bulkhead-fb-png
-session = capture vesa
-output = $png
-restart = on-failure
 CONF
+clients_conf vesa "${DISPLAY_BENCH:-10}" >>"$conf"
 
 start_core "$conf" "$log" || { result vesa_core_start 1 "core did not start"; exit 1; }
 wait_for "$log" "vesa\| vesa: (ready|.*exit)|ended" 90
@@ -128,31 +118,16 @@ n=$(at pattern "^fb-pattern: (hostile checks done|check ring_corrupted)")
 screendump "$shot"
 c=$("$CMP" check "$shot" 1024x768)
 result vesa_screendump_equal $? "QEMU's screendump of the VGA (via $mon): ${c:-no screendump; monitor: $(monitor_tail)}"
-png_after "$n"
-load
-c=$("$CMP" check "$png" 1024x768)
-result vesa_fb_png_equal $? "fb-png's $(out png '^fb-png: wrote '): ${c:-no PNG}"
+png_equal vesa_fb_png_equal "$n" "fb-png's "
 
 # the driver killed while in use: the BIOS run again, back in its mode, the picture redrawn
-pid=$(field vesa pid)
-n_set=$(count_of "$log" "^vesa\| vesa: mode 1024x768x32 set")
-kill -KILL "$pid"
-wait_for "$log" 'started "vesa" pid [0-9]+ .*\(restart\)' 30
-wait_for_count "$log" "^vesa\| vesa: mode 1024x768x32 set" $((n_set + 1)) 60
-wait_for "$log" "pattern\| fb-pattern: reconnected" 60
-load
-n=$(at pattern "^fb-pattern: reconnected")
-redrawn=$(out pattern "^fb-pattern: redrawn after reconnect ")
+kill_in_use vesa
 screendump "$shot"
 c=$("$CMP" check "$shot" 1024x768)
 rc=$?
-back=$(restart_time vesa)
 [[ $rc == 0 && $redrawn == *"8 acknowledged with 0"* ]]
 result vesa_driver_restart $? "killed pid $pid; owner's session back $back after the kill; $(out vesa '^vesa: 4F02h mode'); ${redrawn#fb-pattern: }; screendump: ${c:-none}"
-png_after "$n"
-load
-c=$("$CMP" check "$png" 1024x768)
-result vesa_fb_png_after_restart $? "fb-png reconnected: $(out png '^fb-png: wrote '): ${c:-no PNG}"
+png_equal vesa_fb_png_after_restart "$n" "fb-png reconnected: "
 
 # a mode set behind the driver's back through the BIOS: 4F03h finds it, the mode and picture come back
 pid=$(field vesa pid)
