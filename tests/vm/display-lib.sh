@@ -76,16 +76,32 @@ restart_time() {
 	done
 	awk -v k="$k" -v s="$s" 'BEGIN { if (k != "" && s != "") printf "%.2f s", s - k; else print "?" }'
 }
-# hostile_results PREFIX: fb-pattern's hostile checks as TESTs; their number in $n
+# hostile_results PREFIX: fb-pattern's hostile checks, each a TEST, and
+# PREFIX_hostile_checks that all 9 ran
 hostile_results() {
-	local l
-	n=0
+	local l n=0
 	for l in "${lines[@]}"; do
 		[[ $l =~ ^pattern\|\ fb-pattern:\ check\ ([a-z0-9_]+)\ (PASS|FAIL)\ (.*) ]] || continue
 		[ "${BASH_REMATCH[2]}" = PASS ]
 		result "$1_${BASH_REMATCH[1]}" $? "${BASH_REMATCH[3]}"
 		n=$((n + 1))
 	done
+	[ $n -ge 9 ]
+	result "$1_hostile_checks" $? "$n hostile checks ran (9 expected); $(out pattern '^fb-pattern: hostile checks done')"
+}
+# shot_check: QEMU's screendump against the pattern; the judge's words in c
+shot_check() {
+	screendump "$shot"
+	c=$("$CMP" check "$shot" 1024x768)
+}
+# pictures_equal PREFIX DEVICE: the screen still after fb-pattern's checks:
+# QEMU's screendump and fb-png's picture against the pattern, as two TESTs
+pictures_equal() {
+	"$CMP" expect 1024x768 "$expect"
+	n=$(at pattern "^fb-pattern: (hostile checks done|check ring_corrupted)")
+	shot_check
+	result "$1_screendump_equal" $? "QEMU's screendump of the $2 (via $mon): ${c:-no screendump; monitor: $(monitor_tail)}"
+	png_equal "$1_fb_png_equal" "$n" "fb-png's "
 }
 # clients_conf DRIVER BENCH: the config of fb-pattern (owner, BENCH full-screen
 # updates, then hostile) and fb-png (reader, writing $png)

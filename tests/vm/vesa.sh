@@ -106,24 +106,17 @@ bench=$(out pattern "^fb-pattern: bench: [0-9]+ full-screen")
 result vesa_damage_bench $? "${bench#fb-pattern: bench: }"
 
 hostile_results vesa
-[ $n -ge 9 ]
-result vesa_hostile_checks $? "$n hostile checks ran (9 expected); $(out pattern '^fb-pattern: hostile checks done')"
 refused=$(out vesa "^vesa: mode 1001x768x32 for .* refused: ")
 policy=$(out vesa "^vesa: mode 4096x4096x32 for .* refused: ")
 [[ $refused == *"not among the BIOS's"* && $policy == *"outside the policy: at most 1024x768"* ]]
 result vesa_refusals $? "${refused#vesa: }; ${policy#vesa: }"
 
-"$CMP" expect 1024x768 "$expect"
-n=$(at pattern "^fb-pattern: (hostile checks done|check ring_corrupted)")
-screendump "$shot"
-c=$("$CMP" check "$shot" 1024x768)
-result vesa_screendump_equal $? "QEMU's screendump of the VGA (via $mon): ${c:-no screendump; monitor: $(monitor_tail)}"
-png_equal vesa_fb_png_equal "$n" "fb-png's "
+# the screen is still from here on: what the two see must be the pattern
+pictures_equal vesa "VGA"
 
 # the driver killed while in use: the BIOS run again, back in its mode, the picture redrawn
 kill_in_use vesa
-screendump "$shot"
-c=$("$CMP" check "$shot" 1024x768)
+shot_check
 rc=$?
 [[ $rc == 0 && $redrawn == *"8 acknowledged with 0"* ]]
 result vesa_driver_restart $? "killed pid $pid; owner's session back $back after the kill; $(out vesa '^vesa: 4F02h mode'); ${redrawn#fb-pattern: }; screendump: ${c:-none}"
@@ -134,8 +127,7 @@ pid=$(field vesa pid)
 "$CLI" inject "$pid" bad-desc >/dev/null 2>&1
 wait_for "$log" "vesa\| vesa: restored " 20
 load
-screendump "$shot"
-c=$("$CMP" check "$shot" 1024x768)
+shot_check
 rc=$?
 restored=$(out vesa "^vesa: restored ")
 [[ $rc == 0 && $restored == *"redrawn from the owner's buffer"* ]]
