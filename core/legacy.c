@@ -3,7 +3,9 @@
  * Legacy memory for a driver that runs a video BIOS (drivers/vesa): the
  * interrupt vector table and BIOS data area, the extended BIOS data area
  * and the option ROM, each copied from /dev/mem into a sealed memfd when
- * asked for, and only what the policy names ('legacy = NAME').
+ * first asked for, and handed only to components whose policy names it
+ * ('legacy = NAME'). The copy is what the machine held then: a snapshot of
+ * the data area, whose timer count goes on ticking in the real one.
  *
  * Why copies: /dev/mem is one file for all of memory; an fd to it, or to a
  * mapping of it, cannot be narrowed to a range, so it never leaves core. The
@@ -36,6 +38,12 @@
 #define VGA_ROM_MAX 0x20000u /* 0xc0000-0xdffff: option ROM space before other ROMs */
 
 static const char *const names[BH_LEGACY_KINDS] = BH_LEGACY_NAMES;
+
+/* the copies, made on first request */
+static struct copy {
+	int fd;
+	uint64_t base, size;
+} copies[BH_LEGACY_KINDS] = {{.fd = -1}, {.fd = -1}, {.fd = -1}};
 
 int bh_legacy_lookup(const char *name)
 {
@@ -148,24 +156,38 @@ void bh_legacy_request(struct bh_component *c, const struct bh_request *q, struc
 			  names[q->index], c->cfg->name, names[q->index]);
 		return;
 	}
-	mem = open(DEVMEM, O_RDONLY | O_CLOEXEC);
-	if (mem < 0) {
-		bh_refuse(c, reply, errno, "%s: %s (core needs CAP_SYS_RAWIO)", DEVMEM,
+	/*
+	 * one copy per kind for core's life, shared (sealed, so no one can change
+	 * it): however often drivers ask, core holds at most three, a few hundred KiB
+	 */
+	struct copy *k = &copies[q->index];
+	if (k->fd < 0) {
+		mem = open(DEVMEM, O_RDONLY | O_CLOEXEC);
+		if (mem < 0) {
+			bh_refuse(c, reply, errno, "%s: %s (core needs CAP_SYS_RAWIO)", DEVMEM,
+				  strerror(errno));
+			return;
+		}
+		rc = range_of(mem, (enum bh_legacy_kind) q->index, &base, &size, why, sizeof(why));
+		if (!rc)
+			rc = copy_of(mem, names[q->index], base, size, why, sizeof(why));
+		close(mem);
+		if (rc < 0) {
+			bh_refuse(c, reply, -rc, "legacy memory '%s': %s", names[q->index], why);
+			return;
+		}
+		*k = (struct copy){.fd = rc, .base = base, .size = size};
+	}
+	*fd = fcntl(k->fd, F_DUPFD_CLOEXEC, 0);
+	if (*fd < 0) {
+		bh_refuse(c, reply, errno, "legacy memory '%s': dup: %s", names[q->index],
 			  strerror(errno));
 		return;
 	}
-	rc = range_of(mem, (enum bh_legacy_kind) q->index, &base, &size, why, sizeof(why));
-	if (!rc)
-		rc = *fd = copy_of(mem, names[q->index], base, size, why, sizeof(why));
-	close(mem);
-	if (rc < 0) {
-		*fd = -1;
-		bh_refuse(c, reply, -rc, "legacy memory '%s': %s", names[q->index], why);
-		return;
-	}
-	reply->u.grant.size = size;
-	reply->u.grant.iova = base;
+	reply->u.grant.size = k->size;
+	reply->u.grant.iova = k->base;
 	reply->u.grant.nfds = 1;
 	bh_log("legacy memory '%s' for \"%s\": a copy of 0x%05llx-0x%05llx", names[q->index],
-	       c->cfg->name, (unsigned long long) base, (unsigned long long) (base + size - 1));
+	       c->cfg->name, (unsigned long long) k->base,
+	       (unsigned long long) (k->base + k->size - 1));
 }

@@ -11,8 +11,9 @@ int bh_legacy_lookup(const char *name);
 
 /*
  * BH_OP_LEGACY_MEM: if the policy names q->index, a sealed memfd holding a
- * copy of that range of physical memory, read through /dev/mem now; its
- * address and size in reply->u.grant. Else a refusal naming the key.
+ * copy of that range of physical memory, read through /dev/mem on the first
+ * request and shared after; its address and size in reply->u.grant. Else a
+ * refusal naming the key.
  */
 void bh_legacy_request(struct bh_component *c, const struct bh_request *q, struct bh_msg *reply,
 		       int *fd);
