@@ -107,6 +107,18 @@ int bh_heartbeat(struct bh_core *core)
 	return call(core, BH_OP_HEARTBEAT, NULL, &reply, NULL, 0, NULL);
 }
 
+int bh_heartbeat_due(struct bh_core *core, uint64_t *next, unsigned int period_ms)
+{
+	uint64_t now = bh_coarse_ns();
+	int rc;
+
+	if (now < *next)
+		return 0;
+	*next = now + period_ms * 1000000ull;
+	rc = bh_heartbeat(core);
+	return rc < 0 ? rc : 1;
+}
+
 int bh_device_info(struct bh_core *core, unsigned int dev, struct bh_device_info *info)
 {
 	struct bh_request q = { .device = dev };

@@ -76,12 +76,7 @@ struct bridge {
 /* every TICK_MS, busy or not */
 static void tick(struct bridge *b)
 {
-	uint64_t now = bh_coarse_ns();
-
-	if (now < b->next_tick)
-		return;
-	b->next_tick = now + TICK_MS * 1000000ull;
-	if (bh_heartbeat(&b->core) < 0) {
+	if (bh_heartbeat_due(&b->core, &b->next_tick, TICK_MS) < 0) {
 		fprintf(stderr, "nic-tap: heartbeat: %s; core is gone\n", bh_error(&b->core));
 		exit(1);
 	}

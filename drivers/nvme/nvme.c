@@ -770,13 +770,11 @@ static void accept_clients(struct nvme *n)
  */
 static void serve(struct nvme *n)
 {
-	struct pollfd p[3 + 2 * MAX_CLIENTS];
-	int owner[3 + 2 * MAX_CLIENTS];
+	struct bh_pollset w;
 
 	for (;;) {
-		unsigned int np = 0;
 		bool busy = false;
-		int rc;
+		int rc, who, fd;
 
 		enum bh_fault fault = bh_fault_take();
 		if (fault)
@@ -807,44 +805,33 @@ static void serve(struct nvme *n)
 				busy = true;
 		if (busy)
 			continue;
-		p[np] = (struct pollfd){ .fd = n->core.fd, .events = 0 };
-		owner[np++] = -1;
-		p[np] = (struct pollfd){ .fd = bh_service_fd(&n->svc), .events = POLLIN };
-		owner[np++] = -2;
-		p[np] = (struct pollfd){ .fd = n->irq[1].fd, .events = POLLIN };
-		owner[np++] = -3;
+		bh_pollset_server(&w, &n->core, &n->svc, n->irq[1].fd);
 		for (int i = 0; i < MAX_CLIENTS; i++) {
 			struct client *c = &n->client[i];
 			if (!c->open || c->closing)
 				continue;
-			p[np] = (struct pollfd){ .fd = bh_ps_wait_fd(c->ps), .events = POLLIN };
-			owner[np++] = i;
-			p[np] = (struct pollfd){ .fd = c->s.fd, .events = POLLIN };
-			owner[np++] = i;
+			bh_pollset_add(&w, bh_ps_wait_fd(c->ps), POLLIN, i);
+			bh_pollset_add(&w, c->s.fd, POLLIN, i);
 		}
-		rc = poll(p, np, n->inflight ? 100 : BEAT_MS);
-		if (rc < 0 && errno != EINTR)
+		rc = bh_pollset_wait(&w, n->inflight ? 100 : BEAT_MS);
+		if (rc < 0)
 			break;
-		if (rc <= 0)
-			continue;
-		for (unsigned int k = 0; k < np; k++) {
-			if (!p[k].revents)
-				continue;
-			if (owner[k] == -1) {
+		while (bh_pollset_next(&w, &who, &fd)) {
+			if (who == BH_POLL_CORE) {
 				printf("nvme: core closed our connection: shutting down\n");
 				stopping = 1;
-			} else if (owner[k] == -2) {
+			} else if (who == BH_POLL_SERVICE) {
 				accept_clients(n);
-			} else if (owner[k] == -3) {
+			} else if (who == BH_POLL_IRQ) {
 				bh_irq_wait(&n->irq[1], 0);
-			} else if (p[k].fd == n->client[owner[k]].s.fd) {
+			} else if (fd == n->client[who].s.fd) {
 				struct bh_session_event ev;
 				/* block defines no events: read and ignore them; 0 is a hang-up */
-				rc = bh_session_recv_event(&n->client[owner[k]].s, &ev);
+				rc = bh_session_recv_event(&n->client[who].s, &ev);
 				if (rc == 0 || (rc < 0 && rc != -EAGAIN))
-					n->client[owner[k]].closing = true;
+					n->client[who].closing = true;
 			} else {
-				bh_ps_drain_signal(n->client[owner[k]].ps);
+				bh_ps_drain_signal(n->client[who].ps);
 			}
 		}
 	}

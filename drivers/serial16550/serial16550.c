@@ -628,13 +628,11 @@ static void irq_service(struct uart *u)
 
 static void serve(struct uart *u)
 {
-	struct pollfd p[3 + 3 * MAX_CLIENTS];
-	int owner[3 + 3 * MAX_CLIENTS];
+	struct bh_pollset w;
 
 	for (;;) {
-		unsigned int np = 0;
 		bool room, more_tx, busy = false;
-		int rc;
+		int who, fd;
 
 		enum bh_fault fault = bh_fault_take();
 		if (fault)
@@ -665,50 +663,35 @@ static void serve(struct uart *u)
 		}
 		if (busy)
 			continue;
-		p[np] = (struct pollfd){.fd = u->core.fd, .events = 0};
-		owner[np++] = -1;
-		p[np] = (struct pollfd){.fd = bh_service_fd(&u->svc), .events = POLLIN};
-		owner[np++] = -2;
-		p[np] = (struct pollfd){.fd = u->irq.fd, .events = POLLIN};
-		owner[np++] = -3;
+		bh_pollset_server(&w, &u->core, &u->svc, u->irq.fd);
 		for (int i = 0; i < MAX_CLIENTS; i++) {
 			struct client *c = &u->client[i];
 			if (!c->open || c->closing)
 				continue;
-			p[np] = (struct pollfd){.fd = c->s.fd, .events = POLLIN};
-			owner[np++] = i;
-			p[np] = (struct pollfd){.fd = bh_ps_wait_fd(c->tx), .events = POLLIN};
-			owner[np++] = i;
-			if (i == u->rx_owner) {
-				p[np] =
-				    (struct pollfd){.fd = bh_ps_wait_fd(c->rx), .events = POLLIN};
-				owner[np++] = i;
-			}
+			bh_pollset_add(&w, c->s.fd, POLLIN, i);
+			bh_pollset_add(&w, bh_ps_wait_fd(c->tx), POLLIN, i);
+			if (i == u->rx_owner)
+				bh_pollset_add(&w, bh_ps_wait_fd(c->rx), POLLIN, i);
 		}
-		rc = poll(p, np, BEAT_MS);
-		if (rc < 0 && errno != EINTR)
+		if (bh_pollset_wait(&w, BEAT_MS) < 0)
 			break;
-		if (rc <= 0)
-			continue;
-		for (unsigned int k = 0; k < np; k++) {
-			if (!p[k].revents)
-				continue;
-			if (owner[k] == -1) {
+		while (bh_pollset_next(&w, &who, &fd)) {
+			if (who == BH_POLL_CORE) {
 				printf("serial16550: core closed our connection: shutting down\n");
 				stopping = 1;
-			} else if (owner[k] == -2) {
+			} else if (who == BH_POLL_SERVICE) {
 				accept_clients(u);
-			} else if (owner[k] == -3) {
+			} else if (who == BH_POLL_IRQ) {
 				if (bh_irq_wait(&u->irq, 0) > 0) {
 					u->irqs++;
 					irq_service(u);
 				}
 				/* INTx: the line is masked until we unmask it */
 				bh_irq_ack(&u->irq);
-			} else if (p[k].fd == u->client[owner[k]].s.fd) {
-				client_events(u, owner[k]);
+			} else if (fd == u->client[who].s.fd) {
+				client_events(u, who);
 			} else {
-				struct client *c = &u->client[owner[k]];
+				struct client *c = &u->client[who];
 				if (c->open && !c->closing) {
 					bh_ps_drain_signal(c->tx);
 					bh_ps_drain_signal(c->rx);

@@ -30,6 +30,12 @@ void bh_core_close(struct bh_core *core);
 /* the message of the last failed call */
 const char *bh_error(const struct bh_core *core);
 int bh_heartbeat(struct bh_core *core);
+/*
+ * A heartbeat if one is due (every period_ms, *next holding when): 0 when
+ * none was, 1 after one, -errno when core did not take it (core is gone).
+ * Cheap enough for every pass of a busy loop: one coarse clock read.
+ */
+int bh_heartbeat_due(struct bh_core *core, uint64_t *next, unsigned int period_ms);
 
 /* platform session: the devices my policy grants */
 int bh_device_info(struct bh_core *core, unsigned int dev, struct bh_device_info *info);

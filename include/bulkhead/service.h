@@ -23,6 +23,7 @@
 #ifndef BULKHEAD_SERVICE_H
 #define BULKHEAD_SERVICE_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -62,5 +63,34 @@ static inline int bh_service_fd(const struct bh_service *svc)
 	return svc->channel;
 }
 void bh_service_close(struct bh_service *svc);
+
+/*
+ * The fds a server sleeps on, each tagged with whose it is (a client's
+ * index, or one of the BH_POLL_ values): filled anew each pass, since
+ * clients come and go, then polled, then walked with bh_pollset_next.
+ */
+#define BH_POLLSET_MAX 64
+enum { BH_POLL_CORE = -1, BH_POLL_SERVICE = -2, BH_POLL_IRQ = -3 };
+
+struct bh_pollset {
+	struct pollfd p[BH_POLLSET_MAX];
+	int who[BH_POLLSET_MAX];
+	unsigned int n, next;
+};
+
+/*
+ * Empty it, then add what every server watches: core's connection (any
+ * event on it means core hung up), the service channel (session requests)
+ * and, if irq_fd >= 0, the interrupt's eventfd.
+ */
+void bh_pollset_server(struct bh_pollset *s, struct bh_core *core, struct bh_service *svc,
+		       int irq_fd);
+/* one more fd; -ENOSPC when the set is full (BH_POLLSET_MAX) */
+int bh_pollset_add(struct bh_pollset *s, int fd, short events, int who);
+/* poll: the number of ready fds, 0 on timeout or a signal, -errno on failure */
+int bh_pollset_wait(struct bh_pollset *s, int timeout_ms);
+/* the next ready fd and whose it is; false when none is left */
+bool bh_pollset_next(struct bh_pollset *s, int *who, int *fd);
+
 
 #endif

@@ -14,30 +14,13 @@ mnt=$WORK/mnt
 sums=$WORK/sums
 dev=/dev/nbd0
 mkdir -p "$mnt"
-cat >"$conf" <<CONF
-[core]
-backend = vfio
-control = /run/bulkhead/core.sock
-
-[component "nvme"]
-exec = $BUILD/drivers/nvme/bulkhead-nvme
-device = 1b36:0010
-provides = block
-dma = 96M
-restart = on-failure
-backoff_ms = 200
-
-[component "nbd"]
-exec = $BUILD/bridges/block-nbd/bulkhead-block-nbd
-session = block nvme
-nbd = 0
-restart = on-failure
-
-[component "probe"]
-exec = $BUILD/tests/bulkhead-block-probe
-session = block nvme
-restart = never
-CONF
+{
+	conf_core
+	conf_nvme "restart = on-failure" "backoff_ms = 200"
+	conf_nbd "restart = on-failure"
+	conf_component probe "exec = $BUILD/tests/bulkhead-block-probe" "session = block nvme" \
+		"restart = never"
+} >"$conf"
 
 modprobe nbd nbds_max=2 2>/dev/null
 start_core "$conf" "$log" || { result block_core_start 1 "core did not start"; exit 1; }

@@ -2,7 +2,8 @@
 # `make demo`, inside the test machine: core starts the demo appliance
 # (etc/bulkhead.conf): pit and edu, an e1000e behind TAP bh0, an NVMe disk
 # behind /dev/nbd0, a smart-card reader behind the xHCI and CCID drivers, and
-# bochs-display with a picture on it saved as a PNG, each driver unprivileged
+# bochs-display with a picture on it saved as a PNG, a serial line behind the
+# 16550A driver as a pty, each driver unprivileged
 # and sandboxed. Linux tools use them; then we kill the drivers and watch
 # core take everything back and restart them while the tools above carry on.
 set -u
@@ -25,6 +26,7 @@ wait_for "$log" "nic-tap\| nic-tap: bh0 <-> nic session" 30
 wait_for "$log" "nbd\| block-nbd: /dev/nbd0 serves" 30
 wait_for "$log" "apdu\| apdu: [0-9]+ exchanges" 60
 wait_for "$log" "png\| fb-png: wrote" 60
+wait_for "$log" "pty\| term-pty: .* <-> terminal session" 30
 sleep 0.5
 kill "$TAIL" 2>/dev/null
 
@@ -60,9 +62,27 @@ if [ -n "${BULKHEAD_OUT:-}" ] && cp /tmp/bulkhead-screen.png "$BULKHEAD_OUT/scre
 	echo "the screen as a PNG: build/vm/out/screen.png"
 fi
 
-say "crashing the drivers: SIGKILL to edu, e1000e and nvme (core resets, unmaps, restarts)"
+say "the serial line: pci-serial behind the 16550A driver, a pty for Linux programs; the far end (on the host) sends every byte back"
+pty=/run/bulkhead/pty/ser0
+grep -E "pty\| term-pty: .* <-> terminal session" "$log" | head -1
+run stty -F $pty raw -echo
+exec {ser}<>$pty
+# echo LINE through the pty and read it back from the far end
+line_echo() {
+	local got end=$((SECONDS + 5))
+	printf '%s\n' "$1" >&"$ser"
+	while [ $SECONDS -lt $end ]; do
+		IFS= read -r -t 1 -u "$ser" got || continue
+		[ "$got" = "$1" ] && { echo "sent '$1', the line sent back '$got'"; return 0; }
+	done
+	echo "sent '$1', nothing came back"
+	return 1
+}
+line_echo "hello over an isolated UART"
+
+say "crashing the drivers: SIGKILL to edu, e1000e, nvme and serial (core resets, unmaps, restarts)"
 n0=$(grep -c 'edu: all tests passed' "$log")
-for c in edu e1000e nvme; do
+for c in edu e1000e nvme serial; do
 	pid=$(field "$c" pid)
 	echo "kill -KILL $pid   # $c"
 	kill -KILL "$pid"
@@ -70,12 +90,14 @@ done
 wait_for_count "$log" "edu\| edu: all tests passed" $((n0 + 1)) 60
 wait_for_count "$log" "nic-tap\| nic-tap: bh0 <-> nic session" 2 30
 wait_for "$log" "nbd\| block-nbd: reconnected" 30
-grep -E '"(edu|e1000e|nvme)" \(pid [0-9]+\) ended|revoked "(edu|e1000e|nvme)"|started "(edu|e1000e|nvme)".*restart' "$log"
+wait_for_count "$log" "pty\| term-pty: .* <-> terminal session" 2 30
+grep -E '"(edu|e1000e|nvme|serial)" \(pid [0-9]+\) ended|revoked "(edu|e1000e|nvme|serial)"|started "(edu|e1000e|nvme|serial)".*restart' "$log"
 
 say "after the restarts: the same bh0 and the same mounted filesystem carry on"
 run busybox ping -c 3 10.0.0.2
 echo "$(sha256sum </tmp/disk/data | cut -c1-16)...  /tmp/disk/data (before the crash: ${sum:0:16}...)"
 head -c 4M /dev/urandom >/tmp/disk/more && sync && echo "wrote 4 MiB more after the restart"
+line_echo "the same pty, after the driver's restart"
 run umount /tmp/disk
 "$CLI" status | grep -E "^component"
 stop_core
@@ -88,5 +110,6 @@ echo "revoked: $(grep -oE 'revoked "nvme":.*' "$log" | head -1)"
 echo "restarts: edu ran $(grep -c 'edu: all tests passed' "$log") times; ping and the filesystem survived; core never stopped"
 echo "card:    $(grep -oE 'ccid: IccPowerOn -> .*ATR [0-9a-f ]+' "$log" | head -1 | sed 's/.*ATR /ATR /')"
 echo "screen:  $(grep -oE 'fb-png: wrote .*' "$log" | tail -1)"
+echo "serial:  $(grep -oE 'term-pty: /dev/pts/[0-9]+ <-> terminal session [0-9]+' "$log" | tail -1), the pty $pty open throughout"
 grep -q "edu: FAILED" "$log" && exit 1
 exit 0

@@ -26,6 +26,19 @@ nic_peer=$(echo "$nics" | sed -n 2p)
 nvme_dev=$(for d in /sys/bus/pci/devices/*; do
 	[ "$(cat "$d/vendor")" = 0x1b36 ] && [ "$(cat "$d/device")" = 0x0010 ] && basename "$d"
 done 2>/dev/null | head -1)
+# the first PCI device VENDOR DEVICE (as sysfs spells them), or nothing
+first_dev() {
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/vendor")" = "$1" ] && [ "$(cat "$d/device")" = "$2" ] && basename "$d"
+	done 2>/dev/null | head -1
+}
+# serial: pci-serial, whose far end (tools/vm/run pci-serial:echo) sends every
+# byte back, as a pty through term-pty; xhci: the CCID reader with a card,
+# used by the ccid driver and a client exchanging APDUs; bochs: the display,
+# with a client that owns the screen and fb-png watching it
+serial_dev=$(first_dev 0x1b36 0x0002)
+xhci_dev=$(first_dev 0x1b36 0x000d)
+bochs_dev=$(first_dev 0x1234 0x1111)
 
 cat >"$conf" <<CONF
 [core]
@@ -94,6 +107,34 @@ watchdog_ms = 10000
 CONF
 fi
 
+if [ -n "$serial_dev" ]; then
+	conf_component serial "exec = $BUILD/drivers/serial16550/bulkhead-serial16550" \
+		"device = $serial_dev" "provides = terminal" "env = BULKHEAD_FAULTS=1" \
+		"restart = always" "backoff_ms = 20" "backoff_max_ms = 200" "max_restarts = 100000" \
+		"watchdog_ms = 3000" >>"$conf"
+	conf_component pty "exec = $BUILD/bridges/term-pty/bulkhead-term-pty" \
+		"session = terminal serial" "pty = ser0" "restart = on-failure" >>"$conf"
+fi
+if [ -n "$xhci_dev" ]; then
+	conf_xhci "env = BULKHEAD_FAULTS=1" "restart = always" "max_restarts = 100000" >>"$conf"
+	conf_component ccid "exec = $BUILD/drivers/ccid/bulkhead-ccid" \
+		"session = usb xhci 08e6:4433" "provides = smartcard" "restart = always" \
+		"backoff_ms = 100" "backoff_max_ms = 500" "max_restarts = 100000" >>"$conf"
+	conf_component apdu "exec = $BUILD/tests/bulkhead-apdu" "args = --loop 500" \
+		"session = smartcard ccid" "restart = always" "backoff_ms = 200" >>"$conf"
+fi
+if [ -n "$bochs_dev" ]; then
+	conf_component bochs "exec = $BUILD/drivers/bochs/bulkhead-bochs" \
+		"args = --mode 1024x768x32" "device = $bochs_dev" "provides = framebuffer" \
+		"provides = capture" "env = BULKHEAD_FAULTS=1" "restart = always" "backoff_ms = 20" \
+		"backoff_max_ms = 200" "max_restarts = 100000" "watchdog_ms = 5000" >>"$conf"
+	conf_component pattern "exec = $BUILD/tests/bulkhead-fb-pattern" \
+		"session = framebuffer bochs" "restart = on-failure" >>"$conf"
+	conf_component png "exec = $BUILD/bridges/fb-png/bulkhead-fb-png" \
+		"session = capture bochs" "output = $WORK/faults-screen.png" "restart = on-failure" \
+		>>"$conf"
+fi
+
 # per target: the faults that apply, and how to tell it is back in service:
 #   probe_T BEFORE   in service again after a restart (BEFORE: progress_T then)
 #   alive_T          still serving, for a fault it survived without a restart
@@ -133,6 +174,34 @@ alive_nvme() {
 }
 # a health check (200 ms) has looked at the controller by then
 settle_nvme=1000
+[ -n "$serial_dev" ] && targets+=(serial)
+faults_serial="segv loop bad-desc bad-dma oom fds abort"
+# a line written to the pty comes back from the far end, through the driver
+# both ways; progress: term-pty's sessions with a driver
+serial_echo() {
+	local tok="fault-probe-$RANDOM$RANDOM" line end=$((SECONDS + 3))
+	printf '%s\n' "$tok" >&"$serial_fd"
+	while [ $SECONDS -lt $end ]; do
+		IFS= read -r -t 1 -u "$serial_fd" line || continue
+		[[ $line == *"$tok"* ]] && return 0
+	done
+	return 1
+}
+alive_serial() { alive_pid serial && serial_echo; }
+# the heartbeat's look at the line's registers has come by then
+settle_serial=1000
+[ -n "$xhci_dev" ] && targets+=(xhci)
+faults_xhci="segv loop wild-mmio bad-dma oom fds abort"
+# the reader is back: the ccid driver has a new USB session, and the card
+# answered an APDU since; alive: an APDU answered since the injection
+alive_xhci() { alive_pid xhci && [ "$apdu_rounds" -gt "$apdu_before" ]; }
+settle_xhci=3000
+[ -n "$bochs_dev" ] && targets+=(bochs)
+faults_bochs="segv loop wild-mmio bad-desc oom fds abort"
+# the screen is back: the client that owns it has drawn it in a new session
+alive_bochs() { alive_pid bochs; }
+# a health check (every beat) has restored the mode a stray write changed
+settle_bochs=1500
 # FAULT_TARGETS="e1000e ..." picks some of them
 [ -n "${FAULT_TARGETS:-}" ] && read -r -a targets <<<"$FAULT_TARGETS"
 
@@ -144,6 +213,28 @@ setup_e1000e() {
 	for _ in $(seq 50); do alive_e1000e && break; sleep 0.2; done
 	# light background traffic, so faults land while frames are in flight
 	ip netns exec peer busybox ping -q -i 0.2 10.0.0.1 >/dev/null 2>&1 &
+}
+
+setup_serial() {
+	local pty=/run/bulkhead/pty/ser0
+	wait_for "$log" "pty\| term-pty: .* <-> terminal session" 30
+	stty -F "$pty" raw -echo
+	exec {serial_fd}<>"$pty"
+	for _ in $(seq 10); do serial_echo && break; done ||
+		echo "fault campaign: nothing came back through the serial line"
+}
+setup_xhci() {
+	wait_for "$log" "apdu\| apdu: [0-9]+ exchanges" 90
+}
+setup_bochs() {
+	wait_for "$log" "pattern\| fb-pattern: screen of" 60
+}
+# the picture after the campaign: fb-png's last one is the pattern again
+finish_bochs() {
+	local c
+	sleep 1
+	c=$("$BUILD/tests/fb-compare" check "$WORK/faults-screen.png" 1024x768 2>&1)
+	result fault_bochs_picture $? "after the campaign, fb-png's picture against the pattern: $c"
 }
 
 # nvme: ext4 on the first 192 MiB holds a file written before the
@@ -202,6 +293,12 @@ now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 declare -A cur_pid ends blocks
 edu_passes=0
 nic_sessions=0
+serial_sessions=0
+usb_sessions=0
+apdu_rounds=0
+apdu_before=0
+fb_sessions=0
+alive_pid() { [ -n "${cur_pid[$1]:-}" ] && kill -0 "${cur_pid[$1]}" 2>/dev/null; }
 exec {logfd}<"$log"
 carry=
 follow() {
@@ -228,6 +325,10 @@ follow() {
 		'edu| edu: all tests passed'*) edu_passes=$((edu_passes + 1)) ;;
 		'nic-tap| nic-tap: bh0 <-> nic session'*) nic_sessions=$((nic_sessions + 1)) ;;
 		'block-nbd| block-nbd: reconnected'*) nbd_reconnects=$((nbd_reconnects + 1)) ;;
+		'pty| term-pty: '*' <-> terminal session'*) serial_sessions=$((serial_sessions + 1)) ;;
+		'ccid| ccid: USB session'*) usb_sessions=$((usb_sessions + 1)) ;;
+		'apdu| apdu: '*' exchanges: mean'*) apdu_rounds=$((apdu_rounds + 1)) ;;
+		'pattern| fb-pattern: screen of'*) fb_sessions=$((fb_sessions + 1)) ;;
 		esac
 	done
 }
@@ -244,6 +345,12 @@ progress_e1000e() { echo "$nic_sessions"; }
 probe_e1000e() { [ "$nic_sessions" -gt "$1" ] && busybox ping -c 1 -W 1 10.0.0.2 >/dev/null 2>&1; }
 progress_nvme() { echo "$nbd_reconnects"; }
 probe_nvme() { [ "$nbd_reconnects" -gt "$1" ] && nvme_read; }
+progress_serial() { echo "$serial_sessions"; }
+probe_serial() { [ "$serial_sessions" -gt "$1" ] && serial_echo; }
+progress_xhci() { echo "$usb_sessions"; }
+probe_xhci() { [ "$usb_sessions" -gt "$1" ] && [ "$apdu_rounds" -gt "$apdu_before" ]; }
+progress_bochs() { echo "$fb_sessions"; }
+probe_bochs() { [ "$fb_sessions" -gt "$1" ]; }
 
 follow
 for i in $(seq 1 "$count"); do
@@ -257,6 +364,7 @@ for i in $(seq 1 "$count"); do
 	blocks[$t]=0
 	others=$(others_ended "$t")
 	before=$("progress_$t")
+	apdu_before=$apdu_rounds
 	eval "settle=\$settle_$t"
 	sleep "0.$((RANDOM % 5))" # at a random moment (kept short: 1000 injections under TCG)
 	"$CLI" inject "$pid" "$f" 2>/dev/null

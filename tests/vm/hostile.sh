@@ -28,39 +28,13 @@ theirs=0000:00:03.0
 conf=$WORK/hostile.conf
 log=$WORK/hostile.log
 hostile=$BUILD/tests/bulkhead-hostile
-cat >"$conf" <<CONF
-[core]
-backend = vfio
-control = /run/bulkhead/core.sock
-hugepages = 16
-
-[component "e1000e"]
-exec = $BUILD/drivers/e1000e/bulkhead-e1000e
-device = $ours
-provides = nic
-restart = on-failure
-dma = 16M
-
-[component "nic-tap"]
-exec = $BUILD/bridges/nic-tap/bulkhead-nic-tap
-session = nic e1000e
-tap = bh0
-restart = on-failure
-
-[component "nvme"]
-exec = $BUILD/drivers/nvme/bulkhead-nvme
-device = 1b36:0010
-provides = block
-dma = 96M
-restart = on-failure
-backoff_ms = 200
-
-[component "nbd"]
-exec = $BUILD/bridges/block-nbd/bulkhead-block-nbd
-session = block nvme
-nbd = 0
-restart = on-failure
-CONF
+{
+	conf_core "hugepages = 16"
+	conf_e1000e "$ours" "restart = on-failure"
+	conf_nic_tap "restart = on-failure"
+	conf_nvme "restart = on-failure" "backoff_ms = 200"
+	conf_nbd "restart = on-failure"
+} >"$conf"
 # the attackers: name, arguments, extra config lines
 hostile_component() {
 	printf '\n[component "%s"]\nexec = %s\nargs = %s\nrestart = never\n' "$1" "$hostile" "$2"

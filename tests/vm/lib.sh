@@ -40,6 +40,60 @@ wait_for_count() {
 # count_of FILE REGEX: how many lines match
 count_of() { grep -cE -- "$2" "$1" 2>/dev/null || true; }
 
+# Config sections for the scenarios (print them into the config file):
+# conf_core [LINE...]: the [core] section, with the scenario's extra lines
+conf_core() {
+	printf '[core]\nbackend = vfio\ncontrol = /run/bulkhead/core.sock\n'
+	[ $# -eq 0 ] || printf '%s\n' "$@"
+}
+# conf_component NAME LINE...: a component section
+conf_component() {
+	printf '\n[component "%s"]\n' "$1"
+	shift
+	printf '%s\n' "$@"
+}
+# the drivers and bridges most scenarios use, with what never varies; the
+# restart policy and the like come as extra LINEs
+conf_e1000e() { # DEVICE [LINE...]
+	conf_component e1000e "exec = $BUILD/drivers/e1000e/bulkhead-e1000e" "device = $1" \
+		"provides = nic" "dma = 16M" "${@:2}"
+}
+conf_nic_tap() { # [LINE...]
+	conf_component nic-tap "exec = $BUILD/bridges/nic-tap/bulkhead-nic-tap" \
+		"session = nic e1000e" "tap = bh0" "$@"
+}
+conf_nvme() { # [LINE...]
+	conf_component nvme "exec = $BUILD/drivers/nvme/bulkhead-nvme" "device = 1b36:0010" \
+		"provides = block" "dma = 96M" "$@"
+}
+conf_nbd() { # [LINE...]
+	conf_component nbd "exec = $BUILD/bridges/block-nbd/bulkhead-block-nbd" \
+		"session = block nvme" "nbd = 0" "$@"
+}
+conf_xhci() { # [LINE...]
+	conf_component xhci "exec = $BUILD/drivers/xhci/bulkhead-xhci" "device = 1b36:000d" \
+		"provides = usb" "dma = 4M" "backoff_ms = 200" "watchdog_ms = 5000" "$@"
+}
+
+# A component's lines from a log, loaded once and searched in bash: under TCG
+# every process spawned costs a noticeable share of a second.
+# load_lines LOG PREFIX: the lines that start with PREFIX (a sed regex), without it
+LINES=()
+load_lines() { mapfile -t LINES <<<"$(sed -n "s/^$2//p" "$1")"; }
+# pick REGEX [N]: the Nth (default first) loaded line that matches
+pick() {
+	local l n=0
+	for l in "${LINES[@]}"; do
+		[[ $l =~ $1 ]] && ((++n == ${2:-1})) && { printf '%s\n' "$l"; return; }
+	done
+}
+# cnt REGEX: how many loaded lines match
+cnt() {
+	local l n=0
+	for l in "${LINES[@]}"; do [[ $l =~ $1 ]] && ((++n)); done
+	echo $n
+}
+
 # start_core CONFIG LOG: core in the background, its log (components' output too) in LOG
 start_core() {
 	"$CORE" -c "$1" >"$2" 2>&1 &

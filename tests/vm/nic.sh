@@ -12,30 +12,13 @@ ours=0000:00:02.0
 theirs=0000:00:03.0
 conf=$WORK/nic-test.conf
 log=$WORK/nic-test.log
-cat >"$conf" <<CONF
-[core]
-backend = vfio
-control = /run/bulkhead/core.sock
-hugepages = 16
-
-[component "e1000e"]
-exec = $BUILD/drivers/e1000e/bulkhead-e1000e
-device = $ours
-provides = nic
-restart = on-failure
-dma = 16M
-
-[component "nic-tap"]
-exec = $BUILD/bridges/nic-tap/bulkhead-nic-tap
-session = nic e1000e
-tap = bh0
-restart = on-failure
-
-[component "nic-hostile"]
-exec = $BUILD/tests/bulkhead-nic-hostile
-session = nic e1000e
-restart = never
-CONF
+{
+	conf_core "hugepages = 16"
+	conf_e1000e "$ours" "restart = on-failure"
+	conf_nic_tap "restart = on-failure"
+	conf_component nic-hostile "exec = $BUILD/tests/bulkhead-nic-hostile" \
+		"session = nic e1000e" "restart = never"
+} >"$conf"
 
 modprobe tun
 start_core "$conf" "$log" || { result nic_core_start 1 "core did not start"; exit 1; }

@@ -19,30 +19,13 @@ mkdir -p "$mnt"
 : >"$acked"
 rm -f "$WORK/writer.stop" "$WORK/writer.done" "$WORK/writer2.done" "$WORK/big.busy" \
 	"$WORK/stream.acked"
-cat >"$conf" <<CONF
-[core]
-backend = vfio
-control = /run/bulkhead/core.sock
-
-[component "nvme"]
-exec = $BUILD/drivers/nvme/bulkhead-nvme
-device = 1b36:0010
-provides = block
-dma = 96M
-restart = always
-backoff_ms = 50
-backoff_max_ms = 200
-max_restarts = 100
-watchdog_ms = 5000
-
-; core answers no heartbeat while it bus-resets the NVMe (2-5 s under TCG)
-[component "nbd"]
-exec = $BUILD/bridges/block-nbd/bulkhead-block-nbd
-session = block nvme
-nbd = 0
-restart = on-failure
-watchdog_ms = 10000
-CONF
+{
+	conf_core
+	conf_nvme "restart = always" "backoff_ms = 50" "backoff_max_ms = 200" \
+		"max_restarts = 100" "watchdog_ms = 5000"
+	# core answers no heartbeat while it bus-resets the NVMe (2-5 s under TCG)
+	conf_nbd "restart = on-failure" "watchdog_ms = 10000"
+} >"$conf"
 
 modprobe nbd nbds_max=2 2>/dev/null
 start_core "$conf" "$log" || { result survive_block_start 1 "core did not start"; exit 1; }

@@ -16,70 +16,25 @@ set -u
 
 conf=$WORK/usb-test.conf
 log=$WORK/usb-test.log
-cat >"$conf" <<CONF
-[core]
-backend = vfio
-control = /run/bulkhead/core.sock
-
-[component "xhci"]
-exec = $BUILD/drivers/xhci/bulkhead-xhci
-device = 1b36:000d
-provides = usb
-dma = 4M
-restart = on-failure
-backoff_ms = 200
-watchdog_ms = 5000
-
-[component "ccid"]
-exec = $BUILD/drivers/ccid/bulkhead-ccid
-session = usb xhci 08e6:4433
-provides = smartcard
-restart = on-failure
-backoff_ms = 100
-backoff_max_ms = 500
-watchdog_ms = 8000
-
-[component "apdu"]
-exec = $BUILD/tests/bulkhead-apdu
-args = --count 10 --loop 1500
-session = smartcard ccid
-restart = on-failure
-backoff_ms = 200
-
-[component "usb-second"]
-exec = $BUILD/tests/bulkhead-usb-hostile
-args = --second
-session = usb xhci 08e6:4433
-restart = never
-backoff_ms = 100
-backoff_max_ms = 500
-
-[component "usb-hostile"]
-exec = $BUILD/tests/bulkhead-usb-hostile
-session = usb xhci 0627:0001
-restart = never
-backoff_ms = 100
-backoff_max_ms = 500
-CONF
+{
+	conf_core
+	conf_xhci "restart = on-failure"
+	conf_component ccid "exec = $BUILD/drivers/ccid/bulkhead-ccid" \
+		"session = usb xhci 08e6:4433" "provides = smartcard" "restart = on-failure" \
+		"backoff_ms = 100" "backoff_max_ms = 500" "watchdog_ms = 8000"
+	conf_component apdu "exec = $BUILD/tests/bulkhead-apdu" "args = --count 10 --loop 1500" \
+		"session = smartcard ccid" "restart = on-failure" "backoff_ms = 200"
+	conf_component usb-second "exec = $BUILD/tests/bulkhead-usb-hostile" "args = --second" \
+		"session = usb xhci 08e6:4433" "restart = never" "backoff_ms = 100" "backoff_max_ms = 500"
+	conf_component usb-hostile "exec = $BUILD/tests/bulkhead-usb-hostile" \
+		"session = usb xhci 0627:0001" "restart = never" "backoff_ms = 100" "backoff_max_ms = 500"
+} >"$conf"
 
 start_core "$conf" "$log" || { result usb_core_start 1 "core did not start"; exit 1; }
 t_start=$SECONDS
 
 # a component's lines, without the prefix
-lines=()
-load() { mapfile -t lines <<<"$(sed -n "s/^$1| //p" "$log")"; }
-# pick REGEX [N]: the Nth (default first) loaded line that matches
-pick() {
-	local l n=0
-	for l in "${lines[@]}"; do
-		[[ $l =~ $1 ]] && ((++n == ${2:-1})) && { printf '%s\n' "$l"; return; }
-	done
-}
-cnt() {
-	local l n=0
-	for l in "${lines[@]}"; do [[ $l =~ $1 ]] && ((++n)); done
-	echo "$n"
-}
+load() { load_lines "$log" "$1| "; }
 
 if ! wait_for "$log" "apdu\| apdu: [0-9]+ exchanges" 60; then
 	result usb_session_setup 1 "no APDU exchanged in 60 s"

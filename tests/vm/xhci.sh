@@ -14,22 +14,10 @@ set -u
 
 conf=$WORK/xhci-test.conf
 log=$WORK/xhci-test.log
-cat >"$conf" <<CONF
-[core]
-backend = vfio
-control = /run/bulkhead/core.sock
-
-[component "xhci"]
-exec = $BUILD/drivers/xhci/bulkhead-xhci
-args = --ccid-check
-device = 1b36:000d
-provides = usb
-env = BULKHEAD_FAULTS=1
-dma = 4M
-restart = on-failure
-backoff_ms = 200
-watchdog_ms = 5000
-CONF
+{
+	conf_core
+	conf_xhci "args = --ccid-check" "env = BULKHEAD_FAULTS=1" "restart = on-failure"
+} >"$conf"
 
 start_core "$conf" "$log" || { result xhci_core_start 1 "core did not start"; exit 1; }
 wait_for "$log" "xhci\| xhci: (ready|ccid check done)" 60
@@ -37,36 +25,22 @@ wait_for "$log" "xhci\| xhci: ready" 10
 
 # the driver's lines so far, without the prefix (under TCG every process
 # spawned costs a noticeable share of a second: the lookups below are bash)
-lines=()
-load() { mapfile -t lines <<<"$(sed -n 's/^xhci| xhci: //p' "$log")"; }
-# drv REGEX [N]: the Nth (default first) of the driver's lines that matches
-drv() {
-	local l n=0
-	for l in "${lines[@]}"; do
-		[[ $l =~ $1 ]] && ((++n == ${2:-1})) && { printf '%s\n' "$l"; return; }
-	done
-}
-# cnt REGEX: how many of the driver's lines match
-cnt() {
-	local l n=0
-	for l in "${lines[@]}"; do [[ $l =~ $1 ]] && ((++n)); done
-	echo "$n"
-}
+load() { load_lines "$log" 'xhci| xhci: '; }
 load
 
-line=$(drv "^controller started: ")
+line=$(pick "^controller started: ")
 [[ $line =~ HCIVERSION\ [0-9a-f]+\.[0-9a-f]{2},\ [0-9]+\ slots,\ [0-9]+\ ports\ \(USB ]]
 result xhci_controller_started $? "${line:-no start line}"
 
-dev=$(drv "^port [0-9]+: .* device in slot [0-9]+: 08e6:4433")
-cfg=$(drv "^slot [0-9]+: configuration [0-9]+ \(")
-ok=$(drv "^slot [0-9]+: configured: ")
+dev=$(pick "^port [0-9]+: .* device in slot [0-9]+: 08e6:4433")
+cfg=$(pick "^slot [0-9]+: configuration [0-9]+ \(")
+ok=$(pick "^slot [0-9]+: configured: ")
 [[ -n $dev && $cfg == *"class 0x0b"* && $cfg == *"bulk IN"* && $cfg == *"bulk OUT"* && -n $ok ]]
 result xhci_enumerated $? "${dev:-no 08e6:4433}; ${cfg:-no configuration}; ${ok:-not configured}"
 
 for t in ccid_found ccid_slot_status ccid_power_on control_stall bulk_stall bulk_after_stall \
 	cancel_interrupt cancel_bulk bulk_after_cancel; do
-	l=$(drv "^check $t ")
+	l=$(pick "^check $t ")
 	[[ $l == "check $t PASS "* ]]
 	rc=$?
 	l=${l#check $t }
@@ -103,15 +77,15 @@ if [ -n "$mon" ]; then
 		wait_for "$log" "xhci\| xhci: port [0-9]+: slot [0-9]+ \(08e6:4433\) disconnected" 8 && break
 	done
 	load
-	gone=$(drv "^port [0-9]+: slot [0-9]+ \(08e6:4433\) disconnected")
+	gone=$(pick "^port [0-9]+: slot [0-9]+ \(08e6:4433\) disconnected")
 	[ -n "$gone" ]
 	result xhci_hot_unplug $? "device_del ccid0 on $mon (try $try): ${gone:-the driver saw no disconnect; monitor: $(said)}"
 	n=$(cnt "^check ccid_slot_status ")
 	printf 'device_add usb-ccid,bus=xhci0.0,id=ccid0\n' >&"$monfd"
 	wait_for_count "$log" "xhci\| xhci: check ccid_slot_status " $((n + 1)) 30
 	load
-	back=$(drv "^port [0-9]+: .* device in slot [0-9]+: 08e6:4433" 2)
-	status=$(drv "^check ccid_slot_status " $((n + 1)))
+	back=$(pick "^port [0-9]+: .* device in slot [0-9]+: 08e6:4433" 2)
+	status=$(pick "^check ccid_slot_status " $((n + 1)))
 	[[ -n $back && $status == *PASS* ]]
 	result xhci_hot_plug $? "device_add usb-ccid: ${back:-not enumerated}; ${status:-no slot status; monitor: $(said)}"
 	kill "$monpid" 2>/dev/null
@@ -130,8 +104,8 @@ kill -KILL "$pid"
 wait_for "$log" 'started "xhci" pid [0-9]+ .*\(restart\)' 20
 wait_for_count "$log" "xhci\| xhci: ready" 2 60
 load
-again=$(drv "^port [0-9]+: .* device in slot [0-9]+: 08e6:4433" $((n_dev + 1)))
-status2=$(drv "^check ccid_slot_status " $((n_status + 1)))
+again=$(pick "^port [0-9]+: .* device in slot [0-9]+: 08e6:4433" $((n_dev + 1)))
+status2=$(pick "^check ccid_slot_status " $((n_status + 1)))
 [[ -n $again && $status2 == *PASS* ]]
 result xhci_driver_restart $? "killed pid $pid; $(grep -oE 'revoked "xhci": [^;]*' "$log" | head -1); after $((SECONDS - t0)) s: ${again:-not enumerated again}; ${status2:-no slot status}"
 
@@ -143,9 +117,9 @@ t0=$SECONDS
 wait_for_count "$log" 'started "xhci" pid [0-9]+ .*\(restart\)' 2 20
 wait_for_count "$log" "xhci\| xhci: ready" 3 60
 load
-why=$(drv "exiting so core resets the controller")
+why=$(pick "exiting so core resets the controller")
 ended=$(grep -oE '"xhci" \(pid [0-9]+\) ended: [^,]*' "$log" | tail -1)
-third=$(drv "^check ccid_slot_status " $((n_status + 1)))
+third=$(pick "^check ccid_slot_status " $((n_status + 1)))
 [[ -n $why && $ended == *"exit code 70"* && $third == *PASS* ]]
 result xhci_health_restart $? "bad-dma into pid $pid2: ${why:-no health exit}; $ended; after $((SECONDS - t0)) s: ${third:-no slot status}"
 
