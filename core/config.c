@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "legacy.h"
 #include "listen.h"
 #include "output.h"
 
@@ -430,6 +431,15 @@ static int component_key(struct parse *p, const char *name, const char *value)
 			return fail(p, "listen = '%s': %s", value, why);
 		return 1;
 	}
+	if (strcmp(name, "legacy") == 0) {
+		int kind = bh_legacy_lookup(value);
+		if (kind < 0)
+			return fail(p, "legacy = '%s': one of bios-data, ebda, vga-rom (see "
+				       "bulkhead/legacy.h)",
+				    value);
+		c->legacy |= 1u << kind;
+		return 1;
+	}
 	if (strcmp(name, "nbd") == 0) {
 		uint32_t idx;
 		if (parse_u32(value, &idx) || idx > 255)
@@ -503,7 +513,7 @@ static int component_key(struct parse *p, const char *name, const char *value)
 	return fail(p, "unknown key '%s' in [component \"%s\"]; known keys: exec args env device "
 		       "ioport user restart memory fds processes dma max_restarts backoff_ms "
 		       "backoff_max_ms watchdog_ms provides session sessions session_memory tap nbd "
-		       "output pty cpu cpu_weight listen",
+		       "output pty cpu cpu_weight listen legacy",
 		    name, c->name);
 }
 

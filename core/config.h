@@ -93,6 +93,7 @@ struct bh_component_config {
 	char output[256]; /* file core opens for it to write (core/output.c), or "" */
 	char pty[16]; /* pty core creates and hands over (/run/bulkhead/pty/NAME), or "" */
 	char listen[32]; /* ADDR:PORT core listens on for it (core/listen.c), or "" */
+	uint32_t legacy; /* legacy memory copies it may have: 1 << enum bh_legacy_kind */
 	int line;
 };
 

@@ -17,6 +17,7 @@
 #include "bulkhead/msg.h"
 #include "core.h"
 #include "listen.h"
+#include "legacy.h"
 #include "output.h"
 #include "policy.h"
 #include "pty.h"
@@ -358,6 +359,13 @@ static void handle(struct bh_core_state *core, struct bh_component *c, const str
 	case BH_OP_SESSION_END:
 		bh_account_end(core, c, in->u.session.id, in->u.session.flags, &r.msg);
 		break;
+	case BH_OP_LEGACY_MEM: {
+		int fd = -1;
+		bh_legacy_request(c, &in->u.req, &r.msg, &fd);
+		if (fd >= 0)
+			r.fds[r.nfds++] = fd;
+		break;
+	}
 	case BH_OP_PTY: {
 		int fd = -1;
 		bh_pty_request(core, c, &r.msg, &fd);

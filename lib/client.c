@@ -566,3 +566,32 @@ int bh_listen_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd)
 {
 	return named_fd(core, BH_OP_LISTEN, name, fd);
 }
+
+int bh_legacy_mem(struct bh_core *core, enum bh_legacy_kind kind, struct bh_legacy_mem *m)
+{
+	struct bh_request q = { .index = (uint32_t)kind };
+	struct bh_msg reply;
+	unsigned int nfds = 0;
+	int fd, rc;
+	void *p;
+
+	rc = call(core, BH_OP_LEGACY_MEM, &q, &reply, &fd, 1, &nfds);
+	if (rc)
+		return rc;
+	if (nfds != 1 || !reply.u.grant.size || reply.u.grant.size > (1u << 20)) {
+		if (nfds)
+			close(fd);
+		return failed(core, -EPROTO, "legacy_mem: bad grant from core");
+	}
+	/* private: the copy is sealed, what the driver writes stays in its own pages */
+	p = mmap(NULL, reply.u.grant.size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	rc = p == MAP_FAILED ? -errno : 0;
+	close(fd);
+	if (rc)
+		return failed(core, rc, "legacy_mem: cannot map %llu bytes: %s",
+			      (unsigned long long)reply.u.grant.size, strerror(-rc));
+	m->phys = reply.u.grant.iova;
+	m->size = reply.u.grant.size;
+	m->virt = p;
+	return 0;
+}

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/io.h>
 
+#include "bulkhead/legacy.h"
 #include "bulkhead/proto.h"
 
 struct bh_core {
@@ -179,6 +180,8 @@ int bh_output_open(struct bh_core *core, int *fd);
 int bh_pty_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd);
 /* the TCP socket core listens on for us (listen = ADDR:PORT); name: the address */
 int bh_listen_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd);
+/* a private copy of legacy memory the policy names (legacy = NAME; bulkhead/legacy.h) */
+int bh_legacy_mem(struct bh_core *core, enum bh_legacy_kind kind, struct bh_legacy_mem *m);
 
 /* a small epoll loop: a callback per fd */
 typedef void (*bh_loop_fn)(void *arg, int fd, uint32_t events);

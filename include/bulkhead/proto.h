@@ -49,6 +49,8 @@ enum bh_op {
 	BH_OP_PTY,         /* bridge: -> fd of the pty master the config names; name=slave */
 	BH_OP_LISTEN,      /* bridge: -> fd of the TCP socket listening where the config's
 			    * 'listen' says; name=ADDR:PORT */
+	BH_OP_LEGACY_MEM,  /* index=enum bh_legacy_kind -> sealed memfd copy, grant.size,
+			    * grant.iova = its physical address (bulkhead/legacy.h) */
 	BH_OP_COUNT
 };
 

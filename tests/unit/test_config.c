@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bulkhead/legacy.h"
 #include "config.h"
 #include "testutil.h"
 
@@ -474,6 +475,20 @@ static void test_pty_key(void **state)
 	expect_error(f, "[component \"t\"]\nexec = /bin/x\npty =\n", 3, "pty = ''", NULL);
 }
 
+static void test_legacy_key(void **state)
+{
+	struct fixture *f = *state;
+
+	parse_ok(f, "[component \"v\"]\nexec = /bin/x\nlegacy = bios-data\nlegacy = vga-rom\n"
+		    "legacy = ebda\n[component \"u\"]\nexec = /bin/x\n");
+	assert_int_equal(f->cfg.comp[0].legacy, 1u << BH_LEGACY_BIOS_DATA |
+						    1u << BH_LEGACY_VGA_ROM | 1u << BH_LEGACY_EBDA);
+	assert_int_equal(f->cfg.comp[1].legacy, 0);
+	/* named ranges only: an address would let a config reach any memory */
+	expect_error(f, "[component \"v\"]\nexec = /bin/x\nlegacy = 0xa0000\n", 3,
+		     "legacy = '0xa0000'", "bios-data, ebda, vga-rom", NULL);
+}
+
 static void test_error_bad_size(void **state)
 {
 	struct fixture *f = *state;
@@ -742,6 +757,7 @@ int main(void)
 		T(test_session_quota_keys),
 		T(test_route_argument),
 		T(test_pty_key),
+		T(test_legacy_key),
 		T(test_error_bad_size),
 		T(test_error_bad_restart_and_env),
 		T(test_error_too_many_components),

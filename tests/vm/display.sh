@@ -16,6 +16,7 @@
 # tests/vm/display-vga.sh runs the same on QEMU's VGA.
 set -u
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/display-lib.sh"
 
 # the device: bochs-display, or VGA, which is the boot display and so is
 # named by address to be taken from the host
@@ -54,44 +55,12 @@ restart = on-failure
 backoff_ms = 200
 watchdog_ms = 5000
 
-[component "pattern"]
-exec = $BUILD/tests/bulkhead-fb-pattern
-args = --bench ${DISPLAY_BENCH:-20} --hostile
-session = framebuffer bochs
-restart = on-failure
-
-[component "png"]
-exec = $BUILD/bridges/fb-png/bulkhead-fb-png
-session = capture bochs
-output = $png
-restart = on-failure
 CONF
+clients_conf bochs "${DISPLAY_BENCH:-20}" >>"$conf"
 
 start_core "$conf" "$log" || { result display_core_start 1 "core did not start"; exit 1; }
 wait_for "$log" "bochs\| bochs: ready" 30
 
-# the log's lines, read once per step (under TCG every process spawned costs
-# a noticeable share of a second: the lookups below are bash)
-lines=()
-load() { mapfile -t lines <"$log"; }
-# out COMPONENT REGEX [N]: its Nth (default: last) line matching, without the prefix
-out() {
-	local l p="$1| " hit= n=0
-	for l in "${lines[@]}"; do
-		[[ $l == "$p"* && ${l#"$p"} =~ $2 ]] || continue
-		hit=${l#"$p"}
-		((++n == ${3:-0})) && break
-	done
-	printf '%s\n' "$hit"
-}
-# at COMPONENT REGEX: the index of its last line matching, or -1
-at() {
-	local k p="$1| " i=-1
-	for k in "${!lines[@]}"; do
-		[[ ${lines[k]} == "$p"* && ${lines[k]#"$p"} =~ $2 ]] && i=$k
-	done
-	echo "$i"
-}
 load
 
 id=$(out bochs "^bochs: uid ")
@@ -99,43 +68,7 @@ set=$(out bochs "^bochs: mode 1024x768x32 set \\(pitch")
 [[ -n $set && $id == *"$kind $addr"* && $id == *"ID 0xb0c"* ]]
 result display_mode_set $? "${id#bochs: }; ${set:-no mode set}"
 
-# QEMU's monitor is at the other end of the pci-serial port --monitor added
-mon=
-for d in /sys/bus/pci/devices/*; do
-	read -r v <"$d/vendor" && read -r i <"$d/device" || continue
-	[ "$v:$i" = 0x1b36:0x0002 ] || continue
-	for t in "$d"/tty/tty*; do [ -e "$t" ] && mon=/dev/${t##*/}; done
-done
-if [ -n "$mon" ]; then
-	stty -F "$mon" raw -echo -crtscts clocal
-	exec {monfd}<>"$mon"
-	cat <&"$monfd" >"$WORK/monitor.out" 2>/dev/null &
-	monpid=$!
-fi
-# screendump FILE: QEMU's picture of the screen; 0 once the file is whole
-screendump() {
-	local f=$1 s0=-1 s1
-	rm -f "$f"
-	[ -n "$mon" ] || return 1
-	printf '\nscreendump %s -f png\n' "$f" >&"$monfd"
-	for _ in $(seq 50); do
-		sleep 0.2
-		s1=$(stat -c %s "$f" 2>/dev/null || echo -1)
-		[ "$s1" -gt 0 ] && [ "$s1" = "$s0" ] && return 0
-		s0=$s1
-	done
-	return 1
-}
-# fb-png's picture written after the log's line N: wait for it
-png_after() {
-	local n=$1 end=$((SECONDS + 30))
-	while [ $SECONDS -lt $end ]; do
-		load
-		[ "$(at png '^fb-png: wrote ')" -gt "$n" ] && return 0
-		sleep 0.3
-	done
-	return 1
-}
+monitor_open
 
 wait_for "$log" "pattern\| fb-pattern: (hostile checks done|check ring_corrupted)" 90
 load
@@ -148,54 +81,18 @@ small=$(out pattern "^fb-pattern: bench: [0-9]+ updates of 64x16")
 result display_damage_bench $? "${bench#fb-pattern: bench: }; ${small#fb-pattern: bench: }"
 
 # fb-pattern's hostile checks, each a TEST
-n=0
-for l in "${lines[@]}"; do
-	[[ $l =~ ^pattern\|\ fb-pattern:\ check\ ([a-z0-9_]+)\ (PASS|FAIL)\ (.*) ]] || continue
-	[ "${BASH_REMATCH[2]}" = PASS ]
-	result "display_${BASH_REMATCH[1]}" $? "${BASH_REMATCH[3]}"
-	n=$((n + 1))
-done
-[ $n -ge 9 ]
-result display_hostile_checks $? "$n hostile checks ran (9 expected); $(out pattern '^fb-pattern: hostile checks done')"
+hostile_results display
 
-"$CMP" expect 1024x768 "$expect"
 # the screen is still from here on: what the two see must be the pattern
-n=$(at pattern "^fb-pattern: (hostile checks done|check ring_corrupted)")
-screendump "$shot"
-c=$("$CMP" check "$shot" 1024x768)
-result display_screendump_equal $? "QEMU's screendump of the $kind (via $mon): ${c:-no screendump; monitor: $(tr -c '[:print:]' ' ' <"$WORK/monitor.out" | tail -c 160)}"
-png_after "$n"
-load
-c=$("$CMP" check "$png" 1024x768)
-result display_fb_png_equal $? "fb-png's $(out png '^fb-png: wrote '): ${c:-no PNG}"
+pictures_equal display "$kind"
 
 # the driver killed while in use: back in its mode, the picture redrawn
-pid=$(field bochs pid)
-t0=$SECONDS
-n_set=$(count_of "$log" "^bochs\| bochs: mode 1024x768x32 set")
-kill -KILL "$pid"
-wait_for "$log" 'started "bochs" pid [0-9]+ .*\(restart\)' 20
-wait_for_count "$log" "^bochs\| bochs: mode 1024x768x32 set" $((n_set + 1)) 30
-wait_for "$log" "pattern\| fb-pattern: reconnected" 30
-load
-n=$(at pattern "^fb-pattern: reconnected")
-redrawn=$(out pattern "^fb-pattern: redrawn after reconnect ")
-screendump "$shot"
-c=$("$CMP" check "$shot" 1024x768)
+kill_in_use bochs
+shot_check
 rc=$?
-# core's clock: from the kill to the owner's new session
-k= s=
-for l in "${lines[@]}"; do
-	[[ $l =~ ^core\ \[\ *([0-9.]+)\]\ \"bochs\"\ \(pid\ [0-9]+\)\ ended:\ killed ]] && k=${BASH_REMATCH[1]} s=
-	[[ -n $k && -z $s && $l =~ ^core\ \[\ *([0-9.]+)\]\ session\ \'framebuffer\' ]] && s=${BASH_REMATCH[1]}
-done
-back=$(awk -v k="$k" -v s="$s" 'BEGIN { if (k != "" && s != "") printf "%.2f s", s - k; else print "?" }')
 [[ $rc == 0 && $redrawn == *"8 acknowledged with 0"* ]]
 result display_driver_restart $? "killed pid $pid; $(grep -oE 'revoked "bochs": [^;]*' "$log" | head -1); owner's session back $back after the kill; $(out bochs '^bochs: mode 1024x768x32 set \(pitch'); ${redrawn#fb-pattern: }; screendump: ${c:-none}"
-png_after "$n"
-load
-c=$("$CMP" check "$png" 1024x768)
-result display_fb_png_after_restart $? "fb-png reconnected: $(out png '^fb-png: wrote '): ${c:-no PNG}"
+png_equal display_fb_png_after_restart "$n" "fb-png reconnected: "
 
 # a stray write to a mode register: the health check sets the mode again and redraws
 pid=$(field bochs pid)
@@ -203,13 +100,12 @@ pid=$(field bochs pid)
 wait_for "$log" "bochs\| bochs: restored " 10
 load
 restored=$(out bochs "^bochs: (mode registers changed|restored )")
-screendump "$shot"
-c=$("$CMP" check "$shot" 1024x768)
+shot_check
 rc=$?
 [[ $rc == 0 && $restored == *"redrawn from the owner's buffer"* ]]
 result display_health_restore $? "$(out bochs '^bochs: fault: ' | sed 's/^bochs: //'); $(out bochs '^bochs: mode registers changed' | sed 's/^bochs: //'); screendump: ${c:-none}"
 
-[ -n "${monpid:-}" ] && kill "$monpid" 2>/dev/null
+monitor_close
 stop_core
 echo "---- core log ----"
 cat "$log"
