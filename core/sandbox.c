@@ -71,7 +71,7 @@ static const int refused[] = {
 	SCMP_SYS(unlink),      SCMP_SYS(unlinkat),    SCMP_SYS(rename),
 };
 
-int bh_sandbox_seccomp(void)
+int bh_sandbox_seccomp(bool io_uring)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	int rc = 0;
@@ -111,6 +111,16 @@ int bh_sandbox_seccomp(void)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(execveat), 2,
 				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)BH_EXEC_FD),
 				      SCMP_A4(SCMP_CMP_EQ, (scmp_datum_t)AT_EMPTY_PATH));
+	/*
+	 * io_uring for a ublk bridge only: it restricts its ring to its ublk
+	 * commands and then refuses itself further set-up (bridges/block-ublk)
+	 */
+	if (!rc && io_uring)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(io_uring_setup), 0);
+	if (!rc && io_uring)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(io_uring_register), 0);
+	if (!rc && io_uring)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(io_uring_enter), 0);
 	if (!rc)
 		rc = seccomp_load(ctx);
 	seccomp_release(ctx);
@@ -207,7 +217,7 @@ __attribute__((noreturn)) static void child(const struct bh_component_config *c,
 	for (int i = 0; i < c->envc; i++)
 		envp[i] = (char *)c->env[i];
 	envp[c->envc] = NULL;
-	int rc = bh_sandbox_seccomp();
+	int rc = bh_sandbox_seccomp(c->ublk >= 0);
 	if (rc)
 		child_fail("seccomp", -rc);
 	syscall(SYS_execveat, BH_EXEC_FD, "", argv, envp, AT_EMPTY_PATH);

@@ -16,6 +16,7 @@
 
 #include "bulkhead/msg.h"
 #include "core.h"
+#include "ublk.h"
 #include "output.h"
 #include "policy.h"
 #include "pty.h"
@@ -357,6 +358,13 @@ static void handle(struct bh_core_state *core, struct bh_component *c, const str
 	case BH_OP_SESSION_END:
 		bh_account_end(core, c, in->u.session.id, in->u.session.flags, &r.msg);
 		break;
+	case BH_OP_UBLK: {
+		int fd = -1;
+		bh_ublk_request(core, c, &in->u.session, &r.msg, &fd);
+		if (fd >= 0)
+			r.fds[r.nfds++] = fd;
+		break;
+	}
 	case BH_OP_PTY: {
 		int fd = -1;
 		bh_pty_request(core, c, &r.msg, &fd);
