@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <linux/membarrier.h>
 #include <sched.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -121,6 +122,10 @@ int bh_sandbox_seccomp(bool io_uring)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(io_uring_register), 0);
 	if (!rc && io_uring)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(io_uring_enter), 0);
+	/* ...for which it adds a filter of its own: filters only ever narrow */
+	if (!rc && io_uring)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 1,
+				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)SECCOMP_SET_MODE_FILTER));
 	if (!rc)
 		rc = seccomp_load(ctx);
 	seccomp_release(ctx);

@@ -387,9 +387,10 @@ static void probe(struct bridge *b)
 				      "socket" };
 	struct io_uring other;
 	struct io_uring_cqe *cqe;
-	unsigned int refused = 0, n = 0;
+	unsigned int refused = 0;
 	int rc;
 
+	/* one at a time: a refused SQE ends its submission batch */
 	for (unsigned int i = 0; i < 3; i++) {
 		struct io_uring_sqe *sqe = sqe_get(b);
 		static char buf[64];
@@ -401,16 +402,12 @@ static void probe(struct bridge *b)
 		else
 			io_uring_prep_socket(sqe, AF_INET, SOCK_STREAM, 0, 0);
 		sqe->user_data = PROBE_TAG + i;
-	}
-	io_uring_submit(&b->ring);
-	while (n < 3 && io_uring_wait_cqe(&b->ring, &cqe) == 0) {
-		unsigned int i = (unsigned int)cqe->user_data - PROBE_TAG;
-		if (i < 3) {
-			printf("block-ublk: probe: %s through the ring: %s\n", name[i],
-			       cqe->res < 0 ? strerror(-cqe->res) : "DONE (not refused)");
-			refused += cqe->res == -EACCES;
-			n++;
-		}
+		io_uring_submit(&b->ring);
+		if (io_uring_wait_cqe(&b->ring, &cqe))
+			die("waiting for a probe's completion", errno);
+		printf("block-ublk: probe: %s through the ring: %s\n", name[i],
+		       cqe->res < 0 ? strerror(-cqe->res) : "DONE (not refused)");
+		refused += cqe->res == -EACCES;
 		io_uring_cqe_seen(&b->ring, cqe);
 	}
 	rc = io_uring_queue_init(4, &other, 0);
