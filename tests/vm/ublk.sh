@@ -74,14 +74,14 @@ mount $dev "$mnt" 2>"$WORK/umount.err"
 result ublk_mount $? "$(findmnt -no SOURCE,FSTYPE,OPTIONS "$mnt" 2>/dev/null || cat "$WORK/umount.err")"
 t0=$SECONDS
 mkdir -p "$mnt/a"
-for i in $(seq 1 300); do
+for i in $(seq 1 100); do
 	head -c $(((RANDOM % 64 + 1) * 1024)) /dev/urandom >"$mnt/a/f$i" || break
 done
 (cd "$mnt" && sha256sum a/*) >"$sums"
 n=$(wc -l <"$sums")
 umount "$mnt"
 urc=$?
-[ "$urc" = 0 ] && [ "$n" = 300 ]
+[ "$urc" = 0 ] && [ "$n" = 100 ]
 result ublk_write_files $? "$n files written and hashed in $((SECONDS - t0)) s, umount exit $urc"
 fsck.ext4 -fn $dev >"$WORK/ufsck1.out" 2>&1
 rc=$?
