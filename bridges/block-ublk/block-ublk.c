@@ -93,17 +93,9 @@ struct bridge {
 	uint64_t last_beat_ns;
 };
 
-static uint64_t coarse_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void beat(struct bridge *b)
 {
-	uint64_t now = coarse_ns();
+	uint64_t now = bh_coarse_ns(); /* the vDSO's: no system call per loop */
 
 	if (now - b->last_beat_ns < BEAT_MS * 1000000ull)
 		return;

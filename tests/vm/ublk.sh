@@ -17,28 +17,10 @@ conf=$WORK/ublk.conf
 log=$WORK/ublk.log
 mnt=$WORK/umnt
 sums=$WORK/usums
-pool=$WORK/upool
-acked=$WORK/uacked
 dev=/dev/ublkb0
 mkdir -p "$mnt"
-: >"$acked"
-rm -f "$WORK/uwriter.stop" "$WORK/uwriter.done" "$WORK/uwriter2.done" "$WORK/ubig.busy" \
-	"$WORK/ustream.acked"
 cat >"$conf" <<CONF
-[core]
-backend = vfio
-control = /run/bulkhead/core.sock
-
-[component "nvme"]
-exec = $BUILD/drivers/nvme/bulkhead-nvme
-device = 1b36:0010
-provides = block
-dma = 96M
-restart = always
-backoff_ms = 50
-backoff_max_ms = 200
-max_restarts = 100
-watchdog_ms = 5000
+$(conf_nvme_killable)
 
 ; core answers no heartbeat while it bus-resets the NVMe (2-5 s under TCG)
 [component "ublk"]
@@ -90,86 +72,44 @@ mount $dev "$mnt" && (cd "$mnt" && sha256sum --quiet -c "$sums") >"$WORK/ucheck1
 rc=$?
 result ublk_remount_sha256 $rc "remounted; $n files checked, $(grep -c FAILED "$WORK/ucheck1.out") mismatches"
 
-# 3. kills during writes. The files are slices of one random pool, recorded
-# once dd's fsync returned; the pool is also rewritten over one file in 4 KiB
-# O_DIRECT writes again and again, so requests are in flight at every kill.
-head -c $((8 << 20)) /dev/urandom >"$pool"
-(
-	i=0 errors=0
-	while [ ! -e "$WORK/uwriter.stop" ]; do
-		i=$((i + 1))
-		n=$((RANDOM % 64 + 1)) off=$((RANDOM % 1900))
-		sum=$(dd if="$pool" bs=4k skip=$off count=$n status=none | sha256sum)
-		if dd if="$pool" of="$mnt/k$i" bs=4k skip=$off count=$n conv=fsync status=none; then
-			echo "${sum%% *}  k$i" >>"$acked"
-		else
-			errors=$((errors + 1))
-		fi
-	done
-	echo "$i $errors" >"$WORK/uwriter.done"
-) 2>"$WORK/uwriter.err" &
-writer=$!
-(
-	i=0 errors=0
-	while [ ! -e "$WORK/uwriter.stop" ]; do
-		i=$((i + 1))
-		touch "$WORK/ubig.busy"
-		if dd if="$pool" of="$mnt/stream" bs=4k oflag=direct conv=notrunc,fsync status=none; then
-			echo ok >"$WORK/ustream.acked"
-		else
-			errors=$((errors + 1))
-			rm -f "$WORK/ustream.acked"
-		fi
-	done
-	echo "$i $errors" >"$WORK/uwriter2.done"
-) 2>>"$WORK/uwriter.err" &
-writer2=$!
-
-wait_for_count "$acked" . 3 60
+# 3. kills during fsync'ed files and O_DIRECT rewrites (lib.sh's kill writers)
+kill_writers_start "$mnt"
 nkills=0 bkills=0
 for k in $(seq 1 "$KILLS"); do
 	for who in nvme ublk; do
 		sleep "$((RANDOM % 3 + 1)).$((RANDOM % 10))"
-		for _ in $(seq 40); do [ -e "$WORK/ubig.busy" ] && break; sleep 0.1; done
-		sleep 0.3
+		kill_writers_busy
 		pid=$(grep -oE "started \"$who\" pid [0-9]+" "$log" | tail -1 | awk '{ print $4 }')
+		kill -KILL "$pid" 2>/dev/null || continue
+		echo "kill $k: $who pid $pid after $(wc -l <"$KW_ACKED") acknowledged files"
 		if [ $who = nvme ]; then
-			kill -KILL "$pid" 2>/dev/null && nkills=$((nkills + 1))
-			echo "kill $k: nvme pid $pid after $(wc -l <"$acked") acknowledged files"
+			nkills=$((nkills + 1))
 			wait_for_count "$log" "block-ublk: reconnected" "$k" 40 || break 2
 		else
-			kill -KILL "$pid" 2>/dev/null && bkills=$((bkills + 1))
-			echo "kill $k: bridge pid $pid after $(wc -l <"$acked") acknowledged files"
+			bkills=$((bkills + 1))
 			wait_for_count "$log" "ublkb0: recovered" "$k" 60 || break 2
 		fi
 	done
 done
 sleep 2
-touch "$WORK/uwriter.stop"
-wait "$writer" "$writer2"
-read -r tried werrors <"$WORK/uwriter.done" 2>/dev/null || { tried=0; werrors=writer-lost; }
-read -r tried2 werrors2 <"$WORK/uwriter2.done" 2>/dev/null || { tried2=0; werrors2=writer-lost; }
-[ "$werrors2" = 0 ] || werrors="$werrors+$werrors2"
-nfiles=$(wc -l <"$acked")
-[ -e "$WORK/ustream.acked" ] && echo "$(sha256sum <"$pool" | cut -d' ' -f1)  stream" >>"$acked"
-nacked=$(wc -l <"$acked")
+kill_writers_stop
 recovered=$(count_of "$log" 'ublkb0: recovered')
 reconnected=$(count_of "$log" 'block-ublk: reconnected')
 [ "$nkills" = "$KILLS" ] && [ "$bkills" = "$KILLS" ] && [ "$recovered" -ge "$KILLS" ] &&
 	[ "$reconnected" -ge "$KILLS" ]
-result ublk_kills $? "$nkills driver and $bkills bridge SIGKILLs; $reconnected session reconnects re-issuing $(grep -oE 'reconnected .*: [0-9]+' "$log" | awk -F': ' '{ s += $2 } END { print s + 0 }') requests; $recovered user recoveries of /dev/ublkb0"
-[ "$werrors" = 0 ] && [ "$nacked" -gt 0 ]
-result ublk_kill_writes $? "$tried files written, $nfiles acknowledged (fsync returned), $tried2 rewrites of an 8 MiB file in 4 KiB O_DIRECT writes, $werrors write errors$( [ -s "$WORK/uwriter.err" ] && echo ": $(head -c 200 "$WORK/uwriter.err")")"
+result ublk_kills $? "$nkills driver and $bkills bridge SIGKILLs; $reconnected session reconnects re-issuing $(grep -oE 'reconnected .*: [0-9]+' "$log" | awk -F': ' '{ s += $2 } END { print s + 0 }') requests; $recovered user recoveries of /dev/ublkb0 (the kernel re-issued what the dead bridge held)"
+[ "$KW_ERRORS" = 0 ] && [ "$KW_NFILES" -gt 0 ]
+result ublk_kill_writes $? "$KW_FILES files written, $KW_NFILES acknowledged (fsync returned), $KW_REWRITES rewrites of an 8 MiB file in 4 KiB O_DIRECT writes, write errors: $KW_ERRORS"
 umount "$mnt"
 urc=$?
 fsck.ext4 -fn $dev >"$WORK/ufsck2.out" 2>&1
 frc=$?
 [ "$urc" = 0 ] && [ "$frc" = 0 ]
 result ublk_kill_fsck $? "umount exit $urc; fsck -fn exit $frc: $(tail -1 "$WORK/ufsck2.out")"
-mount $dev "$mnt" && (cd "$mnt" && sha256sum --quiet -c "$acked" && sha256sum --quiet -c "$sums") \
+mount $dev "$mnt" && (cd "$mnt" && sha256sum --quiet -c "$KW_ACKED" && sha256sum --quiet -c "$sums") \
 	>"$WORK/ucheck2.out" 2>&1
 rc=$?
-result ublk_kill_data $rc "remounted; $nacked acknowledged files and the $n earlier ones checked, $(grep -c FAILED "$WORK/ucheck2.out") mismatches"
+result ublk_kill_data $rc "remounted; $(wc -l <"$KW_ACKED") acknowledged files and the $n earlier ones checked, $(grep -c FAILED "$WORK/ucheck2.out") mismatches"
 umount "$mnt"
 
 kill -0 "$CORE_PID"
