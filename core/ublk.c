@@ -223,9 +223,10 @@ static int add(uint32_t id, const struct bh_ublk_geometry *g, char *err, size_t 
 	}
 	rc = ctrl(UBLK_U_CMD_ADD_DEV, id, &info, sizeof(info), 0);
 	if (rc == -EEXIST) {
-		snprintf(err, err_len, "/dev/ublkb%u exists and is not core's: delete it (ublk del "
-				       "-n %u) or pick another 'ublk = N'",
-			 id, id);
+		snprintf(err, err_len, "/dev/ublkb%u exists and is not this core's (another ublk "
+				       "server's, or left by a core that died): stop and delete it, "
+				       "or pick another 'ublk = N'",
+			 id);
 		return rc;
 	}
 	if (rc < 0) {

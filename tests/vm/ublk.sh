@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# vm: --kernel 6.12 --devices nvme:rp --mem 1024 --timeout 600
+# vm: --kernel 6.12 --devices nvme:rp --mem 1024 --timeout 900
 # Storage through ublk (Linux 6.12): ext4 on /dev/ublkb0, served by the
 # block-ublk bridge from bulkhead's NVMe driver.
 #  1. the bridge's io_uring refuses everything but its ublk commands (the
