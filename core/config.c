@@ -447,6 +447,13 @@ static int component_key(struct parse *p, const char *name, const char *value)
 		c->nbd = (int)idx;
 		return 1;
 	}
+	if (strcmp(name, "ublk") == 0) {
+		uint32_t idx;
+		if (parse_u32(value, &idx) || idx > 255)
+			return fail(p, "ublk = '%s': the index N of /dev/ublkbN (0-255)", value);
+		c->ublk = (int)idx;
+		return 1;
+	}
 	if (strcmp(name, "ioport") == 0)
 		return parse_ioport(p, value);
 	if (strcmp(name, "user") == 0)
@@ -513,7 +520,7 @@ static int component_key(struct parse *p, const char *name, const char *value)
 	return fail(p, "unknown key '%s' in [component \"%s\"]; known keys: exec args env device "
 		       "ioport user restart memory fds processes dma max_restarts backoff_ms "
 		       "backoff_max_ms watchdog_ms provides session sessions session_memory tap nbd "
-		       "output pty cpu cpu_weight listen legacy",
+		       "output pty cpu cpu_weight listen legacy ublk",
 		    name, c->name);
 }
 
@@ -565,6 +572,7 @@ static void component_defaults(struct bh_component_config *c)
 	c->backoff_ms = 100;
 	c->backoff_max_ms = 5000;
 	c->nbd = -1;
+	c->ublk = -1;
 	c->cpu_weight = BH_CPU_WEIGHT_DEFAULT;
 }
 

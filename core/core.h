@@ -252,6 +252,7 @@ enum bh_tag_kind {
 	BH_TAG_OUTPUT,
 	BH_TAG_UNMASK,
 	BH_TAG_KMSG,
+	BH_TAG_UBLK, /* core's ublk control ring: completions */
 };
 #define BH_TAG(kind, index) (((uint64_t)(kind) << 32) | (uint32_t)(index))
 

@@ -19,6 +19,7 @@
 #include "core.h"
 #include "dma.h"
 #include "nbd.h"
+#include "ublk.h"
 
 static struct bh_core_state core;
 /* 2 MiB pages core added to the kernel's pool, given back at the end */
@@ -100,6 +101,9 @@ static void dispatch(uint64_t tag)
 		break;
 	case BH_TAG_KMSG:
 		bh_iommu_fault_read(&core);
+		break;
+	case BH_TAG_UBLK:
+		bh_ublk_reap(&core);
 		break;
 	case BH_TAG_UNMASK:
 		bh_device_irq_unmask(&core, &core.devices[index]);
@@ -245,6 +249,7 @@ int main(int argc, char **argv)
 		/* nobody serves it any more: I/O on it fails now instead of hanging */
 		if (core.cfg.comp[i].nbd >= 0)
 			bh_nbd_disconnect(core.cfg.comp[i].nbd);
+		bh_ublk_remove(&core, core.cfg.comp[i].ublk);
 		if (core.comp[i].tap_fd >= 0)
 			close(core.comp[i].tap_fd);
 	}

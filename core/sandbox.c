@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <linux/membarrier.h>
 #include <sched.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -73,7 +74,7 @@ static const int refused[] = {
 	SCMP_SYS(unlink),      SCMP_SYS(unlinkat),    SCMP_SYS(rename),
 };
 
-int bh_sandbox_seccomp(void)
+int bh_sandbox_seccomp(bool io_uring)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	int rc = 0;
@@ -113,6 +114,20 @@ int bh_sandbox_seccomp(void)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(execveat), 2,
 				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)BH_EXEC_FD),
 				      SCMP_A4(SCMP_CMP_EQ, (scmp_datum_t)AT_EMPTY_PATH));
+	/*
+	 * io_uring for a ublk bridge only: it restricts its ring to its ublk
+	 * commands and then refuses itself further set-up (bridges/block-ublk)
+	 */
+	if (!rc && io_uring)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(io_uring_setup), 0);
+	if (!rc && io_uring)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(io_uring_register), 0);
+	if (!rc && io_uring)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(io_uring_enter), 0);
+	/* ...for which it adds a filter of its own: filters only ever narrow */
+	if (!rc && io_uring)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 1,
+				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)SECCOMP_SET_MODE_FILTER));
 	if (!rc)
 		rc = seccomp_load(ctx);
 	seccomp_release(ctx);
@@ -209,7 +224,7 @@ __attribute__((noreturn)) static void child(const struct bh_component_config *c,
 	for (int i = 0; i < c->envc; i++)
 		envp[i] = (char *)c->env[i];
 	envp[c->envc] = NULL;
-	int rc = bh_sandbox_seccomp();
+	int rc = bh_sandbox_seccomp(c->ublk >= 0);
 	if (rc)
 		child_fail("seccomp", -rc);
 	syscall(SYS_execveat, BH_EXEC_FD, "", argv, envp, AT_EMPTY_PATH);

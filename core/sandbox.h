@@ -27,6 +27,6 @@ int bh_spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, int cgro
 	     struct bh_spawn *out, char *err, size_t err_len);
 
 /* install the component seccomp filter in the calling process (used after fork) */
-int bh_sandbox_seccomp(void);
+int bh_sandbox_seccomp(bool io_uring); /* io_uring: its three system calls too */
 
 #endif

@@ -18,6 +18,7 @@
 #include "core.h"
 #include "listen.h"
 #include "legacy.h"
+#include "ublk.h"
 #include "output.h"
 #include "policy.h"
 #include "pty.h"
@@ -362,6 +363,13 @@ static void handle(struct bh_core_state *core, struct bh_component *c, const str
 	case BH_OP_LEGACY_MEM: {
 		int fd = -1;
 		bh_legacy_request(c, &in->u.req, &r.msg, &fd);
+		if (fd >= 0)
+			r.fds[r.nfds++] = fd;
+		break;
+	}
+	case BH_OP_UBLK: {
+		int fd = -1;
+		bh_ublk_request(core, c, &in->u.session, &r.msg, &fd);
 		if (fd >= 0)
 			r.fds[r.nfds++] = fd;
 		break;

@@ -15,6 +15,7 @@
 
 #include "core.h"
 #include "nbd.h"
+#include "ublk.h"
 #include "sandbox.h"
 
 #define BH_UID_BASE 61000 /* auto uids: one per component */
@@ -220,6 +221,8 @@ static void ended(struct bh_core_state *core, struct bh_component *c, int status
 		bh_log("/dev/nbd%d disconnected: \"%s\" will not serve it again", cc->nbd,
 		       cc->name);
 	}
+	if (cc->ublk >= 0 && (stays_down || c->restarts >= cc->max_restarts))
+		bh_ublk_remove(core, cc->ublk);
 	bh_component_revoke(core, c);
 	if (bh_admin_ended(core, c))
 		return;

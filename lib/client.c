@@ -351,8 +351,11 @@ static int session_call(struct bh_core *core, enum bh_op op, const struct bh_ses
 	struct bh_msg m;
 	unsigned int got = 0;
 	char why[128];
-	int rc;
+	int rc, none = -1;
 
+	/* fd NULL: the answer carries none (a ublk start) */
+	if (!fd)
+		fd = &none;
 	bh_msg_init(&m, op, ++core->seq);
 	m.u.session = *info;
 	rc = bh_msg_send(core->fd, &m, NULL, 0);
@@ -367,6 +370,11 @@ static int session_call(struct bh_core *core, enum bh_op op, const struct bh_ses
 			close(*fd);
 		reply->error[sizeof(reply->error) - 1] = 0;
 		return failed(core, reply->status, "%s refused: %s", bh_op_name(op), reply->error);
+	}
+	if (fd == &none) {
+		if (got)
+			close(none);
+		return 0;
 	}
 	if (got != 1)
 		return failed(core, -EPROTO, "%s: core sent no fd", bh_op_name(op));
@@ -473,6 +481,17 @@ int bh_nbd_open(struct bh_core *core, uint64_t size, uint32_t block_size, char n
 
 	if (!rc)
 		snprintf(name, BH_NAME_MAX, "%.*s", BH_NAME_MAX - 1, reply.u.session.name);
+	return rc;
+}
+
+int bh_ublk_call(struct bh_core *core, const struct bh_session_info *in,
+		 struct bh_session_info *out, int *fd)
+{
+	struct bh_msg reply;
+	int rc = session_call(core, BH_OP_UBLK, in, &reply, fd);
+
+	if (!rc)
+		*out = reply.u.session;
 	return rc;
 }
 

@@ -782,9 +782,20 @@ static void serve(struct nvme *n)
 		bh_service_pass(&n->svc);
 		beat(n);
 		reap(n);
+		/*
+		 * while a client that went away still has commands on the device,
+		 * nobody's new requests go out: its restarted self re-issues the
+		 * same writes (block-ublk with REISSUE, block-nbd's requeue), and an
+		 * old copy must not land after a newer write to the same blocks
+		 * (docs/design.md, "Why a reissued write is harmless")
+		 */
+		bool draining = false;
+		for (int i = 0; i < MAX_CLIENTS; i++)
+			draining |= n->client[i].open && n->client[i].closing && n->client[i].inflight;
 		for (int i = 0; i < MAX_CLIENTS; i++) {
 			struct client *c = &n->client[i];
-			client_take(n, i);
+			if (!draining)
+				client_take(n, i);
 			if (c->open && c->closing && !c->inflight)
 				client_release(n, c);
 		}

@@ -174,6 +174,13 @@ int bh_session_open_wait(struct bh_core *core, const char *service, int timeout_
 int bh_tap_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd);
 int bh_nbd_open(struct bh_core *core, uint64_t size, uint32_t block_size, char name[BH_NAME_MAX],
 		int *fd);
+/*
+ * /dev/ublkbN the config's 'ublk = N' names (bulkhead/ublk.h): in is the
+ * request (flags, geometry), *out the reply's; *fd: /dev/ublkcN when opening
+ */
+struct bh_session_info;
+int bh_ublk_call(struct bh_core *core, const struct bh_session_info *in,
+		 struct bh_session_info *out, int *fd);
 /* the file the config's 'output = PATH' names, opened anew and empty, write-only */
 int bh_output_open(struct bh_core *core, int *fd);
 /* the pty master the config names (pty = NAME); name: the slave's path */

@@ -51,6 +51,8 @@ enum bh_op {
 			    * 'listen' says; name=ADDR:PORT */
 	BH_OP_LEGACY_MEM,  /* index=enum bh_legacy_kind -> sealed memfd copy, grant.size,
 			    * grant.iova = its physical address (bulkhead/legacy.h) */
+	BH_OP_UBLK,        /* bridge: /dev/ublkbN, in two steps (bulkhead/ublk.h) -> fd of
+			    * /dev/ublkcN; name=device */
 	BH_OP_COUNT
 };
 

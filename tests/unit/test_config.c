@@ -489,6 +489,19 @@ static void test_legacy_key(void **state)
 		     "legacy = '0xa0000'", "bios-data, ebda, vga-rom", NULL);
 }
 
+static void test_ublk_key(void **state)
+{
+	struct fixture *f = *state;
+
+	parse_ok(f, "[component \"t\"]\nexec = /bin/x\nublk = 3\n"
+		    "[component \"u\"]\nexec = /bin/x\n");
+	assert_int_equal(f->cfg.comp[0].ublk, 3);
+	assert_int_equal(f->cfg.comp[1].ublk, -1);
+	expect_error(f, "[component \"t\"]\nexec = /bin/x\nublk = 256\n", 3, "ublk = '256'",
+		     "/dev/ublkbN (0-255)", NULL);
+	expect_error(f, "[component \"t\"]\nexec = /bin/x\nublk = b0\n", 3, "ublk = 'b0'", NULL);
+}
+
 static void test_error_bad_size(void **state)
 {
 	struct fixture *f = *state;
@@ -758,6 +771,7 @@ int main(void)
 		T(test_route_argument),
 		T(test_pty_key),
 		T(test_legacy_key),
+		T(test_ublk_key),
 		T(test_error_bad_size),
 		T(test_error_bad_restart_and_env),
 		T(test_error_too_many_components),

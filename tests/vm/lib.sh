@@ -188,3 +188,84 @@ core_maps() {
 core_own_kib() { awk '$1 ~ /^(\[heap\]|\[stack\]|\[anon\]|\/memfd:)/ { k += $3 } END { print k + 0 }' "$1"; }
 # core_anon_shmem: core's RssAnon + RssShmem in KiB (heap, stack, mapped DMA buffers)
 core_anon_shmem() { awk '/^(RssAnon|RssShmem):/ { k += $2 } END { print k }' "/proc/$CORE_PID/status"; }
+
+# Writes that must survive kills (the storage scenarios). kill_writers_start MNT:
+# two writers in the background until kill_writers_stop:
+#  - files MNT/kN, slices of one 8 MiB random pool (4-256 KiB each), hashed
+#    before the write and recorded in $KW_ACKED ("SHA256  kN") once dd's fsync
+#    returned;
+#  - the pool rewritten over MNT/stream in 4 KiB O_DIRECT writes, again and
+#    again, so requests are in flight whenever a kill lands ($WORK/kw.busy
+#    while one runs); acknowledged with the last rewrite that returned.
+KW_ACKED=$WORK/kw.acked
+kill_writers_start() {
+	local mnt=$1
+	rm -f "$WORK"/kw.stop "$WORK"/kw.done* "$WORK"/kw.busy "$WORK"/kw.stream-acked
+	: >"$KW_ACKED"
+	head -c $((8 << 20)) /dev/urandom >"$WORK/kw.pool"
+	(
+		i=0 errors=0
+		while [ ! -e "$WORK/kw.stop" ]; do
+			i=$((i + 1))
+			n=$((RANDOM % 64 + 1)) off=$((RANDOM % 1900))
+			sum=$(dd if="$WORK/kw.pool" bs=4k skip=$off count=$n status=none | sha256sum)
+			if dd if="$WORK/kw.pool" of="$mnt/k$i" bs=4k skip=$off count=$n conv=fsync status=none; then
+				echo "${sum%% *}  k$i" >>"$KW_ACKED"
+			else
+				errors=$((errors + 1))
+			fi
+		done
+		echo "$i $errors" >"$WORK/kw.done1"
+	) 2>"$WORK/kw.err" &
+	KW_PIDS=$!
+	(
+		i=0 errors=0
+		while [ ! -e "$WORK/kw.stop" ]; do
+			i=$((i + 1))
+			touch "$WORK/kw.busy"
+			if dd if="$WORK/kw.pool" of="$mnt/stream" bs=4k oflag=direct conv=notrunc,fsync \
+				status=none; then
+				echo ok >"$WORK/kw.stream-acked"
+			else
+				errors=$((errors + 1))
+				rm -f "$WORK/kw.stream-acked"
+			fi
+		done
+		rm -f "$WORK/kw.busy"
+		echo "$i $errors" >"$WORK/kw.done2"
+	) 2>>"$WORK/kw.err" &
+	KW_PIDS="$KW_PIDS $!"
+	wait_for_count "$KW_ACKED" . 3 60
+}
+
+# kill_writers_busy: until a rewrite is under way (4 s at most), so a kill finds requests in flight
+kill_writers_busy() {
+	for _ in $(seq 40); do [ -e "$WORK/kw.busy" ] && break; sleep 0.1; done
+	sleep 0.3
+}
+
+# kill_writers_stop: stop and wait. Sets KW_FILES (files tried), KW_NFILES
+# (acknowledged), KW_REWRITES, KW_ERRORS ("0" or the counts with the first
+# error text); the stream joins $KW_ACKED if its last rewrite returned.
+kill_writers_stop() {
+	local e1 e2
+	touch "$WORK/kw.stop"
+	# shellcheck disable=SC2086 # two pids
+	wait $KW_PIDS
+	read -r KW_FILES e1 <"$WORK/kw.done1" 2>/dev/null || { KW_FILES=0; e1=writer-lost; }
+	read -r KW_REWRITES e2 <"$WORK/kw.done2" 2>/dev/null || { KW_REWRITES=0; e2=writer-lost; }
+	KW_NFILES=$(wc -l <"$KW_ACKED")
+	[ -e "$WORK/kw.stream-acked" ] &&
+		echo "$(sha256sum <"$WORK/kw.pool" | cut -d' ' -f1)  stream" >>"$KW_ACKED"
+	KW_ERRORS=$e1
+	[ "$e2" = 0 ] || KW_ERRORS="$e1+$e2"
+	[ -s "$WORK/kw.err" ] && KW_ERRORS="$KW_ERRORS: $(head -c 200 "$WORK/kw.err")"
+}
+
+# conf_nvme_killable: the [core] section and the NVMe driver of the kill
+# scenarios: restarted at once, as often as it takes, watched by the watchdog
+conf_nvme_killable() {
+	conf_core
+	conf_nvme "restart = always" "backoff_ms = 50" "backoff_max_ms = 200" \
+		"max_restarts = 100" "watchdog_ms = 5000"
+}

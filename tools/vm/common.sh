@@ -3,30 +3,39 @@
 
 # The guest boots the host's own kernel and loads modules from the host's
 # /lib/modules over 9p, so the kernel must have a matching module tree.
-# BULKHEAD_VM_KERNEL=/boot/vmlinuz-X overrides the choice.
+# BULKHEAD_VM_KERNEL=/boot/vmlinuz-X overrides the choice; a series such as
+# BULKHEAD_VM_KERNEL=6.12 (tools/vm/run --kernel 6.12) picks the newest of
+# that series in /boot or unpacked by tools/vm/get-kernel. The default is
+# the newest kernel in /boot: get-kernel never puts one there.
 vm_kernel() {
-	if [[ -n ${BULKHEAD_VM_KERNEL:-} ]]; then
-		printf '%s\n' "$BULKHEAD_VM_KERNEL"
+	local want=${BULKHEAD_VM_KERNEL:-} k v best= series=
+	if [[ -n $want && ! $want =~ ^[0-9]+\.[0-9]+$ ]]; then
+		printf '%s\n' "$want"
 		return
 	fi
-	local k v best=
-	for k in /boot/vmlinuz-*; do
+	series=$want
+	for k in /boot/vmlinuz-* ${series:+"${BULKHEAD_KERNEL_CACHE:-/var/cache/bulkhead}"/linux-*/boot/vmlinuz-*}; do
 		[[ -r $k ]] || continue
-		v=${k#/boot/vmlinuz-}
+		v=${k##*/vmlinuz-}
+		[[ -z $series || $v == "$series".* ]] || continue
 		[[ -e /lib/modules/$v/modules.dep ]] || continue
-		best+="$v"$'\n'
+		best+="$v $k"$'\n'
 	done
-	best=$(printf '%s' "$best" | sort -V | tail -n 1)
+	best=$(printf '%s' "$best" | sort -V -k1,1 | tail -n 1 | cut -d' ' -f2-)
+	if [[ -z $best && -n $series ]]; then
+		echo "vm: no kernel $series.* with modules in /lib/modules: run tools/vm/get-kernel $series (as root; tools/install-deps does)" >&2
+		return 1
+	fi
 	if [[ -z $best ]]; then
 		echo "vm: no readable /boot/vmlinuz-* with modules in /lib/modules (install linux-image-amd64)" >&2
 		return 1
 	fi
-	printf '/boot/vmlinuz-%s\n' "$best"
+	printf '%s\n' "$best"
 }
 
 vm_kernel_version() {
 	local k=${1:-$(vm_kernel)}
-	printf '%s\n' "${k#*/vmlinuz-}"
+	printf '%s\n' "${k##*/vmlinuz-}"
 }
 
 # Under TCG, decompressing a bzImage takes ~3 s of every boot. Debian kernels
@@ -41,7 +50,7 @@ vm_boot_kernel() { # KERNEL CACHE_DIR
 		printf '%s\n' "$out"
 		return
 	fi
-	if ! grep -qx 'CONFIG_PVH=y' "/boot/config-$v" 2>/dev/null; then
+	if ! grep -qx 'CONFIG_PVH=y' "$(dirname "$k")/config-$v" 2>/dev/null; then
 		printf '%s\n' "$k"
 		return
 	fi

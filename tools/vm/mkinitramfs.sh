@@ -23,6 +23,8 @@ out=$1
 busybox=${BUSYBOX:-/bin/busybox}
 # Modules to load in order; overlay lets the guest see the host's /tmp.
 wanted=(virtio_pci 9pnet 9pnet_virtio netfs fscache 9p overlay)
+# ...of which some are gone in later kernels (fscache is part of netfs in 6.12)
+optional=" netfs fscache "
 
 kernel=$(vm_kernel)
 kver=$(vm_kernel_version "$kernel")
@@ -35,7 +37,10 @@ fi
 modfiles=()
 declare -A seen=()
 for m in "${wanted[@]}"; do
-	deps=$(modprobe -S "$kver" --show-depends "$m" 2>&1) ||
+	if ! deps=$(modprobe -S "$kver" --show-depends "$m" 2>&1) && [[ $optional == *" $m "* ]]; then
+		continue
+	fi
+	[[ $deps != *FATAL* ]] ||
 		die "cannot resolve module $m for $kver: $deps"
 	while read -r kind path _; do
 		[[ $kind == insmod ]] || continue # "builtin NAME": nothing to load
