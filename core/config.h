@@ -92,6 +92,7 @@ struct bh_component_config {
 	int nbd;      /* /dev/nbdN core connects for it, or -1 */
 	char output[256]; /* file core opens for it to write (core/output.c), or "" */
 	char pty[16]; /* pty core creates and hands over (/run/bulkhead/pty/NAME), or "" */
+	bool usbip;   /* core attaches a vhci-hcd port for it (core/usbip.c) */
 	int line;
 };
 

@@ -19,6 +19,7 @@
 #include "core.h"
 #include "dma.h"
 #include "nbd.h"
+#include "usbip.h"
 
 static struct bh_core_state core;
 /* 2 MiB pages core added to the kernel's pool, given back at the end */
@@ -253,6 +254,7 @@ int main(int argc, char **argv)
 			bh_nbd_disconnect(core.cfg.comp[i].nbd);
 		if (core.comp[i].tap_fd >= 0)
 			close(core.comp[i].tap_fd);
+		bh_usbip_detach(&core.comp[i]);
 	}
 	if (core.kmsg_fd >= 0)
 		close(core.kmsg_fd);

@@ -19,6 +19,7 @@
 #include "output.h"
 #include "policy.h"
 #include "pty.h"
+#include "usbip.h"
 
 struct reply {
 	struct bh_msg msg;
@@ -357,9 +358,13 @@ static void handle(struct bh_core_state *core, struct bh_component *c, const str
 	case BH_OP_SESSION_END:
 		bh_account_end(core, c, in->u.session.id, in->u.session.flags, &r.msg);
 		break;
+	case BH_OP_USBIP:
 	case BH_OP_PTY: {
 		int fd = -1;
-		bh_pty_request(core, c, &r.msg, &fd);
+		if (in->op == BH_OP_USBIP)
+			bh_usbip_request(core, c, &in->u.session, &r.msg, &fd);
+		else
+			bh_pty_request(core, c, &r.msg, &fd);
 		if (fd >= 0)
 			r.fds[r.nfds++] = fd;
 		break;

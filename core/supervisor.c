@@ -15,6 +15,7 @@
 
 #include "core.h"
 #include "nbd.h"
+#include "usbip.h"
 #include "sandbox.h"
 
 #define BH_UID_BASE 61000 /* auto uids: one per component */
@@ -201,6 +202,8 @@ static void ended(struct bh_core_state *core, struct bh_component *c, int status
 		bh_log("/dev/nbd%d disconnected: \"%s\" will not serve it again", cc->nbd,
 		       cc->name);
 	}
+	/* its USB device leaves the kernel now; a restarted bridge attaches anew */
+	bh_usbip_detach(c);
 	bh_component_revoke(core, c);
 	if (stays_down) {
 		c->state = BH_FINISHED;

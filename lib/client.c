@@ -544,3 +544,14 @@ int bh_pty_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd)
 		snprintf(name, BH_NAME_MAX, "%.*s", BH_NAME_MAX - 1, reply.u.session.name);
 	return rc;
 }
+
+int bh_usbip_open(struct bh_core *core, unsigned int speed, char name[BH_NAME_MAX], int *fd)
+{
+	struct bh_session_info info = { .block_size = speed };
+	struct bh_msg reply;
+	int rc = session_call(core, BH_OP_USBIP, &info, &reply, fd);
+
+	if (!rc)
+		snprintf(name, BH_NAME_MAX, "%.*s", BH_NAME_MAX - 1, reply.u.session.name);
+	return rc;
+}

@@ -21,6 +21,7 @@ static const char *const op_names[BH_OP_COUNT] = {
 	[BH_OP_TAP] = "tap",		 [BH_OP_NBD] = "nbd",
 	[BH_OP_SESSION_END] = "session_end", [BH_OP_OUTPUT] = "output",
 	[BH_OP_PTY] = "pty",
+	[BH_OP_USBIP] = "usbip",
 };
 
 const char *bh_op_name(unsigned int op)

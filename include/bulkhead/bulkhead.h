@@ -171,6 +171,11 @@ int bh_nbd_open(struct bh_core *core, uint64_t size, uint32_t block_size, char n
 int bh_output_open(struct bh_core *core, int *fd);
 /* the pty master the config names (pty = NAME); name: the slave's path */
 int bh_pty_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd);
+/*
+ * a socket a vhci-hcd port speaks USB/IP on (usbip = yes), for a device of
+ * speed (the kernel's enum usb_device_speed); name: the port
+ */
+int bh_usbip_open(struct bh_core *core, unsigned int speed, char name[BH_NAME_MAX], int *fd);
 
 /* a small epoll loop: a callback per fd */
 typedef void (*bh_loop_fn)(void *arg, int fd, uint32_t events);

@@ -47,6 +47,8 @@ enum bh_op {
 	BH_OP_OUTPUT,      /* bridge: -> fd of the file the config's 'output' names, opened
 			    * anew and empty for each request; name=path */
 	BH_OP_PTY,         /* bridge: -> fd of the pty master the config names; name=slave */
+	BH_OP_USBIP,       /* bridge: block_size=speed -> fd: socket a vhci-hcd port speaks
+			    * USB/IP on; name=the port */
 	BH_OP_COUNT
 };
 
