@@ -95,6 +95,7 @@ struct urb {
 	bool cancel_pending; /* unlinked while busy; the cancel waits for a slot */
 	struct bh_usb_setup setup;
 	uint8_t *buf;
+	uint64_t t0; /* when it came */
 };
 
 struct bridge {
@@ -113,7 +114,11 @@ struct bridge {
 	uint64_t next_tick;
 	/* figures */
 	uint64_t submitted, completed, errors, unlinks, attaches, refused_local;
+	/* control and bulk URBs, from CMD_SUBMIT to RET_SUBMIT: a line every TIMED of them */
+	uint64_t timed, timed_ns, timed_max_ns;
 };
+
+#define TIMED 200
 
 static void tick(struct bridge *b)
 {
@@ -226,6 +231,18 @@ static int urb_complete(struct bridge *b, struct urb *r, int status)
 
 	if (!status && r->in && r->done < r->len && (r->flags & USBIP_URB_SHORT_NOT_OK))
 		status = -EREMOTEIO;
+	if (r->type != USB_EP_INT) {
+		uint64_t ns = bh_now_ns() - r->t0;
+		b->timed_ns += ns;
+		b->timed_max_ns = ns > b->timed_max_ns ? ns : b->timed_max_ns;
+		if (++b->timed % TIMED == 0) {
+			printf("usb-usbip: %d control and bulk URBs: mean %llu us from the kernel's "
+			       "submit to our answer, longest %llu us\n",
+			       TIMED, (unsigned long long)(b->timed_ns / TIMED / 1000),
+			       (unsigned long long)(b->timed_max_ns / 1000));
+			b->timed_ns = b->timed_max_ns = 0;
+		}
+	}
 	rc = ret_submit(b, r->seqnum, status, r->done, r->in ? r->buf : NULL, 0);
 	urb_free(b, r);
 	return rc;
@@ -499,7 +516,7 @@ static int cmd_submit(struct bridge *b, const struct usbip_header *h)
 	*r = (struct urb){.used = true, .seqnum = seqnum, .order = b->next_order++,
 			  .key = (uint8_t)key, .type = e->type, .in = in,
 			  .flags = be32toh(h->u.cmd_submit.transfer_flags), .len = (uint32_t)len,
-			  .setup = s};
+			  .setup = s, .t0 = bh_now_ns()};
 	if (ep == 0)
 		r->len = s.length;
 	r->buf = malloc(len ? (size_t)len : 1);
