@@ -128,7 +128,8 @@ done
 buses=$(vhci_bus | tr '\n' ' ')
 bus=$(awk '{ print $2 + 0 }' <<<"$line")
 [[ -n $line && " $buses" == *" $bus "* ]]
-result usbip_lsusb $? "${line:-lsusb lists no $VIDPID}; vhci buses: ${buses:-none}; after $((SECONDS - t0)) s"
+enum=$(dmesg | grep -E 'usb [0-9]+-[0-9]+: (new full-speed|New USB device found)' | sed -E 's/^\[ *([0-9.]+)\] .*(new full-speed|New USB device found).*/\2 at \1 s/' | tr '\n' ';')
+result usbip_lsusb $? "${line:-lsusb lists no $VIDPID}; vhci buses: ${buses:-none}; after $((SECONDS - t0)) s; kernel: ${enum:-no enumeration logged}"
 
 # requests that must get errors (the bridge's or the driver's), then one that must not
 "$BUILD/tests/usbfs-poke" "$VIDPID" 0x82 >"$WORK/usbfs-poke.out" 2>&1
@@ -177,25 +178,17 @@ ans=$(timeout 60 opensc-tool -s "$APDU" 2>&1 | grep -m1 -E 'Received \(SW1=')
 [[ -n $ans ]]
 result usbip_apdu $? "opensc-tool -s $APDU: ${ans:-no answer}"
 
-# the round trip through pcscd: scriptor sends 1 and then 41 APDUs on one connection
-rtt() { # N: ms for N APDUs (one connect)
-	local a=() i s
-	for ((i = 0; i < $1; i++)); do a+=("${APDU}"); done
-	s=$(date +%s%N)
-	# (scriptor's status is the last answer's: not ours to judge)
-	printf '%s\n' "${a[@]}" | timeout 60 scriptor >"$WORK/scriptor.out" 2>&1
-	grep -c '^< ' "$WORK/scriptor.out" | grep -qx "$1" || return 1
-	echo $((($(date +%s%N) - s) / 1000))
-}
-one=$(rtt 1)
-many=$(rtt 41)
-if [[ -n $one && -n $many ]]; then
-	per=$(((many - one) / 40))
-	urbs=$(grep -oE 'usb-usbip: [0-9]+ control and bulk URBs: .*' "$log" | tail -1)
-	result usbip_apdu_round_trip 0 "through usb-usbip and pcscd: $per us per APDU (scriptor: 1 APDU $one us, 41 APDUs $many us); native ccid session: ${native#apdu: }; bridge: ${urbs#usb-usbip: }"
-else
-	result usbip_apdu_round_trip 1 "scriptor failed: $(tail -3 "$WORK/scriptor.out" | tr '\n' ' ')"
-fi
+# the round trip through pcscd: scriptor sends 40 APDUs on one connection; pcscd's
+# APDU log says how long each took below it (libccid, the kernel, the bridge,
+# the driver, the reader and card): the time on its "SW:" line
+n_before=$(grep -c '^[0-9]* SW: ' "$pcscd_log")
+for ((i = 0; i < 40; i++)); do echo "$APDU"; done | timeout 120 scriptor >"$WORK/scriptor.out" 2>&1
+answers=$(grep -c '^< ' "$WORK/scriptor.out")
+rtt=$(grep -E '^[0-9]+ SW: ' "$pcscd_log" | tail -n +$((n_before + 1)) | awk '{ print $1 + 0 }' | sort -n |
+	awk '{ v[++n] = $1; s += $1 } END { if (n) printf "%d APDUs: mean %d us, median %d us, best %d us", n, s / n, v[int((n + 1) / 2)], v[1] }')
+urbs=$(grep -oE 'usb-usbip: [0-9]+ control and bulk URBs: .*' "$log" | tail -1)
+[[ $answers == 40 && -n $rtt ]]
+result usbip_apdu_round_trip $? "scriptor got $answers of 40 answers ($(grep -m1 '^< ' "$WORK/scriptor.out")); through pcscd, libccid and usb-usbip: $rtt; bulkhead's own ccid session: ${native#apdu: }; bridge: ${urbs#usb-usbip: }"
 
 # ---- the xhci driver killed under pcscd ----
 pid=$(field xhci pid)
