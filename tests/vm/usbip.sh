@@ -107,6 +107,7 @@ if ! wait_for "$log" "usbip\| usb-usbip: .* attached to the kernel on " 60; then
 	cat "$log"
 	exit 1
 fi
+up_att=$(cut -d' ' -f1 /proc/uptime)
 att=$(grep -m1 -oE 'usb-usbip: .* attached to the kernel on .*' "$log")
 core_att=$(grep -m1 -oE 'vhci port [0-9]+ attached for "usbip".*' "$log")
 result usbip_attach 0 "${att#usb-usbip: }; core: $core_att; after $((SECONDS - t0)) s"
@@ -129,7 +130,7 @@ buses=$(vhci_bus | tr '\n' ' ')
 bus=$(awk '{ print $2 + 0 }' <<<"$line")
 [[ -n $line && " $buses" == *" $bus "* ]]
 enum=$(dmesg | grep -E 'usb [0-9]+-[0-9]+: (new full-speed|New USB device found)' | sed -E 's/^\[ *([0-9.]+)\] .*(new full-speed|New USB device found).*/\2 at \1 s/' | tr '\n' ';')
-result usbip_lsusb $? "${line:-lsusb lists no $VIDPID}; vhci buses: ${buses:-none}; after $((SECONDS - t0)) s; kernel: ${enum:-no enumeration logged}"
+result usbip_lsusb $? "${line:-lsusb lists no $VIDPID}; vhci buses: ${buses:-none}; after $((SECONDS - t0)) s; kernel: attach seen at $up_att s, ${enum:-no enumeration logged}"
 
 # requests that must get errors (the bridge's or the driver's), then one that must not
 "$BUILD/tests/usbfs-poke" "$VIDPID" 0x82 >"$WORK/usbfs-poke.out" 2>&1
