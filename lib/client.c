@@ -107,6 +107,19 @@ int bh_heartbeat(struct bh_core *core)
 	return call(core, BH_OP_HEARTBEAT, NULL, &reply, NULL, 0, NULL);
 }
 
+void bh_heartbeat_every(struct bh_core *core, uint64_t *next_ns, unsigned int ms, const char *who)
+{
+	uint64_t now = bh_coarse_ns();
+
+	if (now < *next_ns)
+		return;
+	*next_ns = now + ms * 1000000ull;
+	if (bh_heartbeat(core) < 0) {
+		fprintf(stderr, "%s: heartbeat: %s; core is gone\n", who, bh_error(core));
+		exit(1);
+	}
+}
+
 int bh_device_info(struct bh_core *core, unsigned int dev, struct bh_device_info *info)
 {
 	struct bh_request q = { .device = dev };

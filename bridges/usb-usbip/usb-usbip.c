@@ -122,15 +122,7 @@ struct bridge {
 
 static void tick(struct bridge *b)
 {
-	uint64_t now = bh_coarse_ns();
-
-	if (now < b->next_tick)
-		return;
-	b->next_tick = now + TICK_MS * 1000000ull;
-	if (bh_heartbeat(&b->core) < 0) {
-		fprintf(stderr, "usb-usbip: heartbeat: %s; core is gone\n", bh_error(&b->core));
-		exit(1);
-	}
+	bh_heartbeat_every(&b->core, &b->next_tick, TICK_MS, "usb-usbip");
 }
 
 /* all of len bytes from the socket: 0, or -errno (-ECONNRESET: the kernel let go) */

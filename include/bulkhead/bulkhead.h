@@ -29,6 +29,8 @@ void bh_core_close(struct bh_core *core);
 /* the message of the last failed call */
 const char *bh_error(const struct bh_core *core);
 int bh_heartbeat(struct bh_core *core);
+/* a heartbeat once *next_ns has passed, the next ms later; exit(1) if core is gone */
+void bh_heartbeat_every(struct bh_core *core, uint64_t *next_ns, unsigned int ms, const char *who);
 
 /* platform session: the devices my policy grants */
 int bh_device_info(struct bh_core *core, unsigned int dev, struct bh_device_info *info);

@@ -32,6 +32,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# poll_out SECONDS CMD...: CMD's output once it prints something (tried every 0.5 s)
+poll_out() {
+	local end=$((SECONDS + $1)) out
+	shift
+	while :; do
+		out=$("$@")
+		[ -n "$out" ] && { printf '%s\n' "$out"; return 0; }
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.5
+	done
+}
+
 xhci_component() {
 	cat <<CONF
 [core]
@@ -119,13 +131,8 @@ vhci_bus() { # the bus number of vhci-hcd's root hubs
 		[[ $(readlink -f "$h") == */vhci_hcd.0/* ]] && cat "$h/busnum"
 	done
 }
-end=$((SECONDS + 30))
-line=
-while [ $SECONDS -lt $end ]; do
-	line=$(lsusb -d "$VIDPID" 2>/dev/null | head -1)
-	[ -n "$line" ] && break
-	sleep 0.5
-done
+lsusb_line() { lsusb -d "$VIDPID" 2>/dev/null | head -1; }
+line=$(poll_out 30 lsusb_line)
 buses=$(vhci_bus | tr '\n' ' ')
 bus=$(awk '{ print $2 + 0 }' <<<"$line")
 [[ -n $line && " $buses" == *" $bus "* ]]
@@ -138,7 +145,7 @@ for t in no_such_endpoint no_such_interface set_configuration test_mode giant_le
 	l=$(grep -m1 "^usbfs-poke: check $t " "$WORK/usbfs-poke.out")
 	[[ $l == "usbfs-poke: check $t PASS "* ]]
 	rc=$?
-	l=${l#usbfs-poke: check $t }
+	l=${l#usbfs-poke: check "$t" }
 	l=${l#PASS }
 	result "usbip_hostile_$t" $rc "${l:-no verdict: $(tail -2 "$WORK/usbfs-poke.out" | tr '\n' ' ')}"
 done
@@ -150,26 +157,15 @@ result usbip_hostile_carries_on $? "bridge started $starts time(s), attached $at
 # stock pcscd with libccid
 pcscd --foreground --debug --apdu >"$pcscd_log" 2>&1 &
 pcscd_pid=$!
-end=$((SECONDS + 40))
-readers=
-while [ $SECONDS -lt $end ]; do
-	readers=$(timeout 10 pcsc_scan -r 2>/dev/null | grep -E '^[0-9]+: ' | head -1)
-	[ -n "$readers" ] && break
-	sleep 0.5
-done
+reader_line() { timeout 10 pcsc_scan -r 2>/dev/null | grep -E '^[0-9]+: ' | head -1; }
+readers=$(poll_out 40 reader_line)
 [[ $readers == *QEMU* || $readers == *CCID* ]]
 result usbip_pcsc_reader $? "pcsc_scan -r: ${readers:-no reader}; after $((SECONDS - t0)) s"
 
 hexatr() { tr -d ': \n' | tr 'A-F' 'a-f'; }
 # opensc-tool -a: the ATR, as bulkhead's own ccid driver read it
 atr_of() { timeout 60 opensc-tool -a 2>/dev/null | grep -E '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2})+' | head -1; }
-end=$((SECONDS + 30))
-atr=
-while [ $SECONDS -lt $end ]; do
-	atr=$(atr_of)
-	[ -n "$atr" ] && break
-	sleep 0.5
-done
+atr=$(poll_out 30 atr_of)
 scan=$(timeout 15 pcsc_scan -n -t 3 2>/dev/null | grep -m1 -E 'ATR: ' | sed 's/^ *//')
 [[ -n $atr && $(hexatr <<<"$atr") == "$native_atr" && $(hexatr <<<"${scan#*ATR: }") == "$native_atr" ]]
 result usbip_atr $? "opensc-tool -a: ${atr:-none}; pcsc_scan: ${scan:-none}; bulkhead ccid: ${native_atr:-none}"
@@ -199,19 +195,13 @@ kill -KILL "$pid"
 wait_for_count "$log" "usb-usbip: .* attached to the kernel on " 2 60
 gone=$(grep -m1 -oE 'usb-usbip: detached from .*' "$log")
 again=$(grep -oE 'usb-usbip: .* attached to the kernel on .*' "$log" | sed -n 2p)
-end=$((SECONDS + 60))
-atr2=
-while [ $SECONDS -lt $end ]; do
-	atr2=$(atr_of)
-	[ -n "$atr2" ] && break
-	sleep 0.5
-done
+atr2=$(poll_out 60 atr_of)
 back=$((SECONDS - t1))
 ans2=$(timeout 60 opensc-tool -s "$APDU" 2>&1 | grep -m1 -E 'Received \(SW1=')
 removed=$(($(grep -ciE 'remov' "$pcscd_log") - removed_before))
 alive=no
 kill -0 "$pcscd_pid" 2>/dev/null && alive=yes
-[[ -n $again && $(hexatr <<<"$atr2") == "$native_atr" && -n $ans2 && $alive == yes ]]
+[[ -n $again && $removed -ge 1 && $(hexatr <<<"$atr2") == "$native_atr" && -n $ans2 && $alive == yes ]]
 result usbip_driver_restart $? "killed xhci pid $pid; ${gone#usb-usbip: }; ${again#usb-usbip: }; pcscd (still pid $pcscd_pid: $alive) logged $removed removal line(s) and has the reader again: ATR ${atr2:-none} after $back s; next APDU: ${ans2:-no answer}"
 
 stop_core
