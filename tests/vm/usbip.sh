@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# vm: --devices xhci-ccid:card --mem 1024
+# vm: --devices xhci-ccid:card --mem 1024 --timeout 480
 # The reader given to Linux through the usb-usbip bridge: bulkhead's xhci
 # driver serves QEMU's usb-ccid as a USB session to bridges/usb-usbip,
 # which core attached to a vhci-hcd port; the kernel enumerates it, and
@@ -43,6 +43,17 @@ poll_out() {
 		sleep 0.5
 	done
 }
+
+# the host's programs, seen in the guest through its root
+missing=
+for p in pcscd pcsc_scan opensc-tool scriptor lsusb /lib/systemd/systemd-udevd \
+	/usr/lib/pcsc/drivers/ifd-ccid.bundle; do
+	command -v "$p" >/dev/null 2>&1 || [ -e "$p" ] || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	result usbip_programs 1 "missing:$missing (tools/install-deps installs pcscd libccid pcsc-tools opensc usbutils udev)"
+	exit 1
+fi
 
 xhci_component() {
 	cat <<CONF
@@ -131,13 +142,23 @@ vhci_bus() { # the bus number of vhci-hcd's root hubs
 		[[ $(readlink -f "$h") == */vhci_hcd.0/* ]] && cat "$h/busnum"
 	done
 }
-lsusb_line() { lsusb -d "$VIDPID" 2>/dev/null | head -1; }
-line=$(poll_out 30 lsusb_line)
+# the kernel's device first (sysfs is cheap), then lsusb once: it reads udev's
+# hardware database over the guest's 9p root, seconds under TCG
+in_sysfs() {
+	local d
+	for d in /sys/bus/usb/devices/*; do
+		[ "$(cat "$d/idVendor" 2>/dev/null):$(cat "$d/idProduct" 2>/dev/null)" = "$VIDPID" ] && echo "$d"
+	done
+}
+dev=$(poll_out 60 in_sysfs)
+t_ls=$SECONDS
+line=$(lsusb -d "$VIDPID" 2>/dev/null | head -1)
+t_ls=$((SECONDS - t_ls))
 buses=$(vhci_bus | tr '\n' ' ')
 bus=$(awk '{ print $2 + 0 }' <<<"$line")
 [[ -n $line && " $buses" == *" $bus "* ]]
 enum=$(dmesg | grep -E 'usb [0-9]+-[0-9]+: (new full-speed|New USB device found)' | sed -E 's/^\[ *([0-9.]+)\] .*(new full-speed|New USB device found).*/\2 at \1 s/' | tr '\n' ';')
-result usbip_lsusb $? "${line:-lsusb lists no $VIDPID}; vhci buses: ${buses:-none}; after $((SECONDS - t0)) s; kernel: attach seen at $up_att s, ${enum:-no enumeration logged}"
+result usbip_lsusb $? "${line:-lsusb lists no $VIDPID}; vhci buses: ${buses:-none}; after $((SECONDS - t0)) s (lsusb itself $t_ls s); kernel: attach seen at $up_att s, ${enum:-no enumeration logged}"
 
 # requests that must get errors (the bridge's or the driver's), then one that must not
 "$BUILD/tests/usbfs-poke" "$VIDPID" 0x82 >"$WORK/usbfs-poke.out" 2>&1
@@ -175,17 +196,17 @@ ans=$(timeout 60 opensc-tool -s "$APDU" 2>&1 | grep -m1 -E 'Received \(SW1=')
 [[ -n $ans ]]
 result usbip_apdu $? "opensc-tool -s $APDU: ${ans:-no answer}"
 
-# the round trip through pcscd: scriptor sends 40 APDUs on one connection; pcscd's
+# the round trip through pcscd: scriptor sends 20 APDUs on one connection; pcscd's
 # APDU log says how long each took below it (libccid, the kernel, the bridge,
 # the driver, the reader and card): the time on its "SW:" line
 n_before=$(grep -c '^[0-9]* SW: ' "$pcscd_log")
-for ((i = 0; i < 40; i++)); do echo "$APDU"; done | timeout 120 scriptor >"$WORK/scriptor.out" 2>&1
+for ((i = 0; i < 20; i++)); do echo "$APDU"; done | timeout 120 scriptor >"$WORK/scriptor.out" 2>&1
 answers=$(grep -c '^< ' "$WORK/scriptor.out")
 rtt=$(grep -E '^[0-9]+ SW: ' "$pcscd_log" | tail -n +$((n_before + 1)) | awk '{ print $1 + 0 }' | sort -n |
 	awk '{ v[++n] = $1; s += $1 } END { if (n) printf "%d APDUs: mean %d us, median %d us, best %d us", n, s / n, v[int((n + 1) / 2)], v[1] }')
 urbs=$(grep -oE 'usb-usbip: [0-9]+ control and bulk URBs: .*' "$log" | tail -1)
-[[ $answers == 40 && -n $rtt ]]
-result usbip_apdu_round_trip $? "scriptor got $answers of 40 answers ($(grep -m1 '^< ' "$WORK/scriptor.out")); through pcscd, libccid and usb-usbip: $rtt; bulkhead's own ccid session: ${native#apdu: }; bridge: ${urbs#usb-usbip: }"
+[[ $answers == 20 && -n $rtt ]]
+result usbip_apdu_round_trip $? "scriptor got $answers of 20 answers ($(grep -m1 '^< ' "$WORK/scriptor.out")); through pcscd, libccid and usb-usbip: $rtt; bulkhead's own ccid session: ${native#apdu: }; bridge: ${urbs#usb-usbip: }"
 
 # ---- the xhci driver killed under pcscd ----
 pid=$(field xhci pid)
