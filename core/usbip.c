@@ -60,7 +60,7 @@ static int free_port(int speed)
 		/* "hs  0000 004 000 00000000 000000 0-0"; the first line is the header */
 		if (sscanf(line, "%7s %u %u", h, &port, &sta) == 3 && !strcmp(h, hub) &&
 		    sta == VDEV_ST_NULL) {
-			found = (int)port;
+			found = (int) port;
 			break;
 		}
 	}
@@ -90,30 +90,33 @@ void bh_usbip_request(struct bh_core_state *core, struct bh_component *c,
 	char text[64];
 	int sv[2], port, rc;
 
-	(void)core;
+	(void) core;
 	if (!c->cfg->usbip) {
-		bh_refuse(c, reply, EACCES, "\"%s\" may not attach USB devices to the kernel: add "
-					    "'usbip = yes' to its [component] section",
+		bh_refuse(c, reply, EACCES,
+			  "\"%s\" may not attach USB devices to the kernel: add "
+			  "'usbip = yes' to its [component] section",
 			  c->cfg->name);
 		return;
 	}
 	if (c->index < 0 || c->index >= BH_MAX_COMPONENTS)
 		return;
 	if (speed < 1 || speed > USB_SPEED_SUPER || speed == 4) {
-		bh_refuse(c, reply, EINVAL, "usbip: speed %u: give 1 (low), 2 (full), 3 (high) "
-					    "or 5 (super), as the kernel's enum usb_device_speed",
+		bh_refuse(c, reply, EINVAL,
+			  "usbip: speed %u: give 1 (low), 2 (full), 3 (high) "
+			  "or 5 (super), as the kernel's enum usb_device_speed",
 			  speed);
 		return;
 	}
 	bh_usbip_detach(c);
 	if (access(BH_VHCI_DIR "/attach", W_OK) != 0)
 		bh_modprobe("vhci-hcd");
-	port = free_port((int)speed);
+	port = free_port((int) speed);
 	if (port < 0) {
 		bh_refuse(c, reply, -port,
-			  port == -ENOSPC ? "usbip: every vhci-hcd port for this speed is taken "
-					    "(see " BH_VHCI_DIR "/status; usbip port, usbip detach)"
-					  : "usbip: %s/status: %s (modprobe vhci-hcd; is sysfs mounted?)",
+			  port == -ENOSPC
+			      ? "usbip: every vhci-hcd port for this speed is taken "
+				"(see " BH_VHCI_DIR "/status; usbip port, usbip detach)"
+			      : "usbip: %s/status: %s (modprobe vhci-hcd; is sysfs mounted?)",
 			  BH_VHCI_DIR, strerror(-port));
 		return;
 	}
@@ -122,7 +125,7 @@ void bh_usbip_request(struct bh_core_state *core, struct bh_component *c,
 		return;
 	}
 	/* devid: the kernel only echoes it in its messages; bus 1, the component's index */
-	snprintf(text, sizeof(text), "%d %d %u %u", port, sv[0], 0x10000u | (unsigned)c->index,
+	snprintf(text, sizeof(text), "%d %d %u %u", port, sv[0], 0x10000u | (unsigned) c->index,
 		 speed);
 	rc = sysfs_write("attach", text);
 	close(sv[0]); /* the kernel holds its end now, or refused it */

@@ -59,8 +59,8 @@
 #include "usbip.h"
 
 #define TICK_MS 200
-#define MAX_URBS 64	    /* URBs we hold at once; beyond, we stop reading the socket */
-#define MAX_URB (1u << 20)  /* bytes of one URB we buffer */
+#define MAX_URBS 64	   /* URBs we hold at once; beyond, we stop reading the socket */
+#define MAX_URB (1u << 20) /* bytes of one URB we buffer */
 #define MAX_ISO_PACKETS 1024
 #define BATCH 16
 
@@ -77,7 +77,7 @@
 #define USB_EP_INT 3
 
 struct endpoint {
-	uint8_t type; /* USB_EP_*; 0 and no limit: the device has no such endpoint */
+	uint8_t type;	/* USB_EP_*; 0 and no limit: the device has no such endpoint */
 	uint32_t limit; /* bytes per request */
 	uint16_t max_packet;
 };
@@ -85,9 +85,9 @@ struct endpoint {
 struct urb {
 	bool used, busy, unlinked, zlp_sent;
 	uint32_t seqnum;
-	uint64_t order;	 /* arrival, for the order on one endpoint */
-	uint8_t key;	 /* endpoint number | 0x10 for IN; 0 for all of endpoint 0 */
-	uint8_t type;	 /* USB_EP_* */
+	uint64_t order; /* arrival, for the order on one endpoint */
+	uint8_t key;	/* endpoint number | 0x10 for IN; 0 for all of endpoint 0 */
+	uint8_t type;	/* USB_EP_* */
 	bool in;
 	uint32_t flags;
 	uint32_t len, done;
@@ -142,8 +142,8 @@ static int read_full(int fd, void *p, size_t len)
 			}
 			return -errno;
 		}
-		p = (uint8_t *)p + n;
-		len -= (size_t)n;
+		p = (uint8_t *) p + n;
+		len -= (size_t) n;
 	}
 	return 0;
 }
@@ -162,14 +162,14 @@ static int write_full(int fd, struct iovec *iov, int n)
 			}
 			return -errno;
 		}
-		while (n && (size_t)w >= iov->iov_len) {
-			w -= (ssize_t)iov->iov_len;
+		while (n && (size_t) w >= iov->iov_len) {
+			w -= (ssize_t) iov->iov_len;
 			iov++;
 			n--;
 		}
 		if (n) {
-			iov->iov_base = (uint8_t *)iov->iov_base + w;
-			iov->iov_len -= (size_t)w;
+			iov->iov_base = (uint8_t *) iov->iov_base + w;
+			iov->iov_len -= (size_t) w;
 		}
 	}
 	return 0;
@@ -181,16 +181,16 @@ static int ret_submit(struct bridge *b, uint32_t seqnum, int status, uint32_t ac
 {
 	static struct usbip_iso_packet packets[MAX_ISO_PACKETS];
 	struct usbip_header h = {0};
-	struct iovec iov[3] = {{&h, sizeof(h)}, {(void *)data, data ? actual : 0}, {packets, 0}};
+	struct iovec iov[3] = {{&h, sizeof(h)}, {(void *) data, data ? actual : 0}, {packets, 0}};
 
 	h.base.command = htobe32(USBIP_RET_SUBMIT);
 	h.base.seqnum = htobe32(seqnum);
-	h.u.ret_submit.status = (int32_t)htobe32((uint32_t)status);
-	h.u.ret_submit.actual_length = (int32_t)htobe32(actual);
-	h.u.ret_submit.number_of_packets = (int32_t)htobe32(iso);
-	h.u.ret_submit.error_count = (int32_t)htobe32(iso);
+	h.u.ret_submit.status = (int32_t) htobe32((uint32_t) status);
+	h.u.ret_submit.actual_length = (int32_t) htobe32(actual);
+	h.u.ret_submit.number_of_packets = (int32_t) htobe32(iso);
+	h.u.ret_submit.error_count = (int32_t) htobe32(iso);
 	for (unsigned int i = 0; i < iso; i++)
-		packets[i] = (struct usbip_iso_packet){.status = htobe32((uint32_t)-EXDEV)};
+		packets[i] = (struct usbip_iso_packet){.status = htobe32((uint32_t) -EXDEV)};
 	iov[2].iov_len = iso * sizeof(packets[0]);
 	if (status)
 		b->errors++;
@@ -205,7 +205,7 @@ static int ret_unlink(struct bridge *b, uint32_t seqnum, int status)
 
 	h.base.command = htobe32(USBIP_RET_UNLINK);
 	h.base.seqnum = htobe32(seqnum);
-	h.u.ret_unlink.status = (int32_t)htobe32((uint32_t)status);
+	h.u.ret_unlink.status = (int32_t) htobe32((uint32_t) status);
 	return write_full(b->sock, &iov, 1);
 }
 
@@ -228,10 +228,11 @@ static int urb_complete(struct bridge *b, struct urb *r, int status)
 		b->timed_ns += ns;
 		b->timed_max_ns = ns > b->timed_max_ns ? ns : b->timed_max_ns;
 		if (++b->timed % TIMED == 0) {
-			printf("usb-usbip: %d control and bulk URBs: mean %llu us from the kernel's "
-			       "submit to our answer, longest %llu us\n",
-			       TIMED, (unsigned long long)(b->timed_ns / TIMED / 1000),
-			       (unsigned long long)(b->timed_max_ns / 1000));
+			printf(
+			    "usb-usbip: %d control and bulk URBs: mean %llu us from the kernel's "
+			    "submit to our answer, longest %llu us\n",
+			    TIMED, (unsigned long long) (b->timed_ns / TIMED / 1000),
+			    (unsigned long long) (b->timed_max_ns / 1000));
 			b->timed_ns = b->timed_max_ns = 0;
 		}
 	}
@@ -250,8 +251,8 @@ static int parse_config(struct bridge *b)
 
 	for (unsigned int i = 0; i < 32; i++)
 		b->ep[i] = none;
-	b->ep[0] = (struct endpoint){.type = USB_EP_CONTROL, .limit = BH_USB_SLOT,
-				     .max_packet = b->u.info.device[7]};
+	b->ep[0] = (struct endpoint){
+	    .type = USB_EP_CONTROL, .limit = BH_USB_SLOT, .max_packet = b->u.info.device[7]};
 	b->ep[0x10] = b->ep[0];
 	if (b->config_len < 9 || b->config[1] != USB_DT_CONFIG)
 		return -EINVAL;
@@ -265,7 +266,7 @@ static int parse_config(struct bridge *b)
 		if (d[1] != USB_DT_ENDPOINT || d[0] < 7)
 			continue;
 		unsigned int key = (d[2] & 0x0f) | (d[2] & 0x80 ? 0x10 : 0);
-		uint16_t mps = (uint16_t)(d[4] | d[5] << 8);
+		uint16_t mps = (uint16_t) (d[4] | d[5] << 8);
 		struct endpoint *e = &b->ep[key];
 		e->type = d[3] & 3;
 		e->max_packet = mps & 0x7ff;
@@ -311,7 +312,8 @@ static int control_local(struct bridge *b, const struct bh_usb_setup *s, int *st
 		b->refused_local++;
 		printf("usb-usbip: the kernel asked for %s %u (interface %u): the driver set "
 		       "configuration %u, alternate settings 0: refused\n",
-		       s->request == USB_REQ_SET_CONFIGURATION ? "configuration" : "alternate setting",
+		       s->request == USB_REQ_SET_CONFIGURATION ? "configuration"
+							       : "alternate setting",
 		       s->value, s->index, b->config_value);
 	}
 	return 1;
@@ -451,7 +453,7 @@ static int discard(int fd, uint64_t len)
 	static uint8_t sink[4096];
 
 	while (len) {
-		size_t n = len < sizeof(sink) ? (size_t)len : sizeof(sink);
+		size_t n = len < sizeof(sink) ? (size_t) len : sizeof(sink);
 		int rc = read_full(fd, sink, n);
 		if (rc)
 			return rc;
@@ -465,8 +467,8 @@ static int cmd_submit(struct bridge *b, const struct usbip_header *h)
 {
 	uint32_t seqnum = be32toh(h->base.seqnum), ep = be32toh(h->base.ep);
 	bool in = be32toh(h->base.direction) == USBIP_DIR_IN;
-	int32_t len = (int32_t)be32toh((uint32_t)h->u.cmd_submit.transfer_buffer_length);
-	int32_t np = (int32_t)be32toh((uint32_t)h->u.cmd_submit.number_of_packets);
+	int32_t len = (int32_t) be32toh((uint32_t) h->u.cmd_submit.transfer_buffer_length);
+	int32_t np = (int32_t) be32toh((uint32_t) h->u.cmd_submit.number_of_packets);
 	uint64_t payload, iso;
 	struct urb *r = NULL;
 	struct bh_usb_setup s = {0};
@@ -478,8 +480,8 @@ static int cmd_submit(struct bridge *b, const struct usbip_header *h)
 		       ep, len, np);
 		return -EPROTO;
 	}
-	payload = in ? 0 : (uint64_t)len;
-	iso = np > 0 ? (uint64_t)np * sizeof(struct usbip_iso_packet) : 0;
+	payload = in ? 0 : (uint64_t) len;
+	iso = np > 0 ? (uint64_t) np * sizeof(struct usbip_iso_packet) : 0;
 	b->submitted++;
 	unsigned int key = ep == 0 ? 0 : (ep | (in ? 0x10 : 0));
 	const struct endpoint *e = &b->ep[key];
@@ -487,13 +489,13 @@ static int cmd_submit(struct bridge *b, const struct usbip_header *h)
 		status = -EXDEV; /* the USB session moves no isochronous data */
 	} else if (ep && !e->limit) {
 		status = -EINVAL; /* the device has no such endpoint */
-	} else if ((uint32_t)len > MAX_URB) {
+	} else if ((uint32_t) len > MAX_URB) {
 		status = -EMSGSIZE;
 	}
 	if (!status && ep == 0) {
 		memcpy(&s, h->u.cmd_submit.setup, sizeof(s));
 		/* the setup's direction and length are what the device sees: they must agree */
-		if (!!(s.type & 0x80) != in || s.length > (uint32_t)len)
+		if (!!(s.type & 0x80) != in || s.length > (uint32_t) len)
 			status = -EINVAL;
 		else if (control_local(b, &s, &status))
 			goto answer;
@@ -505,20 +507,26 @@ static int cmd_submit(struct bridge *b, const struct usbip_header *h)
 			r = &b->urbs[i];
 	if (!r)
 		return -EPROTO; /* we read only with a free entry */
-	*r = (struct urb){.used = true, .seqnum = seqnum, .order = b->next_order++,
-			  .key = (uint8_t)key, .type = e->type, .in = in,
-			  .flags = be32toh(h->u.cmd_submit.transfer_flags), .len = (uint32_t)len,
-			  .setup = s, .t0 = bh_now_ns()};
+	*r = (struct urb){.used = true,
+			  .seqnum = seqnum,
+			  .order = b->next_order++,
+			  .key = (uint8_t) key,
+			  .type = e->type,
+			  .in = in,
+			  .flags = be32toh(h->u.cmd_submit.transfer_flags),
+			  .len = (uint32_t) len,
+			  .setup = s,
+			  .t0 = bh_now_ns()};
 	if (ep == 0)
 		r->len = s.length;
-	r->buf = malloc(len ? (size_t)len : 1);
+	r->buf = malloc(len ? (size_t) len : 1);
 	if (!r->buf) {
 		*r = (struct urb){0};
 		status = -ENOMEM;
 		goto answer;
 	}
 	b->nurbs++;
-	rc = payload ? read_full(b->sock, r->buf, (size_t)payload) : 0;
+	rc = payload ? read_full(b->sock, r->buf, (size_t) payload) : 0;
 	if (!rc && iso)
 		rc = discard(b->sock, iso);
 	if (!rc && !in && !r->len && r->type != USB_EP_CONTROL) {
@@ -536,7 +544,7 @@ answer:
 			       in ? "IN" : "OUT", len, strerror(-status));
 		b->refused_local++;
 	}
-	return rc ? rc : ret_submit(b, seqnum, status, 0, NULL, np > 0 ? (unsigned int)np : 0);
+	return rc ? rc : ret_submit(b, seqnum, status, 0, NULL, np > 0 ? (unsigned int) np : 0);
 }
 
 static int cmd_unlink(struct bridge *b, const struct usbip_header *h)
@@ -659,10 +667,10 @@ static int start(struct bridge *b)
 		return rc;
 	}
 	fcntl(b->u.s.fd, F_SETFL, fcntl(b->u.s.fd, F_GETFL) | O_NONBLOCK);
-	get.length = b->u.info.config_len < sizeof(b->config) ? b->u.info.config_len
-							      : sizeof(b->config);
+	get.length =
+	    b->u.info.config_len < sizeof(b->config) ? b->u.info.config_len : sizeof(b->config);
 	n = bh_usb_control(&b->u, &get, b->config, 2000);
-	b->config_len = n > 0 ? (unsigned int)n : 0;
+	b->config_len = n > 0 ? (unsigned int) n : 0;
 	if (n < 0 || parse_config(b) < 0) {
 		fprintf(stderr, "usb-usbip: GET_DESCRIPTOR(configuration): %s\n",
 			n < 0 ? strerror(-n) : "not a configuration descriptor");
@@ -682,7 +690,7 @@ static int start(struct bridge *b)
 	       "bytes of descriptors) attached to the kernel on %s (attach %llu)\n",
 	       b->u.info.vendor, b->u.info.product, b->u.info.product_name, b->u.info.port,
 	       b->u.info.driver, b->u.info.speed, b->config_value, b->config_len, b->port,
-	       (unsigned long long)b->attaches);
+	       (unsigned long long) b->attaches);
 	return 0;
 }
 
@@ -699,9 +707,9 @@ static void stop(struct bridge *b, const char *why)
 	bh_usb_close(&b->u);
 	printf("usb-usbip: detached from %s: %s (%u URBs in flight dropped; so far %llu URBs, "
 	       "%llu answered with an error, %llu refused here, %llu unlinks)\n",
-	       b->port, why, dropped, (unsigned long long)b->submitted,
-	       (unsigned long long)b->errors, (unsigned long long)b->refused_local,
-	       (unsigned long long)b->unlinks);
+	       b->port, why, dropped, (unsigned long long) b->submitted,
+	       (unsigned long long) b->errors, (unsigned long long) b->refused_local,
+	       (unsigned long long) b->unlinks);
 }
 
 int main(void)

@@ -48,9 +48,13 @@ static void check(const char *name, int rc, int want, const char *what)
 static int control(int fd, unsigned int type, unsigned int req, unsigned int value,
 		   unsigned int index, void *data, unsigned int len)
 {
-	struct usbdevfs_ctrltransfer c = {.bRequestType = (__u8)type, .bRequest = (__u8)req,
-					  .wValue = (__u16)value, .wIndex = (__u16)index,
-					  .wLength = (__u16)len, .timeout = 3000, .data = data};
+	struct usbdevfs_ctrltransfer c = {.bRequestType = (__u8) type,
+					  .bRequest = (__u8) req,
+					  .wValue = (__u16) value,
+					  .wIndex = (__u16) index,
+					  .wLength = (__u16) len,
+					  .timeout = 3000,
+					  .data = data};
 
 	return ioctl(fd, USBDEVFS_CONTROL, &c);
 }
@@ -122,8 +126,7 @@ int main(int argc, char **argv)
 	      "SET_FEATURE(TEST_MODE)");
 	big = malloc(GIANT);
 	struct usbdevfs_bulktransfer b = {.ep = ep, .len = GIANT, .timeout = 5000, .data = big};
-	check("giant_length", big ? ioctl(fd, USBDEVFS_BULK, &b) : -1, EMSGSIZE,
-	      "a 2 MiB bulk IN");
+	check("giant_length", big ? ioctl(fd, USBDEVFS_BULK, &b) : -1, EMSGSIZE, "a 2 MiB bulk IN");
 	b.len = 64;
 	b.timeout = 300;
 	check("unlink", ioctl(fd, USBDEVFS_BULK, &b), ETIMEDOUT,
