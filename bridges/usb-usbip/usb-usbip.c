@@ -553,6 +553,10 @@ static int cmd_unlink(struct bridge *b, const struct usbip_header *h)
 	uint32_t victim = be32toh(h->u.cmd_unlink.seqnum);
 
 	b->unlinks++;
+	/* a URB the driver finished meanwhile is answered with its data, not unlinked */
+	int rc = acks(b);
+	if (rc)
+		return rc;
 	for (unsigned int i = 0; i < MAX_URBS; i++) {
 		struct urb *r = &b->urbs[i];
 		if (!r->used || r->unlinked || r->seqnum != victim)
@@ -628,7 +632,8 @@ static const char *run(struct bridge *b)
 		if (p[2].revents & (POLLIN | POLLHUP | POLLERR)) {
 			rc = from_kernel(b);
 			if (rc == -EPROTO)
-				return "the kernel sent what is not USB/IP";
+				return "the kernel sent what is not USB/IP, or the driver "
+				       "corrupted the stream";
 			if (rc)
 				return "the kernel let the device go";
 		}
@@ -677,6 +682,7 @@ static int start(struct bridge *b)
 		bh_usb_close(&b->u);
 		return -EIO;
 	}
+	tick(b);
 	rc = bh_usbip_open(&b->core, kernel_speed(b->u.info.speed), b->port, &b->sock);
 	if (rc) {
 		fprintf(stderr, "usb-usbip: %s\n", bh_error(&b->core));
