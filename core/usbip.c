@@ -105,7 +105,6 @@ static void usbip_attach(struct bh_component *c, const struct bh_session_info *i
 	char text[64];
 	int sv[2], port, rc;
 
-	(void) core;
 	if (!c->cfg->usbip) {
 		bh_refuse(c, reply, EACCES,
 			  "\"%s\" may not attach USB devices to the kernel: add "
