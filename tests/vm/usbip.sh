@@ -38,6 +38,7 @@ poll_out() {
 	shift
 	while :; do
 		out=$("$@")
+		echo "[$SECONDS s] $1: ${out:-nothing}" >>"$WORK/usbip-poll.log"
 		[ -n "$out" ] && { printf '%s\n' "$out"; return 0; }
 		[ $SECONDS -lt $end ] || return 1
 		sleep 0.5
@@ -144,11 +145,13 @@ vhci_bus() { # the bus number of vhci-hcd's root hubs
 }
 # the kernel's device first (sysfs is cheap), then lsusb once: it reads udev's
 # hardware database over the guest's 9p root, seconds under TCG
-in_sysfs() {
-	local d
+in_sysfs() { # builtins only: forks are slow in a guest of a busy host
+	local d v p
 	for d in /sys/bus/usb/devices/*; do
-		[ "$(cat "$d/idVendor" 2>/dev/null):$(cat "$d/idProduct" 2>/dev/null)" = "$VIDPID" ] && echo "$d"
+		[ -e "$d/idVendor" ] || continue
+		read -r v <"$d/idVendor" && read -r p <"$d/idProduct" && [ "$v:$p" = "$VIDPID" ] && echo "$d"
 	done
+	return 0
 }
 dev=$(poll_out 60 in_sysfs)
 t_ls=$SECONDS
