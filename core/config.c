@@ -440,6 +440,13 @@ static int component_key(struct parse *p, const char *name, const char *value)
 		c->legacy |= 1u << kind;
 		return 1;
 	}
+	if (strcmp(name, "usbip") == 0) {
+		if (strcmp(value, "yes") && strcmp(value, "no"))
+			return fail(p, "usbip = '%s': yes (core attaches vhci-hcd ports for it: "
+				       "a USB/IP bridge) or no", value);
+		c->usbip = value[0] == 'y';
+		return 1;
+	}
 	if (strcmp(name, "nbd") == 0) {
 		uint32_t idx;
 		if (parse_u32(value, &idx) || idx > 255)
@@ -520,7 +527,7 @@ static int component_key(struct parse *p, const char *name, const char *value)
 	return fail(p, "unknown key '%s' in [component \"%s\"]; known keys: exec args env device "
 		       "ioport user restart memory fds processes dma max_restarts backoff_ms "
 		       "backoff_max_ms watchdog_ms provides session sessions session_memory tap nbd "
-		       "output pty cpu cpu_weight listen legacy ublk",
+		       "output pty cpu cpu_weight listen legacy ublk usbip",
 		    name, c->name);
 }
 

@@ -20,6 +20,7 @@
 #include "dma.h"
 #include "nbd.h"
 #include "ublk.h"
+#include "usbip.h"
 
 static struct bh_core_state core;
 /* 2 MiB pages core added to the kernel's pool, given back at the end */
@@ -252,6 +253,7 @@ int main(int argc, char **argv)
 		bh_ublk_remove(&core, core.cfg.comp[i].ublk);
 		if (core.comp[i].tap_fd >= 0)
 			close(core.comp[i].tap_fd);
+		bh_usbip_detach(&core.comp[i]);
 	}
 	if (core.kmsg_fd >= 0)
 		close(core.kmsg_fd);

@@ -22,6 +22,7 @@
 #include "output.h"
 #include "policy.h"
 #include "pty.h"
+#include "usbip.h"
 
 struct reply {
 	struct bh_msg msg;
@@ -374,9 +375,13 @@ static void handle(struct bh_core_state *core, struct bh_component *c, const str
 			r.fds[r.nfds++] = fd;
 		break;
 	}
+	case BH_OP_USBIP:
 	case BH_OP_PTY: {
 		int fd = -1;
-		bh_pty_request(core, c, &r.msg, &fd);
+		if (in->op == BH_OP_USBIP)
+			bh_usbip_request(core, c, &in->u.session, &r.msg, &fd);
+		else
+			bh_pty_request(core, c, &r.msg, &fd);
 		if (fd >= 0)
 			r.fds[r.nfds++] = fd;
 		break;

@@ -16,6 +16,7 @@
 #include "core.h"
 #include "nbd.h"
 #include "ublk.h"
+#include "usbip.h"
 #include "sandbox.h"
 
 #define BH_UID_BASE 61000 /* auto uids: one per component */
@@ -223,6 +224,8 @@ static void ended(struct bh_core_state *core, struct bh_component *c, int status
 	}
 	if (cc->ublk >= 0 && (stays_down || c->restarts >= cc->max_restarts))
 		bh_ublk_remove(core, cc->ublk);
+	/* its USB device leaves the kernel now; a restarted bridge attaches anew */
+	bh_usbip_detach(c);
 	bh_component_revoke(core, c);
 	if (bh_admin_ended(core, c))
 		return;

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -107,16 +108,17 @@ int bh_heartbeat(struct bh_core *core)
 	return call(core, BH_OP_HEARTBEAT, NULL, &reply, NULL, 0, NULL);
 }
 
-int bh_heartbeat_due(struct bh_core *core, uint64_t *next, unsigned int period_ms)
+void bh_heartbeat_every(struct bh_core *core, uint64_t *next_ns, unsigned int ms, const char *who)
 {
 	uint64_t now = bh_coarse_ns();
-	int rc;
 
-	if (now < *next)
-		return 0;
-	*next = now + period_ms * 1000000ull;
-	rc = bh_heartbeat(core);
-	return rc < 0 ? rc : 1;
+	if (now < *next_ns)
+		return;
+	*next_ns = now + ms * 1000000ull;
+	if (bh_heartbeat(core) < 0) {
+		fprintf(stderr, "%s: heartbeat: %s; core is gone\n", who, bh_error(core));
+		exit(1);
+	}
 }
 
 int bh_device_info(struct bh_core *core, unsigned int dev, struct bh_device_info *info)
@@ -613,4 +615,15 @@ int bh_legacy_mem(struct bh_core *core, enum bh_legacy_kind kind, struct bh_lega
 	m->size = reply.u.grant.size;
 	m->virt = p;
 	return 0;
+}
+
+int bh_usbip_open(struct bh_core *core, unsigned int speed, char name[BH_NAME_MAX], int *fd)
+{
+	struct bh_session_info info = { .block_size = speed };
+	struct bh_msg reply;
+	int rc = session_call(core, BH_OP_USBIP, &info, &reply, fd);
+
+	if (!rc)
+		snprintf(name, BH_NAME_MAX, "%.*s", BH_NAME_MAX - 1, reply.u.session.name);
+	return rc;
 }

@@ -22,6 +22,7 @@ static const char *const op_names[BH_OP_COUNT] = {
 	[BH_OP_SESSION_END] = "session_end", [BH_OP_OUTPUT] = "output",
 	[BH_OP_PTY] = "pty", [BH_OP_LISTEN] = "listen",
 	[BH_OP_LEGACY_MEM] = "legacy_mem", [BH_OP_UBLK] = "ublk",
+	[BH_OP_USBIP] = "usbip",
 };
 
 const char *bh_op_name(unsigned int op)

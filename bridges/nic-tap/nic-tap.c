@@ -76,10 +76,7 @@ struct bridge {
 /* every TICK_MS, busy or not */
 static void tick(struct bridge *b)
 {
-	if (bh_heartbeat_due(&b->core, &b->next_tick, TICK_MS) < 0) {
-		fprintf(stderr, "nic-tap: heartbeat: %s; core is gone\n", bh_error(&b->core));
-		exit(1);
-	}
+	bh_heartbeat_every(&b->core, &b->next_tick, TICK_MS, "nic-tap");
 }
 
 /* held fragments go up once they have waited HOLD_MAX_MS, busy or not */

@@ -67,10 +67,7 @@ struct bridge {
 
 static void tick(struct bridge *b)
 {
-	if (bh_heartbeat_due(&b->core, &b->next_tick, TICK_MS) < 0) {
-		fprintf(stderr, "term-pty: heartbeat: %s; core is gone\n", bh_error(&b->core));
-		exit(1);
-	}
+	bh_heartbeat_every(&b->core, &b->next_tick, TICK_MS, "term-pty");
 }
 
 /* acks from the driver: their bytes leave the queue; -EPROTO if they make no sense */

@@ -30,12 +30,8 @@ void bh_core_close(struct bh_core *core);
 /* the message of the last failed call */
 const char *bh_error(const struct bh_core *core);
 int bh_heartbeat(struct bh_core *core);
-/*
- * A heartbeat if one is due (every period_ms, *next holding when): 0 when
- * none was, 1 after one, -errno when core did not take it (core is gone).
- * Cheap enough for every pass of a busy loop: one coarse clock read.
- */
-int bh_heartbeat_due(struct bh_core *core, uint64_t *next, unsigned int period_ms);
+/* a heartbeat once *next_ns has passed, the next ms later; exit(1) if core is gone */
+void bh_heartbeat_every(struct bh_core *core, uint64_t *next_ns, unsigned int ms, const char *who);
 
 /* platform session: the devices my policy grants */
 int bh_device_info(struct bh_core *core, unsigned int dev, struct bh_device_info *info);
@@ -189,6 +185,11 @@ int bh_pty_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd);
 int bh_listen_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd);
 /* a private copy of legacy memory the policy names (legacy = NAME; bulkhead/legacy.h) */
 int bh_legacy_mem(struct bh_core *core, enum bh_legacy_kind kind, struct bh_legacy_mem *m);
+/*
+ * a socket a vhci-hcd port speaks USB/IP on (usbip = yes), for a device of
+ * speed (the kernel's enum usb_device_speed); name: the port
+ */
+int bh_usbip_open(struct bh_core *core, unsigned int speed, char name[BH_NAME_MAX], int *fd);
 
 /* a small epoll loop: a callback per fd */
 typedef void (*bh_loop_fn)(void *arg, int fd, uint32_t events);

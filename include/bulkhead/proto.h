@@ -53,6 +53,8 @@ enum bh_op {
 			    * grant.iova = its physical address (bulkhead/legacy.h) */
 	BH_OP_UBLK,        /* bridge: /dev/ublkbN, in two steps (bulkhead/ublk.h) -> fd of
 			    * /dev/ublkcN; name=device */
+	BH_OP_USBIP,       /* bridge: block_size=speed -> fd: socket a vhci-hcd port speaks
+			    * USB/IP on; name=the port */
 	BH_OP_COUNT
 };
 

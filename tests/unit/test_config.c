@@ -455,6 +455,18 @@ static void test_route_argument(void **state)
 		     3, "up to 31 characters", NULL);
 }
 
+static void test_usbip_key(void **state)
+{
+	struct fixture *f = *state;
+
+	parse_ok(f, "[component \"t\"]\nexec = /bin/x\nusbip = yes\n"
+		    "[component \"u\"]\nexec = /bin/x\nusbip = no\n");
+	assert_true(f->cfg.comp[0].usbip);
+	assert_false(f->cfg.comp[1].usbip);
+	expect_error(f, "[component \"t\"]\nexec = /bin/x\nusbip = 1\n", 3, "usbip = '1'",
+		     "yes", NULL);
+}
+
 static void test_pty_key(void **state)
 {
 	struct fixture *f = *state;
@@ -772,6 +784,7 @@ int main(void)
 		T(test_pty_key),
 		T(test_legacy_key),
 		T(test_ublk_key),
+		T(test_usbip_key),
 		T(test_error_bad_size),
 		T(test_error_bad_restart_and_env),
 		T(test_error_too_many_components),
