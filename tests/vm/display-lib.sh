@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Helpers for the display scenarios (display.sh, vesa.sh), after lib.sh:
 # the core log read as lines, QEMU's screendump through the monitor that
-# tools/vm/run --monitor wires to a pci-serial port, fb-png's pictures.
+# tools/vm/run --monitor wires to a pci-serial port (lib.sh), fb-png's pictures.
 
 # the log's lines, read once per step (under TCG every process spawned costs
 # a noticeable share of a second: the lookups below are bash)
@@ -26,37 +26,6 @@ at() {
 	echo "$i"
 }
 
-# QEMU's monitor is at the other end of the pci-serial port --monitor added
-monitor_open() {
-	local d v i t
-	mon=
-	for d in /sys/bus/pci/devices/*; do
-		read -r v <"$d/vendor" && read -r i <"$d/device" || continue
-		[ "$v:$i" = 0x1b36:0x0002 ] || continue
-		for t in "$d"/tty/tty*; do [ -e "$t" ] && mon=/dev/${t##*/}; done
-	done
-	[ -n "$mon" ] || return 1
-	stty -F "$mon" raw -echo -crtscts clocal
-	exec {monfd}<>"$mon"
-	cat <&"$monfd" >"$WORK/monitor.out" 2>/dev/null &
-	monpid=$!
-}
-monitor_close() { [ -n "${monpid:-}" ] && kill "$monpid" 2>/dev/null; }
-# screendump FILE: QEMU's picture of the screen; 0 once the file is whole
-screendump() {
-	local f=$1 s0=-1 s1
-	rm -f "$f"
-	[ -n "$mon" ] || return 1
-	printf '\nscreendump %s -f png\n' "$f" >&"$monfd"
-	for _ in $(seq 50); do
-		sleep 0.2
-		s1=$(stat -c %s "$f" 2>/dev/null || echo -1)
-		[ "$s1" -gt 0 ] && [ "$s1" = "$s0" ] && return 0
-		s0=$s1
-	done
-	return 1
-}
-monitor_tail() { tr -c '[:print:]' ' ' <"$WORK/monitor.out" | tail -c 160; }
 # fb-png's picture written after the log's line N: wait for it
 png_after() {
 	local n=$1 end=$((SECONDS + 30))

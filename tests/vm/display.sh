@@ -39,23 +39,12 @@ shot=$OUT/display-screendump.png
 png=$OUT/display-fb-png.png
 CMP=$BUILD/tests/fb-compare
 rm -f "$shot" "$png" "$expect"
-cat >"$conf" <<CONF
-[core]
-backend = vfio
-control = /run/bulkhead/core.sock
-
-[component "bochs"]
-exec = $BUILD/drivers/bochs/bulkhead-bochs
-args = --mode 1024x768x32
-device = $device
-provides = framebuffer
-provides = capture
-env = BULKHEAD_FAULTS=1
-restart = on-failure
-backoff_ms = 200
-watchdog_ms = 5000
-
-CONF
+{
+	conf_core
+	conf_bochs "$device" "env = BULKHEAD_FAULTS=1" "restart = on-failure" "backoff_ms = 200" \
+		"watchdog_ms = 5000"
+	echo
+} >"$conf"
 clients_conf bochs "${DISPLAY_BENCH:-20}" >>"$conf"
 
 start_core "$conf" "$log" || { result display_core_start 1 "core did not start"; exit 1; }

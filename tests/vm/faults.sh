@@ -124,9 +124,7 @@ if [ -n "$xhci_dev" ]; then
 		"session = smartcard ccid" "restart = always" "backoff_ms = 200" >>"$conf"
 fi
 if [ -n "$bochs_dev" ]; then
-	conf_component bochs "exec = $BUILD/drivers/bochs/bulkhead-bochs" \
-		"args = --mode 1024x768x32" "device = $bochs_dev" "provides = framebuffer" \
-		"provides = capture" "env = BULKHEAD_FAULTS=1" "restart = always" "backoff_ms = 20" \
+	conf_bochs "$bochs_dev" "env = BULKHEAD_FAULTS=1" "restart = always" "backoff_ms = 20" \
 		"backoff_max_ms = 200" "max_restarts = 100000" "watchdog_ms = 5000" >>"$conf"
 	conf_component pattern "exec = $BUILD/tests/bulkhead-fb-pattern" \
 		"session = framebuffer bochs" "restart = on-failure" >>"$conf"

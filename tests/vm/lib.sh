@@ -94,6 +94,47 @@ cnt() {
 	echo $n
 }
 
+# QEMU's monitor (tools/vm/run --monitor) is at the other end of a pci-serial
+# port: monitor_open finds it and keeps it open as $monfd, its output in
+# $WORK/monitor.out
+monitor_open() {
+	local d v i t
+	mon=
+	for d in /sys/bus/pci/devices/*; do
+		read -r v <"$d/vendor" && read -r i <"$d/device" || continue
+		[ "$v:$i" = 0x1b36:0x0002 ] || continue
+		for t in "$d"/tty/tty*; do [ -e "$t" ] && mon=/dev/${t##*/}; done
+	done
+	[ -n "$mon" ] || return 1
+	stty -F "$mon" raw -echo -crtscts clocal
+	exec {monfd}<>"$mon"
+	cat <&"$monfd" >"$WORK/monitor.out" 2>/dev/null &
+	monpid=$!
+}
+monitor_close() { [ -n "${monpid:-}" ] && kill "$monpid" 2>/dev/null; }
+# monitor COMMAND: a monitor command, its answer lands in $WORK/monitor.out
+monitor() { [ -n "${monfd:-}" ] && printf '\n%s\n' "$1" >&"$monfd"; }
+# screendump FILE: QEMU's picture of the screen; 0 once the file is whole
+screendump() {
+	local f=$1 s0=-1 s1
+	rm -f "$f"
+	[ -n "$mon" ] || return 1
+	printf '\nscreendump %s -f png\n' "$f" >&"$monfd"
+	for _ in $(seq 50); do
+		sleep 0.2
+		s1=$(stat -c %s "$f" 2>/dev/null || echo -1)
+		[ "$s1" -gt 0 ] && [ "$s1" = "$s0" ] && return 0
+		s0=$s1
+	done
+	return 1
+}
+monitor_tail() { tr -c '[:print:]' ' ' <"$WORK/monitor.out" | tail -c 160; }
+# conf_bochs DEVICE [LINE...]: the bochs driver in 1024x768x32, serving both display sessions
+conf_bochs() {
+	conf_component bochs "exec = $BUILD/drivers/bochs/bulkhead-bochs" "args = --mode 1024x768x32" \
+		"device = $1" "provides = framebuffer" "provides = capture" "${@:2}"
+}
+
 # start_core CONFIG LOG: core in the background, its log (components' output too) in LOG
 start_core() {
 	"$CORE" -c "$1" >"$2" 2>&1 &

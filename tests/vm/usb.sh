@@ -79,21 +79,9 @@ sec=${sec#usb-hostile: check second_client_refused }
 result usb_second_client_refused $? "${sec#PASS }; driver: ${why#xhci: usb: }"
 
 # QEMU's monitor is at the other end of the pci-serial port (1b36:0002)
-mon=
-for d in /sys/bus/pci/devices/*; do
-	read -r v <"$d/vendor" && read -r i <"$d/device" || continue
-	[ "$v:$i" = 0x1b36:0x0002 ] || continue
-	for t in "$d"/tty/tty*; do [ -e "$t" ] && mon=/dev/${t##*/}; done
-done
 monfd=
-if [ -n "$mon" ]; then
-	stty -F "$mon" raw -echo -crtscts clocal
-	exec {monfd}<>"$mon"
-	cat <&"$monfd" >"$WORK/usb-monitor.out" 2>/dev/null &
-	monpid=$!
-fi
-monitor() { [ -n "$monfd" ] && printf '\n%s\n' "$1" >&"$monfd"; }
-said() { tr -c '[:print:]' ' ' <"$WORK/usb-monitor.out" | tr -s ' '; }
+monitor_open || true
+said() { tr -c '[:print:]' ' ' <"$WORK/monitor.out" | tr -s ' '; }
 
 # the hostile client gets a keyboard (QEMU's usb-kbd, 0627:0001) of its own
 load apdu
@@ -219,7 +207,7 @@ if [ -n "$monfd" ]; then
 	else
 		result usb_replug_empty 1 "no card database from the monitor: $(said | tail -c 200)"
 	fi
-	kill "$monpid" 2>/dev/null
+	monitor_close
 	exec {monfd}>&-
 else
 	result usb_hot_unplug_hangup 1 "no serial port to QEMU's monitor: run with --devices xhci-ccid:hotplug"

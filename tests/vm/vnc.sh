@@ -25,39 +25,16 @@ VIEWER=$BUILD/tests/vnc-type
 PORT=5900
 tty=/run/bulkhead/pty/console
 rm -f "$shot" "$view" /tmp/vnc-x /tmp/vnc-y
-cat >"$conf" <<CONF
-[core]
-backend = vfio
-control = /run/bulkhead/core.sock
-
-[component "bochs"]
-exec = $BUILD/drivers/bochs/bulkhead-bochs
-args = --mode 1024x768x32
-device = 1234:1111
-provides = framebuffer
-provides = capture
-restart = on-failure
-backoff_ms = 200
-
-[component "term"]
-exec = $BUILD/bridges/term-fb/bulkhead-term-fb
-session = framebuffer bochs
-provides = input
-pty = console
-restart = on-failure
-
-[component "vnc"]
-exec = $BUILD/bridges/fb-vnc/bulkhead-fb-vnc
-session = capture bochs
-session = input term
-listen = 127.0.0.1:$PORT
-restart = on-failure
-
-[component "hostile"]
-exec = $BUILD/tests/bulkhead-input-hostile
-session = input term
-restart = never
-CONF
+{
+	conf_core
+	conf_bochs 1234:1111 "restart = on-failure" "backoff_ms = 200"
+	conf_component term "exec = $BUILD/bridges/term-fb/bulkhead-term-fb" \
+		"session = framebuffer bochs" "provides = input" "pty = console" "restart = on-failure"
+	conf_component vnc "exec = $BUILD/bridges/fb-vnc/bulkhead-fb-vnc" "session = capture bochs" \
+		"session = input term" "listen = 127.0.0.1:$PORT" "restart = on-failure"
+	conf_component hostile "exec = $BUILD/tests/bulkhead-input-hostile" "session = input term" \
+		"restart = never"
+} >"$conf"
 
 start_core "$conf" "$log" || { result vnc_core_start 1 "core did not start"; exit 1; }
 wait_for "$log" "term\| term-fb: ready" 60
@@ -74,33 +51,7 @@ env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=xterm PS1='term-fb$ ' 
 shell=$!
 sleep 1
 
-# QEMU's monitor is at the other end of the pci-serial port --monitor added
-mon=
-for d in /sys/bus/pci/devices/*; do
-	read -r v <"$d/vendor" && read -r i <"$d/device" || continue
-	[ "$v:$i" = 0x1b36:0x0002 ] || continue
-	for t in "$d"/tty/tty*; do [ -e "$t" ] && mon=/dev/${t##*/}; done
-done
-if [ -n "$mon" ]; then
-	stty -F "$mon" raw -echo -crtscts clocal
-	exec {monfd}<>"$mon"
-	cat <&"$monfd" >"$WORK/monitor.out" 2>/dev/null &
-	monpid=$!
-fi
-# screendump FILE: QEMU's picture of the screen; 0 once the file is whole
-screendump() {
-	local f=$1 s0=-1 s1
-	rm -f "$f"
-	[ -n "$mon" ] || return 1
-	printf '\nscreendump %s -f png\n' "$f" >&"$monfd"
-	for _ in $(seq 50); do
-		sleep 0.2
-		s1=$(stat -c %s "$f" 2>/dev/null || echo -1)
-		[ "$s1" -gt 0 ] && [ "$s1" = "$s0" ] && return 0
-		s0=$s1
-	done
-	return 1
-}
+monitor_open || true
 # on_screen FILE TEXT: a row of FILE's text is TEXT exactly
 on_screen() { "$TEXT" "$FONT" "$1" | grep -qxF -- "$2"; }
 
@@ -193,7 +144,7 @@ result vnc_driver_restart $? "killed bochs (pid $pid): $(grep -oE 'term-fb: reco
 echo "vnc figures: $(grep -oE 'term-fb: drew .*' "$log" | tail -1); $(grep -oE 'fb-vnc: viewer [0-9]: disconnected .*' "$log" | tail -1)"
 
 kill "$shell" 2>/dev/null
-[ -n "${monpid:-}" ] && kill "$monpid" 2>/dev/null
+monitor_close
 stop_core
 echo "---- core log ----"
 cat "$log"

@@ -57,23 +57,12 @@ result xhci_driver_unprivileged $? "uid=$uid pid=$pid devices=$ndev"
 
 # hot unplug and plug: QEMU's monitor is at the other end of the pci-serial
 # port (1b36:0002) that xhci-ccid:hotplug added
-mon=
-for d in /sys/bus/pci/devices/*; do
-	read -r v <"$d/vendor" && read -r i <"$d/device" || continue
-	[ "$v:$i" = 0x1b36:0x0002 ] || continue
-	for t in "$d"/tty/tty*; do [ -e "$t" ] && mon=/dev/${t##*/}; done
-done
 # what the monitor said, printable, its last 160 characters
 said() { local m; m=$(tr -c '[:print:]' ' ' <"$WORK/monitor.out" | tr -s ' '); echo "${m: -160}"; }
-if [ -n "$mon" ]; then
-	stty -F "$mon" raw -echo -crtscts clocal
-	# one open for the whole test: the port stays up, and what the monitor says is kept
-	exec {monfd}<>"$mon"
-	cat <&"$monfd" >"$WORK/monitor.out" 2>/dev/null &
-	monpid=$!
+if monitor_open; then
 	gone=
 	for try in 1 2; do
-		printf '\ndevice_del ccid0\n' >&"$monfd"
+		monitor "device_del ccid0"
 		wait_for "$log" "xhci\| xhci: port [0-9]+: slot [0-9]+ \(08e6:4433\) disconnected" 8 && break
 	done
 	load
@@ -81,14 +70,14 @@ if [ -n "$mon" ]; then
 	[ -n "$gone" ]
 	result xhci_hot_unplug $? "device_del ccid0 on $mon (try $try): ${gone:-the driver saw no disconnect; monitor: $(said)}"
 	n=$(cnt "^check ccid_slot_status ")
-	printf 'device_add usb-ccid,bus=xhci0.0,id=ccid0\n' >&"$monfd"
+	monitor "device_add usb-ccid,bus=xhci0.0,id=ccid0"
 	wait_for_count "$log" "xhci\| xhci: check ccid_slot_status " $((n + 1)) 30
 	load
 	back=$(pick "^port [0-9]+: .* device in slot [0-9]+: 08e6:4433" 2)
 	status=$(pick "^check ccid_slot_status " $((n + 1)))
 	[[ -n $back && $status == *PASS* ]]
 	result xhci_hot_plug $? "device_add usb-ccid: ${back:-not enumerated}; ${status:-no slot status; monitor: $(said)}"
-	kill "$monpid" 2>/dev/null
+	monitor_close
 	exec {monfd}>&-
 else
 	result xhci_hot_unplug 1 "no serial port to QEMU's monitor: run with --devices xhci-ccid:hotplug"
