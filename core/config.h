@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "bulkhead/proto.h"
+#include "vm.h"
 
 #define BH_MAX_COMPONENTS 16
 /* [core] hugepages = N: at most 64 GiB of 2 MiB pages */
@@ -92,6 +93,7 @@ struct bh_component_config {
 	int nbd;      /* /dev/nbdN core connects for it, or -1 */
 	char output[256]; /* file core opens for it to write (core/output.c), or "" */
 	char pty[16]; /* pty core creates and hands over (/run/bulkhead/pty/NAME), or "" */
+	struct bh_vm_config vm; /* kind = vm: a driver VM (core/vm.c) */
 	int line;
 };
 
@@ -114,5 +116,8 @@ int bh_class_lookup(const char *name, uint32_t *code, uint32_t *mask);
 const char *bh_class_name(uint32_t class_code);
 
 const char *bh_restart_name(enum bh_restart r);
+
+/* "64M", "4096", "1G" -> bytes; 0 or -EINVAL */
+int bh_config_size(const char *s, uint64_t *out);
 
 #endif

@@ -32,18 +32,8 @@ if ldd "$busybox" >/dev/null 2>&1; then
 fi
 
 # Resolve dependencies with the host's modules.dep; keep first occurrence.
-modfiles=()
-declare -A seen=()
-for m in "${wanted[@]}"; do
-	deps=$(modprobe -S "$kver" --show-depends "$m" 2>&1) ||
-		die "cannot resolve module $m for $kver: $deps"
-	while read -r kind path _; do
-		[[ $kind == insmod ]] || continue # "builtin NAME": nothing to load
-		[[ -z ${seen[$path]:-} ]] || continue
-		seen[$path]=1
-		modfiles+=("$path")
-	done <<<"$deps"
-done
+mapfile -t modfiles < <(vm_module_files "$kver" "${wanted[@]}") && ((${#modfiles[@]})) ||
+	die "cannot resolve the modules ${wanted[*]} for $kver"
 
 key=$({
 	echo "$kernel $kver"
@@ -59,23 +49,12 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 root=$tmp/root
 mkdir -p "$root"/{bin,sbin,dev,proc,sys,newroot,etc,tmp,lib/modules}
-cp "$busybox" "$root/bin/busybox"
-for applet in $("$busybox" --list); do
-	[[ $applet == busybox || -e $root/bin/$applet ]] || ln -s busybox "$root/bin/$applet"
-done
+vm_busybox "$root" "$busybox" || die "no static busybox"
 
 # busybox insmod cannot read compressed modules: store them plain.
 : >"$root/lib/modules/load.list"
 for f in "${modfiles[@]}"; do
-	base=$(basename "$f")
-	case $f in
-	*.ko) cp "$f" "$root/lib/modules/$base" ;;
-	*.ko.xz) base=${base%.xz} && xz -dc "$f" >"$root/lib/modules/$base" ;;
-	*.ko.zst) base=${base%.zst} && zstd -qdc "$f" >"$root/lib/modules/$base" ;;
-	*.ko.gz) base=${base%.gz} && gzip -dc "$f" >"$root/lib/modules/$base" ;;
-	*) die "unexpected module file $f" ;;
-	esac
-	echo "$base" >>"$root/lib/modules/load.list"
+	vm_module_copy "$f" "$root/lib/modules" >>"$root/lib/modules/load.list" || die "cannot copy $f"
 done
 
 install -m 755 "$here/init" "$root/init"
@@ -87,8 +66,5 @@ exec chroot /newroot /sbin/modprobe "$@"
 EOF
 chmod 755 "$root/sbin/bulkhead-modprobe"
 
-mkdir -p "$(dirname "$out")"
-(cd "$root" && find . -print0 | LC_ALL=C sort -z |
-	cpio --null -o -H newc --owner=0:0 --reproducible --quiet) | gzip -6n >"$out.tmp.$$"
-mv -f "$out.tmp.$$" "$out"
+vm_cpio "$root" "$out"
 echo "$key" >"$out.key"
