@@ -110,9 +110,11 @@ vm_cpio() {
 	mv -f "$out.tmp.$$" "$out"
 }
 
-# vm_busybox DIR BUSYBOX: static busybox as DIR/bin/busybox with its applets
+# vm_busybox DIR BUSYBOX [APPLETS]: static busybox as DIR/bin/busybox, with a
+# link for each applet unless APPLETS is 0 (one process per link: slow under
+# TCG; a guest can run "busybox --install -s /bin" itself)
 vm_busybox() {
-	local root=$1 busybox=$2 applet
+	local root=$1 busybox=$2 applets=${3:-1} applet
 	[[ -x $busybox ]] || { echo "$busybox not found (install busybox-static)" >&2 && return 1; }
 	if ldd "$busybox" >/dev/null 2>&1; then
 		echo "$busybox is dynamically linked; an initramfs needs busybox-static" >&2
@@ -120,6 +122,7 @@ vm_busybox() {
 	fi
 	mkdir -p "$root/bin"
 	cp "$busybox" "$root/bin/busybox"
+	((applets)) || return 0
 	for applet in $("$busybox" --list); do
 		[[ $applet == busybox || -e $root/bin/$applet ]] || ln -s busybox "$root/bin/$applet"
 	done

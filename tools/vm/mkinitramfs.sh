@@ -32,7 +32,7 @@ if ldd "$busybox" >/dev/null 2>&1; then
 fi
 
 # Resolve dependencies with the host's modules.dep; keep first occurrence.
-mapfile -t modfiles < <(vm_module_files "$kver" "${wanted[@]}") && ((${#modfiles[@]})) ||
+mapfile -t modfiles <<<"$(vm_module_files "$kver" "${wanted[@]}")" && [[ -n ${modfiles[0]} ]] ||
 	die "cannot resolve the modules ${wanted[*]} for $kver"
 
 key=$({
