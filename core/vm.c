@@ -80,8 +80,14 @@ static int bind_ro(const char *from, const char *to, bool file)
 
 int bh_vm_sandbox_root(const struct bh_vm_sandbox *s, uid_t uid, gid_t gid, const char **what)
 {
-	char path[128], link[96];
+	char path[128], link[96], kernel[64], initramfs[64];
+	int kfd = open(s->kernel, O_PATH | O_CLOEXEC), ifd = open(s->initramfs, O_PATH | O_CLOEXEC);
 
+	/* opened before the new root hides them (they may lie below /tmp) */
+	TRY(kfd, "the guest's kernel");
+	TRY(ifd, "the guest's initramfs");
+	snprintf(kernel, sizeof(kernel), "/proc/self/fd/%d", kfd);
+	snprintf(initramfs, sizeof(initramfs), "/proc/self/fd/%d", ifd);
 	/* device nodes of its own, owned by its uid: the host's stay as they are */
 	TRY(mount("bulkhead-vm", "/tmp", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755"),
 	    "tmpfs root");
@@ -90,8 +96,10 @@ int bh_vm_sandbox_root(const struct bh_vm_sandbox *s, uid_t uid, gid_t gid, cons
 	TRY(symlink("usr/lib64", "/tmp/lib64"), "/lib64");
 	TRY(symlink("usr/bin", "/tmp/bin"), "/bin");
 	TRY(mkdir("/tmp/vm", 0755), "/vm");
-	TRY(bind_ro(s->kernel, "/tmp/vm/kernel", true), "the guest's kernel");
-	TRY(bind_ro(s->initramfs, "/tmp/vm/initramfs", true), "the guest's initramfs");
+	TRY(bind_ro(kernel, "/tmp/vm/kernel", true), "the guest's kernel");
+	TRY(bind_ro(initramfs, "/tmp/vm/initramfs", true), "the guest's initramfs");
+	close(kfd);
+	close(ifd);
 	TRY(mkdir("/tmp/dev", 0755), "/dev");
 	TRY(node("/dev/kvm", "/tmp/dev/kvm", uid, gid), "/dev/kvm (modprobe kvm_intel or kvm_amd)");
 	TRY(node("/dev/null", "/tmp/dev/null", uid, gid), "/dev/null");

@@ -60,6 +60,8 @@ modules = e1000e
 restart = never
 CONF
 
+# core's logs, for a look afterwards
+trap 'cp "$log" "$WORK"/dvm-native.log "${BULKHEAD_OUT:-/tmp}/" 2>/dev/null' EXIT
 start_core "$conf" "$log" || { result dvm_core_start 1 "core did not start"; exit 1; }
 
 # the same refusal as for a native driver, and no VM without a device
@@ -76,7 +78,7 @@ peer_netns "$theirs" 10.0.0.2/24 >/dev/null
 wait_for "$log" "vm \"dvm\": guest serving" 300
 serving=$(grep -E "vm \"dvm\": guest serving" "$log" | head -1)
 echo "$serving" | grep -qE "driver=e1000e link=up"
-result dvm_guest_serving $? "${serving#*] }"
+result dvm_guest_serving $? "${serving#*] }" || { tail -n 30 "$log"; exit 1; }
 boot1=$(echo "$serving" | grep -oE "serving [0-9.]+ s" | grep -oE "[0-9.]+")
 
 # QEMU's confinement: its uid, no new privileges, QEMU's own seccomp
