@@ -17,7 +17,9 @@ theirs=0000:00:03.0
 conf=$WORK/dvm.conf
 log=$WORK/dvm.log
 initrd=$WORK/dvm-e1000e.cpio.gz
-kernel=/boot/vmlinuz-$(uname -r)
+# the kernel uncompressed, as tools/vm/run boots it (PVH): saves decompressing it
+kernel=$BUILD/vm/vmlinux-$(uname -r)
+[ -r "$kernel" ] || kernel=/boot/vmlinuz-$(uname -r)
 
 modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null
 [ -e /dev/kvm ]
