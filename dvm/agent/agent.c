@@ -127,7 +127,14 @@ int main(void)
 		printf("%s %s %s driver=%s link=%s speed=%s", i ? ";" : "", ifs[i], mac, driver,
 		       strcmp(carrier, "1") == 0 ? "up" : "down", speed[0] ? speed : "?");
 	}
-	printf("\n");
+	/* the guest's share of the boot: the rest went to QEMU and the firmware */
+	char uptime[32];
+	FILE *f = fopen("/proc/uptime", "re");
+	if (!f || fscanf(f, "%31s", uptime) != 1)
+		snprintf(uptime, sizeof(uptime), "?");
+	if (f)
+		fclose(f);
+	printf("; guest uptime %s s\n", uptime);
 	for (;;) {
 		printf("bulkhead-agent: alive %lu", ++beat);
 		for (int i = 0; i < nifs; i++) {
