@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# vm: --devices e1000e,e1000e --mem 1536 --timeout 600
+# vm: --devices e1000e,e1000e --mem 1536 --timeout 900
 # Driver VMs (core/vm.c): the first e1000e (0000:00:02.0) goes to a
 # "kind = vm" component, QEMU with KVM (nested, inside this TCG machine)
 # booting the host's kernel with an initramfs of e1000e.ko, busybox and
