@@ -342,7 +342,14 @@ static int component_key(struct parse *p, const char *name, const char *value)
 {
 	struct bh_component_config *c = p->comp;
 	uint32_t *u32 = NULL;
+	char why[512];
+	int vm = bh_vm_config_key(&c->vm, p->dir, name, value, why, sizeof(why));
 
+	if (vm >= 0) {
+		if (vm == 1 && strcmp(name, "kind") == 0)
+			c->vm.line = p->line;
+		return vm ? 1 : fail(p, "%s", why);
+	}
 	if (strcmp(name, "exec") == 0) {
 		int n;
 		if (!value[0])
@@ -527,7 +534,8 @@ static int component_key(struct parse *p, const char *name, const char *value)
 	return fail(p, "unknown key '%s' in [component \"%s\"]; known keys: exec args env device "
 		       "ioport user restart memory fds processes dma max_restarts backoff_ms "
 		       "backoff_max_ms watchdog_ms provides session sessions session_memory tap nbd "
-		       "output pty cpu cpu_weight listen legacy ublk usbip",
+		       "output pty cpu cpu_weight listen legacy ublk usbip kind kernel initramfs modules "
+		       "guest_memory vcpus guest_append boot_ms",
 		    name, c->name);
 }
 
@@ -737,7 +745,12 @@ static int finish(struct parse *p, int rc)
 		fail(p, "cannot read the file");
 	for (int i = 0; !p->failed && i < cfg->ncomp; i++) {
 		struct bh_component_config *c = &cfg->comp[i];
-		if (!c->exec[0]) {
+		char why[512];
+		if (bh_vm_config_finish(c, why, sizeof(why))) {
+			p->line = c->vm.line ? c->vm.line : c->line;
+			fail(p, "%s", why);
+		}
+		if (!p->failed && !c->exec[0]) {
 			p->line = c->line;
 			fail(p, "component \"%s\" has no exec = line naming its program", c->name);
 		}
@@ -790,4 +803,9 @@ int bh_config_load(const char *path, struct bh_config *cfg, char *err, size_t er
 	rc = ini_parse_stream(read_line, &r, handler, &p);
 	fclose(r.file);
 	return finish(&p, rc);
+}
+
+int bh_config_size(const char *s, uint64_t *out)
+{
+	return parse_size(s, out);
 }

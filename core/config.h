@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "bulkhead/proto.h"
+#include "vm.h"
 
 #define BH_MAX_COMPONENTS 16
 /* [core] hugepages = N: at most 64 GiB of 2 MiB pages */
@@ -96,6 +97,7 @@ struct bh_component_config {
 	uint32_t legacy; /* legacy memory copies it may have: 1 << enum bh_legacy_kind */
 	int ublk;     /* /dev/ublkbN core adds for it (core/ublk.c), or -1 */
 	bool usbip;   /* core attaches a vhci-hcd port for it (core/usbip.c) */
+	struct bh_vm_config vm; /* kind = vm: a driver VM (core/vm.c) */
 	int line;
 };
 
@@ -118,5 +120,8 @@ int bh_class_lookup(const char *name, uint32_t *code, uint32_t *mask);
 const char *bh_class_name(uint32_t class_code);
 
 const char *bh_restart_name(enum bh_restart r);
+
+/* "64M", "4096", "1G" -> bytes; 0 or -EINVAL */
+int bh_config_size(const char *s, uint64_t *out);
 
 #endif

@@ -45,6 +45,8 @@ static size_t status(struct bh_core_state *core, char *buf, size_t len)
 		/* from its cgroup, which outlives restarts: cpu_ms counts them all */
 		bh_cgroup_describe(c, cpu, sizeof(cpu));
 		OUT("%s\n", cpu);
+		if (off < len)
+			off += bh_vm_describe(c, buf + off, len - off);
 		for (int k = 0; k < c->cfg->nprovides; k++)
 			if (c->channel[k] >= 0)
 				OUT("service %s:%s sessions=%u/%u cost=%llu session_dma=%llu\n",

@@ -241,6 +241,17 @@ void bh_complog_output(struct bh_core_state *core, struct bh_component *c, const
 int bh_complog_command(struct bh_core_state *core, int fd, const char *cmd);
 /* log.c calls this with each line core logs, when set */
 extern void (*bh_log_hook)(const char *line);
+/* core/vm.c: driver VMs */
+struct bh_spawn;
+int bh_vm_spawn(struct bh_core_state *core, struct bh_component *c, struct bh_spawn *sp,
+		char *err, size_t err_len);
+void bh_vm_started(struct bh_core_state *core, struct bh_component *c);
+/* the guest's serial line has something */
+void bh_vm_channel(struct bh_core_state *core, struct bh_component *c);
+/* the VM ended: take its devices back from the kernel so they can be reset */
+void bh_vm_reacquire(struct bh_core_state *core, struct bh_component *c);
+/* its line for "bulkhead status", or nothing for other components */
+size_t bh_vm_describe(const struct bh_component *c, char *buf, size_t len);
 
 uint64_t bh_now_ns(void); /* lib/time.c */
 
@@ -253,6 +264,7 @@ enum bh_tag_kind {
 	BH_TAG_UNMASK,
 	BH_TAG_KMSG,
 	BH_TAG_UBLK, /* core's ublk control ring: completions */
+	BH_TAG_VM, /* a driver VM's serial line */
 };
 #define BH_TAG(kind, index) (((uint64_t)(kind) << 32) | (uint32_t)(index))
 

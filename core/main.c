@@ -106,6 +106,9 @@ static void dispatch(uint64_t tag)
 	case BH_TAG_UBLK:
 		bh_ublk_reap(&core);
 		break;
+	case BH_TAG_VM:
+		bh_vm_channel(&core, &core.comp[index]);
+		break;
 	case BH_TAG_UNMASK:
 		bh_device_irq_unmask(&core, &core.devices[index]);
 		break;

@@ -162,7 +162,8 @@ static void empty_root(void)
 }
 
 __attribute__((noreturn)) static void child(const struct bh_component_config *c, uid_t uid,
-					    gid_t gid, int procs, int sock, int out, int exe)
+					    gid_t gid, int procs, int sock, int out, int exe,
+					    const struct bh_vm_sandbox *vm)
 {
 	char *argv[BH_MAX_ARGS + 2];
 	char *envp[BH_MAX_ENV + 1];
@@ -196,7 +197,17 @@ __attribute__((noreturn)) static void child(const struct bh_component_config *c,
 	/* namespaces came with clone(); mounts made here stay here */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		child_fail("private mounts", errno);
-	empty_root();
+	if (vm) {
+		const char *what = "";
+		int e = bh_vm_sandbox_root(vm, uid, gid, &what);
+		if (e)
+			child_fail(what, -e);
+		rl.rlim_cur = rl.rlim_max = vm->memlock;
+		if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+			child_fail("RLIMIT_MEMLOCK", errno);
+	} else {
+		empty_root();
+	}
 	for (int i = 0; i < c->nisa; i++)
 		if (ioperm(c->isa[i].base, c->isa[i].count, 1) < 0)
 			child_fail("ioperm", errno);
@@ -224,15 +235,16 @@ __attribute__((noreturn)) static void child(const struct bh_component_config *c,
 	for (int i = 0; i < c->envc; i++)
 		envp[i] = (char *)c->env[i];
 	envp[c->envc] = NULL;
-	int rc = bh_sandbox_seccomp(c->ublk >= 0);
+	/* a VM's QEMU filters its own system calls once it is set up (-sandbox on) */
+	int rc = vm ? 0 : bh_sandbox_seccomp(c->ublk >= 0);
 	if (rc)
 		child_fail("seccomp", -rc);
-	syscall(SYS_execveat, BH_EXEC_FD, "", argv, envp, AT_EMPTY_PATH);
+	syscall(SYS_execveat, BH_EXEC_FD, "", vm ? vm->argv : argv, envp, AT_EMPTY_PATH);
 	child_fail(c->exec, errno);
 }
 
-int bh_spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, int cgroup,
-	     struct bh_spawn *out, char *err, size_t err_len)
+static int spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, int cgroup,
+		 const struct bh_vm_sandbox *vm, struct bh_spawn *out, char *err, size_t err_len)
 {
 	int sv[2], pipefd[2], exe, procs = -1;
 	struct stat st;
@@ -246,7 +258,8 @@ int bh_spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, int cgro
 			close(exe);
 		return -ENOENT;
 	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+	/* a VM's is the guest's serial line: a byte stream */
+	if (socketpair(AF_UNIX, (vm ? SOCK_STREAM : SOCK_SEQPACKET) | SOCK_CLOEXEC, 0, sv) < 0) {
 		close(exe);
 		snprintf(err, err_len, "socketpair: %s", strerror(errno));
 		return -errno;
@@ -291,7 +304,7 @@ int bh_spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, int cgro
 		return -e;
 	}
 	if (pid == 0)
-		child(c, uid, gid, procs, sv[1], pipefd[1], exe);
+		child(c, uid, gid, procs, sv[1], pipefd[1], exe, vm);
 	if (procs >= 0)
 		close(procs);
 	close(exe);
@@ -303,4 +316,16 @@ int bh_spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, int cgro
 	out->sock = sv[0];
 	out->output = pipefd[0];
 	return 0;
+}
+
+int bh_spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, int cgroup,
+	     struct bh_spawn *out, char *err, size_t err_len)
+{
+	return spawn(c, uid, gid, cgroup, NULL, out, err, err_len);
+}
+
+int bh_spawn_vm(const struct bh_component_config *c, uid_t uid, gid_t gid, int cgroup,
+		const struct bh_vm_sandbox *vm, struct bh_spawn *out, char *err, size_t err_len)
+{
+	return spawn(c, uid, gid, cgroup, vm, out, err, err_len);
 }

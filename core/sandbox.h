@@ -26,6 +26,15 @@ struct bh_spawn {
 int bh_spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, int cgroup,
 	     struct bh_spawn *out, char *err, size_t err_len);
 
+/*
+ * the same for a driver VM's QEMU (core/vm.c): its root holds what vm lists,
+ * fd 3 is the guest's serial line (a stream), its memory may be locked,
+ * and QEMU's own seccomp filter stands in for ours
+ */
+struct bh_vm_sandbox;
+int bh_spawn_vm(const struct bh_component_config *c, uid_t uid, gid_t gid, int cgroup,
+		const struct bh_vm_sandbox *vm, struct bh_spawn *out, char *err, size_t err_len);
+
 /* install the component seccomp filter in the calling process (used after fork) */
 int bh_sandbox_seccomp(bool io_uring); /* io_uring: its three system calls too */
 

@@ -51,7 +51,10 @@ int bh_component_start(struct bh_core_state *core, struct bh_component *c)
 
 	c->uid = cc->uid_auto ? (uid_t)(BH_UID_BASE + c->index) : cc->uid;
 	c->gid = cc->uid_auto ? (gid_t)(BH_UID_BASE + c->index) : cc->gid;
-	rc = bh_spawn(cc, c->uid, c->gid, c->cgroup, &sp, err, sizeof(err));
+	if (cc->vm.enabled)
+		rc = bh_vm_spawn(core, c, &sp, err, sizeof(err));
+	else
+		rc = bh_spawn(cc, c->uid, c->gid, c->cgroup, &sp, err, sizeof(err));
 	if (rc) {
 		bh_log("cannot start \"%s\": %s", cc->name, err);
 		c->state = BH_FAILED;
@@ -67,7 +70,9 @@ int bh_component_start(struct bh_core_state *core, struct bh_component *c)
 	c->started_ns = c->last_heartbeat_ns = bh_now_ns();
 	if (c->starts++)
 		c->restarts++;
-	watch(core, c->sock, BH_TAG_SOCK, c->index);
+	watch(core, c->sock, cc->vm.enabled ? BH_TAG_VM : BH_TAG_SOCK, c->index);
+	if (cc->vm.enabled)
+		bh_vm_started(core, c);
 	watch(core, c->output, BH_TAG_OUTPUT, c->index);
 	bh_log("started \"%s\" pid %d uid %u, %d device(s)%s", cc->name, c->pid, c->uid,
 	       c->ndevices, c->restarts ? " (restart)" : "");
@@ -149,6 +154,8 @@ void bh_component_revoke(struct bh_core_state *core, struct bh_component *c)
 	c->request_tat_ns = 0;
 	bh_refuse_flush(c, true);
 	bh_session_revoke(core, c);
+	if (c->cfg->vm.enabled)
+		bh_vm_reacquire(core, c);
 	/* stop the devices first: no DMA may hit memory we are about to free */
 	for (int i = 0; i < c->ndevices; i++) {
 		struct bh_device *dev = &core->devices[c->devices[i]];

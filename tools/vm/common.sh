@@ -74,3 +74,67 @@ vm_boot_kernel() { # KERNEL CACHE_DIR
 	rm -f "$out.tmp.$$"
 	printf '%s\n' "$k"
 }
+
+# vm_module_files KVER MODULE...: the module files to load, dependencies
+# first, each once, one a line (from the host's modules.dep); the modules
+# in $VM_OPTIONAL_MODULES (" a b ") are skipped where KVER has none of them
+vm_module_files() {
+	local kver=$1 m deps kind path _
+	shift
+	declare -A seen=()
+	for m in "$@"; do
+		if ! deps=$(modprobe -S "$kver" --show-depends "$m" 2>&1); then
+			[[ ${VM_OPTIONAL_MODULES:-} == *" $m "* ]] && continue
+			echo "cannot resolve module $m for $kver: $deps" >&2
+			return 1
+		fi
+		while read -r kind path _; do
+			[[ $kind == insmod ]] || continue # "builtin NAME": nothing to load
+			[[ -z ${seen[$path]:-} ]] || continue
+			seen[$path]=1
+			printf '%s\n' "$path"
+		done <<<"$deps"
+	done
+}
+
+# vm_module_copy FILE DIR: FILE into DIR, uncompressed (busybox insmod reads
+# plain modules only); prints the name it got there
+vm_module_copy() {
+	local f=$1 dir=$2 base
+	base=$(basename "$f")
+	case $f in
+	*.ko) cp "$f" "$dir/$base" ;;
+	*.ko.xz) base=${base%.xz} && xz -dc "$f" >"$dir/$base" ;;
+	*.ko.zst) base=${base%.zst} && zstd -qdc "$f" >"$dir/$base" ;;
+	*.ko.gz) base=${base%.gz} && gzip -dc "$f" >"$dir/$base" ;;
+	*) echo "unexpected module file $f" >&2 && return 1 ;;
+	esac
+	printf '%s\n' "$base"
+}
+
+# vm_cpio DIR OUT: DIR as a gzipped newc archive, reproducibly
+vm_cpio() {
+	local dir=$1 out=$2
+	mkdir -p "$(dirname "$out")"
+	(cd "$dir" && find . -print0 | LC_ALL=C sort -z |
+		cpio --null -o -H newc --owner=0:0 --reproducible --quiet) | gzip -6n >"$out.tmp.$$"
+	mv -f "$out.tmp.$$" "$out"
+}
+
+# vm_busybox DIR BUSYBOX [APPLETS]: static busybox as DIR/bin/busybox, with a
+# link for each applet unless APPLETS is 0 (one process per link: slow under
+# TCG; a guest can run "busybox --install -s /bin" itself)
+vm_busybox() {
+	local root=$1 busybox=$2 applets=${3:-1} applet
+	[[ -x $busybox ]] || { echo "$busybox not found (install busybox-static)" >&2 && return 1; }
+	if ldd "$busybox" >/dev/null 2>&1; then
+		echo "$busybox is dynamically linked; an initramfs needs busybox-static" >&2
+		return 1
+	fi
+	mkdir -p "$root/bin"
+	cp "$busybox" "$root/bin/busybox"
+	((applets)) || return 0
+	for applet in $("$busybox" --list); do
+		[[ $applet == busybox || -e $root/bin/$applet ]] || ln -s busybox "$root/bin/$applet"
+	done
+}

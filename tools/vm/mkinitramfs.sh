@@ -24,7 +24,7 @@ busybox=${BUSYBOX:-/bin/busybox}
 # Modules to load in order; overlay lets the guest see the host's /tmp.
 wanted=(virtio_pci 9pnet 9pnet_virtio netfs fscache 9p overlay)
 # ...of which some are gone in later kernels (fscache is part of netfs in 6.12)
-optional=" netfs fscache "
+VM_OPTIONAL_MODULES=" netfs fscache "
 
 kernel=$(vm_kernel)
 kver=$(vm_kernel_version "$kernel")
@@ -34,21 +34,8 @@ if ldd "$busybox" >/dev/null 2>&1; then
 fi
 
 # Resolve dependencies with the host's modules.dep; keep first occurrence.
-modfiles=()
-declare -A seen=()
-for m in "${wanted[@]}"; do
-	if ! deps=$(modprobe -S "$kver" --show-depends "$m" 2>&1) && [[ $optional == *" $m "* ]]; then
-		continue
-	fi
-	[[ $deps != *FATAL* ]] ||
-		die "cannot resolve module $m for $kver: $deps"
-	while read -r kind path _; do
-		[[ $kind == insmod ]] || continue # "builtin NAME": nothing to load
-		[[ -z ${seen[$path]:-} ]] || continue
-		seen[$path]=1
-		modfiles+=("$path")
-	done <<<"$deps"
-done
+mapfile -t modfiles <<<"$(vm_module_files "$kver" "${wanted[@]}")" && [[ -n ${modfiles[0]} ]] ||
+	die "cannot resolve the modules ${wanted[*]} for $kver"
 
 key=$({
 	echo "$kernel $kver"
@@ -64,23 +51,12 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 root=$tmp/root
 mkdir -p "$root"/{bin,sbin,dev,proc,sys,newroot,etc,tmp,lib/modules}
-cp "$busybox" "$root/bin/busybox"
-for applet in $("$busybox" --list); do
-	[[ $applet == busybox || -e $root/bin/$applet ]] || ln -s busybox "$root/bin/$applet"
-done
+vm_busybox "$root" "$busybox" || die "no static busybox"
 
 # busybox insmod cannot read compressed modules: store them plain.
 : >"$root/lib/modules/load.list"
 for f in "${modfiles[@]}"; do
-	base=$(basename "$f")
-	case $f in
-	*.ko) cp "$f" "$root/lib/modules/$base" ;;
-	*.ko.xz) base=${base%.xz} && xz -dc "$f" >"$root/lib/modules/$base" ;;
-	*.ko.zst) base=${base%.zst} && zstd -qdc "$f" >"$root/lib/modules/$base" ;;
-	*.ko.gz) base=${base%.gz} && gzip -dc "$f" >"$root/lib/modules/$base" ;;
-	*) die "unexpected module file $f" ;;
-	esac
-	echo "$base" >>"$root/lib/modules/load.list"
+	vm_module_copy "$f" "$root/lib/modules" >>"$root/lib/modules/load.list" || die "cannot copy $f"
 done
 
 install -m 755 "$here/init" "$root/init"
@@ -92,8 +68,5 @@ exec chroot /newroot /sbin/modprobe "$@"
 EOF
 chmod 755 "$root/sbin/bulkhead-modprobe"
 
-mkdir -p "$(dirname "$out")"
-(cd "$root" && find . -print0 | LC_ALL=C sort -z |
-	cpio --null -o -H newc --owner=0:0 --reproducible --quiet) | gzip -6n >"$out.tmp.$$"
-mv -f "$out.tmp.$$" "$out"
+vm_cpio "$root" "$out"
 echo "$key" >"$out.key"

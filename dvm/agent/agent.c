@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bulkhead-agent: the guest side of a driver VM (core/vm.c). It runs in a
+ * small guest booted by core, after dvm/guest/init has loaded the modules
+ * the config names. It brings up the network interfaces Linux's own driver
+ * made of the granted devices, says "ready" with what it found, and then
+ * "alive" once a second with their counters: core's watchdog listens on the
+ * guest's serial line, the VM's only channel to core.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <stdbool.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_IFS 8
+#define CARRIER_WAIT_MS 10000
+
+static char ifs[MAX_IFS][IFNAMSIZ];
+static int nifs;
+
+/* one line of /sys/class/net/IF/ATTR into buf, "" if there is none */
+static void net_attr(const char *ifname, const char *attr, char *buf, size_t len)
+{
+	char path[128];
+	FILE *f;
+
+	buf[0] = 0;
+	snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, attr);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fgets(buf, (int)len, f))
+		buf[strcspn(buf, "\n")] = 0;
+	fclose(f);
+}
+
+/* the interfaces a device driver made: those with a device link (not lo) */
+static void find_interfaces(void)
+{
+	DIR *d = opendir("/sys/class/net");
+	struct dirent *e;
+
+	while (d && (e = readdir(d)) && nifs < MAX_IFS) {
+		char path[300];
+		if (e->d_name[0] == '.' || strlen(e->d_name) >= IFNAMSIZ)
+			continue;
+		snprintf(path, sizeof(path), "/sys/class/net/%s/device", e->d_name);
+		if (access(path, F_OK) == 0)
+			snprintf(ifs[nifs++], IFNAMSIZ, "%s", e->d_name);
+	}
+	if (d)
+		closedir(d);
+}
+
+static int bring_up(int sock, const char *ifname)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+		return -errno;
+	ifr.ifr_flags |= IFF_UP;
+	return ioctl(sock, SIOCSIFFLAGS, &ifr) < 0 ? -errno : 0;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static bool all_carrier(void)
+{
+	char buf[16];
+
+	for (int i = 0; i < nifs; i++) {
+		net_attr(ifs[i], "carrier", buf, sizeof(buf));
+		if (strcmp(buf, "1") != 0)
+			return false;
+	}
+	return true;
+}
+
+int main(void)
+{
+	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	unsigned long beat = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	find_interfaces();
+	if (!nifs)
+		printf("bulkhead-agent: no network interface: did the module load, and does "
+		       "it know the device? (see the guest's lines above)\n");
+	for (int i = 0; i < nifs; i++) {
+		int rc = bring_up(sock, ifs[i]);
+		if (rc)
+			printf("bulkhead-agent: cannot bring %s up: %s\n", ifs[i], strerror(-rc));
+	}
+	/* a NIC reports carrier a moment after it is up (e1000e: from its watchdog) */
+	for (int waited = 0; nifs && !all_carrier() && waited < CARRIER_WAIT_MS; waited += 100)
+		sleep_ms(100);
+	printf("bulkhead-agent: ready");
+	for (int i = 0; i < nifs; i++) {
+		char mac[32], carrier[8], speed[16], driver[64] = "?", link[128];
+		char path[128];
+		ssize_t n;
+		net_attr(ifs[i], "address", mac, sizeof(mac));
+		net_attr(ifs[i], "carrier", carrier, sizeof(carrier));
+		net_attr(ifs[i], "speed", speed, sizeof(speed));
+		snprintf(path, sizeof(path), "/sys/class/net/%s/device/driver", ifs[i]);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n > 0) {
+			link[n] = 0;
+			snprintf(driver, sizeof(driver), "%s",
+				 strrchr(link, '/') ? strrchr(link, '/') + 1 : link);
+		}
+		printf("%s %s %s driver=%s link=%s speed=%s", i ? ";" : "", ifs[i], mac, driver,
+		       strcmp(carrier, "1") == 0 ? "up" : "down", speed[0] ? speed : "?");
+	}
+	/* the guest's share of the boot: the rest went to QEMU and the firmware */
+	char uptime[32];
+	FILE *f = fopen("/proc/uptime", "re");
+	if (!f || fscanf(f, "%31s", uptime) != 1)
+		snprintf(uptime, sizeof(uptime), "?");
+	if (f)
+		fclose(f);
+	printf("; guest uptime %s s\n", uptime);
+	for (;;) {
+		printf("bulkhead-agent: alive %lu", ++beat);
+		for (int i = 0; i < nifs; i++) {
+			char rx[32], tx[32];
+			net_attr(ifs[i], "statistics/rx_packets", rx, sizeof(rx));
+			net_attr(ifs[i], "statistics/tx_packets", tx, sizeof(tx));
+			printf(" %s rx=%s tx=%s", ifs[i], rx, tx);
+		}
+		printf("\n");
+		sleep_ms(1000);
+	}
+}

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# vm: --devices e1000e,e1000e --mem 1536 --timeout 900
+# Driver VMs (core/vm.c): the first e1000e (0000:00:02.0) goes to a
+# "kind = vm" component, QEMU with KVM (nested, inside this TCG machine)
+# booting the host's kernel with an initramfs of e1000e.ko, busybox and
+# bulkhead's agent (tools/dvm/mkguest); Linux's own e1000e drives the NIC in
+# there. The second (0000:00:03.0) is the kernel's, in namespace "peer".
+# Checks: a host-used device is refused to a VM as to a driver; the guest
+# serves and answers ping from the peer; QEMU's sandbox; QEMU killed from
+# outside -> core resets the device and restarts the VM, ping again; and
+# the same ping through bulkhead's native e1000e driver, for comparison.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+ours=0000:00:02.0
+theirs=0000:00:03.0
+conf=$WORK/dvm.conf
+log=$WORK/dvm.log
+# the guest make build made (build/dvm), or one made here (slow under TCG)
+initrd=$BUILD/dvm/e1000e.cpio.gz
+# the kernel uncompressed, as tools/vm/run boots it (PVH): saves decompressing it
+kernel=$BUILD/vm/vmlinux-$(uname -r)
+[ -r "$kernel" ] || kernel=/boot/vmlinuz-$(uname -r)
+
+modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null
+[ -e /dev/kvm ]
+result dvm_kvm $? "/dev/kvm in the test machine: $(ls -l /dev/kvm 2>&1)" || exit 1
+
+t0=$SECONDS
+if [ -s "$initrd" ]; then
+	out="built by make build: $initrd, $(zcat "$initrd" | cpio -t --quiet 2>/dev/null | grep -cE '\.ko$') module(s)"
+else
+	initrd=$WORK/dvm-e1000e.cpio.gz
+	out=$("$ROOT/tools/dvm/mkguest" "$initrd" e1000e 2>&1)
+fi
+zcat "$initrd" | cpio -t --quiet 2>/dev/null | grep -qx "lib/modules/e1000e.ko"
+result dvm_guest_initramfs $? "$out, in $((SECONDS - t0)) s" || exit 1
+
+# the peer NIC, up in this namespace for now: the host is using it
+modprobe e1000e
+for _ in $(seq 50); do [ -d "/sys/bus/pci/devices/$theirs/net" ] && break; sleep 0.1; done
+peer_if=$(ls "/sys/bus/pci/devices/$theirs/net" | head -1)
+ip link set "$peer_if" up
+
+cat >"$conf" <<CONF
+[core]
+backend = vfio
+control = /run/bulkhead/core.sock
+
+[component "dvm"]
+kind = vm
+device = $ours
+kernel = $kernel
+initramfs = $initrd
+modules = e1000e
+guest_memory = 128M
+guest_append = bulkhead.ip=10.0.0.3/24
+watchdog_ms = 15000
+boot_ms = 240000
+restart = on-failure
+backoff_ms = 500
+
+[component "dvm-hostdev"]
+kind = vm
+device = $theirs
+kernel = $kernel
+initramfs = $initrd
+modules = e1000e
+restart = never
+CONF
+
+# core's logs, for a look afterwards
+trap 'cp "$log" "$WORK"/dvm-native.log "${BULKHEAD_OUT:-/tmp}/" 2>/dev/null' EXIT
+start_core "$conf" "$log" || { result dvm_core_start 1 "core did not start"; exit 1; }
+
+# the same refusal as for a native driver, and no VM without a device
+wait_for "$log" "cannot start \"dvm-hostdev\"" 20
+refused=$(grep -E "policy: \"dvm-hostdev\" does not get $theirs" "$log" | head -1)
+nostart=$(grep -E "cannot start \"dvm-hostdev\"" "$log" | head -1)
+[ -n "$refused" ] && echo "$nostart" | grep -q "no device was granted" &&
+	[ "$(field dvm-hostdev state)" = failed ]
+result dvm_host_device_refused $? "${refused#*] }; ${nostart#*] }"
+
+# now the peer: the kernel's driver in namespace "peer"
+peer_netns "$theirs" 10.0.0.2/24 >/dev/null
+
+wait_for "$log" "vm \"dvm\": guest serving" 300
+serving=$(grep -E "vm \"dvm\": guest serving" "$log" | head -1)
+echo "$serving" | grep -qE "driver=e1000e link=up"
+result dvm_guest_serving $? "${serving#*] }" || { tail -n 30 "$log"; exit 1; }
+boot1=$(echo "$serving" | grep -oE "serving [0-9.]+ s" | grep -oE "[0-9.]+")
+
+# QEMU's confinement: its uid, no new privileges, QEMU's own seccomp
+# filter, namespaces of its own, and a root with nothing but its grants
+qpid=$(field dvm pid)
+st=/proc/$qpid/status
+quid=$(awk '/^Uid:/ { print $2 }' "$st")
+nnp=$(awk '/^NoNewPrivs:/ { print $2 }' "$st")
+sec=$(awk '/^Seccomp:/ { print $2 }' "$st")
+rootls=$(ls "/proc/$qpid/root" 2>&1 | tr '\n' ' ')
+devls=$(cd "/proc/$qpid/root/dev" && find . -mindepth 1 | sort | tr '\n' ' ')
+[ "$(readlink "/proc/$qpid/ns/net")" != "$(readlink /proc/self/ns/net)" ] &&
+	[ "$(readlink "/proc/$qpid/ns/pid")" != "$(readlink /proc/self/ns/pid)" ]
+ns=$?
+[ "$quid" -ne 0 ] && [ "$nnp" = 1 ] && [ "$sec" = 2 ] && [ $ns = 0 ] &&
+	[ "$rootls" = "bin dev lib lib64 sys usr vm " ]
+result dvm_qemu_sandbox $? "uid $quid, NoNewPrivs $nnp, Seccomp $sec, own net+pid ns $([ $ns = 0 ] && echo yes || echo no), root: $rootls; /dev: $devls"
+
+# ping from the peer to the guest's Linux, which owns our NIC
+ping_vm() { ip netns exec peer busybox ping -c "$1" -W 3 10.0.0.3 2>&1; }
+ping_vm 2 >/dev/null # ARP
+out=$(ping_vm 10)
+echo "$out" | grep -q " 0% packet loss"
+result dvm_ping $? "$(echo "$out" | grep -E "packet loss|round-trip" | tr '\n' ' ')"
+rtt_vm=$(echo "$out" | grep -oE "round-trip.*" | cut -d' ' -f4)
+
+snap=$("$CLI" status)
+vmline=$(echo "$snap" | grep -E "^vm dvm ")
+[ "$(field dvm state "$snap")" = running ] && [ "$(field "$ours" acquired "$snap")" = 1 ] &&
+	echo "$vmline" | grep -q "guest=serving" && [ "$(field dvm heartbeats "$snap")" -ge 1 ]
+result dvm_status $? "$vmline"
+
+# QEMU killed from outside: core takes the group back, resets the NIC and
+# starts the VM again; the peer reaches the guest again
+resets0=$(field "$ours" resets)
+kill -KILL "$qpid"
+wait_for "$log" "\"dvm\" \\(pid $qpid\\) ended" 30
+wait_for_count "$log" "vm \"dvm\": guest serving" 2 300
+serving2=$(grep -E "vm \"dvm\": guest serving" "$log" | sed -n 2p)
+boot2=$(echo "$serving2" | grep -oE "serving [0-9.]+ s" | grep -oE "[0-9.]+")
+ping_vm 2 >/dev/null
+out=$(ping_vm 5)
+snap=$("$CLI" status)
+echo "$out" | grep -q " 0% packet loss" && [ "$(field dvm restarts "$snap")" = 1 ] &&
+	[ "$(field "$ours" resets "$snap")" -gt "$resets0" ] && [ "$(field dvm pid "$snap")" != "$qpid" ]
+result dvm_restart_after_kill $? "restarts=$(field dvm restarts "$snap") resets $resets0 -> $(field "$ours" resets "$snap"); $(grep -E "revoked \"dvm\"" "$log" | head -1 | sed 's/^.*] //'); ping: $(echo "$out" | grep -E "packet loss" | tr -d '\n')"
+
+# a hung VM (QEMU stopped): the watchdog hears no heartbeat, kills it,
+# core resets the device and starts the VM again (its boot is not waited for)
+qpid=$(field dvm pid)
+resets0=$(field "$ours" resets)
+kill -STOP "$qpid"
+wait_for "$log" "watchdog: \"dvm\" silent" 40
+wait_for "$log" "started \"dvm\" pid [0-9]+ .*\(restart\)" 30 &&
+	wait_for_count "$log" "started \"dvm\" pid" 3 30
+wd=$(grep -E "watchdog: \"dvm\" silent" "$log" | head -1)
+snap=$("$CLI" status)
+[ -n "$wd" ] && [ "$(field dvm restarts "$snap")" = 2 ] &&
+	[ "$(field "$ours" resets "$snap")" -gt "$resets0" ] &&
+	grep -qE "\"dvm\" \(pid $qpid\) ended: killed by SIGKILL: watchdog" "$log"
+result dvm_watchdog_hang $? "${wd#*] }; restarts=$(field dvm restarts "$snap"), resets $resets0 -> $(field "$ours" resets "$snap")"
+stop_core
+
+# the same NIC through bulkhead's native driver and nic-tap, same peer
+cat >"$conf" <<CONF
+[core]
+backend = vfio
+control = /run/bulkhead/core.sock
+
+[component "e1000e"]
+exec = $BUILD/drivers/e1000e/bulkhead-e1000e
+device = $ours
+provides = nic
+dma = 16M
+
+[component "nic-tap"]
+exec = $BUILD/bridges/nic-tap/bulkhead-nic-tap
+session = nic e1000e
+tap = bh0
+CONF
+modprobe tun
+nlog=$WORK/dvm-native.log
+start_core "$conf" "$nlog" || { result dvm_native_core 1 "core did not start"; exit 1; }
+wait_for "$nlog" "nic-tap\| nic-tap: bh0 <-> nic session" 30
+tap_up "$nlog" bh0 10.0.0.1/24
+busybox ping -c 2 -W 3 10.0.0.2 >/dev/null 2>&1
+out=$(ip netns exec peer busybox ping -c 10 -W 3 10.0.0.1 2>&1)
+echo "$out" | grep -q " 0% packet loss"
+result dvm_native_ping $? "$(echo "$out" | grep -E "packet loss|round-trip" | tr '\n' ' ')"
+rtt_native=$(echo "$out" | grep -oE "round-trip.*" | cut -d' ' -f4)
+stop_core
+
+echo "dvm figures: boot to serving ${boot1:-?} s (first), ${boot2:-?} s (after the kill);" \
+	"ping from the peer min/avg/max ms: driver VM ${rtt_vm:-?}, native driver ${rtt_native:-?}"
+[ -n "$boot1" ] && [ -n "$rtt_vm" ] && [ -n "$rtt_native" ]
+result dvm_figures $? "boot to serving ${boot1:-?} s / ${boot2:-?} s; ping RTT min/avg/max ms: VM ${rtt_vm:-?}, native ${rtt_native:-?}"
