@@ -120,7 +120,7 @@ if [ -n "$xhci_dev" ]; then
 	conf_component ccid "exec = $BUILD/drivers/ccid/bulkhead-ccid" \
 		"session = usb xhci 08e6:4433" "provides = smartcard" "restart = always" \
 		"backoff_ms = 100" "backoff_max_ms = 500" "max_restarts = 100000" >>"$conf"
-	conf_component apdu "exec = $BUILD/tests/bulkhead-apdu" "args = --loop 500" \
+	conf_component apdu "exec = $BUILD/tests/bulkhead-apdu" "args = --count 2 --loop 500" \
 		"session = smartcard ccid" "restart = always" "backoff_ms = 200" >>"$conf"
 fi
 if [ -n "$bochs_dev" ]; then
@@ -166,10 +166,7 @@ nvme_read() {
 		"$nvme_pattern" ]
 }
 # the same instance, before and after the read (a dead one's read waits for its successor)
-alive_nvme() {
-	local p=${cur_pid[nvme]:-}
-	[ -n "$p" ] && kill -0 "$p" 2>/dev/null && nvme_read && kill -0 "$p" 2>/dev/null
-}
+alive_nvme() { same_instance nvme nvme_read; }
 # a health check (200 ms) has looked at the controller by then
 settle_nvme=1000
 [ -n "$serial_dev" ] && targets+=(serial)
@@ -185,14 +182,16 @@ serial_echo() {
 	done
 	return 1
 }
-alive_serial() { alive_pid serial && serial_echo; }
+# the same instance before and after the echo: a driver that hangs is
+# replaced (watchdog) while the echo waits, and its successor answers
+alive_serial() { same_instance serial serial_echo; }
 # the heartbeat's look at the line's registers has come by then
 settle_serial=1000
 [ -n "$xhci_dev" ] && targets+=(xhci)
 faults_xhci="segv loop wild-mmio bad-dma oom fds abort"
 # the reader is back: the ccid driver has a new USB session, and the card
 # answered an APDU since; alive: an APDU answered since the injection
-alive_xhci() { alive_pid xhci && [ "$apdu_rounds" -gt "$apdu_before" ]; }
+alive_xhci() { same_instance xhci [ "$apdu_rounds" -gt "$apdu_before" ]; }
 settle_xhci=3000
 [ -n "$bochs_dev" ] && targets+=(bochs)
 faults_bochs="segv loop wild-mmio bad-desc oom fds abort"
@@ -297,6 +296,13 @@ apdu_rounds=0
 apdu_before=0
 fb_sessions=0
 alive_pid() { [ -n "${cur_pid[$1]:-}" ] && kill -0 "${cur_pid[$1]}" 2>/dev/null; }
+# same_instance TARGET COMMAND...: COMMAND succeeds, and TARGET's instance
+# from before it still runs after it
+same_instance() {
+	local t=$1 p=${cur_pid[$1]:-}
+	shift
+	[ -n "$p" ] && kill -0 "$p" 2>/dev/null && "$@" && kill -0 "$p" 2>/dev/null
+}
 exec {logfd}<"$log"
 carry=
 follow() {
