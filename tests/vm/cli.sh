@@ -258,3 +258,27 @@ echo "RESULT cli reload_ms=$(((t1 - t0) / 1000000)) ping_during_reload=\"${loss:
 stop_core
 echo "---- core log (last 40 of $(wc -l <"$log")) ----"
 tail -40 "$log"
+
+# installed like a service: meson install into a staging root, a driver
+# built outside the tree against it (examples/hello, pkg-config), run by
+# the installed core with the edu device granted
+stage=$WORK/stage
+rm -rf "$stage"
+meson install -C "$BUILD" --destdir "$stage" --no-rebuild --quiet >"$WORK/install.out" 2>&1
+prefix=$(sed -n 's/^prefix=//p' "$stage"/usr/local/lib/*/pkgconfig/bulkhead.pc)
+pc=$(dirname "$stage$prefix"/lib/*/pkgconfig/bulkhead.pc)
+cp -r "$ROOT/examples/hello" "$WORK/hello"
+PKG_CONFIG_SYSROOT_DIR=$stage PKG_CONFIG_LIBDIR=$pc make -C "$WORK/hello" -s >>"$WORK/install.out" 2>&1
+hconf=$WORK/installed.conf
+{
+	conf_core
+	conf_component hello "exec = $WORK/hello/bulkhead-hello" "device = 1234:11e8" \
+		"restart = never"
+} >"$hconf"
+hlog=$WORK/installed.log
+CORE=$stage$prefix/bin/bulkhead-core start_core "$hconf" "$hlog" &&
+	wait_for "$hlog" "hello\| hello: (done|.*: )" 30
+stop_core
+said=$(grep -E "hello\| hello: " "$hlog" | sed 's/^hello| //' | tr '\n' ' ')
+grep -q "hello| hello: done" "$hlog" && grep -q "hello| hello: device 0: .* 1234:11e8" "$hlog"
+result cli_installed_out_of_tree $? "installed core $prefix/bin/bulkhead-core ran examples/hello (built against the installed libbulkhead): ${said:-nothing; $(tail -3 "$hlog" "$WORK/install.out" | tr '\n' ' ')}"
