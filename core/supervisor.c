@@ -40,6 +40,11 @@ void bh_component_init(struct bh_core_state *core, int i)
 	c->tap_fd = -1;
 	for (int k = 0; k < BH_MAX_SERVICES; k++)
 		c->channel[k] = -1;
+	/*
+	 * the log ring's pages are taken now, not one by one as the log fills:
+	 * core's resident size then stays flat however long it runs
+	 */
+	memset(c->log.data, 0, sizeof(c->log.data));
 }
 
 int bh_component_start(struct bh_core_state *core, struct bh_component *c)
