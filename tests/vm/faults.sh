@@ -192,13 +192,15 @@ faults_xhci="segv loop wild-mmio bad-dma oom fds abort"
 # the reader is back: the ccid driver has a new USB session, and the card
 # answered an APDU since; alive: an APDU answered since the injection
 alive_xhci() { same_instance xhci [ "$apdu_rounds" -gt "$apdu_before" ]; }
-settle_xhci=3000
+# past the watchdog (5 s): a driver that hangs is not taken for one that survived
+settle_xhci=6000
 [ -n "$bochs_dev" ] && targets+=(bochs)
 faults_bochs="segv loop wild-mmio bad-desc oom fds abort"
 # the screen is back: the client that owns it has drawn it in a new session
-alive_bochs() { alive_pid bochs; }
-# a health check (every beat) has restored the mode a stray write changed
-settle_bochs=1500
+alive_bochs() { same_instance bochs true; }
+# past the watchdog (5 s): a hung driver is not taken for one that survived;
+# the health check (every beat) has restored a mode a stray write changed
+settle_bochs=6000
 # FAULT_TARGETS="e1000e ..." picks some of them
 [ -n "${FAULT_TARGETS:-}" ] && read -r -a targets <<<"$FAULT_TARGETS"
 
@@ -368,10 +370,12 @@ for i in $(seq 1 "$count"); do
 	blocks[$t]=0
 	others=$(others_ended "$t")
 	before=$("progress_$t")
-	apdu_before=$apdu_rounds
 	eval "settle=\$settle_$t"
 	sleep "0.$((RANDOM % 5))" # at a random moment (kept short: 1000 injections under TCG)
 	"$CLI" inject "$pid" "$f" 2>/dev/null
+	# APDUs answered from here on count as the reader serving
+	follow
+	apdu_before=$apdu_rounds
 	t0=$(now_ms)
 	outcome=
 	while [ -z "$outcome" ]; do
