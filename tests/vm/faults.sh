@@ -297,7 +297,6 @@ usb_sessions=0
 apdu_rounds=0
 apdu_before=0
 fb_sessions=0
-alive_pid() { [ -n "${cur_pid[$1]:-}" ] && kill -0 "${cur_pid[$1]}" 2>/dev/null; }
 # same_instance TARGET COMMAND...: COMMAND succeeds, and TARGET's instance
 # from before it still runs after it
 same_instance() {
