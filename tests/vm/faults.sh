@@ -300,7 +300,7 @@ fb_sessions=0
 # same_instance TARGET COMMAND...: COMMAND succeeds, and TARGET's instance
 # from before it still runs after it
 same_instance() {
-	local t=$1 p=${cur_pid[$1]:-}
+	local p=${cur_pid[$1]:-}
 	shift
 	[ -n "$p" ] && kill -0 "$p" 2>/dev/null && "$@" && kill -0 "$p" 2>/dev/null
 }
