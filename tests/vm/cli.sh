@@ -89,7 +89,7 @@ backend = vfio
 control = /run/bulkhead/core.sock
 
 [component "edu"]
-exec = $BUILD/drivers/edu/bulkhead-edu
+exec = $edubin
 device = 1234:11e8
 restart = on-failure
 dma = 1M
@@ -112,6 +112,10 @@ $(idle idle2 "$1")
 ${2:-}
 CONF
 }
+# edu runs from a copy a developer may replace (the edit-to-running test below)
+edubin=$WORK/devloop/bulkhead-edu
+mkdir -p "$WORK/devloop"
+cp "$BUILD/drivers/edu/bulkhead-edu" "$edubin"
 write_conf "" >"$conf"
 modprobe tun
 start_core "$conf" "$log" || { result cli_core_start 1 "core did not start"; exit 1; }
@@ -255,6 +259,27 @@ busybox ping -c 2 -W 3 10.0.0.2 >/dev/null 2>&1
 result cli_reload_traffic $? "ping through bh0 across the reload: ${loss:-no summary}; after it: replies"
 echo "RESULT cli reload_ms=$(((t1 - t0) / 1000000)) ping_during_reload=\"${loss:-?}\""
 
+# edit to running: a developer changes edu's source, rebuilds the one driver
+# against the built libbulkhead, puts the binary in place and restarts it;
+# from the edit to the new driver's tests passing on the device
+dev=$WORK/devloop
+cp "$ROOT/drivers/edu/edu.c" "$dev/edu.c"
+pid0=$(comp "$("$B" status --json)" edu pid)
+t0=$(date +%s%N)
+sed -i 's/"all tests passed"/"all tests passed, edited"/' "$dev/edu.c"
+cc -std=gnu17 -O2 -D_GNU_SOURCE -I"$ROOT/include" -I"$ROOT/drivers/edu" -c "$dev/edu.c" \
+	-o "$dev/edu.o" >"$dev/cc.out" 2>&1 &&
+	cc -static "$dev/edu.o" "$BUILD/lib/libbulkhead.a" -o "$dev/new" >>"$dev/cc.out" 2>&1 &&
+	mv "$dev/new" "$edubin"
+t1=$(date +%s%N)
+"$B" restart edu >"$dev/restart.out" 2>&1
+wait_for "$log" "edu\| edu: all tests passed, edited" 60
+t2=$(date +%s%N)
+pid1=$(comp "$("$B" status --json)" edu pid)
+grep -q "edu| edu: all tests passed, edited" "$log" && [ "$pid1" != "$pid0" ]
+result cli_edit_to_running $? "edit -> rebuilt $(((t1 - t0) / 1000000)) ms -> restarted and serving (its tests passed on the device) $(((t2 - t0) / 1000000)) ms in all (issue 16 asks under 5 s; TCG runs the compiler 10-20x slower than the host); pid $pid0 -> $pid1; $(head -c 300 "$dev/cc.out") $(cat "$dev/restart.out")"
+echo "RESULT cli edit_to_running_ms=$(((t2 - t0) / 1000000)) rebuild_ms=$(((t1 - t0) / 1000000))"
+
 stop_core
 echo "---- core log (last 40 of $(wc -l <"$log")) ----"
 tail -40 "$log"
@@ -264,7 +289,12 @@ tail -40 "$log"
 # the installed core with the edu device granted
 stage=$WORK/stage
 rm -rf "$stage"
+# meson install writes its log into the build tree, which the test machine
+# sees read-only unless it lies under /tmp: give it a scratch folder there
+logs_ro=
+[ -w "$BUILD/meson-logs" ] || { mount -t tmpfs scratch "$BUILD/meson-logs" && logs_ro=1; }
 meson install -C "$BUILD" --destdir "$stage" --no-rebuild --quiet >"$WORK/install.out" 2>&1
+[ -z "$logs_ro" ] || umount "$BUILD/meson-logs"
 prefix=$(sed -n 's/^prefix=//p' "$stage"/usr/local/lib/*/pkgconfig/bulkhead.pc)
 pc=$(dirname "$stage$prefix"/lib/*/pkgconfig/bulkhead.pc)
 cp -r "$ROOT/examples/hello" "$WORK/hello"
