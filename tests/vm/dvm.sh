@@ -152,22 +152,11 @@ result dvm_watchdog_hang $? "${wd#*] }; restarts=$(field dvm restarts "$snap"), 
 stop_core
 
 # the same NIC through bulkhead's native driver and nic-tap, same peer
-cat >"$conf" <<CONF
-[core]
-backend = vfio
-control = /run/bulkhead/core.sock
-
-[component "e1000e"]
-exec = $BUILD/drivers/e1000e/bulkhead-e1000e
-device = $ours
-provides = nic
-dma = 16M
-
-[component "nic-tap"]
-exec = $BUILD/bridges/nic-tap/bulkhead-nic-tap
-session = nic e1000e
-tap = bh0
-CONF
+{
+	conf_core
+	conf_e1000e "$ours"
+	conf_nic_tap
+} >"$conf"
 modprobe tun
 nlog=$WORK/dvm-native.log
 start_core "$conf" "$nlog" || { result dvm_native_core 1 "core did not start"; exit 1; }
