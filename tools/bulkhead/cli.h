@@ -85,5 +85,8 @@ int bh_control_connect(const char *cmd);
 int bh_cmd_devices(int argc, char **argv);
 int bh_cmd_bind(int argc, char **argv);
 int bh_cmd_unbind(int argc, char **argv);
+/* trace.c */
+int bh_cmd_trace(int argc, char **argv);
+int bh_cmd_crashes(int argc, char **argv);
 
 #endif
