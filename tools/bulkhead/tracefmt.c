@@ -152,7 +152,7 @@ static unsigned int width_of(const struct bh_trace_entry *e)
 void bh_trace_format(const void *img, const struct bh_trace_entry *e, uint64_t seq, char *buf,
 		     size_t len)
 {
-	char name[BH_TRACE_NAME_MAX + 8], where[32];
+	char name[BH_TRACE_NAME_MAX + 8], where[32], kind[16];
 	unsigned int w = width_of(e);
 
 	if (e->kind == BH_TRACE_IRQ) {
@@ -160,10 +160,10 @@ void bh_trace_format(const void *img, const struct bh_trace_entry *e, uint64_t s
 			 seq, (double)e->ns / 1e9, e->offset, e->value, e->value == 1 ? "" : "s");
 		return;
 	}
-	snprintf(buf, len, "#%-6" PRIu64 " %10.3f %-5s%-2u %-12s +0x%04x %-16s %s 0x%0*" PRIx64, seq,
-		 (double)e->ns / 1e9, bh_trace_kind_name(e->kind), w * 8,
-		 bh_trace_region_name(img, e->region, where, sizeof(where)), e->offset,
-		 bh_trace_name(img, e->region, e->offset, name, sizeof(name)) ?: "?",
+	snprintf(kind, sizeof(kind), "%s%u", bh_trace_kind_name(e->kind), w * 8);
+	snprintf(buf, len, "#%-6" PRIu64 " %10.3f %-8s %-12s +0x%04x %-16s %s 0x%0*" PRIx64, seq,
+		 (double)e->ns / 1e9, kind, bh_trace_region_name(img, e->region, where, sizeof(where)),
+		 e->offset, bh_trace_name(img, e->region, e->offset, name, sizeof(name)) ?: "?",
 		 e->kind == BH_TRACE_WRITE ? "<-" : "->", (int)w * 2,
 		 (uint64_t)(w == 8 ? e->value : e->value & ((1ull << (w * 8)) - 1)));
 }
