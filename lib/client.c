@@ -110,6 +110,7 @@ int bh_heartbeat(struct bh_core *core)
 {
 	struct bh_msg reply;
 
+	bh_trace_tick();
 	return call(core, BH_OP_HEARTBEAT, NULL, &reply, NULL, 0, NULL);
 }
 
@@ -326,6 +327,7 @@ int bh_irq_wait(struct bh_irq *irq, int timeout_ms)
 	while (rc < 0 && errno == EINTR);
 	if (rc <= 0)
 		return rc < 0 ? -errno : 0;
+	bh_trace_tick();
 	if (irq->ack == BH_ACK_UIO) {
 		uint32_t n;
 		if (read(irq->fd, &n, sizeof(n)) != sizeof(n))

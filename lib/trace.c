@@ -24,6 +24,19 @@ const volatile uint32_t *bh_trace_on = &off_word;
 static struct bh_trace_header *hdr;
 static struct bh_trace_entry *ring;
 static uint64_t head; /* our own count: nobody else moves it */
+/*
+ * The time entries carry: the coarse clock read at the component's last
+ * wake-up (bh_trace_tick) or within the last BH_TRACE_TICK accesses. A
+ * clock read for each access would cost more than the rest of recording.
+ */
+#define BH_TRACE_TICK 64
+static uint64_t stamp;
+
+void bh_trace_tick(void)
+{
+	if (ring)
+		stamp = bh_coarse_ns();
+}
 
 void bh_trace_access(uint16_t region, size_t off, unsigned int width, unsigned int kind,
 		     uint64_t value)
@@ -32,8 +45,10 @@ void bh_trace_access(uint16_t region, size_t off, unsigned int width, unsigned i
 
 	if (!ring)
 		return;
+	if (!(head & (BH_TRACE_TICK - 1)))
+		stamp = bh_coarse_ns();
 	e = &ring[head & (BH_TRACE_ENTRIES - 1)];
-	e->ns = bh_coarse_ns();
+	e->ns = stamp;
 	e->value = value;
 	e->offset = (uint32_t)off;
 	e->region = region;

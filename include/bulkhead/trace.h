@@ -37,7 +37,8 @@ enum bh_trace_kind {
 
 /* one access: 24 bytes */
 struct bh_trace_entry {
-	uint64_t ns;	 /* CLOCK_MONOTONIC_COARSE (tick resolution: order, not timing) */
+	uint64_t ns;	 /* CLOCK_MONOTONIC_COARSE at the last wake-up or within 64 accesses:
+			  * order comes from the index, this says roughly when */
 	uint64_t value;
 	uint32_t offset; /* within the region */
 	uint16_t region; /* index into the header's regions; 0: none declared */
@@ -130,6 +131,8 @@ struct bh_reg_name {
 /* a name from the macro that holds the offset: BH_REG(EDU_STATUS, 4) */
 #define BH_REG(off, width) { (off), (width), #off }
 
+/* the component woke up (an interrupt, a poll, a heartbeat): entries take the time anew */
+void bh_trace_tick(void);
 /* libbulkhead's own: the ring from the hello reply, and each BAR or port range mapped */
 int bh_trace_attach(int fd);
 uint16_t bh_trace_region(enum bh_trace_space space, uint32_t device, uint32_t bar, uint64_t size);

@@ -309,7 +309,9 @@ static struct json_object *show(const struct report *r, size_t last, bool json)
 			uint64_t at = i == from && c->frame[i] == c->pc ? c->pc : c->frame[i] - 1;
 			struct json_object *fr = json_object_new_object();
 			json_object_object_add(fr, "pc", hex(c->frame[i]));
-			if (!(symbols && bh_symbolize(&sym, at, &s) == 0))
+			/* the signal trampoline is a frame of its own: its own address */
+			if (!(symbols && (bh_symbolize(&sym, at, &s) == 0 ||
+					  bh_symbolize(&sym, c->frame[i], &s) == 0)))
 				snprintf(s.function, sizeof(s.function), "?"), s.file[0] = 0, s.line = 0;
 			symbol_json(fr, &s);
 			json_object_array_add(bt, fr);
