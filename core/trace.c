@@ -4,7 +4,8 @@
  * a ring in a sealed memfd at its first start, handed over with the hello
  * reply; core keeps its own mapping, so the ring is still there when the
  * component is not. When one ends by a signal nobody at the control socket
- * asked for (a crash, the watchdog), core copies the ring into a crash
+ * asked for (a crash, the watchdog), or its own handler recorded a fatal
+ * signal, core copies the ring into a crash
  * report under the config's 'crashes' directory and logs where it is.
  * Core reads nothing of the ring but a few numbers for its log line: the
  * `bulkhead` command decodes and symbolizes the report.
@@ -139,14 +140,23 @@ void bh_trace_ended(struct bh_core_state *core, struct bh_component *c, int stat
 	uint64_t accesses;
 	int rc;
 
-	/* a signal root's stop or restart sent, or core's own stop, is no crash */
-	if (!h || !WIFSIGNALED(status) || core->stopping || c->admin == BH_ADMIN_STOP ||
-	    c->admin == BH_ADMIN_RESTART)
+	/*
+	 * a crash: the component's handler wrote a record (abort() in a pid 1
+	 * ends in an exit code), or a signal ended it that neither root's stop
+	 * or restart nor core's own stop sent (the watchdog's is a crash)
+	 */
+	if (!h || !(__atomic_load_n(&h->crashed, __ATOMIC_ACQUIRE) || WIFSIGNALED(status)) ||
+	    core->stopping || c->admin == BH_ADMIN_STOP || c->admin == BH_ADMIN_RESTART)
 		return;
 	rc = write_report(core, c, status, how, path, sizeof(path));
 	if (rc) {
-		bh_log("\"%s\": no crash report in %s: %s (set crashes = DIR in [core])",
-		       c->cfg->name, core->cfg.crashes, strerror(-rc));
+		/* once: a read-only directory stays read-only */
+		static bool said;
+		if (!said)
+			bh_log("\"%s\": no crash report in %s: %s (set crashes = DIR in [core]); "
+			       "core says this once",
+			       c->cfg->name, core->cfg.crashes, strerror(-rc));
+		said = true;
 		return;
 	}
 	c->crashes++;

@@ -106,13 +106,19 @@ int bh_ioport_names(const struct bh_ioport *port, const struct bh_reg_name *n, s
 
 extern const char __ehdr_start[]; /* the linker's: our ELF header, where it is mapped */
 
+static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP };
+
 static void crashed(int sig, siginfo_t *si, void *context)
 {
 	const ucontext_t *uc = context;
 	struct bh_trace_crash *c = &hdr->crash;
 	void *frames[BH_TRACE_FRAMES];
+	sigset_t one;
 	int n;
 
+	/* the first fatal signal is the cause: whatever follows it is its consequence */
+	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+		signal(fatal[i], SIG_DFL);
 	c->signal = (uint32_t)sig;
 	c->code = si->si_code;
 	c->addr = (uint64_t)(uintptr_t)si->si_addr;
@@ -129,14 +135,28 @@ static void crashed(int sig, siginfo_t *si, void *context)
 		c->frame[i] = (uint64_t)(uintptr_t)frames[i];
 	c->nframes = n > 0 ? (uint32_t)n : 0;
 	__atomic_store_n(&hdr->crashed, 1, __ATOMIC_RELEASE);
-	/* die of it as we would have: core sees the signal */
-	signal(sig, SIG_DFL);
+	/*
+	 * A fault: its instruction runs again and faults again, now without a
+	 * handler, and the kernel delivers that even to the pid 1 of a
+	 * namespace, which a component is.
+	 */
+	if (si->si_code > 0 && sig != SIGABRT && sig != SIGTRAP)
+		return;
+	/*
+	 * A signal sent (abort's raise): dying of it works where we are not
+	 * pid 1; pid 1 of a namespace ignores a signal it sends itself without
+	 * a handler, so there the exit status says it (core reports the crash
+	 * from the record either way)
+	 */
 	raise(sig);
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	sigprocmask(SIG_UNBLOCK, &one, NULL);
+	_exit(128 + sig);
 }
 
 static void crash_handler(void)
 {
-	static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP };
 	static char altstack[64 << 10];
 	stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack) };
 	struct sigaction sa;

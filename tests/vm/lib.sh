@@ -44,6 +44,8 @@ count_of() { grep -cE -- "$2" "$1" 2>/dev/null || true; }
 # conf_core [LINE...]: the [core] section, with the scenario's extra lines
 conf_core() {
 	printf '[core]\nbackend = vfio\ncontrol = /run/bulkhead/core.sock\n'
+	# crash reports where the test machine can write (its root is the host's, read-only)
+	printf 'crashes = %s\n' "$WORK/crashes"
 	[ $# -eq 0 ] || printf '%s\n' "$@"
 }
 # conf_component NAME LINE...: a component section

@@ -29,7 +29,7 @@ rc=$?
 [ $rc = 1 ] && echo "$out" | grep -q "trace = 'maybe': on (.*) or off"
 result trace_config_refused $? "exit $rc: $out"
 
-{ conf_core "crashes = $crashes"; edu_section; } >"$conf"
+{ conf_core; edu_section; } >"$conf"
 start_core "$conf" "$log" || { result trace_core_start 1 "core did not start"; exit 1; }
 wait_for "$log" "edu\| edu: (all tests passed|FAILED)" 120
 grep -q "edu| edu: all tests passed" "$log"
@@ -106,7 +106,7 @@ lg=$("$B" logs edu)
 	[ "$(field edu state)" = running ]
 result crash_status_logs $? "status: crash=$path crashes=$(field edu crashes), state $(field edu state); log: $(echo "$lg" | grep -o 'crashed: SIGSEGV[^;]*' | head -1)"
 
-# ---- abort(): the report's backtrace runs from libc into our code ----
+# ---- abort(): the report's backtrace runs from libc into the fault injector ----
 wait_for "$log" "edu\| edu: all tests passed" 60
 pid=$(field edu pid)
 "$B" inject "$pid" abort
@@ -116,7 +116,8 @@ jq_true "$js" '.[0] | .signal == "SIGABRT" and ([.backtrace[].function] | index(
 result crash_abort $? "$(echo "$js" | jq -c '.[0] | {signal, function, backtrace: [.backtrace[] | "\(.function):\(.line)"]}')"
 out=$("$B" crashes)
 echo "$out"
-[ "$(echo "$out" | grep -c "edu .*killed by SIG")" = 2 ]
+# a pid 1 cannot die of the SIGABRT it sends itself: abort ends in exit code 134
+echo "$out" | grep -qE "edu +killed by SIGSEGV" && echo "$out" | grep -qE "edu +exit code 134"
 result crash_list $? "$(echo "$out" | grep -c 'edu ') reports listed"
 
 stop_core
