@@ -564,6 +564,7 @@ int bh_dma_alloc_session(struct bh_core *core, unsigned int dev, size_t size, ui
 	dma->page = dma_page(fd, dma->iova);
 	dma->fd = fd;
 	dma->dev = dev;
+	BH_TRACED(0, dma->size >> 10, 8, BH_TRACE_DMA_MAP, dma->iova);
 	return 0;
 }
 
@@ -572,6 +573,7 @@ int bh_dma_free(struct bh_core *core, struct bh_dma *dma)
 	struct bh_request q = { .device = dma->dev, .iova = dma->iova };
 	struct bh_msg reply;
 
+	BH_TRACED(0, dma->size >> 10, 8, BH_TRACE_DMA_UNMAP, dma->iova);
 	if (dma->virt)
 		munmap(dma->virt, dma->size);
 	if (dma->fd >= 0)

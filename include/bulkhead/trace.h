@@ -33,6 +33,8 @@ enum bh_trace_kind {
 	BH_TRACE_READ = 1,
 	BH_TRACE_WRITE = 2,
 	BH_TRACE_IRQ = 3, /* an interrupt taken: offset = vector, value = events */
+	BH_TRACE_DMA_MAP = 4,	/* a DMA buffer granted: offset = KiB, value = device address */
+	BH_TRACE_DMA_UNMAP = 5, /* and given back */
 };
 
 /* one access: 24 bytes */

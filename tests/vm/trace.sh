@@ -42,10 +42,11 @@ nnames=$(echo "$names" | wc -w)
 reads=$(echo "$js" | jq -s '[.[] | select(.kind == "read")] | length')
 writes=$(echo "$js" | jq -s '[.[] | select(.kind == "write")] | length')
 irqs=$(echo "$js" | jq -s '[.[] | select(.kind == "irq")] | length')
+dmas=$(echo "$js" | jq -s '[.[] | select(.kind == "dma-map")] | length')
 # the factorial of 10, written and read back under its name
 fact=$(echo "$js" | jq -s -c '[.[] | select(.name == "EDU_FACTORIAL" and .kind == "read" and .value == 3628800)] | length')
-[ "$nnames" -ge 10 ] && [ "$reads" -gt 0 ] && [ "$writes" -gt 0 ] && [ "$irqs" -ge 2 ] && [ "$fact" -ge 1 ]
-result trace_names $? "$reads reads, $writes writes, $irqs interrupts; $nnames register names: $names; 10! read back from EDU_FACTORIAL $fact time(s)"
+[ "$nnames" -ge 10 ] && [ "$reads" -gt 0 ] && [ "$writes" -gt 0 ] && [ "$irqs" -ge 2 ] && [ "$fact" -ge 1 ] && [ "$dmas" -ge 2 ]
+result trace_names $? "$reads reads, $writes writes, $irqs interrupts, $dmas DMA buffers; $nnames register names: $names; 10! read back from EDU_FACTORIAL $fact time(s)"
 
 out=$("$B" trace edu --once --last 6)
 echo "$out"
@@ -102,9 +103,13 @@ result crash_report_json $? "$(echo "$js" | jq -c '.[0] | {signal, function, lin
 wait_for "$log" "edu\| edu: .*start 2" 60
 path=$(field edu crash | tr -d '"')
 lg=$("$B" logs edu)
+table=$("$B" status --table edu)
+one=$("$B" status edu --json)
 [ -f "$path" ] && [ "$(field edu crashes)" = 1 ] && echo "$lg" | grep -q "crashed: SIGSEGV at pc 0x" &&
-	[ "$(field edu state)" = running ]
-result crash_status_logs $? "status: crash=$path crashes=$(field edu crashes), state $(field edu state); log: $(echo "$lg" | grep -o 'crashed: SIGSEGV[^;]*' | head -1)"
+	[ "$(field edu state)" = running ] &&
+	echo "$table" | grep -qE "^last crash: killed by SIGSEGV, SIGSEGV in inject_crash at .*edu\.c:$line " &&
+	jq_true "$one" ".last_crash.function == \"inject_crash\" and .last_crash.line == $line"
+result crash_status_logs $? "status: crash=$path crashes=$(field edu crashes), state $(field edu state); $(echo "$table" | grep 'last crash'); log: $(echo "$lg" | grep -o 'crashed: SIGSEGV[^;]*' | head -1)"
 
 # ---- abort(): the report's backtrace runs from libc into the fault injector ----
 wait_for "$log" "edu\| edu: all tests passed" 60

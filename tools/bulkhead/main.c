@@ -283,6 +283,10 @@ static struct json_object *status_json(const struct snapshot *s, const char *nam
 				continue;
 			j = bh_record_json(r);
 			if (k == 0) {
+				/* its last crash, from core's report (tools/bulkhead/trace.c) */
+				struct json_object *crash = bh_crash_brief(get(r, "crash"));
+				if (crash)
+					json_object_object_add(j, "last_crash", crash);
 				peers(s, r->name, buf, sizeof(buf));
 				json_object_object_add(j, "peers", json_object_new_string(buf));
 				json_object_object_add(
@@ -415,6 +419,8 @@ static int cmd_status(int argc, char **argv)
 		print_json(status_json(&s, name));
 	} else if (form == TABLE) {
 		status_table(&s, name);
+		if (name)
+			bh_crash_brief_print(name, get(find(&s, "component", name), "crash"), stdout);
 	} else {
 		/* core's own lines, as they came */
 		char *save = NULL;

@@ -98,10 +98,11 @@ int bh_symbolize(struct bh_symbolizer *s, uint64_t addr, struct bh_symbol *out)
 	if (!s->dwfl)
 		return -1;
 	fn = innermost(s->mod, a);
+	/* a line only from the debug info of the code at addr (libc's has none) */
+	line = fn ? dwfl_module_getsrc(s->mod, a) : NULL;
+	file = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
 	if (!fn)
 		fn = dwfl_module_addrname(s->mod, a);
-	line = dwfl_module_getsrc(s->mod, a);
-	file = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
 	if (!fn && !file)
 		return -1;
 	snprintf(out->function, sizeof(out->function), "%s", fn ? fn : "?");

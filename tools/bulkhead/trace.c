@@ -315,9 +315,11 @@ static struct json_object *show(const struct report *r, size_t last, bool json)
 				snprintf(s.function, sizeof(s.function), "?"), s.file[0] = 0, s.line = 0;
 			symbol_json(fr, &s);
 			json_object_array_add(bt, fr);
-			if (!json)
+			if (!json && s.line)
 				printf("    #%-2u 0x%-10" PRIx64 " %s at %s:%d\n", k, c->frame[i],
 				       s.function, s.file, s.line);
+			else if (!json)
+				printf("    #%-2u 0x%-10" PRIx64 " %s\n", k, c->frame[i], s.function);
 		}
 		json_object_object_add(o, "backtrace", bt);
 	} else {
@@ -343,6 +345,47 @@ static struct json_object *show(const struct report *r, size_t last, bool json)
 	if (symbols)
 		bh_symbolizer_close(&sym);
 	return o;
+}
+
+struct json_object *bh_crash_brief(const char *path)
+{
+	struct report r = { 0 };
+	struct json_object *o = NULL, *full;
+	char why[256];
+
+	snprintf(r.path, sizeof(r.path), "%s", path);
+	r.data = slurp_file(path, &r.len);
+	if (r.data && bh_crash_check(r.data, r.len, why, sizeof(why)) == 0) {
+		static const char *const keys[] = { "how", "signal", "function", "file", "line",
+						    "report" };
+		r.f = r.data;
+		full = show(&r, 0, true);
+		o = json_object_new_object();
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			struct json_object *v = json_object_object_get(full, keys[i]);
+			if (v)
+				json_object_object_add(o, keys[i], json_object_get(v));
+		}
+		json_object_put(full);
+	}
+	free(r.data);
+	return o;
+}
+
+void bh_crash_brief_print(const char *name, const char *path, FILE *f)
+{
+	struct json_object *o = bh_crash_brief(path), *v;
+
+	if (!o)
+		return;
+	fprintf(f, "\nlast crash: %s", json_object_get_string(json_object_object_get(o, "how")));
+	if ((v = json_object_object_get(o, "signal")))
+		fprintf(f, ", %s in %s at %s:%d", json_object_get_string(v),
+			json_object_get_string(json_object_object_get(o, "function")),
+			json_object_get_string(json_object_object_get(o, "file")),
+			json_object_get_int(json_object_object_get(o, "line")));
+	fprintf(f, " (bulkhead crashes %s)\n", name);
+	json_object_put(o);
 }
 
 int bh_cmd_crashes(int argc, char **argv)

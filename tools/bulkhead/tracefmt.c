@@ -139,6 +139,10 @@ const char *bh_trace_kind_name(unsigned int kind)
 		return "write";
 	case BH_TRACE_IRQ:
 		return "irq";
+	case BH_TRACE_DMA_MAP:
+		return "dma-map";
+	case BH_TRACE_DMA_UNMAP:
+		return "dma-unmap";
 	default:
 		return "?";
 	}
@@ -158,6 +162,11 @@ void bh_trace_format(const void *img, const struct bh_trace_entry *e, uint64_t s
 	if (e->kind == BH_TRACE_IRQ) {
 		snprintf(buf, len, "#%-6" PRIu64 " %10.3f irq      vector %u (%" PRIu64 " event%s)",
 			 seq, (double)e->ns / 1e9, e->offset, e->value, e->value == 1 ? "" : "s");
+		return;
+	}
+	if (e->kind == BH_TRACE_DMA_MAP || e->kind == BH_TRACE_DMA_UNMAP) {
+		snprintf(buf, len, "#%-6" PRIu64 " %10.3f %-9s device address 0x%" PRIx64 ", %u KiB",
+			 seq, (double)e->ns / 1e9, bh_trace_kind_name(e->kind), e->value, e->offset);
 		return;
 	}
 	snprintf(kind, sizeof(kind), "%s%u", bh_trace_kind_name(e->kind), w * 8);
