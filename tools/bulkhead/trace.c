@@ -30,6 +30,20 @@ int bh_cmd_help(const char *name, FILE *f, int rc);
 
 /* ---- trace ---- */
 
+/* --last N: how many of the ring's entries */
+static int last_option(const char *arg, long *last)
+{
+	char *end;
+
+	*last = strtol(arg, &end, 10);
+	if (!*arg || *end || *last < 0 || *last > BH_TRACE_ENTRIES) {
+		fprintf(stderr, "bulkhead: --last '%s': 0 to %u entries (the ring holds that many)\n",
+			arg, BH_TRACE_ENTRIES);
+		return -1;
+	}
+	return 0;
+}
+
 /* "trace NAME": core's one-line answer, and the ring's fd beside it */
 static int ask_ring(const char *name, int *ring)
 {
@@ -115,13 +129,8 @@ int bh_cmd_trace(int argc, char **argv)
 		} else if (opt == '1') {
 			once = true;
 		} else if (opt == 'n') {
-			char *end;
-			last = strtol(optarg, &end, 10);
-			if (*end || last < 0 || last > BH_TRACE_ENTRIES) {
-				fprintf(stderr, "bulkhead: --last '%s': 0 to %u entries\n", optarg,
-					BH_TRACE_ENTRIES);
+			if (last_option(optarg, &last) < 0)
 				return BH_EXIT_USAGE;
-			}
 		} else if (opt == 'O' || opt == 'F') {
 			sw = opt == 'O' ? "on" : "off";
 		} else if (opt == 's') {
@@ -414,13 +423,8 @@ int bh_cmd_crashes(int argc, char **argv)
 		} else if (opt == 'd') {
 			snprintf(dir, sizeof(dir), "%s", optarg);
 		} else if (opt == 'n') {
-			char *end;
-			last = strtol(optarg, &end, 10);
-			if (*end || last < 0 || last > BH_TRACE_ENTRIES) {
-				fprintf(stderr, "bulkhead: --last '%s': 0 to %u accesses\n", optarg,
-					BH_TRACE_ENTRIES);
+			if (last_option(optarg, &last) < 0)
 				return BH_EXIT_USAGE;
-			}
 		} else if (opt == 's') {
 			bh_control_path = optarg;
 		} else {
