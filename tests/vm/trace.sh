@@ -45,7 +45,7 @@ irqs=$(echo "$js" | jq -s '[.[] | select(.kind == "irq")] | length')
 dmas=$(echo "$js" | jq -s '[.[] | select(.kind == "dma-map")] | length')
 # the factorial of 10, written and read back under its name
 fact=$(echo "$js" | jq -s -c '[.[] | select(.name == "EDU_FACTORIAL" and .kind == "read" and .value == 3628800)] | length')
-[ "$nnames" -ge 10 ] && [ "$reads" -gt 0 ] && [ "$writes" -gt 0 ] && [ "$irqs" -ge 2 ] && [ "$fact" -ge 1 ] && [ "$dmas" -ge 2 ]
+[ "$nnames" -ge 9 ] && [ "$reads" -gt 0 ] && [ "$writes" -gt 0 ] && [ "$irqs" -ge 2 ] && [ "$fact" -ge 1 ] && [ "$dmas" -ge 2 ]
 result trace_names $? "$reads reads, $writes writes, $irqs interrupts, $dmas DMA buffers; $nnames register names: $names; 10! read back from EDU_FACTORIAL $fact time(s)"
 
 out=$("$B" trace edu --once --last 6)

@@ -9,7 +9,9 @@
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -107,6 +109,13 @@ int bh_symbolize(struct bh_symbolizer *s, uint64_t addr, struct bh_symbol *out)
 		return -1;
 	snprintf(out->function, sizeof(out->function), "%s", fn ? fn : "?");
 	snprintf(out->file, sizeof(out->file), "%s", file ? file : "?");
+	/* "../drivers/edu/edu.c" from the build directory: the source's own path */
+	const char *dir = file && file[0] != '/' ? dwfl_line_comp_dir(line) : NULL;
+	char joined[PATH_MAX + 260], real[PATH_MAX];
+	if (dir) {
+		snprintf(joined, sizeof(joined), "%s/%s", dir, file);
+		snprintf(out->file, sizeof(out->file), "%s", realpath(joined, real) ? real : joined);
+	}
 	out->line = lineno;
 	return 0;
 }
