@@ -288,15 +288,8 @@ tail -40 "$log"
 # built outside the tree against it (examples/hello, pkg-config), run by
 # the installed core with the edu device granted
 stage=$WORK/stage
-rm -rf "$stage"
-# meson install writes its log into the build tree, which the test machine
-# sees read-only unless it lies under /tmp: give it a scratch folder there
-logs_ro=
-[ -w "$BUILD/meson-logs" ] || { mount -t tmpfs scratch "$BUILD/meson-logs" && logs_ro=1; }
-meson install -C "$BUILD" --destdir "$stage" --no-rebuild --quiet >"$WORK/install.out" 2>&1
-[ -z "$logs_ro" ] || umount "$BUILD/meson-logs"
+pc=$(install_staged "$stage")
 prefix=$(sed -n 's/^prefix=//p' "$stage"/usr/local/lib/*/pkgconfig/bulkhead.pc)
-pc=$(dirname "$stage$prefix"/lib/*/pkgconfig/bulkhead.pc)
 cp -r "$ROOT/examples/hello" "$WORK/hello"
 PKG_CONFIG_SYSROOT_DIR=$stage PKG_CONFIG_LIBDIR=$pc make -C "$WORK/hello" -s >>"$WORK/install.out" 2>&1
 hconf=$WORK/installed.conf
