@@ -19,7 +19,8 @@ jq_true() { [ -n "$1" ] && echo "$1" | jq -e "$2" >/dev/null; }
 
 edu_section() {
 	conf_component edu "exec = $BUILD/drivers/edu/bulkhead-edu" "device = 1234:11e8" \
-		"env = BULKHEAD_FAULTS=1" "restart = on-failure" "backoff_ms = 100" "dma = 1M" "$@"
+		"env = BULKHEAD_FAULTS=1" "restart = on-failure" "backoff_ms = 100" "dma = 1M" \
+		"watchdog_ms = 20000" "$@"
 }
 
 # ---- a mistake in the key says what it takes ----
@@ -119,10 +120,19 @@ wait_for "$log" '"edu" crashed: SIGABRT' 30
 js=$("$B" crashes edu --json)
 jq_true "$js" '.[0] | .signal == "SIGABRT" and ([.backtrace[].function] | index("abort") != null and index("inject") != null)'
 result crash_abort $? "$(echo "$js" | jq -c '.[0] | {signal, function, backtrace: [.backtrace[] | "\(.function):\(.line)"]}')"
+# ---- a hang: the watchdog's SIGKILL leaves a report without the component's record ----
+wait_for_count "$log" "edu\| edu: all tests passed" 3 60
+"$B" inject "$(field edu pid)" loop
+wait_for "$log" '"edu" killed by SIGKILL: watchdog; report' 60
+js=$("$B" crashes edu --json)
+jq_true "$js" '.[0] | (.how | test("watchdog")) and .signal == null and (.accesses | length) > 0'
+result crash_watchdog $? "$(echo "$js" | jq -c '.[0] | {how, signal, last: .accesses[-1].name}')"
+
 out=$("$B" crashes)
 echo "$out"
 # a pid 1 cannot die of the SIGABRT it sends itself: abort ends in exit code 134
-echo "$out" | grep -qE "edu +killed by SIGSEGV" && echo "$out" | grep -qE "edu +exit code 134"
+echo "$out" | grep -qE "edu +killed by SIGSEGV" && echo "$out" | grep -qE "edu +exit code 134" &&
+	echo "$out" | grep -qE "edu +killed by SIGKILL: watchdog"
 result crash_list $? "$(echo "$out" | grep -c 'edu ') reports listed"
 
 stop_core
