@@ -4,7 +4,8 @@
 # shows its register accesses by the names it declared, live too, and can
 # be switched off and on while it runs; a driver that crashes leaves a
 # crash report naming the function and line and listing its last register
-# accesses by name (`bulkhead crashes`), and core's log and status say so.
+# accesses by name (`bulkhead crashes`), and core's log and status say so;
+# so do an abort() and a hang the watchdog ends.
 set -u
 . "$(dirname "$0")/lib.sh"
 
