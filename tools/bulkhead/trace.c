@@ -44,6 +44,15 @@ static int last_option(const char *arg, long *last)
 	return 0;
 }
 
+/* core said "error KIND text": the text on stderr, and the exit code for the kind */
+static int refused(const char *reply)
+{
+	const char *text = strncmp(reply, "error ", 6) == 0 ? strchr(reply + 6, ' ') : NULL;
+
+	fprintf(stderr, "bulkhead: %s", text ? text + 1 : reply);
+	return strncmp(reply, "error unknown", 13) == 0 ? BH_EXIT_UNKNOWN : BH_EXIT_FAILED;
+}
+
 /* "trace NAME": core's one-line answer, and the ring's fd beside it */
 static int ask_ring(const char *name, int *ring)
 {
@@ -78,10 +87,7 @@ static int ask_ring(const char *name, int *ring)
 		if (*ring >= 0)
 			close(*ring);
 		/* "error KIND text" */
-		fprintf(stderr, "bulkhead: %s", strncmp(line, "error ", 6) == 0 && strchr(line + 6, ' ')
-							? strchr(line + 6, ' ') + 1
-							: line);
-		return strncmp(line, "error unknown", 13) == 0 ? BH_EXIT_UNKNOWN : BH_EXIT_FAILED;
+		return refused(line);
 	}
 	return 0;
 }
@@ -152,8 +158,7 @@ int bh_cmd_trace(int argc, char **argv)
 		if (strncmp(reply, "ok", 2) == 0) {
 			printf("%s: flight recorder %s\n", argv[optind], sw);
 		} else {
-			fprintf(stderr, "bulkhead: %s", strchr(reply + 6, ' ') ? strchr(reply + 6, ' ') + 1 : reply);
-			rc = strncmp(reply, "error unknown", 13) == 0 ? BH_EXIT_UNKNOWN : BH_EXIT_FAILED;
+			rc = refused(reply);
 		}
 		free(reply);
 		return rc;
