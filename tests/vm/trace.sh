@@ -91,7 +91,7 @@ echo "$out"
 line=$(echo "$out" | sed -nE 's/^  in inject_crash at .*edu\.c:([0-9]+) .*/\1/p')
 # the line the report names is the one that wrote through the wild pointer
 src=$(sed -n "${line:-0}p" "$edu_src" 2>/dev/null)
-echo "$out" | grep -q "SIGSEGV (code 1) at address 0x40000" && [ -n "$line" ] &&
+echo "$out" | grep -q "SIGSEGV (code 1, SEGV_MAPERR: nothing mapped there) at address 0x40000" && [ -n "$line" ] &&
 	echo "$src" | grep -q '\*buffer = status' &&
 	echo "$out" | grep -qE "read64 +mmio 0:BAR0 +\+0x0080 EDU_DMA_SRC +-> 0x0000000000040000" &&
 	echo "$out" | grep -qE "read32 +mmio 0:BAR0 +\+0x0020 EDU_STATUS"

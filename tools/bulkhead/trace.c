@@ -246,6 +246,28 @@ static const char *signame(uint32_t sig)
 	return buf;
 }
 
+/* what si_code says of a signal, for people */
+static const char *code_name(uint32_t sig, int32_t code)
+{
+	if (code == SI_USER)
+		return "SI_USER: sent by kill()";
+	if (code == SI_TKILL)
+		return "SI_TKILL: sent by the process itself (raise, abort)";
+	if (code == SI_KERNEL)
+		return "SI_KERNEL: a general protection fault (e.g. a non-canonical address)";
+	if (sig == SIGSEGV && code == SEGV_MAPERR)
+		return "SEGV_MAPERR: nothing mapped there";
+	if (sig == SIGSEGV && code == SEGV_ACCERR)
+		return "SEGV_ACCERR: mapped, but not for this access";
+	if (sig == SIGBUS && code == BUS_ADRERR)
+		return "BUS_ADRERR: no memory behind the address (a BAR gone?)";
+	if (sig == SIGBUS && code == BUS_OBJERR)
+		return "BUS_OBJERR: beyond the end of a mapped object";
+	if (sig == SIGFPE && code == FPE_INTDIV)
+		return "FPE_INTDIV: integer division by zero";
+	return "";
+}
+
 static void symbol_json(struct json_object *o, const struct bh_symbol *sym)
 {
 	json_object_object_add(o, "function", json_object_new_string(sym->function));
@@ -301,6 +323,8 @@ static struct json_object *show(const struct report *r, size_t last, bool json)
 	if (record) {
 		json_object_object_add(o, "signal", json_object_new_string(signame(c->signal)));
 		json_object_object_add(o, "code", json_object_new_int(c->code));
+		json_object_object_add(o, "code_name",
+				       json_object_new_string(code_name(c->signal, c->code)));
 		json_object_object_add(o, "address", hex(c->addr));
 		json_object_object_add(o, "pc", hex(c->pc));
 		if (symbols && bh_symbolize(&sym, c->pc, &s) == 0)
@@ -308,9 +332,10 @@ static struct json_object *show(const struct report *r, size_t last, bool json)
 		else
 			snprintf(s.function, sizeof(s.function), "?"), s.file[0] = 0, s.line = 0;
 		if (!json)
-			printf("  %s (code %d) at address 0x%" PRIx64 "\n  in %s at %s:%d (pc 0x%" PRIx64
+			printf("  %s (code %d%s%s) at address 0x%" PRIx64 "\n  in %s at %s:%d (pc 0x%" PRIx64
 			       ")\n  backtrace:\n",
-			       signame(c->signal), c->code, c->addr, s.function, s.file, s.line, c->pc);
+			       signame(c->signal), c->code, code_name(c->signal, c->code)[0] ? ", " : "",
+			       code_name(c->signal, c->code), c->addr, s.function, s.file, s.line, c->pc);
 		/* from the faulting frame on: before it are the handler and the signal's frame */
 		uint32_t from = 0;
 		for (uint32_t i = 0; i < c->nframes; i++)
