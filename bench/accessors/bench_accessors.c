@@ -149,15 +149,23 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bench-accessors: %s: %s\n", out, strerror(errno));
 			return 1;
 		}
+		double load = 0;
+		FILE *la = fopen("/proc/loadavg", "re");
+		if (la) {
+			if (fscanf(la, "%lf", &load) != 1)
+				load = 0;
+			fclose(la);
+		}
 		uname(&u);
 		strftime(date, sizeof(date), "%Y-%m-%d", gmtime(&now));
 		fprintf(f, "# Register accessors and the flight recorder\n\n"
 			   "%ld 32-bit accesses a run over 64 registers of ordinary memory, best of %d "
 			   "runs (median in brackets), in ns per access. Produced by `make "
-			   "bench-accessors` on %s, Linux %s, %ld CPUs.\n\n"
+			   "bench-accessors` on %s, Linux %s, %ld CPUs, load average %.1f (the "
+			   "spread between best and median is the neighbours' doing).\n\n"
 			   "| accessors | read32 (ns) | write32 (ns) | read / plain | write / plain |\n"
 			   "|---|---:|---:|---:|---:|\n",
-			n, runs, date, u.release, sysconf(_SC_NPROCESSORS_ONLN));
+			n, runs, date, u.release, sysconf(_SC_NPROCESSORS_ONLN), load);
 		for (int s = 0; s < NSTATES; s++)
 			fprintf(f, "| %s | %.2f (%.2f) | %.2f (%.2f) | %.2f | %.2f |\n", state_name[s],
 				best[s][0], median[s][0], best[s][1], median[s][1],
