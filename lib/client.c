@@ -427,6 +427,7 @@ int bh_service_accept(int channel, struct bh_session_request *req)
 	req->id = m.u.session.id;
 	snprintf(req->client, BH_NAME_MAX, "%.*s", BH_NAME_MAX - 1, m.u.session.client);
 	snprintf(req->policy, BH_NAME_MAX, "%.*s", BH_NAME_MAX - 1, m.u.session.name);
+	bh_trace_session(BH_TRACE_SESSION_ACCEPT, req->id, req->client, 0);
 	return 1;
 }
 
@@ -437,6 +438,7 @@ int bh_session_end(struct bh_core *core, uint32_t id, uint32_t flags)
 	unsigned int got = 0;
 	int rc;
 
+	bh_trace_session(BH_TRACE_SESSION_END, id, NULL, flags);
 	bh_msg_init(&m, BH_OP_SESSION_END, ++core->seq);
 	m.u.session.id = id;
 	m.u.session.flags = flags;
@@ -459,8 +461,13 @@ int bh_session_open(struct bh_core *core, const char *service, int *session_fd)
 	struct bh_session_info info = { 0 };
 	struct bh_msg reply;
 
+	int rc;
+
 	snprintf(info.service, sizeof(info.service), "%s", service);
-	return session_call(core, BH_OP_SESSION, &info, &reply, session_fd);
+	rc = session_call(core, BH_OP_SESSION, &info, &reply, session_fd);
+	if (rc == 0)
+		bh_trace_session(BH_TRACE_SESSION_OPEN, 0, service, 0);
+	return rc;
 }
 
 int bh_session_open_wait(struct bh_core *core, const char *service, int timeout_ms,

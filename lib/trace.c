@@ -58,6 +58,17 @@ void bh_trace_access(uint16_t region, size_t off, unsigned int width, unsigned i
 	__atomic_store_n(&hdr->head, ++head, __ATOMIC_RELEASE);
 }
 
+void bh_trace_session(unsigned int kind, uint32_t id, const char *name, uint64_t value)
+{
+	if (!*bh_trace_on)
+		return;
+	if (name) {
+		value = 0;
+		memcpy(&value, name, strnlen(name, sizeof(value)));
+	}
+	bh_trace_access(0, id, 8, kind, value);
+}
+
 /* a register BAR or port range: its region number, 0 if the table is full */
 uint16_t bh_trace_region(enum bh_trace_space space, uint32_t device, uint32_t bar, uint64_t size)
 {

@@ -35,6 +35,10 @@ enum bh_trace_kind {
 	BH_TRACE_IRQ = 3, /* an interrupt taken: offset = vector, value = events */
 	BH_TRACE_DMA_MAP = 4,	/* a DMA buffer granted: offset = KiB, value = device address */
 	BH_TRACE_DMA_UNMAP = 5, /* and given back */
+	/* sessions: value holds up to 8 bytes of a name (NUL-padded) */
+	BH_TRACE_SESSION_OPEN = 6,   /* a client opened one: value = the service */
+	BH_TRACE_SESSION_ACCEPT = 7, /* a server took one: offset = its id, value = the client */
+	BH_TRACE_SESSION_END = 8,    /* a server ended one: offset = its id, value = flags */
 };
 
 /* one access: 24 bytes */
@@ -133,6 +137,8 @@ struct bh_reg_name {
 /* a name from the macro that holds the offset: BH_REG(EDU_STATUS, 4) */
 #define BH_REG(off, width) { (off), (width), #off }
 
+/* a session event (what the recorder's switch allows): name's first 8 bytes go in value */
+void bh_trace_session(unsigned int kind, uint32_t id, const char *name, uint64_t value);
 /* the component woke up (an interrupt, a poll, a heartbeat): entries take the time anew */
 void bh_trace_tick(void);
 /* libbulkhead's own: the ring from the hello reply, and each BAR or port range mapped */

@@ -107,6 +107,23 @@ static void accessors_record(void **state)
 	assert_int_equal(bh_trace_head(core_view), 5);
 	/* an undeclared register has no name */
 	assert_null(bh_trace_name(core_view, 1, 0x24, name, sizeof(name)));
+
+	/* sessions: a name's first 8 bytes ride in the value */
+	bh_trace_session(BH_TRACE_SESSION_OPEN, 0, "nic", 0);
+	bh_trace_session(BH_TRACE_SESSION_ACCEPT, 12, "nic-tap-bridge", 0);
+	bh_trace_session(BH_TRACE_SESSION_END, 12, NULL, 1);
+	assert_int_equal(bh_trace_collect(core_view, 5, e, seq, 16, &next, &lost), 3);
+	bh_trace_format(core_view, &e[0], seq[0], line, sizeof(line));
+	assert_non_null(strstr(line, "session-open   service nic"));
+	bh_trace_format(core_view, &e[1], seq[1], line, sizeof(line));
+	assert_non_null(strstr(line, "session-accept #12 from nic-tap-"));
+	bh_trace_format(core_view, &e[2], seq[2], line, sizeof(line));
+	assert_non_null(strstr(line, "session-end    #12 (flags 0x1)"));
+	struct json_object *o = bh_trace_entry_json(core_view, &e[1], seq[1]);
+	assert_string_equal(json_object_get_string(json_object_object_get(o, "peer")), "nic-tap-");
+	assert_string_equal(json_object_get_string(json_object_object_get(o, "kind")),
+			    "session-accept");
+	json_object_put(o);
 	munmap(core_view, BH_TRACE_SIZE);
 	close(fd);
 }

@@ -140,6 +140,12 @@ tap=$("$B" status nic-tap --json)
 jq_true "$tap" '(.peers | split(",") | index("e1000e")) != null and (.session_list | length) >= 1'
 result cli_status_peers $? "nic-tap: peers $(echo "$tap" | jq -c '.peers'), sessions $(echo "$tap" | jq -c '.session_list')"
 
+# the flight recorder has the session from both ends (tests/vm/trace.sh: the rest of it)
+opened=$("$B" trace nic-tap --once --last 4096 --json | jq -c 'select(.kind == "session-open")' | head -1)
+took=$("$B" trace e1000e --once --last 4096 --json | jq -c 'select(.kind == "session-accept")' | head -1)
+jq_true "$opened" '.peer == "nic"' && jq_true "$took" '.peer == "nic-tap"'
+result cli_trace_sessions $? "nic-tap: $opened; e1000e: $took"
+
 "$B" status nosuch >/dev/null 2>&1
 rc=$?
 [ $rc = 4 ]

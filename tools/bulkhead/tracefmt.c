@@ -143,6 +143,12 @@ const char *bh_trace_kind_name(unsigned int kind)
 		return "dma-map";
 	case BH_TRACE_DMA_UNMAP:
 		return "dma-unmap";
+	case BH_TRACE_SESSION_OPEN:
+		return "session-open";
+	case BH_TRACE_SESSION_ACCEPT:
+		return "session-accept";
+	case BH_TRACE_SESSION_END:
+		return "session-end";
 	default:
 		return "?";
 	}
@@ -167,6 +173,22 @@ void bh_trace_format(const void *img, const struct bh_trace_entry *e, uint64_t s
 	if (e->kind == BH_TRACE_DMA_MAP || e->kind == BH_TRACE_DMA_UNMAP) {
 		snprintf(buf, len, "#%-6" PRIu64 " %10.3f %-9s device address 0x%" PRIx64 ", %u KiB",
 			 seq, (double)e->ns / 1e9, bh_trace_kind_name(e->kind), e->value, e->offset);
+		return;
+	}
+	if (e->kind == BH_TRACE_SESSION_OPEN || e->kind == BH_TRACE_SESSION_ACCEPT) {
+		char who[9];
+		clean((const char *)&e->value, sizeof(e->value), who, sizeof(who));
+		if (e->kind == BH_TRACE_SESSION_OPEN)
+			snprintf(buf, len, "#%-6" PRIu64 " %10.3f session-open   service %s", seq,
+				 (double)e->ns / 1e9, who);
+		else
+			snprintf(buf, len, "#%-6" PRIu64 " %10.3f session-accept #%u from %s", seq,
+				 (double)e->ns / 1e9, e->offset, who);
+		return;
+	}
+	if (e->kind == BH_TRACE_SESSION_END) {
+		snprintf(buf, len, "#%-6" PRIu64 " %10.3f session-end    #%u (flags 0x%" PRIx64 ")",
+			 seq, (double)e->ns / 1e9, e->offset, e->value);
 		return;
 	}
 	snprintf(kind, sizeof(kind), "%s%u", bh_trace_kind_name(e->kind), w * 8);
@@ -194,6 +216,11 @@ struct json_object *bh_trace_entry_json(const void *img, const struct bh_trace_e
 	json_object_object_add(o, "offset", json_object_new_int64(e->offset));
 	json_object_object_add(o, "name", n ? json_object_new_string(n) : NULL);
 	json_object_object_add(o, "value", json_object_new_int64((int64_t)e->value));
+	if (e->kind == BH_TRACE_SESSION_OPEN || e->kind == BH_TRACE_SESSION_ACCEPT) {
+		char who[9];
+		clean((const char *)&e->value, sizeof(e->value), who, sizeof(who));
+		json_object_object_add(o, "peer", json_object_new_string(who));
+	}
 	return o;
 }
 
