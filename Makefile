@@ -1,7 +1,7 @@
 # bulkhead: a thin wrapper around meson + ninja, and the two commands the README promises.
 BUILD ?= build
 
-.PHONY: all deps build check demo unit fuzz bench-ps bench-nic bench-fb clean format
+.PHONY: all deps build check demo unit fuzz bench-ps bench-nic bench-fb bench-accessors clean format
 
 all: build
 
@@ -47,6 +47,11 @@ bench-ps: build
 		then meson setup --reconfigure $(BUILD) >/dev/null; fi
 	@ninja -C $(BUILD) bench/packet-stream/bench-ps >/dev/null
 	@$(BUILD)/bench/packet-stream/bench-ps -o bench/results/packet-stream.md
+
+# the register accessors with the flight recorder off and on, against plain volatile
+# accesses (host only); RESULT lines, a table in bench/results/accessors.md
+bench-accessors: build
+	@$(BUILD)/bench/accessors/bench-accessors -o bench/results/accessors.md
 
 # the network benchmark: kernel e1000e vs bulkhead's e1000e + nic-tap, one VM boot
 bench-nic: build

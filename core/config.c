@@ -468,6 +468,15 @@ static int component_key(struct parse *p, const char *name, const char *value)
 		c->ublk = (int)idx;
 		return 1;
 	}
+	if (strcmp(name, "trace") == 0) {
+		if (strcmp(value, "on") && strcmp(value, "off"))
+			return fail(p, "trace = '%s': on (its register accesses go to the flight "
+				       "recorder, the default) or off (bulkhead trace --on switches "
+				       "it on while it runs)",
+				    value);
+		c->trace_off = value[1] == 'f';
+		return 1;
+	}
 	if (strcmp(name, "ioport") == 0)
 		return parse_ioport(p, value);
 	if (strcmp(name, "user") == 0)
@@ -535,7 +544,7 @@ static int component_key(struct parse *p, const char *name, const char *value)
 		       "ioport user restart memory fds processes dma max_restarts backoff_ms "
 		       "backoff_max_ms watchdog_ms provides session sessions session_memory tap nbd "
 		       "output pty cpu cpu_weight listen legacy ublk usbip kind kernel initramfs modules "
-		       "guest_memory vcpus guest_append boot_ms",
+		       "guest_memory vcpus guest_append boot_ms trace",
 		    name, c->name);
 }
 
@@ -569,7 +578,16 @@ static int core_key(struct parse *p, const char *name, const char *value)
 		cfg->hugepages = v;
 		return 1;
 	}
-	return fail(p, "unknown key '%s' in [core]; known keys: backend control hugepages", name);
+	if (strcmp(name, "crashes") == 0) {
+		if (value[0] != '/')
+			return fail(p, "crashes = '%s': the directory for crash reports, an absolute "
+				       "path",
+				    value);
+		snprintf(cfg->crashes, sizeof(cfg->crashes), "%s", value);
+		return 1;
+	}
+	return fail(p, "unknown key '%s' in [core]; known keys: backend control hugepages crashes",
+		    name);
 }
 
 static void component_defaults(struct bh_component_config *c)
@@ -768,6 +786,7 @@ static void config_defaults(struct bh_config *cfg, const char *path)
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
 	cfg->backend = BH_BACKEND_AUTO;
 	snprintf(cfg->control, sizeof(cfg->control), "/run/bulkhead/core.sock");
+	snprintf(cfg->crashes, sizeof(cfg->crashes), "/var/lib/bulkhead/crashes");
 }
 
 int bh_config_parse_string(const char *text, const char *name, struct bh_config *cfg, char *err,

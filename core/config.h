@@ -99,6 +99,7 @@ struct bh_component_config {
 	bool usbip;   /* core attaches a vhci-hcd port for it (core/usbip.c) */
 	struct bh_vm_config vm; /* kind = vm: a driver VM (core/vm.c) */
 	int line;
+	bool trace_off; /* trace = off: its flight recorder starts switched off (core/trace.c) */
 };
 
 struct bh_config {
@@ -106,6 +107,7 @@ struct bh_config {
 	enum bh_backend backend;
 	char control[PATH_MAX];
 	unsigned int hugepages; /* 2 MiB pages core keeps free for DMA buffers */
+	char crashes[PATH_MAX]; /* where crash reports go (core/trace.c) */
 	struct bh_component_config comp[BH_MAX_COMPONENTS];
 	int ncomp;
 };

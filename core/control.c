@@ -44,7 +44,10 @@ static size_t status(struct bh_core_state *core, char *buf, size_t len)
 		    c->last_exit[0] ? c->last_exit : "-");
 		/* from its cgroup, which outlives restarts: cpu_ms counts them all */
 		bh_cgroup_describe(c, cpu, sizeof(cpu));
-		OUT("%s\n", cpu);
+		OUT("%s", cpu);
+		if (off < len)
+			off += bh_trace_describe(c, buf + off, len - off);
+		OUT("\n");
 		if (off < len)
 			off += bh_vm_describe(c, buf + off, len - off);
 		for (int k = 0; k < c->cfg->nprovides; k++)
@@ -139,6 +142,9 @@ void bh_control_accept(struct bh_core_state *core)
 		if (bh_complog_command(core, fd, cmd) == 0)
 			return;
 		len = 0;
+	} else if (strncmp(cmd, "trace ", 6) == 0 || strcmp(cmd, "crashes") == 0) {
+		/* 0: the reply went with the ring's fd */
+		len = bh_trace_command(core, fd, cmd, out, sizeof(out));
 	} else if (is_admin(cmd)) {
 		struct ucred cred;
 		socklen_t cl = sizeof(cred);
@@ -153,7 +159,8 @@ void bh_control_accept(struct bh_core_state *core)
 	} else {
 		len = (size_t)snprintf(out, sizeof(out),
 				       "error usage: unknown command '%s'; try status, logs [NAME] "
-				       "[follow], start|stop|restart NAME, reload\n",
+				       "[follow], start|stop|restart NAME, reload, trace NAME [on|off], "
+				       "crashes\n",
 				       cmd);
 	}
 	(void)!write(fd, out, len);

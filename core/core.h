@@ -3,6 +3,7 @@
 #ifndef BH_CORE_CORE_H
 #define BH_CORE_CORE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -103,6 +104,11 @@ struct bh_component {
 	bool reconfig; /* a reloaded section waits for the old process to end */
 	bool removed;  /* reloaded config no longer has it */
 	struct bh_logbuf log; /* what it wrote and what core said about it */
+	/* its flight recorder (core/trace.c): core's mapping of the ring, and its crashes */
+	struct bh_trace_header *trace;
+	int trace_fd;
+	unsigned int crashes;
+	char last_crash[PATH_MAX + 32];
 };
 
 /* one session core routed: who serves it, and who pays for it */
@@ -241,6 +247,19 @@ void bh_complog_output(struct bh_core_state *core, struct bh_component *c, const
 int bh_complog_command(struct bh_core_state *core, int fd, const char *cmd);
 /* log.c calls this with each line core logs, when set */
 extern void (*bh_log_hook)(const char *line);
+/* core/trace.c: the flight recorder's rings and crash reports */
+struct bh_trace_header;
+int bh_trace_start(struct bh_component *c);
+/* a new fd of c's ring for its hello reply, or -1 */
+int bh_trace_fd(const struct bh_component *c);
+/* c ended with status (how: in words): a crash report if a signal nobody asked for ended it */
+void bh_trace_ended(struct bh_core_state *core, struct bh_component *c, int status,
+		    const char *how);
+/* " trace=on accesses=N crashes=N crash=PATH" for its status line */
+size_t bh_trace_describe(const struct bh_component *c, char *buf, size_t len);
+/* "trace NAME [on|off]", "crashes" on the control socket: a reply in out, or 0 if sent */
+size_t bh_trace_command(struct bh_core_state *core, int fd, const char *cmd, char *out,
+			size_t len);
 /* core/vm.c: driver VMs */
 struct bh_spawn;
 int bh_vm_spawn(struct bh_core_state *core, struct bh_component *c, struct bh_spawn *sp,

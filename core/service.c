@@ -83,6 +83,10 @@ static void do_hello(struct bh_core_state *core, struct bh_component *c, struct 
 		h->isa[i] = c->cfg->isa[i];
 	h->iommu = core->backend->iommu;
 	h->restarts = c->restarts;
+	/* its flight recorder's ring (core/trace.c) */
+	int ring = bh_trace_fd(c);
+	if (ring >= 0)
+		r->fds[r->nfds++] = ring;
 }
 
 static void do_device_info(struct bh_core_state *core, struct bh_component *c, struct reply *r,

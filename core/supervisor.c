@@ -56,6 +56,7 @@ int bh_component_start(struct bh_core_state *core, struct bh_component *c)
 
 	c->uid = cc->uid_auto ? (uid_t)(BH_UID_BASE + c->index) : cc->uid;
 	c->gid = cc->uid_auto ? (gid_t)(BH_UID_BASE + c->index) : cc->gid;
+	bh_trace_start(c);
 	if (cc->vm.enabled)
 		rc = bh_vm_spawn(core, c, &sp, err, sizeof(err));
 	else
@@ -221,6 +222,7 @@ static void ended(struct bh_core_state *core, struct bh_component *c, int status
 	snprintf(c->last_exit, sizeof(c->last_exit), "%s", how);
 	bh_log("\"%s\" (pid %d) ended: %s, after %.1f s", cc->name, c->pid, how,
 	       (double)(now - c->started_ns) / 1e9);
+	bh_trace_ended(core, c, status, how);
 	c->pid = 0;
 	/*
 	 * A bridge that will not be back: let its /dev/nbdN go now, not after

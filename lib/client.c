@@ -80,13 +80,18 @@ static int call(struct bh_core *core, enum bh_op op, const struct bh_request *re
 int bh_core_open(struct bh_core *core)
 {
 	struct bh_msg reply;
-	int rc;
+	unsigned int nfds = 0;
+	int rc, ring = -1;
 
 	memset(core, 0, sizeof(*core));
 	core->fd = BH_CORE_FD;
-	rc = call(core, BH_OP_HELLO, NULL, &reply, NULL, 0, NULL);
+	rc = call(core, BH_OP_HELLO, NULL, &reply, &ring, 1, &nfds);
 	if (rc)
 		return rc;
+	/* the flight recorder's ring, where core keeps one for us (bulkhead/trace.h) */
+	if (nfds == 1 && (rc = bh_trace_attach(ring)) < 0)
+		return failed(core, rc, "hello: the flight recorder's ring from core: %s",
+			      strerror(-rc));
 	core->hello = reply.u.hello;
 	core->hello.component[BH_NAME_MAX - 1] = 0;
 	if (core->hello.device_count > 64 || core->hello.isa_count > BH_MAX_ISA)
@@ -105,6 +110,7 @@ int bh_heartbeat(struct bh_core *core)
 {
 	struct bh_msg reply;
 
+	bh_trace_tick();
 	return call(core, BH_OP_HEARTBEAT, NULL, &reply, NULL, 0, NULL);
 }
 
@@ -203,6 +209,7 @@ int bh_io_mem(struct bh_core *core, unsigned int dev, unsigned int bar, struct b
 			      (unsigned long long)size, strerror(errno));
 	mmio->base = p;
 	mmio->size = size;
+	mmio->trace = bh_trace_region(BH_TRACE_MMIO, dev, bar, size);
 	if (bh_nmapped_bars < sizeof(bh_mapped_bars) / sizeof(bh_mapped_bars[0]))
 		bh_mapped_bars[bh_nmapped_bars++] = mmio;
 	return 0;
@@ -227,6 +234,7 @@ int bh_io_port(struct bh_core *core, unsigned int dev, unsigned int bar, struct 
 		return rc;
 	port->base = 0;
 	port->size = (uint32_t)size;
+	port->trace = bh_trace_region(BH_TRACE_PORT, dev, bar, size);
 	return 0;
 }
 
@@ -241,6 +249,7 @@ int bh_io_port_isa(struct bh_core *core, uint16_t base, uint16_t count, struct b
 	port->fd = -1;
 	port->base = base;
 	port->size = count;
+	port->trace = bh_trace_region(BH_TRACE_ISA, base, 0, count);
 	return 0;
 }
 
@@ -259,9 +268,10 @@ uint8_t bh_inb(const struct bh_ioport *port, uint32_t off)
 	if (off >= port->size)
 		return 0xff;
 	if (port->fd < 0)
-		return inb((unsigned short)(port->base + off));
-	if (pread(port->fd, &v, 1, off) != 1)
-		return 0xff;
+		v = inb((unsigned short)(port->base + off));
+	else if (pread(port->fd, &v, 1, off) != 1)
+		v = 0xff;
+	BH_TRACED(port->trace, off, 1, BH_TRACE_READ, v);
 	return v;
 }
 
@@ -269,6 +279,7 @@ void bh_outb(const struct bh_ioport *port, uint32_t off, uint8_t v)
 {
 	if (off >= port->size)
 		return;
+	BH_TRACED(port->trace, off, 1, BH_TRACE_WRITE, v);
 	if (port->fd < 0)
 		outb(v, (unsigned short)(port->base + off));
 	else
@@ -316,14 +327,17 @@ int bh_irq_wait(struct bh_irq *irq, int timeout_ms)
 	while (rc < 0 && errno == EINTR);
 	if (rc <= 0)
 		return rc < 0 ? -errno : 0;
+	bh_trace_tick();
 	if (irq->ack == BH_ACK_UIO) {
 		uint32_t n;
 		if (read(irq->fd, &n, sizeof(n)) != sizeof(n))
 			return -errno;
+		BH_TRACED(0, irq->vector, 4, BH_TRACE_IRQ, n);
 	} else {
 		uint64_t n;
 		if (read(irq->fd, &n, sizeof(n)) != sizeof(n))
 			return errno == EAGAIN ? 0 : -errno;
+		BH_TRACED(0, irq->vector, 8, BH_TRACE_IRQ, n);
 	}
 	return 1;
 }
@@ -413,6 +427,7 @@ int bh_service_accept(int channel, struct bh_session_request *req)
 	req->id = m.u.session.id;
 	snprintf(req->client, BH_NAME_MAX, "%.*s", BH_NAME_MAX - 1, m.u.session.client);
 	snprintf(req->policy, BH_NAME_MAX, "%.*s", BH_NAME_MAX - 1, m.u.session.name);
+	bh_trace_session(BH_TRACE_SESSION_ACCEPT, req->id, req->client, 0);
 	return 1;
 }
 
@@ -423,6 +438,7 @@ int bh_session_end(struct bh_core *core, uint32_t id, uint32_t flags)
 	unsigned int got = 0;
 	int rc;
 
+	bh_trace_session(BH_TRACE_SESSION_END, id, NULL, flags);
 	bh_msg_init(&m, BH_OP_SESSION_END, ++core->seq);
 	m.u.session.id = id;
 	m.u.session.flags = flags;
@@ -445,8 +461,13 @@ int bh_session_open(struct bh_core *core, const char *service, int *session_fd)
 	struct bh_session_info info = { 0 };
 	struct bh_msg reply;
 
+	int rc;
+
 	snprintf(info.service, sizeof(info.service), "%s", service);
-	return session_call(core, BH_OP_SESSION, &info, &reply, session_fd);
+	rc = session_call(core, BH_OP_SESSION, &info, &reply, session_fd);
+	if (rc == 0)
+		bh_trace_session(BH_TRACE_SESSION_OPEN, 0, service, 0);
+	return rc;
 }
 
 int bh_session_open_wait(struct bh_core *core, const char *service, int timeout_ms,
@@ -550,6 +571,7 @@ int bh_dma_alloc_session(struct bh_core *core, unsigned int dev, size_t size, ui
 	dma->page = dma_page(fd, dma->iova);
 	dma->fd = fd;
 	dma->dev = dev;
+	BH_TRACED(0, dma->size >> 10, 8, BH_TRACE_DMA_MAP, dma->iova);
 	return 0;
 }
 
@@ -558,6 +580,7 @@ int bh_dma_free(struct bh_core *core, struct bh_dma *dma)
 	struct bh_request q = { .device = dma->dev, .iova = dma->iova };
 	struct bh_msg reply;
 
+	BH_TRACED(0, dma->size >> 10, 8, BH_TRACE_DMA_UNMAP, dma->iova);
 	if (dma->virt)
 		munmap(dma->virt, dma->size);
 	if (dma->fd >= 0)

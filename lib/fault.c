@@ -54,6 +54,9 @@ static void inject(int sig, siginfo_t *si, void *ctx)
 	switch (f) {
 	case BH_FAULT_SEGV: {
 		volatile int *volatile wild = (volatile int *)(uintptr_t)16;
+		/* a driver's own bug, where it has one to show (its crash report names it) */
+		if (hooks[f].fn)
+			hooks[f].fn(hooks[f].arg);
 		*wild = 1;
 		break;
 	}

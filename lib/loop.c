@@ -75,6 +75,8 @@ int bh_loop_run(struct bh_loop *loop, int timeout_ms)
 		struct epoll_event ev[16];
 		int n = epoll_wait(loop->epfd, ev, 16, timeout_ms);
 
+		bh_trace_tick();
+
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)

@@ -16,5 +16,6 @@ int bh_poll32(const struct bh_mmio *m, size_t off, uint32_t mask, uint32_t want,
 		if (bh_now_ns() > deadline)
 			return -ETIMEDOUT;
 		nanosleep(&pause, NULL);
+		bh_trace_tick();
 	}
 }

@@ -51,6 +51,14 @@
 #define EDU_DMA_MAX (EDU_BUFFER_SIZE - 32)
 #define EDU_DMA_LIMIT (1ull << 28)
 
+/* the names traces and crash reports show (bulkhead trace edu) */
+static const struct bh_reg_name edu_regs[] = {
+	BH_REG(EDU_ID, 4),	    BH_REG(EDU_LIVENESS, 4),   BH_REG(EDU_FACTORIAL, 4),
+	BH_REG(EDU_STATUS, 4),	    BH_REG(EDU_IRQ_STATUS, 4), BH_REG(EDU_IRQ_RAISE, 4),
+	BH_REG(EDU_IRQ_ACK, 4),	    BH_REG(EDU_DMA_SRC, 8),    BH_REG(EDU_DMA_DST, 8),
+	BH_REG(EDU_DMA_COUNT, 8),   BH_REG(EDU_DMA_CMD, 8),
+};
+
 struct edu {
 	struct bh_core core;
 	unsigned int dev;
@@ -219,6 +227,21 @@ static void inject_bad_dma(void *arg)
 	bh_write64(&e->regs, EDU_DMA_CMD, EDU_DMA_START | EDU_DMA_TO_RAM);
 }
 
+/*
+ * fault injection: a bug of our own. The driver takes the DMA source
+ * register for a pointer of its own (it is a device address: 0x40000, the
+ * device's buffer) and writes through it. Its crash report names this
+ * function and line, after the two register reads.
+ */
+static void inject_crash(void *arg)
+{
+	struct edu *e = arg;
+	uint32_t status = bh_read32(&e->regs, EDU_STATUS);
+	volatile uint32_t *buffer = (volatile uint32_t *)(uintptr_t)bh_read64(&e->regs, EDU_DMA_SRC);
+
+	*buffer = status;
+}
+
 /* asking for what the policy does not grant: refused with a reason, we keep running */
 static void test_denials(struct edu *e)
 {
@@ -265,6 +288,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "edu: %s\n", bh_error(&e.core));
 		return 1;
 	}
+	bh_mmio_names(&e.regs, edu_regs, sizeof(edu_regs) / sizeof(edu_regs[0]));
 	printf("edu: uid %u, device %s, BAR0 %zu KiB mapped, %s, start %u\n", getuid(), info.name,
 	       e.regs.size >> 10, e.core.hello.iommu ? "DMA confined by the IOMMU" : "NO IOMMU",
 	       e.core.hello.restarts + 1);
@@ -281,6 +305,7 @@ int main(int argc, char **argv)
 	test_denials(&e);
 	printf("edu: %s (%d failed)\n", e.failures ? "FAILED" : "all tests passed", e.failures);
 	bh_fault_hook(BH_FAULT_BAD_DMA, inject_bad_dma, &e);
+	bh_fault_hook(BH_FAULT_SEGV, inject_crash, &e);
 	bh_fault_arm();
 	if (!stay)
 		return e.failures ? 1 : 0;

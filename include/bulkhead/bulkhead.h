@@ -16,6 +16,7 @@
 
 #include "bulkhead/legacy.h"
 #include "bulkhead/proto.h"
+#include "bulkhead/trace.h"
 
 struct bh_core {
 	int fd;
@@ -44,20 +45,41 @@ int bh_release(struct bh_core *core, unsigned int dev);
 struct bh_mmio {
 	volatile uint8_t *base;
 	size_t size;
+	uint16_t trace; /* its region in the flight recorder (bulkhead/trace.h) */
 };
 
 int bh_io_mem(struct bh_core *core, unsigned int dev, unsigned int bar, struct bh_mmio *mmio);
 void bh_io_mem_unmap(struct bh_mmio *mmio);
 
+/*
+ * The flight recorder (bulkhead/trace.h): while core's switch in the ring
+ * is on, each access is recorded (a write before it happens, a read with
+ * what it returned). Off, an access costs one load and one branch more.
+ */
+extern const volatile uint32_t *bh_trace_on;
+void bh_trace_access(uint16_t region, size_t off, unsigned int width, unsigned int kind,
+		     uint64_t value);
+/* name a region's registers for traces and crash reports; 0 or -ENOSPC */
+int bh_mmio_names(const struct bh_mmio *m, const struct bh_reg_name *names, size_t n);
+
+#define BH_TRACED(region, off, width, kind, v)                                                    \
+	do {                                                                                       \
+		if (__builtin_expect(*bh_trace_on, 0))                                             \
+			bh_trace_access(region, off, width, kind, v);                              \
+	} while (0)
+
 /* the compiler barrier keeps register accesses in program order */
 static inline uint32_t bh_read32(const struct bh_mmio *m, size_t off)
 {
 	__asm__ volatile("" ::: "memory");
-	return *(volatile uint32_t *)(m->base + off);
+	uint32_t v = *(volatile uint32_t *)(m->base + off);
+	BH_TRACED(m->trace, off, 4, BH_TRACE_READ, v);
+	return v;
 }
 
 static inline void bh_write32(const struct bh_mmio *m, size_t off, uint32_t v)
 {
+	BH_TRACED(m->trace, off, 4, BH_TRACE_WRITE, v);
 	__asm__ volatile("" ::: "memory");
 	*(volatile uint32_t *)(m->base + off) = v;
 }
@@ -65,11 +87,14 @@ static inline void bh_write32(const struct bh_mmio *m, size_t off, uint32_t v)
 static inline uint64_t bh_read64(const struct bh_mmio *m, size_t off)
 {
 	__asm__ volatile("" ::: "memory");
-	return *(volatile uint64_t *)(m->base + off);
+	uint64_t v = *(volatile uint64_t *)(m->base + off);
+	BH_TRACED(m->trace, off, 8, BH_TRACE_READ, v);
+	return v;
 }
 
 static inline void bh_write64(const struct bh_mmio *m, size_t off, uint64_t v)
 {
+	BH_TRACED(m->trace, off, 8, BH_TRACE_WRITE, v);
 	__asm__ volatile("" ::: "memory");
 	*(volatile uint64_t *)(m->base + off) = v;
 }
@@ -86,6 +111,7 @@ struct bh_ioport {
 	int fd; /* PCI BAR; -1 for ISA */
 	uint32_t base;
 	uint32_t size;
+	uint16_t trace; /* its region in the flight recorder */
 };
 
 int bh_io_port(struct bh_core *core, unsigned int dev, unsigned int bar, struct bh_ioport *port);
@@ -93,6 +119,7 @@ int bh_io_port_isa(struct bh_core *core, uint16_t base, uint16_t count, struct b
 void bh_io_port_close(struct bh_ioport *port);
 uint8_t bh_inb(const struct bh_ioport *port, uint32_t off);
 void bh_outb(const struct bh_ioport *port, uint32_t off, uint8_t v);
+int bh_ioport_names(const struct bh_ioport *port, const struct bh_reg_name *names, size_t n);
 
 /* irq: a pollable fd per vector; wait, handle, then ack */
 struct bh_irq {

@@ -26,7 +26,7 @@ typedef void (*bh_fault_fn)(void *arg);
 
 /* arm injection if BULKHEAD_FAULTS=1 is set; a no-op otherwise */
 void bh_fault_arm(void);
-/* what the driver does for BAD_DESC and BAD_DMA (runs in signal context) */
+/* what the driver does for BAD_DESC and BAD_DMA, and SEGV if it likes (runs in signal context) */
 void bh_fault_hook(enum bh_fault f, bh_fault_fn fn, void *arg);
 const char *bh_fault_name(enum bh_fault f);
 /*

@@ -14,7 +14,7 @@ rc=$?
 result cli_help $? "exit $rc; $(echo "$out" | grep -c '^  bulkhead ') commands listed"
 
 bad=
-for c in status devices bind unbind start stop restart reload logs check inject; do
+for c in status devices bind unbind start stop restart reload logs check inject trace crashes; do
 	out=$("$B" "$c" --help)
 	rc=$?
 	{ [ $rc = 0 ] && echo "$out" | grep -q "^usage: bulkhead $c"; } || bad="$bad $c(exit $rc)"
@@ -32,12 +32,12 @@ rc3=$?
 result cli_usage_exit $? "unknown command: $rc1, start without a name: $rc2, unknown option: $rc3 (2: usage)"
 
 codes=
-for c in "status" "status --json" "logs" "logs edu -f" "stop edu" "restart edu" "reload"; do
+for c in "status" "status --json" "logs" "logs edu -f" "stop edu" "restart edu" "reload" "trace edu"; do
 	# shellcheck disable=SC2086
 	"$B" -s $nosock $c >/dev/null 2>&1
 	codes="$codes $?"
 done
-[ "$codes" = " 3 3 3 3 3 3 3" ]
+[ "$codes" = " 3 3 3 3 3 3 3 3" ]
 result cli_no_core_exit $? "without core ($nosock): exit codes$codes (3: core not reachable)"
 
 out=$("$B" -s $nosock status 2>&1)

@@ -140,6 +140,12 @@ tap=$("$B" status nic-tap --json)
 jq_true "$tap" '(.peers | split(",") | index("e1000e")) != null and (.session_list | length) >= 1'
 result cli_status_peers $? "nic-tap: peers $(echo "$tap" | jq -c '.peers'), sessions $(echo "$tap" | jq -c '.session_list')"
 
+# the flight recorder has the session from both ends (tests/vm/trace.sh: the rest of it)
+opened=$("$B" trace nic-tap --once --last 4096 --json | jq -c 'select(.kind == "session-open")' | head -1)
+took=$("$B" trace e1000e --once --last 4096 --json | jq -c 'select(.kind == "session-accept")' | head -1)
+jq_true "$opened" '.peer == "nic"' && jq_true "$took" '.peer == "nic-tap"'
+result cli_trace_sessions $? "nic-tap: $opened; e1000e: $took"
+
 "$B" status nosuch >/dev/null 2>&1
 rc=$?
 [ $rc = 4 ]
@@ -288,15 +294,8 @@ tail -40 "$log"
 # built outside the tree against it (examples/hello, pkg-config), run by
 # the installed core with the edu device granted
 stage=$WORK/stage
-rm -rf "$stage"
-# meson install writes its log into the build tree, which the test machine
-# sees read-only unless it lies under /tmp: give it a scratch folder there
-logs_ro=
-[ -w "$BUILD/meson-logs" ] || { mount -t tmpfs scratch "$BUILD/meson-logs" && logs_ro=1; }
-meson install -C "$BUILD" --destdir "$stage" --no-rebuild --quiet >"$WORK/install.out" 2>&1
-[ -z "$logs_ro" ] || umount "$BUILD/meson-logs"
+pc=$(install_staged "$stage")
 prefix=$(sed -n 's/^prefix=//p' "$stage"/usr/local/lib/*/pkgconfig/bulkhead.pc)
-pc=$(dirname "$stage$prefix"/lib/*/pkgconfig/bulkhead.pc)
 cp -r "$ROOT/examples/hello" "$WORK/hello"
 PKG_CONFIG_SYSROOT_DIR=$stage PKG_CONFIG_LIBDIR=$pc make -C "$WORK/hello" -s >>"$WORK/install.out" 2>&1
 hconf=$WORK/installed.conf

@@ -44,6 +44,8 @@ count_of() { grep -cE -- "$2" "$1" 2>/dev/null || true; }
 # conf_core [LINE...]: the [core] section, with the scenario's extra lines
 conf_core() {
 	printf '[core]\nbackend = vfio\ncontrol = /run/bulkhead/core.sock\n'
+	# crash reports where the test machine can write (its root is the host's, read-only)
+	printf 'crashes = %s\n' "$WORK/crashes"
 	[ $# -eq 0 ] || printf '%s\n' "$@"
 }
 # conf_component NAME LINE...: a component section
@@ -136,6 +138,19 @@ conf_bochs() {
 }
 
 # start_core CONFIG LOG: core in the background, its log (components' output too) in LOG
+# install_staged DIR: meson install of the build into staging root DIR; prints the
+# folder of its bulkhead.pc (for PKG_CONFIG_LIBDIR, with PKG_CONFIG_SYSROOT_DIR=DIR)
+install_staged() {
+	local stage=$1 logs_ro=
+	rm -rf "$stage"
+	# meson install writes its log into the build tree, which the test machine
+	# sees read-only unless it lies under /tmp: give it a scratch folder there
+	[ -w "$BUILD/meson-logs" ] || { mount -t tmpfs scratch "$BUILD/meson-logs" && logs_ro=1; }
+	meson install -C "$BUILD" --destdir "$stage" --no-rebuild --quiet >"$WORK/install.out" 2>&1
+	[ -z "$logs_ro" ] || umount "$BUILD/meson-logs"
+	dirname "$stage$(sed -n 's/^prefix=//p' "$stage"/usr/local/lib/*/pkgconfig/bulkhead.pc)"/lib/*/pkgconfig/bulkhead.pc
+}
+
 start_core() {
 	"$CORE" -c "$1" >"$2" 2>&1 &
 	CORE_PID=$!

@@ -85,5 +85,11 @@ int bh_control_connect(const char *cmd);
 int bh_cmd_devices(int argc, char **argv);
 int bh_cmd_bind(int argc, char **argv);
 int bh_cmd_unbind(int argc, char **argv);
+/* trace.c */
+int bh_cmd_trace(int argc, char **argv);
+int bh_cmd_crashes(int argc, char **argv);
+/* a crash report's signal, function, file and line (JSON), or NULL; and as one line */
+struct json_object *bh_crash_brief(const char *path);
+void bh_crash_brief_print(const char *name, const char *path, FILE *f);
 
 #endif

@@ -57,6 +57,18 @@ static const struct {
      "What a component wrote (stdout, stderr) and what core said about it, from the last\n"
      "64 KiB core keeps per component; all components without NAME. -f follows: new lines\n"
      "as they come, until interrupted. --json: one array (with -f: one object a line)."},
+    {"trace", "trace [--json] [--once] [--last N] [--on|--off] NAME",
+     "A component's register reads and writes and its interrupts, from its flight recorder\n"
+     "(a ring core keeps, which libbulkhead's accessors fill), with the register names the\n"
+     "driver declared: the last N (default 32), then each new one as it comes, until\n"
+     "interrupted (--once: stop there). --json: one object a line. --on/--off switch the\n"
+     "recorder while the component runs (the config's 'trace = on|off' says how it starts)."},
+    {"crashes", "crashes [--json] [--all] [--last N] [--dir DIR] [NAME]",
+     "The crash reports core wrote when a component died of a signal (its own fault, or the\n"
+     "watchdog): one line each; with NAME its newest in full: the signal, the function and\n"
+     "source line it struck in, the backtrace, and its last N (default 16) register accesses\n"
+     "by name. --all: every report in full. DIR: the [core] crashes key of the running core,\n"
+     "else /var/lib/bulkhead/crashes."},
     {"check", "check CONFIG", "Parse a system config and report the first mistake."},
     {"inject", "inject PID segv|loop|wild-mmio|bad-desc|bad-dma|oom|fds|abort",
      "Make a component fail from inside (fault campaigns; it must run with\n"
@@ -271,6 +283,10 @@ static struct json_object *status_json(const struct snapshot *s, const char *nam
 				continue;
 			j = bh_record_json(r);
 			if (k == 0) {
+				/* its last crash, from core's report (tools/bulkhead/trace.c) */
+				struct json_object *crash = bh_crash_brief(get(r, "crash"));
+				if (crash)
+					json_object_object_add(j, "last_crash", crash);
 				peers(s, r->name, buf, sizeof(buf));
 				json_object_object_add(j, "peers", json_object_new_string(buf));
 				json_object_object_add(
@@ -403,6 +419,8 @@ static int cmd_status(int argc, char **argv)
 		print_json(status_json(&s, name));
 	} else if (form == TABLE) {
 		status_table(&s, name);
+		if (name)
+			bh_crash_brief_print(name, get(find(&s, "component", name), "crash"), stdout);
 	} else {
 		/* core's own lines, as they came */
 		char *save = NULL;
@@ -813,6 +831,10 @@ int main(int argc, char **argv)
 		return cmd_logs(argc, argv);
 	if (strcmp(cmd, "check") == 0)
 		return cmd_check(argc, argv);
+	if (strcmp(cmd, "trace") == 0)
+		return bh_cmd_trace(argc, argv);
+	if (strcmp(cmd, "crashes") == 0)
+		return bh_cmd_crashes(argc, argv);
 	if (strcmp(cmd, "inject") == 0)
 		return cmd_inject(argc, argv);
 	fprintf(stderr, "bulkhead: unknown command '%s'\n\n", cmd);
