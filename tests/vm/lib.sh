@@ -70,8 +70,8 @@ conf_nbd() { # [LINE...]
 	conf_component nbd "exec = $BUILD/bridges/block-nbd/bulkhead-block-nbd" \
 		"session = block nvme" "nbd = 0" "$@"
 }
-conf_xhci() { # [LINE...]
-	conf_component xhci "exec = $BUILD/drivers/xhci/bulkhead-xhci" "device = 1b36:000d" \
+conf_xhci() { # [LINE...] (XHCI_DEVICE: which controller, default any qemu-xhci)
+	conf_component xhci "exec = $BUILD/drivers/xhci/bulkhead-xhci" "device = ${XHCI_DEVICE:-1b36:000d}" \
 		"provides = usb" "dma = 4M" "backoff_ms = 200" "watchdog_ms = 5000" "$@"
 }
 
@@ -309,4 +309,53 @@ conf_nvme_killable() {
 	conf_core
 	conf_nvme "restart = always" "backoff_ms = 50" "backoff_max_ms = 200" \
 		"max_restarts = 100" "watchdog_ms = 5000"
+}
+
+# ---- USB ----
+# conf_usbip NAME VENDOR:PRODUCT [LINE...]: a usb-usbip bridge for the device
+conf_usbip() {
+	conf_component "$1" "exec = $BUILD/bridges/usb-usbip/bulkhead-usb-usbip" \
+		"session = usb xhci $2" "usbip = yes" "restart = on-failure" "backoff_ms = 200" \
+		"watchdog_ms = 8000" "${@:3}"
+}
+# usb_controllers: the PCI addresses of the qemu-xhci controllers, in PCI order
+usb_controllers() {
+	local d v i
+	for d in /sys/bus/pci/devices/*; do
+		read -r v <"$d/vendor" && read -r i <"$d/device" || continue
+		[ "$v:$i" = 0x1b36:0x000d ] && echo "${d##*/}"
+	done
+	return 0
+}
+# usb_device_dir VENDOR:PRODUCT WHERE: the sysfs folder of the USB device with
+# that id whose path has WHERE in it (vhci_hcd, or a controller's PCI address)
+usb_device_dir() {
+	local d v p
+	for d in /sys/bus/usb/devices/*; do
+		[ -e "$d/idVendor" ] || continue
+		read -r v <"$d/idVendor" && read -r p <"$d/idProduct" && [ "$v:$p" = "$1" ] || continue
+		[[ $(readlink -f "$d") == *"$2"* ]] && echo "$d"
+	done
+	return 0
+}
+# usb_disk WHERE: the name of the disk (sdX) whose device path has WHERE in it
+usb_disk() {
+	local b
+	for b in /sys/block/sd*; do
+		[ -e "$b" ] && [[ $(readlink -f "$b") == *"$1"* ]] && echo "${b##*/}"
+	done
+	return 0
+}
+# poll_out SECONDS CMD...: CMD's output once it prints something (tried every
+# 0.5 s; each try logged in $WORK/poll.log); 1 if it never did
+poll_out() {
+	local end=$((SECONDS + $1)) out
+	shift
+	while :; do
+		out=$("$@")
+		echo "[$SECONDS s] $1: ${out:-nothing}" >>"$WORK/poll.log"
+		[ -n "$out" ] && { printf '%s\n' "$out"; return 0; }
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.5
+	done
 }

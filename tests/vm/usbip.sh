@@ -28,22 +28,9 @@ cleanup() {
 	stop_core
 	[ -n "$udevd_pid" ] && kill "$udevd_pid" 2>/dev/null
 	# the logs, for a look from the host
-	[ -n "${BULKHEAD_OUT:-}" ] && cp "$WORK"/usbip-* "$WORK"/udevd.log "$WORK"/usbfs-poke.out "$BULKHEAD_OUT/" 2>/dev/null
+	[ -n "${BULKHEAD_OUT:-}" ] && cp "$WORK"/usbip-* "$WORK"/udevd.log "$WORK"/usbfs-poke.out "$WORK"/poll.log "$BULKHEAD_OUT/" 2>/dev/null
 }
 trap cleanup EXIT
-
-# poll_out SECONDS CMD...: CMD's output once it prints something (tried every 0.5 s)
-poll_out() {
-	local end=$((SECONDS + $1)) out
-	shift
-	while :; do
-		out=$("$@")
-		echo "[$SECONDS s] $1: ${out:-nothing}" >>"$WORK/usbip-poll.log"
-		[ -n "$out" ] && { printf '%s\n' "$out"; return 0; }
-		[ $SECONDS -lt $end ] || return 1
-		sleep 0.5
-	done
-}
 
 # the host's programs, seen in the guest through its root
 missing=
