@@ -245,6 +245,7 @@ static int urb_complete(struct bridge *b, struct urb *r, int status)
 static int parse_config(struct bridge *b)
 {
 	const struct endpoint none = {0};
+	const uint32_t slot = b->u.info.max_transfer; /* the server's request size */
 	unsigned int off = 0;
 	const uint8_t *d;
 	struct endpoint *last = NULL;
@@ -252,7 +253,7 @@ static int parse_config(struct bridge *b)
 	for (unsigned int i = 0; i < 32; i++)
 		b->ep[i] = none;
 	b->ep[0] = (struct endpoint){
-	    .type = USB_EP_CONTROL, .limit = BH_USB_SLOT, .max_packet = b->u.info.device[7]};
+	    .type = USB_EP_CONTROL, .limit = slot, .max_packet = b->u.info.device[7]};
 	b->ep[0x10] = b->ep[0];
 	if (b->config_len < 9 || b->config[1] != USB_DT_CONFIG)
 		return -EINVAL;
@@ -270,12 +271,12 @@ static int parse_config(struct bridge *b)
 		struct endpoint *e = &b->ep[key];
 		e->type = d[3] & 3;
 		e->max_packet = mps & 0x7ff;
-		e->limit = BH_USB_SLOT;
+		e->limit = slot;
 		if (e->type == USB_EP_INT) {
 			/* USB 2.0 9.6.6: high-speed high-bandwidth endpoints move 1-3 packets */
 			e->limit = e->max_packet * (1u + ((mps >> 11) & 3));
-			if (!e->limit || e->limit > BH_USB_SLOT)
-				e->limit = BH_USB_SLOT;
+			if (!e->limit || e->limit > slot)
+				e->limit = slot;
 		}
 		last = e;
 	}

@@ -59,9 +59,12 @@
 
 #define BH_USB_SERVICE "usb"
 #define BH_USB_VERSION 1
-/* the stream a server offers: 16 requests in flight, 4 KiB each at most */
+/*
+ * the stream a server offers: 16 requests in flight, 64 KiB each at most (a
+ * mass-storage command's data moves in a few requests, not in dozens)
+ */
 #define BH_USB_RING 16
-#define BH_USB_SLOT 4096u
+#define BH_USB_SLOT 65536u
 #define BH_USB_BULK_SIZE (BH_USB_RING * BH_USB_SLOT)
 
 enum bh_usb_op {

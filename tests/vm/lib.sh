@@ -359,3 +359,37 @@ poll_out() {
 		sleep 0.5
 	done
 }
+# scriptor_rtt PCSCD_LOG APDU N [READER]: N APDUs on one connection through
+# pcscd (scriptor; READER by name, default the first), tried up to three
+# times; pcscd's --apdu log says how long each took below it (its "SW:"
+# lines). Sets SCRIPTOR_RTT ("N APDUs: mean X us, median Y us, best Z us"),
+# SCRIPTOR_ANSWERS (answers of the last try), SCRIPTOR_TRY and SCRIPTOR_FIRST
+# (the first answer)
+scriptor_rtt() {
+	local plog=$1 apdu=$2 n=$3 before i
+	for SCRIPTOR_TRY in 1 2 3; do
+		before=$(grep -c '^[0-9]* SW: ' "$plog")
+		for ((i = 0; i < n; i++)); do echo "$apdu"; done |
+			timeout 120 scriptor ${4:+-r "$4"} >"$WORK/scriptor.out" 2>&1
+		SCRIPTOR_ANSWERS=$(grep -c '^< ' "$WORK/scriptor.out")
+		[[ $SCRIPTOR_ANSWERS == "$n" ]] && break
+		sleep 2
+	done
+	SCRIPTOR_FIRST=$(grep -m1 '^< ' "$WORK/scriptor.out")
+	SCRIPTOR_RTT=$(grep -E '^[0-9]+ SW: ' "$plog" | tail -n +$((before + 1)) | awk '{ print $1 + 0 }' | sort -n |
+		awk '{ v[++n] = $1; s += $1 } END { if (n) printf "%d APDUs: mean %d us, median %d us, best %d us", n, s / n, v[int((n + 1) / 2)], v[1] }')
+}
+# fio_job RW BS QD DEV: "iops mbps" of fio on DEV for $SECS seconds (default 5)
+fio_job() {
+	local rw=$1 bs=$2 qd=$3 dev=$4
+	# terse v3: read KiB/s and IOPS in fields 7-8, write in 48-49 (no python in the loop).
+	# gtod_reduce and iostats off: under TCG the guest clock is the HPET, and
+	# per-request clock reads would handicap the kernel's path
+	echo 0 >"/sys/block/${dev#/dev/}/queue/iostats" 2>/dev/null
+	fio --name=j --filename="$dev" --rw="$rw" --bs="$bs" --iodepth="$qd" \
+		--ioengine=libaio --direct=1 --size=128M --time_based --runtime="${SECS:-5}" \
+		--randrepeat=0 --norandommap --gtod_reduce=1 --output-format=terse --terse-version=3 \
+		2>/dev/null |
+		awk -F';' '{ if ($8 > 0) printf "%.0f %.1f\n", $8, $7 * 1024 / 1e6;
+			     else printf "%.0f %.1f\n", $49, $48 * 1024 / 1e6 }'
+}
