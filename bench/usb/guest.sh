@@ -12,6 +12,7 @@ txt=${BULKHEAD_OUT:-$WORK}/usb.txt
 : >"$txt"
 pcscd_log=$WORK/bench-usb-pcscd.log
 udevd_pid= pcscd_pid=
+
 cleanup() {
 	[ -n "$pcscd_pid" ] && kill "$pcscd_pid" 2>/dev/null
 	stop_core
@@ -26,7 +27,25 @@ export XHCI_DEVICE=${xhcis[0]}
 theirs=${xhcis[1]}
 echo "bench-usb: bulkhead drives $XHCI_DEVICE, the kernel's xhci_hcd $theirs"
 
-# ---- 1: bulkhead's own ccid driver, the card over the Smartcard session ----
+# ---- 1: the kernel's xhci_hcd on both controllers; pcscd on the reader of the
+# first (QEMU emulates one card per machine: it sits in the first reader) ----
+mkdir -p /run/udev
+/lib/systemd/systemd-udevd >"$WORK/bench-usb-udevd.log" 2>&1 &
+udevd_pid=$!
+modprobe -a xhci_pci usb_storage sd_mod
+reader_lines() { timeout 10 pcsc_scan -r 2>/dev/null | grep -E '^[0-9]+: '; }
+# reader_of WHERE: the reader whose name has WHERE in it (libccid names it by the USB path)
+reader_of() { reader_lines | grep -F -- "$1" | head -1 | sed 's/^[0-9]*: //'; }
+pcscd --foreground --debug --apdu >"$pcscd_log" 2>&1 &
+pcscd_pid=$!
+kreader=$(poll_out 40 reader_of "$XHCI_DEVICE")
+scriptor_rtt "$pcscd_log" "$APDU" "$N" "$kreader"
+echo "apdu pcscd-xhci_hcd $SCRIPTOR_RTT (pcscd, libccid, the kernel's xhci_hcd; $SCRIPTOR_ANSWERS answers)" >>"$txt"
+echo "RESULT usb-apdu-pcscd-kernel $SCRIPTOR_RTT reader=\"$kreader\" answers=$SCRIPTOR_ANSWERS"
+# the first controller goes to bulkhead; the second stays with xhci_hcd
+echo "$XHCI_DEVICE" >/sys/bus/pci/drivers/xhci_hcd/unbind
+
+# ---- 2: bulkhead's own ccid driver, the card over the Smartcard session ----
 conf=$WORK/bench-usb-native.conf log=$WORK/bench-usb-native.log
 {
 	conf_core
@@ -42,18 +61,15 @@ stop_core
 echo "apdu bulkhead-ccid ${native#apdu: } (bulkhead-apdu, the Smartcard session, ccid, the USB session, xhci)" >>"$txt"
 echo "RESULT usb-apdu-native ${native#apdu: }"
 
-# ---- 2: the disks, and pcscd on the kernel's reader ----
+# ---- 3: the disks, then pcscd on the reader through bulkhead: xhci, usb-usbip, vhci-hcd ----
 conf=$WORK/bench-usb.conf log=$WORK/bench-usb.log
 {
 	conf_core
 	conf_xhci "restart = never"
 	conf_usbip usbstor "$MSD"
+	conf_usbip usbip "$CCID"
 } >"$conf"
-mkdir -p /run/udev
-/lib/systemd/systemd-udevd >"$WORK/bench-usb-udevd.log" 2>&1 &
-udevd_pid=$!
 start_core "$conf" "$log" || exit 1
-modprobe -a xhci_pci usb_storage sd_mod
 ours=$(poll_out 90 usb_disk vhci_hcd)
 kern=$(poll_out 60 usb_disk "$theirs")
 [ -n "$ours" ] && [ -n "$kern" ] || { echo "bench-usb: disks: bulkhead '${ours}', kernel '${kern}'"; cat "$log"; exit 1; }
@@ -69,28 +85,9 @@ done
 load_lines "$log" 'usbstor| usb-usbip: '
 echo "bench-usb: bridge: $(pick ' control and bulk URBs: ' "$(cnt ' control and bulk URBs: ')")"
 
-reader_lines() { timeout 10 pcsc_scan -r 2>/dev/null | grep -E '^[0-9]+: '; }
-pcscd --foreground --debug --apdu >"$pcscd_log" 2>&1 &
-pcscd_pid=$!
-kreader=$(poll_out 40 reader_lines | head -1)
-kreader=${kreader#*: }
-scriptor_rtt "$pcscd_log" "$APDU" "$N" "$kreader"
-echo "apdu pcscd-xhci_hcd $SCRIPTOR_RTT (pcscd, libccid, the kernel's xhci_hcd; $SCRIPTOR_ANSWERS answers)" >>"$txt"
-echo "RESULT usb-apdu-pcscd-kernel $SCRIPTOR_RTT reader=\"$kreader\" answers=$SCRIPTOR_ANSWERS"
-stop_core
-
-# ---- 3: pcscd on the reader through bulkhead: xhci, usb-usbip, vhci-hcd ----
-conf=$WORK/bench-usb-ccid.conf log=$WORK/bench-usb-ccid.log
-{
-	conf_core
-	conf_xhci "restart = never"
-	conf_usbip usbip "$CCID"
-} >"$conf"
-start_core "$conf" "$log" || exit 1
-second() { reader_lines | sed -n 2p; }
-breader=$(poll_out 60 second)
-breader=${breader#*: }
+# the bridged reader: pcscd adds it (udev); the one on the first controller left with the unbind
+bridged() { reader_lines | grep -vF -- "$theirs" | head -1 | sed 's/^[0-9]*: //'; }
+breader=$(poll_out 60 bridged)
 scriptor_rtt "$pcscd_log" "$APDU" "$N" "$breader"
-load_lines "$log" 'usbip| usb-usbip: '
 echo "apdu pcscd-bulkhead $SCRIPTOR_RTT (pcscd, libccid, vhci-hcd, usb-usbip, xhci; $SCRIPTOR_ANSWERS answers)" >>"$txt"
 echo "RESULT usb-apdu-pcscd-bulkhead $SCRIPTOR_RTT reader=\"$breader\" answers=$SCRIPTOR_ANSWERS"
