@@ -92,6 +92,7 @@ struct urb {
 	uint32_t flags;
 	uint32_t len, done;
 	uint32_t tag, chunk; /* the piece in flight */
+	uint64_t offset;     /* its place in the bulk buffer, as we allocated it */
 	bool cancel_pending; /* unlinked while busy; the cancel waits for a slot */
 	struct bh_usb_setup setup;
 	uint8_t *buf;
@@ -246,6 +247,13 @@ static int parse_config(struct bridge *b)
 {
 	const struct endpoint none = {0};
 	const uint32_t slot = b->u.info.max_transfer; /* the server's request size */
+	/*
+	 * a bulk piece spans slots, up to half the bulk buffer: a URB of the
+	 * kernel's usb-storage (120 KiB at high speed, 1 MiB at SuperSpeed)
+	 * is one or two transfers, and a piece fits the transfer ring even
+	 * where TRBs stop at every 4 KiB page (no IOMMU)
+	 */
+	const uint32_t span = (uint32_t) (b->u.ps->bulk_size / 2);
 	unsigned int off = 0;
 	const uint8_t *d;
 	struct endpoint *last = NULL;
@@ -271,7 +279,7 @@ static int parse_config(struct bridge *b)
 		struct endpoint *e = &b->ep[key];
 		e->type = d[3] & 3;
 		e->max_packet = mps & 0x7ff;
-		e->limit = slot;
+		e->limit = e->type == USB_EP_BULK ? span : slot;
 		if (e->type == USB_EP_INT) {
 			/* USB 2.0 9.6.6: high-speed high-bandwidth endpoints move 1-3 packets */
 			e->limit = e->max_packet * (1u + ((mps >> 11) & 3));
@@ -350,6 +358,7 @@ static int urb_start(struct bridge *b, struct urb *r)
 	if (!b->next_tag)
 		b->next_tag = 1;
 	r->chunk = len;
+	r->offset = d.offset;
 	r->busy = true;
 	return 0;
 }
@@ -391,7 +400,7 @@ static int pump(struct bridge *b)
 	return 0;
 }
 
-/* one ack from the session's server */
+/* one ack from the session's server; its slots go back as we allocated them */
 static int on_ack(struct bridge *b, const struct bh_ps_desc *d)
 {
 	struct urb *r = NULL;
@@ -399,8 +408,11 @@ static int on_ack(struct bridge *b, const struct bh_ps_desc *d)
 	for (unsigned int i = 0; i < MAX_URBS && !r; i++)
 		if (b->urbs[i].used && b->urbs[i].busy && b->urbs[i].tag == d->tag)
 			r = &b->urbs[i];
-	if (!r)
-		return 0; /* a cancel's own ack */
+	if (!r) {
+		bh_ps_free(b->u.ps, d); /* a cancel's own ack: one slot */
+		return 0;
+	}
+	bh_ps_free_span(b->u.ps, r->offset, r->chunk);
 	r->busy = false;
 	if (d->length > r->chunk) {
 		printf("usb-usbip: the driver acked %u bytes for a request of %u\n", d->length,
@@ -411,8 +423,9 @@ static int on_ack(struct bridge *b, const struct bh_ps_desc *d)
 		urb_free(b, r); /* its RET_UNLINK went already */
 		return 0;
 	}
+	/* our slots were free again above, but nothing reuses them before we return */
 	if (r->in && d->length)
-		memcpy(r->buf + r->done, bh_ps_data(b->u.ps, d), d->length);
+		memcpy(r->buf + r->done, b->u.ps->bulk + r->offset, d->length);
 	r->done += d->length;
 	if (d->status)
 		return urb_complete(b, r, d->status);
@@ -437,11 +450,9 @@ static int acks(struct bridge *b)
 	int got, rc = 0;
 
 	while ((got = bh_ps_get(b->u.ps, d, BATCH)) > 0) {
-		for (int i = 0; i < got; i++) {
+		for (int i = 0; i < got; i++)
 			if (!rc)
 				rc = on_ack(b, &d[i]);
-			bh_ps_free(b->u.ps, &d[i]);
-		}
 		if (rc)
 			return rc;
 	}

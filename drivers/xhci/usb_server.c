@@ -370,7 +370,8 @@ static int start(struct usb_client *c, struct bh_ps_desc *d)
 		return d->status; /* the stream refused it: outside the bulk buffer */
 	if (!dev)
 		return -ENODEV;
-	if (d->length > BH_USB_SLOT)
+	/* one slot; a bulk request may span slots (the stream kept it inside the bulk buffer) */
+	if (d->length > (d->op == BH_USB_BULK ? BH_USB_BULK_SIZE : BH_USB_SLOT))
 		return -EINVAL;
 	switch (d->op) {
 	case BH_USB_CONTROL:
