@@ -96,7 +96,9 @@ struct urb {
 	bool cancel_pending; /* unlinked while busy; the cancel waits for a slot */
 	struct bh_usb_setup setup;
 	uint8_t *buf;
-	uint64_t t0; /* when it came */
+	uint64_t t0;	    /* when it came */
+	uint64_t t_piece;   /* when its piece went to the driver */
+	uint64_t driver_ns; /* its pieces' time in the driver */
 };
 
 struct bridge {
@@ -117,6 +119,8 @@ struct bridge {
 	uint64_t submitted, completed, errors, unlinks, attaches, refused_local;
 	/* control and bulk URBs, from CMD_SUBMIT to RET_SUBMIT: a line every TIMED of them */
 	uint64_t timed, timed_ns, timed_max_ns;
+	/* of that: in the driver (a piece's submit to its ack), and the bytes moved */
+	uint64_t timed_driver_ns, timed_bytes;
 };
 
 #define TIMED 200
@@ -228,13 +232,18 @@ static int urb_complete(struct bridge *b, struct urb *r, int status)
 		uint64_t ns = bh_now_ns() - r->t0;
 		b->timed_ns += ns;
 		b->timed_max_ns = ns > b->timed_max_ns ? ns : b->timed_max_ns;
+		b->timed_driver_ns += r->driver_ns;
+		b->timed_bytes += r->done;
 		if (++b->timed % TIMED == 0) {
 			printf(
 			    "usb-usbip: %d control and bulk URBs: mean %llu us from the kernel's "
-			    "submit to our answer, longest %llu us\n",
+			    "submit to our answer (%llu us of it in the driver), longest %llu us; "
+			    "mean %llu bytes\n",
 			    TIMED, (unsigned long long) (b->timed_ns / TIMED / 1000),
-			    (unsigned long long) (b->timed_max_ns / 1000));
-			b->timed_ns = b->timed_max_ns = 0;
+			    (unsigned long long) (b->timed_driver_ns / TIMED / 1000),
+			    (unsigned long long) (b->timed_max_ns / 1000),
+			    (unsigned long long) (b->timed_bytes / TIMED));
+			b->timed_ns = b->timed_max_ns = b->timed_driver_ns = b->timed_bytes = 0;
 		}
 	}
 	rc = ret_submit(b, r->seqnum, status, r->done, r->in ? r->buf : NULL, 0);
@@ -359,6 +368,7 @@ static int urb_start(struct bridge *b, struct urb *r)
 		b->next_tag = 1;
 	r->chunk = len;
 	r->offset = d.offset;
+	r->t_piece = bh_now_ns();
 	r->busy = true;
 	return 0;
 }
@@ -414,6 +424,7 @@ static int on_ack(struct bridge *b, const struct bh_ps_desc *d)
 	}
 	bh_ps_free_span(b->u.ps, r->offset, r->chunk);
 	r->busy = false;
+	r->driver_ns += bh_now_ns() - r->t_piece;
 	if (d->length > r->chunk) {
 		printf("usb-usbip: the driver acked %u bytes for a request of %u\n", d->length,
 		       r->chunk);
