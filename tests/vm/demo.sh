@@ -62,6 +62,7 @@ grep -E "ccid\| ccid: IccPowerOn -> " "$log" | head -1
 grep -E "apdu\| apdu: (setup|status): card|apdu\| apdu: > |apdu\| apdu: [0-9]+ exchanges" "$log" | head -3
 
 say "the reader to Linux: the CCID driver steps back (bulkhead reload), usb-usbip gives the reader to the kernel through vhci-hcd"
+t_usb=$SECONDS
 mkdir -p /run/udev
 /lib/systemd/systemd-udevd >"$WORK/udevd.log" 2>&1 &
 udevd_pid=$!
@@ -81,6 +82,7 @@ printf '\033[2m$ pcsc_scan -n\033[0m\n'
 scan=$(poll_out 20 atr_line)
 echo "${scan:-pcsc_scan saw no card}"
 kill "$pcscd_pid" 2>/dev/null
+echo "(the reader handed over and read through the kernel in $((SECONDS - t_usb)) s)"
 
 say "the display: bochs-display in 1024x768x32, driven by an isolated driver; fb-png saves what it shows"
 grep -E "bochs\| bochs: (mode .* set|framebuffer: .* owns)" "$log" | head -2
