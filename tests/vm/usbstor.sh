@@ -59,16 +59,20 @@ result usbstor_attached $? "${att:-the storage bridge attached nothing}; driver:
 # the devices, by who drives them
 ours_dir() { usb_device_dir "$1" vhci_hcd; }
 theirs_dir() { usb_device_dir "$1" "$theirs"; }
+hex() { od -An -tx1 "$@" 2>/dev/null | tr -d '\n'; }
 for id in $CCID $MSD; do
 	a=$(poll_out 60 ours_dir "$id")
 	b=$(poll_out 60 theirs_dir "$id")
-	if [[ -n $a && -n $b ]] && cmp -s "$a/descriptors" "$b/descriptors"; then
-		rc=0
-	else
-		rc=1
-	fi
+	[[ -n $a && -n $b ]] && cmp -s "$a/descriptors" "$b/descriptors"
+	rc=$?
 	n=$(cat "$a/descriptors" 2>/dev/null | wc -c)
-	result "usbstor_descriptors_${id/:/_}" $rc "through bulkhead (${a:-none}) and xhci_hcd (${b:-none}): ${n:-0} bytes, $( ((rc)) && echo differ: bulkhead $(od -An -tx1 "$a/descriptors" 2>/dev/null | tr -d '\n') xhci_hcd $(od -An -tx1 "$b/descriptors" 2>/dev/null | tr -d '\n') || echo "equal: $(od -An -tx1 -N18 "$a/descriptors" | tr -d '\n')...")"
+	if ((rc)); then
+		what="differ: bulkhead $(hex "$a/descriptors"); xhci_hcd $(hex "$b/descriptors")"
+	else
+		what="equal, device descriptor $(hex -N18 "$a/descriptors")"
+	fi
+	result "usbstor_descriptors_${id/:/_}" $rc "through bulkhead (${a:-none}, the driver's copy) and xhci_hcd (${b:-none}): ${n:-0} bytes, $what"
+	[ "$id" = "$MSD" ] && usbdev=${a##*/}
 done
 
 # the disks
@@ -113,5 +117,11 @@ r1=$(seq_mbs "$dev" read) w1=$(seq_mbs "$dev" write)
 r2=$(seq_mbs "/dev/$disk_theirs" read) w2=$(seq_mbs "/dev/$disk_theirs" write)
 load_lines "$log" 'usbstor| usb-usbip: '
 urbs=$(pick ' control and bulk URBs: ' "$(cnt ' control and bulk URBs: ')")
+limits="max_sectors_kb $(cat /sys/block/$disk_ours/queue/max_sectors_kb), max_segments $(cat /sys/block/$disk_ours/queue/max_segments)"
 [[ -n $r1 && -n $w1 && -n $r2 && -n $w2 ]]
-result usbstor_sequential $? "32 MiB O_DIRECT bs=1M: through bulkhead read ${r1:-none}, write ${w1:-none}; kernel's xhci_hcd read ${r2:-none}, write ${w2:-none}; ${urbs:-}"
+result usbstor_sequential $? "32 MiB O_DIRECT bs=1M: through bulkhead read ${r1:-none}, write ${w1:-none}; kernel's xhci_hcd read ${r2:-none}, write ${w2:-none}; bridged disk's $limits; ${urbs:-}"
+
+# the kernel saw no error, reset or timeout on the bridged disk or its USB device
+errs=$(dmesg | grep -E "(\b$disk_ours\b|usb ${usbdev:-none}:)" | grep -iE 'error|reset|fail|timeout|abort')
+[[ -z $errs ]]
+result usbstor_no_errors $? "${errs:-no error, reset or timeout logged for $disk_ours or usb ${usbdev:-?}}"
