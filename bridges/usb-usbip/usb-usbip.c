@@ -17,8 +17,10 @@
  *     bConfigurationValue, alternate setting 0) and -EPERM otherwise;
  *     SET_ADDRESS never comes (vhci answers it itself);
  *   - a bulk or interrupt endpoint of the configuration descriptor: the URB
- *     in pieces of the session's slot size (an interrupt endpoint: one
- *     service interval's payload, USB 2.0 5.7.3), one piece in flight per
+ *     in pieces, a bulk piece a span of the session's slots up to half its
+ *     bulk buffer (one transfer on the ring: a usb-storage command's data
+ *     in one or two), an interrupt piece one service interval's payload
+ *     (USB 2.0 5.7.3); one piece in flight per
  *     endpoint, so URBs on one endpoint complete in order; an IN URB ends
  *     at a short piece, as a transfer ends at a short packet (USB 2.0
  *     5.8.3), and URB_SHORT_NOT_OK turns that into -EREMOTEIO; an OUT URB
