@@ -91,3 +91,12 @@ breader=$(poll_out 60 bridged)
 scriptor_rtt "$pcscd_log" "$APDU" "$N" "$breader"
 echo "apdu pcscd-bulkhead $SCRIPTOR_RTT (pcscd, libccid, vhci-hcd, usb-usbip, xhci; $SCRIPTOR_ANSWERS answers)" >>"$txt"
 echo "RESULT usb-apdu-pcscd-bulkhead $SCRIPTOR_RTT reader=\"$breader\" answers=$SCRIPTOR_ANSWERS"
+# round trips as ratios to pcscd on the kernel's xhci_hcd (means; above 1: slower)
+mean_of() { grep -oE 'mean [0-9]+ us' <<<"$1" | grep -oE '[0-9]+'; }
+k=$(mean_of "$(grep '^apdu pcscd-xhci_hcd ' "$txt")")
+for p in bulkhead-ccid pcscd-bulkhead; do
+	m=$(mean_of "$(grep "^apdu $p " "$txt")")
+	r=$(awk -v a="${m:-0}" -v b="${k:-0}" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
+	echo "apduratio $p $r" >>"$txt"
+	echo "RESULT usb-apdu-ratio $p/pcscd-xhci_hcd=$r (mean $m us against $k us)"
+done

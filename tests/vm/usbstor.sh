@@ -117,9 +117,9 @@ r1=$(seq_mbs "$dev" read) w1=$(seq_mbs "$dev" write)
 r2=$(seq_mbs "/dev/$disk_theirs" read) w2=$(seq_mbs "/dev/$disk_theirs" write)
 load_lines "$log" 'usbstor| usb-usbip: '
 urbs=$(pick ' control and bulk URBs: ' "$(cnt ' control and bulk URBs: ')")
-limits="max_sectors_kb $(cat /sys/block/$disk_ours/queue/max_sectors_kb), max_segments $(cat /sys/block/$disk_ours/queue/max_segments)"
+limits() { echo "max_sectors_kb $(cat "/sys/block/$1/queue/max_sectors_kb"), max_segments $(cat "/sys/block/$1/queue/max_segments")"; }
 [[ -n $r1 && -n $w1 && -n $r2 && -n $w2 ]]
-result usbstor_sequential $? "32 MiB O_DIRECT bs=1M: through bulkhead read ${r1:-none}, write ${w1:-none}; kernel's xhci_hcd read ${r2:-none}, write ${w2:-none}; bridged disk's $limits; ${urbs:-}"
+result usbstor_sequential $? "32 MiB O_DIRECT bs=1M: through bulkhead read ${r1:-none}, write ${w1:-none}; kernel's xhci_hcd read ${r2:-none}, write ${w2:-none}; bridged disk's $(limits "$disk_ours"), the kernel's $(limits "$disk_theirs"); ${urbs:-}"
 
 # the kernel saw no error, reset or timeout on the bridged disk or its USB device
 errs=$(dmesg | grep -E "(\b$disk_ours\b|usb ${usbdev:-none}:)" | grep -iE 'error|reset|fail|timeout|abort')
