@@ -421,7 +421,9 @@ static int on_ack(struct bridge *b, const struct bh_ps_desc *d)
 		if (b->urbs[i].used && b->urbs[i].busy && b->urbs[i].tag == d->tag)
 			r = &b->urbs[i];
 	if (!r) {
-		bh_ps_free(b->u.ps, d); /* a cancel's own ack: one slot */
+		/* a cancel's own ack (its tag has 0x40000000): one slot; nothing else is ours */
+		if (d->tag & 0x40000000u)
+			bh_ps_free(b->u.ps, d);
 		return 0;
 	}
 	bh_ps_free_span(b->u.ps, r->offset, r->chunk);
