@@ -1,7 +1,7 @@
 # bulkhead: a thin wrapper around meson + ninja, and the two commands the README promises.
 BUILD ?= build
 
-.PHONY: all deps build check demo unit fuzz bench-ps bench-nic bench-fb bench-accessors clean format
+.PHONY: all deps build check demo unit fuzz bench-ps bench-nic bench-fb bench-usb bench-accessors clean format
 
 all: build
 
@@ -64,6 +64,11 @@ bench-block: build
 # the display: frames per second through the session and fb-vnc vs the kernel's bochs DRM, one boot
 bench-fb: build
 	@bench/fb/run
+
+# USB: usb-storage and the smart-card reader through bulkhead's xhci driver and usb-usbip
+# vs the kernel's own xhci_hcd, in one boot
+bench-usb: build
+	@bench/usb/run
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

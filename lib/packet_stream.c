@@ -196,6 +196,48 @@ void bh_ps_free(struct bh_packet_stream *ps, const struct bh_ps_desc *d)
 	ps->free_slots[ps->nfree++] = (uint32_t)slot;
 }
 
+int bh_ps_alloc_span(struct bh_packet_stream *ps, uint32_t len, struct bh_ps_desc *d)
+{
+	uint32_t need, run = 0;
+
+	if (ps->role != BH_PS_SOURCE || !ps->slot_size || len > ps->bulk_size)
+		return -EINVAL;
+	if (len <= ps->slot_size)
+		return bh_ps_alloc(ps, len, d);
+	need = (uint32_t)(((uint64_t)len + ps->slot_size - 1) / ps->slot_size);
+	for (uint32_t s = 0; s < ps->nslots; s++) {
+		uint32_t first;
+
+		run = ps->slot_busy[s] ? 0 : run + 1;
+		if (run < need)
+			continue;
+		first = s + 1 - need;
+		for (uint32_t i = 0; i < ps->nfree;) {
+			if (ps->free_slots[i] >= first && ps->free_slots[i] <= s)
+				ps->free_slots[i] = ps->free_slots[--ps->nfree];
+			else
+				i++;
+		}
+		memset(ps->slot_busy + first, 1, need);
+		memset(d, 0, sizeof(*d));
+		d->offset = (uint64_t)first * ps->slot_size;
+		d->length = len;
+		return 0;
+	}
+	return -ENOBUFS;
+}
+
+void bh_ps_free_span(struct bh_packet_stream *ps, uint64_t offset, uint32_t len)
+{
+	struct bh_ps_desc d = {.offset = offset};
+	uint32_t n = ps->slot_size && len > ps->slot_size
+			 ? (uint32_t)(((uint64_t)len + ps->slot_size - 1) / ps->slot_size)
+			 : 1;
+
+	for (uint32_t i = 0; i < n; i++, d.offset += ps->slot_size)
+		bh_ps_free(ps, &d);
+}
+
 static struct bh_ps_ring *outgoing(struct bh_packet_stream *ps)
 {
 	return ps->role == BH_PS_SOURCE ? &ps->submit : &ps->ack;

@@ -56,7 +56,7 @@ void bh_usb_close(struct bh_usb *u)
 int bh_usb_submit(struct bh_usb *u, uint32_t op, uint64_t arg, const void *data, uint32_t len,
 		  uint32_t tag, struct bh_ps_desc *d)
 {
-	int rc = bh_ps_alloc(u->ps, len ? len : 1, d);
+	int rc = bh_ps_alloc_span(u->ps, len ? len : 1, d);
 
 	if (rc)
 		return rc;
@@ -68,7 +68,7 @@ int bh_usb_submit(struct bh_usb *u, uint32_t op, uint64_t arg, const void *data,
 	if (data && len)
 		memcpy(bh_ps_data(u->ps, d), data, len);
 	if (bh_ps_put(u->ps, d, 1) != 1) {
-		bh_ps_free(u->ps, d);
+		bh_ps_free_span(u->ps, d->offset, len);
 		return -ENOSPC;
 	}
 	bh_ps_flush(u->ps);

@@ -17,8 +17,10 @@
  *     bConfigurationValue, alternate setting 0) and -EPERM otherwise;
  *     SET_ADDRESS never comes (vhci answers it itself);
  *   - a bulk or interrupt endpoint of the configuration descriptor: the URB
- *     in pieces of the session's slot size (an interrupt endpoint: one
- *     service interval's payload, USB 2.0 5.7.3), one piece in flight per
+ *     in pieces, a bulk piece a span of the session's slots up to half its
+ *     bulk buffer (one transfer on the ring: a usb-storage command's data
+ *     in one or two), an interrupt piece one service interval's payload
+ *     (USB 2.0 5.7.3); one piece in flight per
  *     endpoint, so URBs on one endpoint complete in order; an IN URB ends
  *     at a short piece, as a transfer ends at a short packet (USB 2.0
  *     5.8.3), and URB_SHORT_NOT_OK turns that into -EREMOTEIO; an OUT URB
@@ -92,10 +94,13 @@ struct urb {
 	uint32_t flags;
 	uint32_t len, done;
 	uint32_t tag, chunk; /* the piece in flight */
+	uint64_t offset;     /* its place in the bulk buffer, as we allocated it */
 	bool cancel_pending; /* unlinked while busy; the cancel waits for a slot */
 	struct bh_usb_setup setup;
 	uint8_t *buf;
-	uint64_t t0; /* when it came */
+	uint64_t t0;	    /* when it came */
+	uint64_t t_piece;   /* when its piece went to the driver */
+	uint64_t driver_ns; /* its pieces' time in the driver */
 };
 
 struct bridge {
@@ -116,6 +121,8 @@ struct bridge {
 	uint64_t submitted, completed, errors, unlinks, attaches, refused_local;
 	/* control and bulk URBs, from CMD_SUBMIT to RET_SUBMIT: a line every TIMED of them */
 	uint64_t timed, timed_ns, timed_max_ns;
+	/* of that: in the driver (a piece's submit to its ack), and the bytes moved */
+	uint64_t timed_driver_ns, timed_bytes;
 };
 
 #define TIMED 200
@@ -227,13 +234,18 @@ static int urb_complete(struct bridge *b, struct urb *r, int status)
 		uint64_t ns = bh_now_ns() - r->t0;
 		b->timed_ns += ns;
 		b->timed_max_ns = ns > b->timed_max_ns ? ns : b->timed_max_ns;
+		b->timed_driver_ns += r->driver_ns;
+		b->timed_bytes += r->done;
 		if (++b->timed % TIMED == 0) {
 			printf(
 			    "usb-usbip: %d control and bulk URBs: mean %llu us from the kernel's "
-			    "submit to our answer, longest %llu us\n",
+			    "submit to our answer (%llu us of it in the driver), longest %llu us; "
+			    "mean %llu bytes\n",
 			    TIMED, (unsigned long long) (b->timed_ns / TIMED / 1000),
-			    (unsigned long long) (b->timed_max_ns / 1000));
-			b->timed_ns = b->timed_max_ns = 0;
+			    (unsigned long long) (b->timed_driver_ns / TIMED / 1000),
+			    (unsigned long long) (b->timed_max_ns / 1000),
+			    (unsigned long long) (b->timed_bytes / TIMED));
+			b->timed_ns = b->timed_max_ns = b->timed_driver_ns = b->timed_bytes = 0;
 		}
 	}
 	rc = ret_submit(b, r->seqnum, status, r->done, r->in ? r->buf : NULL, 0);
@@ -245,6 +257,14 @@ static int urb_complete(struct bridge *b, struct urb *r, int status)
 static int parse_config(struct bridge *b)
 {
 	const struct endpoint none = {0};
+	const uint32_t slot = b->u.info.max_transfer; /* the server's request size */
+	/*
+	 * a bulk piece spans slots, up to half the bulk buffer: a URB of the
+	 * kernel's usb-storage (120 KiB at high speed, 1 MiB at SuperSpeed)
+	 * is one or two transfers, and a piece fits the transfer ring even
+	 * where TRBs stop at every 4 KiB page (no IOMMU)
+	 */
+	const uint32_t span = (uint32_t) (b->u.ps->bulk_size / 2);
 	unsigned int off = 0;
 	const uint8_t *d;
 	struct endpoint *last = NULL;
@@ -252,7 +272,7 @@ static int parse_config(struct bridge *b)
 	for (unsigned int i = 0; i < 32; i++)
 		b->ep[i] = none;
 	b->ep[0] = (struct endpoint){
-	    .type = USB_EP_CONTROL, .limit = BH_USB_SLOT, .max_packet = b->u.info.device[7]};
+	    .type = USB_EP_CONTROL, .limit = slot, .max_packet = b->u.info.device[7]};
 	b->ep[0x10] = b->ep[0];
 	if (b->config_len < 9 || b->config[1] != USB_DT_CONFIG)
 		return -EINVAL;
@@ -270,12 +290,12 @@ static int parse_config(struct bridge *b)
 		struct endpoint *e = &b->ep[key];
 		e->type = d[3] & 3;
 		e->max_packet = mps & 0x7ff;
-		e->limit = BH_USB_SLOT;
+		e->limit = e->type == USB_EP_BULK ? span : slot;
 		if (e->type == USB_EP_INT) {
 			/* USB 2.0 9.6.6: high-speed high-bandwidth endpoints move 1-3 packets */
 			e->limit = e->max_packet * (1u + ((mps >> 11) & 3));
-			if (!e->limit || e->limit > BH_USB_SLOT)
-				e->limit = BH_USB_SLOT;
+			if (!e->limit || e->limit > slot)
+				e->limit = slot;
 		}
 		last = e;
 	}
@@ -349,6 +369,8 @@ static int urb_start(struct bridge *b, struct urb *r)
 	if (!b->next_tag)
 		b->next_tag = 1;
 	r->chunk = len;
+	r->offset = d.offset;
+	r->t_piece = bh_now_ns();
 	r->busy = true;
 	return 0;
 }
@@ -390,7 +412,7 @@ static int pump(struct bridge *b)
 	return 0;
 }
 
-/* one ack from the session's server */
+/* one ack from the session's server; its slots go back as we allocated them */
 static int on_ack(struct bridge *b, const struct bh_ps_desc *d)
 {
 	struct urb *r = NULL;
@@ -398,9 +420,15 @@ static int on_ack(struct bridge *b, const struct bh_ps_desc *d)
 	for (unsigned int i = 0; i < MAX_URBS && !r; i++)
 		if (b->urbs[i].used && b->urbs[i].busy && b->urbs[i].tag == d->tag)
 			r = &b->urbs[i];
-	if (!r)
-		return 0; /* a cancel's own ack */
+	if (!r) {
+		/* a cancel's own ack (its tag has 0x40000000): one slot; nothing else is ours */
+		if (d->tag & 0x40000000u)
+			bh_ps_free(b->u.ps, d);
+		return 0;
+	}
+	bh_ps_free_span(b->u.ps, r->offset, r->chunk);
 	r->busy = false;
+	r->driver_ns += bh_now_ns() - r->t_piece;
 	if (d->length > r->chunk) {
 		printf("usb-usbip: the driver acked %u bytes for a request of %u\n", d->length,
 		       r->chunk);
@@ -410,8 +438,9 @@ static int on_ack(struct bridge *b, const struct bh_ps_desc *d)
 		urb_free(b, r); /* its RET_UNLINK went already */
 		return 0;
 	}
+	/* our slots were free again above, but nothing reuses them before we return */
 	if (r->in && d->length)
-		memcpy(r->buf + r->done, bh_ps_data(b->u.ps, d), d->length);
+		memcpy(r->buf + r->done, b->u.ps->bulk + r->offset, d->length);
 	r->done += d->length;
 	if (d->status)
 		return urb_complete(b, r, d->status);
@@ -436,11 +465,9 @@ static int acks(struct bridge *b)
 	int got, rc = 0;
 
 	while ((got = bh_ps_get(b->u.ps, d, BATCH)) > 0) {
-		for (int i = 0; i < got; i++) {
+		for (int i = 0; i < got; i++)
 			if (!rc)
 				rc = on_ack(b, &d[i]);
-			bh_ps_free(b->u.ps, &d[i]);
-		}
 		if (rc)
 			return rc;
 	}

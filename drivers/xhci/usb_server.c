@@ -42,6 +42,8 @@
 #define REQ_GET_INTERFACE 10
 #define REQ_SET_INTERFACE 11
 #define REQ_SYNCH_FRAME 12
+/* USB 3.2 9.4, table 9-4: the kernel sends it to every SuperSpeed device */
+#define REQ_SET_ISOCH_DELAY 49
 
 static const struct bh_session_stream_spec usb_spec = {
     .server_role = BH_PS_SINK,
@@ -317,6 +319,9 @@ static int control_check(struct usb_device *d, const struct bh_usb_setup *s, uin
 	case REQ_GET_INTERFACE:
 	case REQ_SYNCH_FRAME:
 		return in ? 0 : -EINVAL;
+	case REQ_SET_ISOCH_DELAY:
+		/* USB 3.2 9.4.11: the delay in ns, for the device's isochronous timing only */
+		return recip == USB_RECIP_DEVICE && !in && !s->length ? 0 : -EINVAL;
 	case REQ_GET_DESCRIPTOR:
 		if (!in)
 			return -EINVAL;
@@ -365,7 +370,8 @@ static int start(struct usb_client *c, struct bh_ps_desc *d)
 		return d->status; /* the stream refused it: outside the bulk buffer */
 	if (!dev)
 		return -ENODEV;
-	if (d->length > BH_USB_SLOT)
+	/* one slot; a bulk request may span slots (the stream kept it inside the bulk buffer) */
+	if (d->length > (d->op == BH_USB_BULK ? BH_USB_BULK_SIZE : BH_USB_SLOT))
 		return -EINVAL;
 	switch (d->op) {
 	case BH_USB_CONTROL:

@@ -104,6 +104,13 @@ void bh_ps_detach(struct bh_packet_stream *ps);
 /* source: a slot of at least len bytes; -ENOBUFS when all are in flight */
 int bh_ps_alloc(struct bh_packet_stream *ps, uint32_t len, struct bh_ps_desc *d);
 void bh_ps_free(struct bh_packet_stream *ps, const struct bh_ps_desc *d);
+/*
+ * source: consecutive slots for a payload larger than one (up to the bulk
+ * buffer), or one slot; -ENOBUFS when no run of free slots is that long.
+ * bh_ps_free_span gives back what bh_ps_alloc_span took for len bytes at offset.
+ */
+int bh_ps_alloc_span(struct bh_packet_stream *ps, uint32_t len, struct bh_ps_desc *d);
+void bh_ps_free_span(struct bh_packet_stream *ps, uint64_t offset, uint32_t len);
 
 /* the payload of a validated descriptor */
 static inline void *bh_ps_data(struct bh_packet_stream *ps, const struct bh_ps_desc *d)

@@ -59,9 +59,13 @@
 
 #define BH_USB_SERVICE "usb"
 #define BH_USB_VERSION 1
-/* the stream a server offers: 16 requests in flight, 4 KiB each at most */
+/*
+ * the stream a server offers: 16 requests in flight in 64 KiB slots; a bulk
+ * request may span consecutive slots (bh_ps_alloc_span), up to the whole
+ * bulk buffer, so a mass-storage command's data moves as one transfer
+ */
 #define BH_USB_RING 16
-#define BH_USB_SLOT 4096u
+#define BH_USB_SLOT 65536u
 #define BH_USB_BULK_SIZE (BH_USB_RING * BH_USB_SLOT)
 
 enum bh_usb_op {
@@ -138,9 +142,10 @@ int bh_usb_open(struct bh_core *core, int timeout_ms, struct bh_usb *u, char *wh
 void bh_usb_close(struct bh_usb *u);
 
 /*
- * Submit one request: a slot for len bytes, data copied in for OUT (data
- * may be NULL), tag ours. 0, -ENOBUFS when all slots are in flight, or
- * -ENOSPC when the ring is full.
+ * Submit one request: a slot (or a span of them, for len beyond one) for len
+ * bytes, data copied in for OUT (data may be NULL), tag ours. 0, -ENOBUFS
+ * when no slots are free, or -ENOSPC when the ring is full. Its ack's slots
+ * go back with bh_ps_free_span(ps, offset, len).
  */
 int bh_usb_submit(struct bh_usb *u, uint32_t op, uint64_t arg, const void *data, uint32_t len,
 		  uint32_t tag, struct bh_ps_desc *d);

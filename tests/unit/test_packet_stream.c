@@ -377,6 +377,42 @@ static void test_slots_exhausted(void **state)
 	assert_int_equal(f->src.invalid, 0);
 }
 
+static void test_spans(void **state)
+{
+	struct fx *f = *state;
+	struct bh_ps_desc big, one[BULK / SLOT], d;
+
+	assert_int_equal(bh_ps_alloc_span(&f->src, BULK + 1, &d), -EINVAL);
+	assert_int_equal(bh_ps_alloc_span(&f->snk, SLOT, &d), -EINVAL);
+	/* the whole bulk buffer, then nothing else */
+	assert_int_equal(bh_ps_alloc_span(&f->src, BULK, &big), 0);
+	assert_int_equal(big.offset, 0);
+	assert_int_equal(big.length, BULK);
+	assert_int_equal(bh_ps_alloc(&f->src, 1, &d), -ENOBUFS);
+	bh_ps_free_span(&f->src, big.offset, BULK);
+	/* every other slot taken: no run of two, but single slots are there */
+	for (unsigned int i = 0; i < BULK / SLOT; i++)
+		assert_int_equal(bh_ps_alloc(&f->src, SLOT, &one[i]), 0);
+	for (unsigned int i = 0; i < BULK / SLOT; i++)
+		if ((one[i].offset / SLOT) % 2)
+			bh_ps_free(&f->src, &one[i]);
+	assert_int_equal(bh_ps_alloc_span(&f->src, SLOT + 1, &d), -ENOBUFS);
+	assert_int_equal(bh_ps_alloc_span(&f->src, SLOT, &d), 0);
+	bh_ps_free(&f->src, &d);
+	/* two neighbours free: a span of them, and its slots leave the free list */
+	for (unsigned int i = 0; i < BULK / SLOT; i++)
+		if (one[i].offset == 2 * SLOT)
+			bh_ps_free(&f->src, &one[i]);
+	assert_int_equal(bh_ps_alloc_span(&f->src, 3 * SLOT, &d), 0);
+	assert_int_equal(d.offset, SLOT);
+	for (unsigned int i = 0; i < BULK / SLOT / 2 - 2; i++)
+		assert_int_equal(bh_ps_alloc(&f->src, 1, &one[0]), 0);
+	assert_int_equal(bh_ps_alloc(&f->src, 1, &one[0]), -ENOBUFS);
+	bh_ps_free_span(&f->src, d.offset, 3 * SLOT);
+	assert_int_equal(bh_ps_alloc_span(&f->src, 3 * SLOT, &d), 0);
+	assert_int_equal(f->src.invalid, 0);
+}
+
 static void test_notify_only_when_waiting(void **state)
 {
 	struct fx *f = *state;
@@ -938,6 +974,7 @@ int main(void)
 		T(test_ring_full),
 		T(test_take_leaves_ack_room),
 		T(test_slots_exhausted),
+		T(test_spans),
 		T(test_notify_only_when_waiting),
 		T(test_wraparound),
 		T(test_wraparound_full_ring),

@@ -8,15 +8,21 @@
 # core take everything back and restart them while the tools above carry on.
 set -u
 . "$(dirname "$0")/lib.sh"
-conf=${DEMO_CONFIG:-$ROOT/etc/bulkhead.conf}
+src=${DEMO_CONFIG:-$ROOT/etc/bulkhead.conf}
+# core runs a copy (the demo reloads it to hand the reader to Linux), its
+# relative exec paths made absolute
+conf=$WORK/demo.conf
+sed "s#= \.\./#= $(dirname "$src")/../#" "$src" >"$conf"
 log=$WORK/demo.log
+pcscd_pid= udevd_pid=
 peer=0000:00:04.0
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
 
-say "bulkhead demo: QEMU q35 with an emulated Intel IOMMU; config $conf"
+say "bulkhead demo: QEMU q35 with an emulated Intel IOMMU; config $src"
 modprobe tun
+modprobe vhci-hcd & # for the reader's turn through USB/IP, later
 "$CORE" -c "$conf" >"$log" 2>&1 &
 CORE_PID=$!
 tail -n +1 -f "$log" &
@@ -54,6 +60,29 @@ say "the smart-card reader: QEMU's usb-ccid behind the isolated xHCI driver, rea
 grep -E "xhci\| xhci: (controller started|port [0-9]+: .* device in slot)" "$log" | head -2
 grep -E "ccid\| ccid: IccPowerOn -> " "$log" | head -1
 grep -E "apdu\| apdu: (setup|status): card|apdu\| apdu: > |apdu\| apdu: [0-9]+ exchanges" "$log" | head -3
+
+say "the reader to Linux: the CCID driver steps back (bulkhead reload), usb-usbip gives the reader to the kernel through vhci-hcd"
+t_usb=$SECONDS
+mkdir -p /run/udev
+/lib/systemd/systemd-udevd >"$WORK/udevd.log" 2>&1 &
+udevd_pid=$!
+# the config without the CCID driver and its client, with the bridge
+awk '/^\[/ { skip = ($0 == "[component \"ccid\"]" || $0 == "[component \"apdu\"]") } !skip' \
+	"$conf" >"$conf.new" && conf_usbip usbip 08e6:4433 >>"$conf.new" && mv "$conf.new" "$conf"
+run "$CLI" reload
+wait_for "$log" "usbip\| usb-usbip: .* attached to the kernel on " 30
+grep -E "usbip\| usb-usbip: .* attached to the kernel on " "$log" | head -1
+reader_in_sysfs() { usb_device_dir 08e6:4433 vhci_hcd; }
+poll_out 20 reader_in_sysfs >/dev/null
+run lsusb -d 08e6:4433
+pcscd --foreground >"$WORK/pcscd.log" 2>&1 &
+pcscd_pid=$!
+atr_line() { timeout 10 pcsc_scan -n -t 2 2>/dev/null | grep -m1 -E 'ATR: ' | sed 's/^ *//'; }
+printf '\033[2m$ pcsc_scan -n\033[0m\n'
+scan=$(poll_out 20 atr_line)
+echo "${scan:-pcsc_scan saw no card}"
+kill "$pcscd_pid" 2>/dev/null
+echo "(the reader handed over and read through the kernel in $((SECONDS - t_usb)) s)"
 
 say "the display: bochs-display in 1024x768x32, driven by an isolated driver; fb-png saves what it shows"
 grep -E "bochs\| bochs: (mode .* set|framebuffer: .* owns)" "$log" | head -2
@@ -108,8 +137,9 @@ grep -oE 'edu: TEST [a-z]+ +(PASS|FAIL)' "$log" | head -6 | sed 's/^/edu:     /'
 echo "denied:  $(grep -c 'policy: denied' "$log") requests outside policy, each logged with its reason"
 echo "revoked: $(grep -oE 'revoked "nvme":.*' "$log" | head -1)"
 echo "restarts: edu ran $(grep -c 'edu: all tests passed' "$log") times; ping and the filesystem survived; core never stopped"
-echo "card:    $(grep -oE 'ccid: IccPowerOn -> .*ATR [0-9a-f ]+' "$log" | head -1 | sed 's/.*ATR /ATR /')"
+echo "card:    $(grep -oE 'ccid: IccPowerOn -> .*ATR [0-9a-f ]+' "$log" | head -1 | sed 's/.*ATR /ATR /') (bulkhead's CCID driver); through usb-usbip, pcsc_scan: ${scan:-none}"
 echo "screen:  $(grep -oE 'fb-png: wrote .*' "$log" | tail -1)"
 echo "serial:  $(grep -oE 'term-pty: /dev/pts/[0-9]+ <-> terminal session [0-9]+' "$log" | tail -1), the pty $pty open throughout"
+[ -n "$udevd_pid" ] && kill "$udevd_pid" 2>/dev/null
 grep -q "edu: FAILED" "$log" && exit 1
 exit 0

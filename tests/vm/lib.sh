@@ -72,8 +72,8 @@ conf_nbd() { # [LINE...]
 	conf_component nbd "exec = $BUILD/bridges/block-nbd/bulkhead-block-nbd" \
 		"session = block nvme" "nbd = 0" "$@"
 }
-conf_xhci() { # [LINE...]
-	conf_component xhci "exec = $BUILD/drivers/xhci/bulkhead-xhci" "device = 1b36:000d" \
+conf_xhci() { # [LINE...] (XHCI_DEVICE: which controller, default any qemu-xhci)
+	conf_component xhci "exec = $BUILD/drivers/xhci/bulkhead-xhci" "device = ${XHCI_DEVICE:-1b36:000d}" \
 		"provides = usb" "dma = 4M" "backoff_ms = 200" "watchdog_ms = 5000" "$@"
 }
 
@@ -324,4 +324,87 @@ conf_nvme_killable() {
 	conf_core
 	conf_nvme "restart = always" "backoff_ms = 50" "backoff_max_ms = 200" \
 		"max_restarts = 100" "watchdog_ms = 5000"
+}
+
+# ---- USB ----
+# conf_usbip NAME VENDOR:PRODUCT [LINE...]: a usb-usbip bridge for the device
+conf_usbip() {
+	conf_component "$1" "exec = $BUILD/bridges/usb-usbip/bulkhead-usb-usbip" \
+		"session = usb xhci $2" "usbip = yes" "restart = on-failure" "backoff_ms = 200" \
+		"watchdog_ms = 8000" "${@:3}"
+}
+# usb_controllers: the PCI addresses of the qemu-xhci controllers, in PCI order
+usb_controllers() {
+	local d v i
+	for d in /sys/bus/pci/devices/*; do
+		read -r v <"$d/vendor" && read -r i <"$d/device" || continue
+		[ "$v:$i" = 0x1b36:0x000d ] && echo "${d##*/}"
+	done
+	return 0
+}
+# usb_device_dir VENDOR:PRODUCT WHERE: the sysfs folder of the USB device with
+# that id whose path has WHERE in it (vhci_hcd, or a controller's PCI address)
+usb_device_dir() {
+	local d v p
+	for d in /sys/bus/usb/devices/*; do
+		[ -e "$d/idVendor" ] || continue
+		read -r v <"$d/idVendor" && read -r p <"$d/idProduct" && [ "$v:$p" = "$1" ] || continue
+		[[ $(readlink -f "$d") == *"$2"* ]] && echo "$d"
+	done
+	return 0
+}
+# usb_disk WHERE: the name of the disk (sdX) whose device path has WHERE in it
+usb_disk() {
+	local b
+	for b in /sys/block/sd*; do
+		[ -e "$b" ] && [[ $(readlink -f "$b") == *"$1"* ]] && echo "${b##*/}"
+	done
+	return 0
+}
+# poll_out SECONDS CMD...: CMD's output once it prints something (tried every
+# 0.5 s; each try logged in $WORK/poll.log); 1 if it never did
+poll_out() {
+	local end=$((SECONDS + $1)) out
+	shift
+	while :; do
+		out=$("$@")
+		echo "[$SECONDS s] $1: ${out:-nothing}" >>"$WORK/poll.log"
+		[ -n "$out" ] && { printf '%s\n' "$out"; return 0; }
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.5
+	done
+}
+# scriptor_rtt PCSCD_LOG APDU N [READER]: N APDUs on one connection through
+# pcscd (scriptor; READER by name, default the first), tried up to three
+# times; pcscd's --apdu log says how long each took below it (its "SW:"
+# lines). Sets SCRIPTOR_RTT ("N APDUs: mean X us, median Y us, best Z us"),
+# SCRIPTOR_ANSWERS (answers of the last try), SCRIPTOR_TRY and SCRIPTOR_FIRST
+# (the first answer)
+scriptor_rtt() {
+	local plog=$1 apdu=$2 n=$3 before i
+	for SCRIPTOR_TRY in 1 2 3; do
+		before=$(grep -c '^[0-9]* SW: ' "$plog")
+		for ((i = 0; i < n; i++)); do echo "$apdu"; done |
+			timeout 120 scriptor ${4:+-r "$4"} >"$WORK/scriptor.out" 2>&1
+		SCRIPTOR_ANSWERS=$(grep -c '^< ' "$WORK/scriptor.out")
+		[[ $SCRIPTOR_ANSWERS == "$n" ]] && break
+		sleep 2
+	done
+	SCRIPTOR_FIRST=$(grep -m1 '^< ' "$WORK/scriptor.out")
+	SCRIPTOR_RTT=$(grep -E '^[0-9]+ SW: ' "$plog" | tail -n +$((before + 1)) | awk '{ print $1 + 0 }' | sort -n |
+		awk '{ v[++n] = $1; s += $1 } END { if (n) printf "%d APDUs: mean %d us, median %d us, best %d us", n, s / n, v[int((n + 1) / 2)], v[1] }')
+}
+# fio_job RW BS QD DEV: "iops mbps" of fio on DEV for $SECS seconds (default 5)
+fio_job() {
+	local rw=$1 bs=$2 qd=$3 dev=$4
+	# terse v3: read KiB/s and IOPS in fields 7-8, write in 48-49 (no python in the loop).
+	# gtod_reduce and iostats off: under TCG the guest clock is the HPET, and
+	# per-request clock reads would handicap the kernel's path
+	echo 0 >"/sys/block/${dev#/dev/}/queue/iostats" 2>/dev/null
+	fio --name=j --filename="$dev" --rw="$rw" --bs="$bs" --iodepth="$qd" \
+		--ioengine=libaio --direct=1 --size=128M --time_based --runtime="${SECS:-5}" \
+		--randrepeat=0 --norandommap --gtod_reduce=1 --output-format=terse --terse-version=3 \
+		2>/dev/null |
+		awk -F';' '{ if ($8 > 0) printf "%.0f %.1f\n", $8, $7 * 1024 / 1e6;
+			     else printf "%.0f %.1f\n", $49, $48 * 1024 / 1e6 }'
 }

@@ -28,22 +28,9 @@ cleanup() {
 	stop_core
 	[ -n "$udevd_pid" ] && kill "$udevd_pid" 2>/dev/null
 	# the logs, for a look from the host
-	[ -n "${BULKHEAD_OUT:-}" ] && cp "$WORK"/usbip-* "$WORK"/udevd.log "$WORK"/usbfs-poke.out "$BULKHEAD_OUT/" 2>/dev/null
+	[ -n "${BULKHEAD_OUT:-}" ] && cp "$WORK"/usbip-* "$WORK"/udevd.log "$WORK"/usbfs-poke.out "$WORK"/poll.log "$BULKHEAD_OUT/" 2>/dev/null
 }
 trap cleanup EXIT
-
-# poll_out SECONDS CMD...: CMD's output once it prints something (tried every 0.5 s)
-poll_out() {
-	local end=$((SECONDS + $1)) out
-	shift
-	while :; do
-		out=$("$@")
-		echo "[$SECONDS s] $1: ${out:-nothing}" >>"$WORK/usbip-poll.log"
-		[ -n "$out" ] && { printf '%s\n' "$out"; return 0; }
-		[ $SECONDS -lt $end ] || return 1
-		sleep 0.5
-	done
-}
 
 # the host's programs, seen in the guest through its root
 missing=
@@ -208,18 +195,11 @@ result usbip_apdu $? "opensc-tool -s $APDU: ${ans:-no answer}"
 # the round trip through pcscd: scriptor sends 20 APDUs on one connection; pcscd's
 # APDU log says how long each took below it (libccid, the kernel, the bridge,
 # the driver, the reader and card): the time on its "SW:" line
-for try in 1 2 3; do
-	n_before=$(grep -c '^[0-9]* SW: ' "$pcscd_log")
-	for ((i = 0; i < 20; i++)); do echo "$APDU"; done | timeout 120 scriptor >"$WORK/scriptor.out" 2>&1
-	answers=$(grep -c '^< ' "$WORK/scriptor.out")
-	[[ $answers == 20 ]] && break
-	sleep 2
-done
-rtt=$(grep -E '^[0-9]+ SW: ' "$pcscd_log" | tail -n +$((n_before + 1)) | awk '{ print $1 + 0 }' | sort -n |
-	awk '{ v[++n] = $1; s += $1 } END { if (n) printf "%d APDUs: mean %d us, median %d us, best %d us", n, s / n, v[int((n + 1) / 2)], v[1] }')
+scriptor_rtt "$pcscd_log" "$APDU" 20
+rtt=$SCRIPTOR_RTT answers=$SCRIPTOR_ANSWERS
 urbs=$(grep -oE 'usb-usbip: [0-9]+ control and bulk URBs: .*' "$log" | tail -1)
 [[ $answers == 20 && -n $rtt ]]
-result usbip_apdu_round_trip $? "scriptor (try $try) got $answers of 20 answers ($(grep -m1 '^< ' "$WORK/scriptor.out")); through pcscd, libccid and usb-usbip: $rtt; bulkhead's own ccid session: ${native#apdu: }; bridge: ${urbs#usb-usbip: }"
+result usbip_apdu_round_trip $? "scriptor (try $SCRIPTOR_TRY) got $answers of 20 answers ($SCRIPTOR_FIRST); through pcscd, libccid and usb-usbip: $rtt; bulkhead's own ccid session: ${native#apdu: }; bridge: ${urbs#usb-usbip: }"
 
 # ---- the xhci driver killed under pcscd ----
 pid=$(field xhci pid)
