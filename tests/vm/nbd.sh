@@ -46,6 +46,6 @@ block_kill_checks nbd $dev "$mnt" "$log" nvme disk "disk\| block-nbd: reconnecte
 	"disk\| block-nbd: /dev/nbd0 serves"
 
 kill -0 "$CORE_PID"
-result nbd_core $? "core pid $CORE_PID alive; $(count_of "$log" 'watchdog:') watchdog kills; $(count_of "$log" 'block-nbd: the kernel shut') bridge exits on a request timeout"
+result nbd_core $? "core pid $CORE_PID alive; $(count_of "$log" 'watchdog:') watchdog kills; $(count_of "$log" 'block-nbd: the kernel shut') bridge exits on a request timeout; the kernel requeued on a timeout $(dmesg | grep -c 'nbd0: Connection timed out') times (rate-limited)"
 stop_core
 grep -E "^core .*(ended|nbd|watchdog)|block-nbd: (reconnected|the block|the kernel|/dev)" "$log" | tail -40

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # vm: --kernel 6.12 --devices nvme:rp --mem 1024 --timeout 900
 # Storage through ublk (Linux 6.12): ext4 on /dev/ublkb0, served by the
-# block-ublk bridge from bulkhead's NVMe driver.
+# block-ublk bridge from bulkhead's NVMe driver, with two queues (a thread
+# and a Block session each; 'ublk_queues = 2').
 #  1. the bridge's io_uring refuses everything but its ublk commands (the
 #     bridge's own probe, BULKHEAD_UBLK_PROBE=1, through the ring it serves with)
 #  2. mkfs, mount, files with sha256, umount, fsck clean, remount, files intact
@@ -20,18 +21,20 @@ dev=/dev/ublkb0
 	conf_nvme_killable
 	# core answers no heartbeat while it bus-resets the NVMe (2-5 s under TCG)
 	conf_component ublk "exec = $BUILD/bridges/block-ublk/bulkhead-block-ublk" \
-		"session = block nvme" "ublk = 0" "env = BULKHEAD_UBLK_PROBE=1" \
-		"restart = on-failure" "backoff_ms = 50" "max_restarts = 100" "watchdog_ms = 10000"
+		"session = block nvme" "ublk = 0" "ublk_queues = 2" "env = BULKHEAD_UBLK_PROBE=1" \
+		"restart = on-failure" "backoff_ms = 50" "max_restarts = 100" "watchdog_ms = 10000" \
+		"sessions = 8" "session_memory = 160M"
 } >"$conf"
 
 modprobe ublk_drv
 start_core "$conf" "$log" || { result ublk_start 1 "core did not start"; exit 1; }
 wait_for "$log" "block-ublk: /dev/ublkb0 serves|\"ublk\" .*ended" 60
 for _ in $(seq 150); do [ -b $dev ] && break; sleep 0.2; done
-[ -b $dev ] && grep -q "ublkb0: started" "$log"
+nq=$(ls -d /sys/block/ublkb0/mq/[0-9]* 2>/dev/null | wc -l)
+[ -b $dev ] && grep -q "ublkb0: started" "$log" && [ "$nq" = 2 ]
 rc=$?
 [ -n "${BULKHEAD_OUT:-}" ] && trap 'cp "$log" "$BULKHEAD_OUT/ublk.log" 2>/dev/null' EXIT
-result ublk_started $rc "$(grep -oE 'block-ublk: /dev/ublkb0 serves.*' "$log" | head -1); $(grep -oE '/dev/ublkb0: started' "$log" | head -1); blockdev says $(blockdev --getsize64 $dev 2>/dev/null) bytes"
+result ublk_started $rc "$(grep -oE 'block-ublk: /dev/ublkb0 serves.*' "$log" | head -1); $(grep -oE '/dev/ublkb0: started' "$log" | head -1); blockdev says $(blockdev --getsize64 $dev 2>/dev/null) bytes; $nq hardware queues in sysfs"
 [ $rc = 0 ] || { tail -30 "$log"; stop_core; exit 1; }
 
 # 1. the ring's sandbox: each attempt refused, counted by the bridge
