@@ -45,6 +45,11 @@ result ublk_ring_sandbox $? "$probes"
 # 2. a filesystem on it; 3. kills under writes (lib.sh's storage checks)
 block_fs_checks ublk $dev "$mnt"
 block_kill_checks ublk $dev "$mnt" "$log" nvme ublk "block-ublk: reconnected" "ublkb0: recovered"
+# each queue's thread took its own new session after each driver kill
+q0=$(count_of "$log" 'reconnected .* on queue 0')
+q1=$(count_of "$log" 'reconnected .* on queue 1')
+[ "$q0" -ge "${KILLS:-5}" ] && [ "$q1" -ge "${KILLS:-5}" ]
+result ublk_queues_reconnect $? "queue 0 reconnected $q0 times, queue 1 $q1 times (re-issued on queue 1: $(grep -oE 'on queue 1\): [0-9]+' "$log" | awk -F': ' '{ s += $2 } END { print s + 0 }'))"
 
 kill -0 "$CORE_PID"
 result ublk_core $? "core pid $CORE_PID alive; $(count_of "$log" 'watchdog:') watchdog kills"
