@@ -76,7 +76,8 @@
 #define RECONNECT_MS 60000
 #define BEAT_MS 200
 #define STATS_MS 5000
-#define SPIN_POLLS 2000 /* looks at the ack ring before sleeping, while the driver has requests */
+/* looks at the ack ring before sleeping while the driver has requests (BULKHEAD_UBLK_SPIN=N) */
+#define SPIN_POLLS 2000
 #define PROBE_TAG 0xffff0000u
 
 enum tag_state { T_KERNEL, T_DRIVER };
@@ -127,6 +128,7 @@ struct bridge {
 	unsigned int depth, nq, stopped;
 	int dev;
 	bool stats;
+	unsigned int spin; /* SPIN_POLLS, or BULKHEAD_UBLK_SPIN */
 	double tsc_per_us;
 	struct queue q[MAX_QUEUES];
 };
@@ -552,7 +554,7 @@ static void serve(struct queue *q)
 		io_uring_submit(&q->ring);
 		/* the driver has some: a fast ack is cheaper found than signalled */
 		n = 0;
-		for (unsigned int k = 0; !n && k < SPIN_POLLS && !io_uring_cq_ready(&q->ring); k++) {
+		for (unsigned int k = 0; !n && k < q->b->spin && !io_uring_cq_ready(&q->ring); k++) {
 			__builtin_ia32_pause();
 			n = reap_acks(q);
 		}
@@ -629,6 +631,8 @@ int main(void)
 		return 1;
 	}
 	b.stats = getenv("BULKHEAD_UBLK_STATS") != NULL;
+	b.spin = getenv("BULKHEAD_UBLK_SPIN") ? (unsigned int)atoi(getenv("BULKHEAD_UBLK_SPIN"))
+					       : SPIN_POLLS;
 	if (b.stats)
 		b.tsc_per_us = tsc_rate();
 	for (unsigned int i = 0; i < MAX_QUEUES; i++)
