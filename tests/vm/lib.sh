@@ -303,6 +303,15 @@ kill_writers_stop() {
 	[ -s "$WORK/kw.err" ] && KW_ERRORS="$KW_ERRORS: $(head -c 200 "$WORK/kw.err")"
 }
 
+# conf_ublk_killable NAME [LINE...]: the block-ublk bridge on the NVMe
+# driver's session, restarted at once and as often as it takes; core
+# answers no heartbeat while it bus-resets the NVMe (2-5 s under TCG)
+conf_ublk_killable() {
+	conf_component "$1" "exec = $BUILD/bridges/block-ublk/bulkhead-block-ublk" \
+		"session = block nvme" "${@:2}" "restart = on-failure" "backoff_ms = 50" \
+		"max_restarts = 100" "watchdog_ms = 10000"
+}
+
 # conf_nvme_killable: the [core] section and the NVMe driver of the kill
 # scenarios: restarted at once, as often as it takes, watched by the watchdog
 conf_nvme_killable() {

@@ -12,16 +12,10 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-conf=$WORK/nbd.conf
-log=$WORK/nbd.log
-mnt=$WORK/nmnt
-dev=/dev/nbd0
+conf=$WORK/nbd.conf log=$WORK/nbd.log mnt=$WORK/nmnt dev=/dev/nbd0
 {
 	conf_nvme_killable
-	# core answers no heartbeat while it bus-resets the NVMe (2-5 s under TCG)
-	conf_component disk "exec = $BUILD/bridges/block-ublk/bulkhead-block-ublk" \
-		"session = block nvme" "ublk = 0" "nbd = 0" \
-		"restart = on-failure" "backoff_ms = 50" "max_restarts = 100" "watchdog_ms = 10000"
+	conf_ublk_killable disk "ublk = 0" "nbd = 0"
 	conf_component ublkonly "exec = $BUILD/bridges/block-ublk/bulkhead-block-ublk" \
 		"session = block nvme" "ublk = 1" "restart = never"
 } >"$conf"

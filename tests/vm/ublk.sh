@@ -13,16 +13,10 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-conf=$WORK/ublk.conf
-log=$WORK/ublk.log
-mnt=$WORK/umnt
-dev=/dev/ublkb0
+conf=$WORK/ublk.conf log=$WORK/ublk.log mnt=$WORK/umnt dev=/dev/ublkb0
 {
 	conf_nvme_killable
-	# core answers no heartbeat while it bus-resets the NVMe (2-5 s under TCG)
-	conf_component ublk "exec = $BUILD/bridges/block-ublk/bulkhead-block-ublk" \
-		"session = block nvme" "ublk = 0" "ublk_queues = 2" "env = BULKHEAD_UBLK_PROBE=1" \
-		"restart = on-failure" "backoff_ms = 50" "max_restarts = 100" "watchdog_ms = 10000" \
+	conf_ublk_killable ublk "ublk = 0" "ublk_queues = 2" "env = BULKHEAD_UBLK_PROBE=1" \
 		"sessions = 8" "session_memory = 160M"
 } >"$conf"
 
