@@ -605,15 +605,6 @@ static void *queue_thread(void *arg)
 	return NULL;
 }
 
-/* TSC ticks per microsecond, for the stats (the guest's clock reads can be system calls) */
-static double tsc_rate(void)
-{
-	uint64_t t0 = bh_now_ns(), c0 = __rdtsc();
-
-	nanosleep(&(struct timespec){ .tv_nsec = 20000000 }, NULL);
-	return (double)(__rdtsc() - c0) / ((double)(bh_now_ns() - t0) / 1e3);
-}
-
 int main(void)
 {
 	static struct bridge b = { .core_lock = PTHREAD_MUTEX_INITIALIZER };
@@ -634,7 +625,7 @@ int main(void)
 	b.spin = getenv("BULKHEAD_UBLK_SPIN") ? (unsigned int)atoi(getenv("BULKHEAD_UBLK_SPIN"))
 					       : SPIN_POLLS;
 	if (b.stats)
-		b.tsc_per_us = tsc_rate();
+		b.tsc_per_us = bh_tsc_per_us();
 	for (unsigned int i = 0; i < MAX_QUEUES; i++)
 		b.q[i] = (struct queue){ .b = &b, .id = i, .blk = &b.q[i].gen[0].blk };
 	rc = bh_block_open(&b.core, -1, b.q[0].blk, why, sizeof(why));
