@@ -77,7 +77,7 @@
 #define BEAT_MS 200
 #define STATS_MS 5000
 /* looks at the ack ring before sleeping while the driver has requests (BULKHEAD_UBLK_SPIN=N) */
-#define SPIN_POLLS 2000
+#define SPIN_POLLS 1000
 #define PROBE_TAG 0xffff0000u
 
 enum tag_state { T_KERNEL, T_DRIVER };
