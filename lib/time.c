@@ -24,6 +24,6 @@ double bh_tsc_per_us(void)
 {
 	uint64_t t0 = bh_now_ns(), c0 = __rdtsc();
 
-	nanosleep(&(struct timespec){ .tv_nsec = 20000000 }, NULL);
-	return (double)(__rdtsc() - c0) / ((double)(bh_now_ns() - t0) / 1e3);
+	nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
+	return (double) (__rdtsc() - c0) / ((double) (bh_now_ns() - t0) / 1e3);
 }
