@@ -136,10 +136,11 @@ conf_bochs() {
 }
 
 # start_core CONFIG LOG: core in the background, its log (components' output too) in LOG
+# (binding devices took 18 s once with the host's load average at 14)
 start_core() {
 	"$CORE" -c "$1" >"$2" 2>&1 &
 	CORE_PID=$!
-	wait_for "$2" "backend (vfio|uio)" 20 || { echo "core did not start:"; cat "$2"; return 1; }
+	wait_for "$2" "backend (vfio|uio)" 60 || { echo "core did not start:"; cat "$2"; return 1; }
 }
 
 stop_core() {
