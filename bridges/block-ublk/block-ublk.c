@@ -478,7 +478,14 @@ static void probe(struct queue *q)
 	printf("block-ublk: probe: registering another file: %s\n",
 	       rc < 0 ? strerror(-rc) : "done (not refused)");
 	refused += rc == -EPERM || rc == -EACCES;
-	printf("block-ublk: probe: %u of 5 refused\n", refused);
+	/* threads are allowed (one per queue), processes are not */
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(0);
+	printf("block-ublk: probe: a new process (fork): %s\n",
+	       pid < 0 ? strerror(errno) : "made (not refused)");
+	refused += pid < 0 && errno == EPERM;
+	printf("block-ublk: probe: %u of 6 refused\n", refused);
 }
 
 /* BULKHEAD_UBLK_STATS: every STATS_MS while requests come */

@@ -4,7 +4,8 @@
 # block-ublk bridge from bulkhead's NVMe driver, with two queues (a thread
 # and a Block session each; 'ublk_queues = 2').
 #  1. the bridge's io_uring refuses everything but its ublk commands (the
-#     bridge's own probe, BULKHEAD_UBLK_PROBE=1, through the ring it serves with)
+#     bridge's own probe, BULKHEAD_UBLK_PROBE=1, through the ring it serves with),
+#     and core's filter lets it make threads (one per queue) but not processes
 #  2. mkfs, mount, files with sha256, umount, fsck clean, remount, files intact
 #  3. user recovery with reissue: with ext4 mounted and fsync'ed files and
 #     O_DIRECT rewrites going on, the NVMe driver and the bridge are each
@@ -32,8 +33,8 @@ result ublk_started $rc "$(grep -oE 'block-ublk: /dev/ublkb0 serves.*' "$log" | 
 [ $rc = 0 ] || { tail -30 "$log"; stop_core; exit 1; }
 
 # 1. the ring's sandbox: each attempt refused, counted by the bridge
-probes=$(grep -oE 'block-ublk: probe: [^0-9].*' "$log" | head -5 | sed 's/block-ublk: probe: //' | tr '\n' ';')
-grep -q "block-ublk: probe: 5 of 5 refused" "$log"
+probes=$(grep -oE 'block-ublk: probe: [^0-9].*' "$log" | head -6 | sed 's/block-ublk: probe: //' | tr '\n' ';')
+grep -q "block-ublk: probe: 6 of 6 refused" "$log"
 result ublk_ring_sandbox $? "$probes"
 
 # 2. a filesystem on it; 3. kills under writes (lib.sh's storage checks)
