@@ -17,8 +17,9 @@
  * kernel's next request in one io_uring_enter; while it holds some, the
  * thread looks at the session's acknowledgements for SPIN_POLLS rounds
  * before it arms the stream's wake-up and sleeps, so a fast completion
- * costs the driver no eventfd write and us no wake-up.
- * BULKHEAD_UBLK_STATS=1 logs, per queue, where a request's time went.
+ * costs the driver no eventfd write and us no wake-up
+ * (BULKHEAD_UBLK_SPIN=N sets the rounds). BULKHEAD_UBLK_STATS=1 logs, per
+ * queue, where a request's time went.
  *
  * Data moves once. Each tag's buffer is a slot of the Block session's bulk
  * buffer, the DMA memory the NVMe device reads and writes: the kernel
@@ -34,9 +35,10 @@
  * refused, then enabled; then a seccomp filter of our own refuses
  * io_uring_setup and io_uring_register, so the ring cannot become a way
  * around core's filter (core allows the io_uring calls only to components
- * with 'ublk = N'). BULKHEAD_UBLK_PROBE=1 in the environment makes us try
- * a file open, a read, a socket and a new ring through it and log each
- * refusal (tests/vm/ublk.sh).
+ * with 'ublk = N', and lets them make threads but not processes).
+ * BULKHEAD_UBLK_PROBE=1 in the environment makes us try a file open, a
+ * read, a socket and a new ring through it, a file registration and a
+ * fork, and log each refusal (tests/vm/ublk.sh).
  *
  * Recovery: if the driver dies we keep the device, reopen the session and
  * re-issue what was in flight, as block-nbd does. The kernel still holds
