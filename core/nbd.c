@@ -30,11 +30,13 @@
 /*
  * A request unanswered this long is requeued by the kernel (to the next
  * socket plugged in); that is how the requests a dead bridge held get
- * issued again. A live bridge whose request is this slow (a driver
- * restart takes 2-5 s under TCG) sees its socket shut down, exits, and is
- * restarted like a dead one.
+ * issued again. A live bridge whose request is this slow sees its socket
+ * shut down, exits, and is restarted like a dead one: a driver restart
+ * holds the bridge's requests 2.5 s (kill to new session, load average 8
+ * under TCG), so 15 s leaves room for a host several times as loaded,
+ * and each bridge death stalls its requests at most that long.
  */
-#define NBD_REQUEST_TIMEOUT_S 10
+#define NBD_REQUEST_TIMEOUT_S 15
 /* what the kernel may send: the bridge answers trim even if the disk cannot */
 #define NBD_SERVER_FLAGS (NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_TRIM)
 
