@@ -477,6 +477,15 @@ static int component_key(struct parse *p, const char *name, const char *value)
 		c->trace_off = value[1] == 'f';
 		return 1;
 	}
+	if (strcmp(name, "ublk_queues") == 0) {
+		uint32_t n;
+		if (parse_u32(value, &n) || n < 1 || n > 16)
+			return fail(p, "ublk_queues = '%s': the queues of /dev/ublkbN, each served "
+				       "by a thread of the bridge (1-16)",
+				    value);
+		c->ublk_queues = n;
+		return 1;
+	}
 	if (strcmp(name, "ioport") == 0)
 		return parse_ioport(p, value);
 	if (strcmp(name, "user") == 0)
@@ -544,7 +553,7 @@ static int component_key(struct parse *p, const char *name, const char *value)
 		       "ioport user restart memory fds processes dma max_restarts backoff_ms "
 		       "backoff_max_ms watchdog_ms provides session sessions session_memory tap nbd "
 		       "output pty cpu cpu_weight listen legacy ublk usbip kind kernel initramfs modules "
-		       "guest_memory vcpus guest_append boot_ms trace",
+		       "guest_memory vcpus guest_append boot_ms trace ublk_queues",
 		    name, c->name);
 }
 
@@ -606,6 +615,7 @@ static void component_defaults(struct bh_component_config *c)
 	c->backoff_max_ms = 5000;
 	c->nbd = -1;
 	c->ublk = -1;
+	c->ublk_queues = 1;
 	c->cpu_weight = BH_CPU_WEIGHT_DEFAULT;
 }
 

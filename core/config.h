@@ -96,6 +96,7 @@ struct bh_component_config {
 	char listen[32]; /* ADDR:PORT core listens on for it (core/listen.c), or "" */
 	uint32_t legacy; /* legacy memory copies it may have: 1 << enum bh_legacy_kind */
 	int ublk;     /* /dev/ublkbN core adds for it (core/ublk.c), or -1 */
+	uint32_t ublk_queues; /* its hardware queues, one thread each (1-16, default 1) */
 	bool usbip;   /* core attaches a vhci-hcd port for it (core/usbip.c) */
 	struct bh_vm_config vm; /* kind = vm: a driver VM (core/vm.c) */
 	int line;

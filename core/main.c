@@ -244,6 +244,7 @@ int main(int argc, char **argv)
 	bh_log("backend %s, DMA %s; control socket %s", core.backend->name,
 	       core.backend->iommu ? "confined by the IOMMU" : "NOT confined (no IOMMU)",
 	       core.cfg.control);
+	bh_ublk_prepare(&core.cfg);
 	for (int i = 0; i < core.ncomp; i++)
 		bh_component_start(&core, &core.comp[i]);
 	rc = run();

@@ -9,7 +9,8 @@
  * The device is connected with a dead-connection timeout: if the bridge
  * dies, the kernel holds requests that long instead of failing them, and a
  * restarted bridge plugs its new socket into the same device (RECONFIGURE)
- * so mounted filesystems above it never notice.
+ * so mounted filesystems above it never notice; the requests the dead
+ * bridge held time out (NBD_REQUEST_TIMEOUT_S) and are requeued to it.
  */
 #include <errno.h>
 #include <linux/nbd-netlink.h>
@@ -26,6 +27,16 @@
 
 /* how long the kernel waits for a restarted bridge before failing I/O */
 #define NBD_DEAD_CONN_TIMEOUT_S 120
+/*
+ * A request unanswered this long is requeued by the kernel (to the next
+ * socket plugged in); that is how the requests a dead bridge held get
+ * issued again. A live bridge whose request is this slow sees its socket
+ * shut down, exits, and is restarted like a dead one: a driver restart
+ * holds the bridge's requests 2.5 s (kill to new session, load average 8
+ * under TCG), so 15 s leaves room for a host several times as loaded,
+ * and each bridge death stalls its requests at most that long.
+ */
+#define NBD_REQUEST_TIMEOUT_S 15
 /* what the kernel may send: the bridge answers trim even if the disk cannot */
 #define NBD_SERVER_FLAGS (NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_TRIM)
 
@@ -78,7 +89,8 @@ static int nbd_request(struct nl_sock *nl, int family, uint8_t cmd, int index, u
 	    (nla_put_u64(msg, NBD_ATTR_SIZE_BYTES, size) < 0 ||
 	     nla_put_u64(msg, NBD_ATTR_BLOCK_SIZE_BYTES, block_size) < 0 ||
 	     nla_put_u64(msg, NBD_ATTR_SERVER_FLAGS, NBD_SERVER_FLAGS) < 0 ||
-	     nla_put_u64(msg, NBD_ATTR_DEAD_CONN_TIMEOUT, NBD_DEAD_CONN_TIMEOUT_S) < 0))
+	     nla_put_u64(msg, NBD_ATTR_DEAD_CONN_TIMEOUT, NBD_DEAD_CONN_TIMEOUT_S) < 0 ||
+	     nla_put_u64(msg, NBD_ATTR_TIMEOUT, NBD_REQUEST_TIMEOUT_S) < 0))
 		goto out;
 	if (sock < 0)
 		goto send; /* a disconnect names only the device */

@@ -84,7 +84,23 @@ int bh_sandbox_seccomp(bool io_uring)
 	for (size_t i = 0; !rc && i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
 	for (size_t i = 0; !rc && i < sizeof(refused) / sizeof(refused[0]); i++)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), refused[i], 0);
+		if (!io_uring || (refused[i] != SCMP_SYS(clone) && refused[i] != SCMP_SYS(clone3)))
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), refused[i], 0);
+	/*
+	 * a ublk bridge serves each queue from its own thread (the kernel takes
+	 * a queue's commands only from the task that fetched for it): clone
+	 * with CLONE_THREAD (which implies a shared address space and signal
+	 * handlers), nothing else; clone3's flags lie in memory a filter cannot
+	 * read, so it is ENOSYS and glibc falls back to clone
+	 */
+	if (!rc && io_uring)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+				      SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+	if (!rc && io_uring)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+				      SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
+	if (!rc && io_uring)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 	/* ioctl: nothing a driver needs; isatty() and friends get ENOTTY */
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 0);

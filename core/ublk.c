@@ -45,6 +45,7 @@ struct ublk_dev {
 	bool started;	/* START_DEV completed: a server has served it */
 	uint64_t size;	/* bytes, as added: a restarted bridge must offer the same */
 	uint32_t block_size;
+	uint32_t queues; /* as added: a restarted bridge serves as many */
 };
 
 static struct io_uring ring;
@@ -85,6 +86,24 @@ static void async_done(const struct io_uring_cqe *cqe)
 						   "recovered: the new server has it");
 }
 
+/* /dev/ublk-control, loading ublk_drv if need be: the fd, or -errno with err set */
+static int control_open(char *err, size_t err_len)
+{
+	int fd = open("/dev/ublk-control", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0 && errno == ENOENT && bh_modprobe("ublk_drv") == 0)
+		fd = open("/dev/ublk-control", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		fd = -errno;
+		snprintf(err, err_len, "ublk: /dev/ublk-control: %s (the kernel needs "
+				       "CONFIG_BLK_DEV_UBLK, Linux 6.0 or later: tools/vm/run "
+				       "--kernel 6.12; or add 'nbd = N' beside 'ublk = N' and core "
+				       "runs block-nbd where ublk is missing)",
+			 strerror(-fd));
+	}
+	return fd;
+}
+
 static int ring_setup(struct bh_core_state *core, char *err, size_t err_len)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = BH_TAG(BH_TAG_UBLK, 0) };
@@ -92,17 +111,9 @@ static int ring_setup(struct bh_core_state *core, char *err, size_t err_len)
 
 	if (ring_ok > 0)
 		return 0;
-	control_fd = open("/dev/ublk-control", O_RDWR | O_CLOEXEC);
-	if (control_fd < 0 && errno == ENOENT && bh_modprobe("ublk_drv") == 0)
-		control_fd = open("/dev/ublk-control", O_RDWR | O_CLOEXEC);
-	if (control_fd < 0) {
-		rc = -errno;
-		snprintf(err, err_len, "ublk: /dev/ublk-control: %s (the kernel needs "
-				       "CONFIG_BLK_DEV_UBLK, Linux 6.0 or later: tools/vm/run "
-				       "--kernel 6.12; or use block-nbd with 'nbd = N')",
-			 strerror(-rc));
-		return rc;
-	}
+	control_fd = control_open(err, err_len);
+	if (control_fd < 0)
+		return control_fd;
 	rc = io_uring_queue_init(8, &ring, IORING_SETUP_SQE128);
 	if (rc < 0) {
 		snprintf(err, err_len, "ublk: io_uring_setup for the control commands: %s",
@@ -114,6 +125,61 @@ static int ring_setup(struct bh_core_state *core, char *err, size_t err_len)
 	epoll_ctl(core->epfd, EPOLL_CTL_ADD, ring.ring_fd, &ev);
 	ring_ok = 1;
 	return 0;
+}
+
+/*
+ * The fallback: a component with 'ublk = N' and 'nbd = M' where this kernel
+ * has no ublk runs block-nbd on /dev/nbdM instead, announced in the log.
+ * block-nbd is looked for beside the configured program (installed: one
+ * directory) or in its build-tree place (bridges/block-nbd/).
+ */
+static bool nbd_beside(const char *exec, char *out, size_t len)
+{
+	static const char *const rel[] = { "bulkhead-block-nbd", "../block-nbd/bulkhead-block-nbd" };
+	const char *slash = strrchr(exec, '/');
+	int dir = slash ? (int)(slash - exec) : 1;
+
+	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		snprintf(out, len, "%.*s/%s", dir, slash ? exec : ".", rel[i]);
+		if (access(out, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+void bh_ublk_prepare(struct bh_config *cfg)
+{
+	char err[256], nbd[PATH_MAX + 40];
+	int have = 0; /* 1: ublk here, -errno: not */
+
+	for (int i = 0; i < cfg->ncomp; i++) {
+		struct bh_component_config *c = &cfg->comp[i];
+
+		if (c->ublk < 0)
+			continue;
+		/* each queue's thread counts as a process of its uid (RLIMIT_NPROC) */
+		if (c->limit_procs < c->ublk_queues)
+			c->limit_procs = c->ublk_queues;
+		if (!have) {
+			int fd = control_open(err, sizeof(err));
+			have = fd < 0 ? fd : 1;
+			if (fd >= 0)
+				close(fd);
+		}
+		if (have > 0 || c->nbd < 0)
+			continue; /* served, or refused with err when the bridge asks */
+		if (!nbd_beside(c->exec, nbd, sizeof(nbd))) {
+			bh_log("\"%s\": this kernel has no ublk (%s) and no block-nbd was found "
+			       "beside %s for 'nbd = %d': it will be refused",
+			       c->name, strerror(-have), c->exec, c->nbd);
+			continue;
+		}
+		bh_log("\"%s\": this kernel has no ublk (/dev/ublk-control: %s): running "
+		       "block-nbd on /dev/nbd%d instead of /dev/ublkb%d (%s)",
+		       c->name, strerror(-have), c->nbd, c->ublk, nbd);
+		snprintf(c->exec, sizeof(c->exec), "%s", nbd);
+		c->ublk = -1;
+	}
 }
 
 static int prep(uint32_t op, uint32_t dev_id, void *buf, uint16_t len, uint64_t data0,
@@ -242,7 +308,8 @@ static int add(uint32_t id, const struct bh_ublk_geometry *g, char *err, size_t 
 		ctrl(UBLK_U_CMD_DEL_DEV, id, NULL, 0, 0);
 		return rc;
 	}
-	devs[id] = (struct ublk_dev){ .added = true, .size = g->size, .block_size = g->block_size };
+	devs[id] = (struct ublk_dev){ .added = true, .size = g->size, .block_size = g->block_size,
+				      .queues = g->queues };
 	return 0;
 }
 
@@ -370,6 +437,18 @@ void bh_ublk_request(struct bh_core_state *core, struct bh_component *c,
 			  g.max_io, UBLK_MAX_QUEUES, UBLK_MAX_QUEUE_DEPTH, UBLK_MAX_IO);
 		return;
 	}
+	/* the bridge offers threads for in->id queues: the config says how many it gets */
+	if (g.queues > c->cfg->ublk_queues)
+		g.queues = c->cfg->ublk_queues;
+	if (bh_ublk_added(index) && devs[index].started) {
+		if (devs[index].queues > in->id) {
+			bh_refuse(c, reply, EINVAL, "/dev/ublkb%d has %u queues; its bridge now "
+						    "serves %u at most",
+				  index, devs[index].queues, in->id);
+			return;
+		}
+		g.queues = devs[index].queues;
+	}
 	rc = bh_ublk_open(core, index, &g, &recovering, fd, err, sizeof(err));
 	if (rc == -EAGAIN) {
 		bh_refuse(c, reply, EAGAIN, "ublk: the previous server still holds /dev/ublkc%d",
@@ -381,6 +460,7 @@ void bh_ublk_request(struct bh_core_state *core, struct bh_component *c,
 		return;
 	}
 	reply->u.session.flags = recovering ? BH_UBLK_RECOVERING : 0;
+	reply->u.session.id = g.queues;
 	snprintf(reply->u.session.name, sizeof(reply->u.session.name), "ublkb%d", index);
 	bh_log("/dev/ublkb%d %s for \"%s\": %llu bytes, %u queue(s) of %u", index,
 	       recovering ? "in user recovery" : "added", c->cfg->name,

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 struct bh_core_state;
+struct bh_config;
 struct bh_component;
 struct bh_session_info;
 struct bh_msg;
@@ -21,6 +22,13 @@ struct bh_ublk_geometry {
 	uint32_t queues;
 	uint32_t attrs; /* enum bh_ublk_attr */
 };
+
+/*
+ * Before the components start: where the kernel has no ublk, a component
+ * that also names 'nbd = M' runs block-nbd on /dev/nbdM (logged); each
+ * queue's thread is allowed for in the component's process limit.
+ */
+void bh_ublk_prepare(struct bh_config *cfg);
 
 /* BH_OP_UBLK from a bridge (bulkhead/ublk.h describes the two steps) */
 void bh_ublk_request(struct bh_core_state *core, struct bh_component *c,

@@ -332,9 +332,16 @@ static int take(struct bridge *b, void *buf, size_t len, size_t *got)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
 	if (n <= 0) {
-		printf("block-nbd: the kernel closed /dev/nbd (%s); %llu requests served\n",
-		       n ? strerror(errno) : "disconnected", (unsigned long long)b->requests);
-		exit(0);
+		/*
+		 * a disconnect comes as NBD_CMD_DISC first: this is the kernel
+		 * dropping the socket (a request outlived its timeout). Exit as
+		 * failed: core restarts us and plugs the new socket in, and the
+		 * kernel requeues what we held.
+		 */
+		fprintf(stderr, "block-nbd: the kernel shut /dev/nbd's socket (%s) after %llu "
+				"requests: exiting to be restarted\n",
+			n ? strerror(errno) : "end of file", (unsigned long long)b->requests);
+		exit(1);
 	}
 	*got += (size_t)n;
 	return 1;

@@ -4,10 +4,22 @@
  * the kernel's userspace block driver (Documentation/block/ublk.rst).
  *
  * Core adds the device (the config's 'ublk = N'; control commands need
- * CAP_SYS_ADMIN) and hands us /dev/ublkcN. We serve its queue with
- * io_uring: one FETCH_REQ per tag hands the kernel a buffer and waits for a
- * request; a request's descriptor lies in the read-only mmapped I/O
+ * CAP_SYS_ADMIN) and hands us /dev/ublkcN. We serve each of its queues
+ * ('ublk_queues = Q') from a thread of its own, with an io_uring and a
+ * Block session of its own (the kernel takes a queue's commands only from
+ * the task that fetched for it; a packet stream has one producer): one
+ * FETCH_REQ per tag hands the kernel a buffer and waits for a request; a
+ * request's descriptor lies in the queue's read-only mmapped I/O
  * descriptor array; COMMIT_AND_FETCH_REQ answers it and waits for the next.
+ *
+ * Latency (a 4 KiB read at queue depth 1): while the driver holds none of
+ * a queue's requests, the thread commits what is done and waits for the
+ * kernel's next request in one io_uring_enter; while it holds some, the
+ * thread looks at the session's acknowledgements for SPIN_POLLS rounds
+ * before it arms the stream's wake-up and sleeps, so a fast completion
+ * costs the driver no eventfd write and us no wake-up
+ * (BULKHEAD_UBLK_SPIN=N sets the rounds). BULKHEAD_UBLK_STATS=1 logs, per
+ * queue, where a request's time went.
  *
  * Data moves once. Each tag's buffer is a slot of the Block session's bulk
  * buffer, the DMA memory the NVMe device reads and writes: the kernel
@@ -23,9 +35,10 @@
  * refused, then enabled; then a seccomp filter of our own refuses
  * io_uring_setup and io_uring_register, so the ring cannot become a way
  * around core's filter (core allows the io_uring calls only to components
- * with 'ublk = N'). BULKHEAD_UBLK_PROBE=1 in the environment makes us try
- * a file open, a read, a socket and a new ring through it and log each
- * refusal (tests/vm/ublk.sh).
+ * with 'ublk = N', and lets them make threads but not processes).
+ * BULKHEAD_UBLK_PROBE=1 in the environment makes us try a file open, a
+ * read, a socket and a new ring through it, a file registration and a
+ * fork, and log each refusal (tests/vm/ublk.sh).
  *
  * Recovery: if the driver dies we keep the device, reopen the session and
  * re-issue what was in flight, as block-nbd does. The kernel still holds
@@ -41,6 +54,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +64,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 #include "bulkhead/block.h"
 #include "bulkhead/bulkhead.h"
@@ -58,9 +73,13 @@
 #include "bulkhead/ublk.h"
 
 #define MAX_TAGS 128
+#define MAX_QUEUES 16
 #define MAX_GENS 16 /* bulk buffers the kernel may still hold addresses in */
 #define RECONNECT_MS 60000
 #define BEAT_MS 200
+#define STATS_MS 5000
+/* looks at the ack ring before sleeping while the driver has requests (BULKHEAD_UBLK_SPIN=N) */
+#define SPIN_POLLS 1000
 #define PROBE_TAG 0xffff0000u
 
 enum tag_state { T_KERNEL, T_DRIVER };
@@ -70,6 +89,7 @@ struct tag {
 	int gen;	  /* the stream whose bulk buffer addr lies in */
 	uint8_t *addr;	  /* the buffer the kernel has for this tag */
 	struct bh_ps_desc d; /* its slot (and request) in the current stream */
+	uint64_t seen;	  /* TSC when its request came (BULKHEAD_UBLK_STATS) */
 };
 
 struct gen {
@@ -78,32 +98,51 @@ struct gen {
 	bool open;
 };
 
-struct bridge {
-	struct bh_core core;
+/* where a queue's requests spent their time, for BULKHEAD_UBLK_STATS */
+struct stats {
+	uint64_t done, driver_ticks; /* requests acked, TSC from request seen to ack seen */
+	uint64_t spun, slept, waited; /* acks found spinning, sleeps on the stream, idle enters */
+	uint64_t last_ns, last_done;
+};
+
+struct bridge;
+
+struct queue {
+	struct bridge *b;
+	unsigned int id;
 	struct gen gen[MAX_GENS];
 	int cur;
 	struct bh_block *blk; /* &gen[cur].blk */
 	struct io_uring ring;
 	const struct ublksrv_io_desc *iod;
-	unsigned int depth;
-	int dev;
 	struct tag tag[MAX_TAGS];
 	unsigned int aborted;
+	unsigned int with_driver; /* tags in T_DRIVER */
 	uint64_t requests, reissued, reconnects;
-	uint64_t last_beat_ns;
+	struct stats st;
+	pthread_t thread;
 };
 
+struct bridge {
+	struct bh_core core;
+	pthread_mutex_t core_lock; /* one conversation with core at a time */
+	uint64_t next_beat_ns;
+	unsigned int depth, nq, stopped;
+	int dev;
+	bool stats;
+	unsigned int spin; /* SPIN_POLLS, or BULKHEAD_UBLK_SPIN */
+	double tsc_per_us;
+	struct queue q[MAX_QUEUES];
+};
+
+/* a heartbeat every BEAT_MS from whichever queue comes by; none while another talks to core */
 static void beat(struct bridge *b)
 {
-	uint64_t now = bh_coarse_ns(); /* the vDSO's: no system call per loop */
-
-	if (now - b->last_beat_ns < BEAT_MS * 1000000ull)
+	if (bh_coarse_ns() < __atomic_load_n(&b->next_beat_ns, __ATOMIC_RELAXED) ||
+	    pthread_mutex_trylock(&b->core_lock))
 		return;
-	b->last_beat_ns = now;
-	if (bh_heartbeat(&b->core) < 0) {
-		printf("block-ublk: heartbeat: %s; core went away\n", bh_error(&b->core));
-		exit(0);
-	}
+	bh_heartbeat_every(&b->core, &b->next_beat_ns, BEAT_MS, "block-ublk");
+	pthread_mutex_unlock(&b->core_lock);
 }
 
 static void die(const char *what, int err)
@@ -112,13 +151,13 @@ static void die(const char *what, int err)
 	exit(1);
 }
 
-static struct io_uring_sqe *sqe_get(struct bridge *b)
+static struct io_uring_sqe *sqe_get(struct queue *q)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
 
 	if (!sqe) { /* full: hand the kernel what is there */
-		io_uring_submit(&b->ring);
-		sqe = io_uring_get_sqe(&b->ring);
+		io_uring_submit(&q->ring);
+		sqe = io_uring_get_sqe(&q->ring);
 		if (!sqe)
 			die("io_uring: no room in the submission queue", EBUSY);
 	}
@@ -127,45 +166,47 @@ static struct io_uring_sqe *sqe_get(struct bridge *b)
 }
 
 /* FETCH_REQ (first time) or COMMIT_AND_FETCH_REQ with result, buffer: the tag's slot */
-static void fetch(struct bridge *b, unsigned int t, bool commit, int result)
+static void fetch(struct queue *q, unsigned int t, bool commit, int result)
 {
-	struct tag *tg = &b->tag[t];
-	struct io_uring_sqe *sqe = sqe_get(b);
+	struct tag *tg = &q->tag[t];
+	struct io_uring_sqe *sqe = sqe_get(q);
 	struct ublksrv_io_cmd *cmd = (struct ublksrv_io_cmd *)sqe->cmd;
 
-	if (tg->gen != b->cur) {
-		struct gen *old = &b->gen[tg->gen];
+	if (tg->gen != q->cur) {
+		struct gen *old = &q->gen[tg->gen];
 		if (--old->refs == 0 && old->open) {
 			bh_block_close(&old->blk);
 			old->open = false;
 		}
-		b->gen[b->cur].refs++;
-		tg->gen = b->cur;
+		q->gen[q->cur].refs++;
+		tg->gen = q->cur;
 	}
-	tg->addr = bh_ps_data(b->blk->ps, &tg->d);
+	if (tg->state == T_DRIVER)
+		q->with_driver--;
+	tg->addr = bh_ps_data(q->blk->ps, &tg->d);
 	tg->state = T_KERNEL;
 	sqe->opcode = IORING_OP_URING_CMD;
 	sqe->fd = 0; /* registered file 0: /dev/ublkcN */
 	sqe->flags = IOSQE_FIXED_FILE;
 	sqe->cmd_op = commit ? UBLK_U_IO_COMMIT_AND_FETCH_REQ : UBLK_U_IO_FETCH_REQ;
 	sqe->user_data = t;
-	cmd->q_id = 0;
+	cmd->q_id = (uint16_t)q->id;
 	cmd->tag = (uint16_t)t;
 	cmd->result = result;
 	cmd->addr = (uint64_t)(uintptr_t)tg->addr;
 }
 
 /* a request from the kernel on tag t: checked, then to the driver */
-static void request(struct bridge *b, unsigned int t)
+static void request(struct queue *q, unsigned int t)
 {
-	const struct bh_block_info *in = &b->blk->info;
-	struct tag *tg = &b->tag[t];
+	const struct bh_block_info *in = &q->blk->info;
+	struct tag *tg = &q->tag[t];
 	struct ublksrv_io_desc iod;
 	uint64_t bytes, start;
 	uint32_t op;
 
 	/* the kernel's, but read once: what we check is what we use */
-	memcpy(&iod, (const void *)&b->iod[t], sizeof(iod));
+	memcpy(&iod, (const void *)&q->iod[t], sizeof(iod));
 	bytes = (uint64_t)iod.nr_sectors << 9;
 	start = iod.start_sector << 9;
 	switch (ublksrv_get_op(&iod)) {
@@ -181,66 +222,84 @@ static void request(struct bridge *b, unsigned int t)
 		fprintf(stderr, "block-ublk: refused op %u at sector %llu, %u sectors\n",
 			ublksrv_get_op(&iod), (unsigned long long)iod.start_sector,
 			iod.nr_sectors);
-		fetch(b, t, true, -EINVAL);
+		fetch(q, t, true, -EINVAL);
 		return;
 	}
-	b->requests++;
+	q->requests++;
 	tg->d.op = op;
 	tg->d.arg = op == BH_BLOCK_FLUSH ? 0 : start / in->block_size;
 	tg->d.length = op == BH_BLOCK_FLUSH ? 0 : (uint32_t)bytes;
 	tg->d.status = 0;
 	/* the kernel wrote a write's data where it still thinks our buffer is */
-	if (op == BH_BLOCK_WRITE && tg->addr != bh_ps_data(b->blk->ps, &tg->d))
-		memcpy(bh_ps_data(b->blk->ps, &tg->d), tg->addr, bytes);
+	if (op == BH_BLOCK_WRITE && tg->addr != bh_ps_data(q->blk->ps, &tg->d))
+		memcpy(bh_ps_data(q->blk->ps, &tg->d), tg->addr, bytes);
 	tg->state = T_DRIVER;
+	q->with_driver++;
+	if (q->b->stats)
+		tg->seen = __rdtsc();
 	/* never full: the ring has an entry for every slot, and a tag has one slot */
-	bh_ps_put(b->blk->ps, &tg->d, 1);
+	bh_ps_put(q->blk->ps, &tg->d, 1);
 }
 
-/* acknowledgements from the driver; false if the stream is corrupt */
-static bool reap_acks(struct bridge *b)
+/* acknowledgements from the driver: how many, or -1 if the stream is corrupt */
+static int reap_acks(struct queue *q)
 {
 	struct bh_ps_desc a[64];
-	int got;
+	int got, n = 0;
 
-	while ((got = bh_ps_get(b->blk->ps, a, 64)) > 0)
-		for (int i = 0; i < got; i++) {
+	while ((got = bh_ps_get(q->blk->ps, a, 64)) > 0)
+		for (int i = 0; i < got; i++, n++) {
 			unsigned int t = a[i].tag;
 			int res;
 
-			if (t >= b->depth || b->tag[t].state != T_DRIVER) {
+			if (t >= q->b->depth || q->tag[t].state != T_DRIVER) {
 				fprintf(stderr, "block-ublk: ack for unknown tag %u ignored\n", t);
 				continue;
 			}
 			res = a[i].status < 0 ? a[i].status : a[i].status ? -EIO :
-			      (int)b->tag[t].d.length;
+			      (int)q->tag[t].d.length;
 			if (a[i].status)
 				fprintf(stderr, "block-ublk: op %u at block %llu failed: %s\n",
 					a[i].op, (unsigned long long)a[i].arg, strerror(-res));
-			fetch(b, t, true, res);
+			if (q->b->stats) {
+				q->st.done++;
+				q->st.driver_ticks += __rdtsc() - q->tag[t].seen;
+			}
+			fetch(q, t, true, res);
 		}
-	return got == 0;
+	return got < 0 ? -1 : n;
+}
+
+/* every queue stopped: the device is gone */
+static void queue_stopped(struct queue *q)
+{
+	struct bridge *b = q->b;
+
+	if (__atomic_add_fetch(&b->stopped, 1, __ATOMIC_ACQ_REL) < b->nq)
+		pthread_exit(NULL);
+	printf("block-ublk: /dev/ublkb%d stopped\n", b->dev);
+	exit(0);
 }
 
 /* completions from the kernel: requests, or the device going away */
-static void reap_ring(struct bridge *b)
+static void reap_ring(struct queue *q)
 {
 	struct io_uring_cqe *cqe;
 
-	while (io_uring_peek_cqe(&b->ring, &cqe) == 0) {
+	while (io_uring_peek_cqe(&q->ring, &cqe) == 0) {
 		unsigned int t = (unsigned int)cqe->user_data;
 		int res = cqe->res;
 
-		io_uring_cqe_seen(&b->ring, cqe);
-		if (t >= b->depth)
+		io_uring_cqe_seen(&q->ring, cqe);
+		if (t >= q->b->depth)
 			continue;
 		if (res == UBLK_IO_RES_OK) {
-			request(b, t);
+			request(q, t);
 		} else if (res == UBLK_IO_RES_ABORT) {
-			if (++b->aborted == b->depth) {
-				printf("block-ublk: /dev/ublkb%d stopped; %llu requests served\n",
-				       b->dev, (unsigned long long)b->requests);
-				exit(0);
+			if (++q->aborted == q->b->depth) {
+				printf("block-ublk: queue %u done; %llu requests served\n", q->id,
+				       (unsigned long long)q->requests);
+				queue_stopped(q);
 			}
 		} else {
 			die("the kernel refused a fetch", res);
@@ -248,76 +307,89 @@ static void reap_ring(struct bridge *b)
 	}
 }
 
+/* a Block session for queue q, under the core lock; 0 or -errno with why */
+static int session_open(struct queue *q, int timeout_ms, struct bh_block *blk, char *why,
+			size_t len)
+{
+	int rc;
+
+	pthread_mutex_lock(&q->b->core_lock);
+	rc = bh_block_open(&q->b->core, timeout_ms, blk, why, len);
+	pthread_mutex_unlock(&q->b->core_lock);
+	return rc;
+}
+
 /* the driver went away: a new session, and what was in flight goes again */
-static void reconnect(struct bridge *b)
+static void reconnect(struct queue *q)
 {
 	uint64_t deadline = bh_now_ns() + RECONNECT_MS * 1000000ull;
-	struct bh_block *old = b->blk;
-	unsigned int again = 0;
+	struct bh_block *old = q->blk;
+	unsigned int again = 0, depth = q->b->depth;
 	int g;
 	char why[200];
 
-	reap_acks(b);
-	printf("block-ublk: the block session hung up: reconnecting\n");
-	for (g = 0; g < MAX_GENS && (b->gen[g].open || g == b->cur); g++)
+	reap_acks(q);
+	printf("block-ublk: queue %u: the block session hung up: reconnecting\n", q->id);
+	for (g = 0; g < MAX_GENS && (q->gen[g].open || g == q->cur); g++)
 		;
 	if (g == MAX_GENS)
 		die("too many driver restarts with requests still on old buffers", EBUSY);
-	while (bh_block_open(&b->core, 0, &b->gen[g].blk, why, sizeof(why))) {
+	while (session_open(q, 0, &q->gen[g].blk, why, sizeof(why))) {
 		if (bh_now_ns() > deadline) {
 			fprintf(stderr, "block-ublk: cannot reopen the block session: %s\n", why);
 			exit(1);
 		}
 		nanosleep(&(struct timespec){ .tv_nsec = 50000000 }, NULL);
-		beat(b);
+		beat(q->b);
 	}
-	b->gen[g].open = true;
-	b->gen[g].refs = 0;
-	if (b->gen[g].blk.size != old->size || b->gen[g].blk.info.block_size != old->info.block_size ||
-	    b->gen[g].blk.info.max_transfer < old->info.max_transfer ||
-	    b->gen[g].blk.ps->nslots < b->depth) {
+	q->gen[g].open = true;
+	q->gen[g].refs = 0;
+	if (q->gen[g].blk.size != old->size || q->gen[g].blk.info.block_size != old->info.block_size ||
+	    q->gen[g].blk.info.max_transfer < old->info.max_transfer ||
+	    q->gen[g].blk.ps->nslots < depth) {
 		fprintf(stderr, "block-ublk: the disk changed across the driver's restart: giving "
 				"up rather than mixing data\n");
 		exit(1);
 	}
-	for (unsigned int t = 0; t < b->depth; t++) {
-		struct tag *tg = &b->tag[t];
+	for (unsigned int t = 0; t < depth; t++) {
+		struct tag *tg = &q->tag[t];
 		struct bh_ps_desc d;
 
-		bh_ps_alloc(b->gen[g].blk.ps, b->gen[g].blk.info.max_transfer, &d);
+		bh_ps_alloc(q->gen[g].blk.ps, q->gen[g].blk.info.max_transfer, &d);
 		if (tg->state == T_DRIVER) {
-			memcpy(bh_ps_data(b->gen[g].blk.ps, &d), bh_ps_data(old->ps, &tg->d),
+			memcpy(bh_ps_data(q->gen[g].blk.ps, &d), bh_ps_data(old->ps, &tg->d),
 			       tg->d.length);
 			d.op = tg->d.op;
 			d.arg = tg->d.arg;
 			d.length = tg->d.length;
 			d.tag = t;
-			bh_ps_put(b->gen[g].blk.ps, &d, 1);
+			bh_ps_put(q->gen[g].blk.ps, &d, 1);
 			again++;
 		}
 		d.tag = t;
 		tg->d = d;
 	}
-	bh_ps_flush(b->gen[g].blk.ps);
-	b->cur = g;
-	b->blk = &b->gen[g].blk;
+	bh_ps_flush(q->gen[g].blk.ps);
+	q->cur = g;
+	q->blk = &q->gen[g].blk;
 	/* nothing of the kernel's lies in it any more: free it now */
 	for (int o = 0; o < MAX_GENS; o++)
-		if (o != g && b->gen[o].open && !b->gen[o].refs) {
-			bh_block_close(&b->gen[o].blk);
-			b->gen[o].open = false;
+		if (o != g && q->gen[o].open && !q->gen[o].refs) {
+			bh_block_close(&q->gen[o].blk);
+			q->gen[o].open = false;
 		}
-	b->reissued += again;
-	b->reconnects++;
-	printf("block-ublk: reconnected (%llu so far): %u request(s) re-issued\n",
-	       (unsigned long long)b->reconnects, again);
+	q->reissued += again;
+	q->reconnects++;
+	printf("block-ublk: reconnected (%llu so far on queue %u): %u request(s) re-issued\n",
+	       (unsigned long long)q->reconnects, q->id, again);
 }
 
 /*
- * After the ring is restricted: our own filter on top of core's refuses
+ * After the rings are restricted: our own filter on top of core's refuses
  * further io_uring set-up and registration (EPERM), so no new, unrestricted
  * ring can be made. A raw filter: libseccomp probes the kernel with calls
- * core's filter does not allow.
+ * core's filter does not allow. Without TSYNC: it goes on before any
+ * queue's thread exists, and threads inherit it.
  */
 static int refuse_io_uring_setup(void)
 {
@@ -337,9 +409,9 @@ static int refuse_io_uring_setup(void)
 }
 
 /*
- * The ring: disabled at creation, /dev/ublkcN as registered file 0, only
- * URING_CMD on registered files allowed and no register operation, then
- * enabled, then our filter. 0 or -errno with what failed in *what.
+ * A queue's ring: disabled at creation, /dev/ublkcN as registered file 0,
+ * only URING_CMD on registered files allowed and no register operation,
+ * then enabled. 0 or -errno with what failed in *what.
  */
 static int ring_setup(struct io_uring *ring, unsigned int entries, int ublk_fd, const char **what)
 {
@@ -355,6 +427,9 @@ static int ring_setup(struct io_uring *ring, unsigned int entries, int ublk_fd, 
 	rc = io_uring_queue_init_params(entries, ring, &p);
 	if (rc)
 		return rc;
+	*what = "this kernel's io_uring lacks IORING_FEAT_EXT_ARG (5.11+)";
+	if (!(p.features & IORING_FEAT_EXT_ARG))
+		return -ENOSYS;
 	*what = "registering /dev/ublkc";
 	rc = io_uring_register_files(ring, &ublk_fd, 1);
 	if (!rc) {
@@ -365,15 +440,11 @@ static int ring_setup(struct io_uring *ring, unsigned int entries, int ublk_fd, 
 		*what = "enabling the ring";
 		rc = io_uring_enable_rings(ring);
 	}
-	if (!rc) {
-		*what = "our seccomp filter";
-		rc = refuse_io_uring_setup();
-	}
 	return rc;
 }
 
 /* BULKHEAD_UBLK_PROBE: what a compromised bridge might try through its ring */
-static void probe(struct bridge *b)
+static void probe(struct queue *q)
 {
 	static const char *name[] = { "openat /etc/hostname", "read of /dev/ublkc",
 				      "socket" };
@@ -384,7 +455,7 @@ static void probe(struct bridge *b)
 
 	/* one at a time: a refused SQE ends its submission batch */
 	for (unsigned int i = 0; i < 3; i++) {
-		struct io_uring_sqe *sqe = sqe_get(b);
+		struct io_uring_sqe *sqe = sqe_get(q);
 		static char buf[64];
 
 		if (i == 0)
@@ -394,44 +465,118 @@ static void probe(struct bridge *b)
 		else
 			io_uring_prep_socket(sqe, AF_INET, SOCK_STREAM, 0, 0);
 		sqe->user_data = PROBE_TAG + i;
-		io_uring_submit(&b->ring);
-		if (io_uring_wait_cqe(&b->ring, &cqe))
+		io_uring_submit(&q->ring);
+		if (io_uring_wait_cqe(&q->ring, &cqe))
 			die("waiting for a probe's completion", errno);
 		printf("block-ublk: probe: %s through the ring: %s\n", name[i],
 		       cqe->res < 0 ? strerror(-cqe->res) : "DONE (not refused)");
 		refused += cqe->res == -EACCES;
-		io_uring_cqe_seen(&b->ring, cqe);
+		io_uring_cqe_seen(&q->ring, cqe);
 	}
 	rc = io_uring_queue_init(4, &other, 0);
 	printf("block-ublk: probe: a new ring: %s\n", rc ? strerror(-rc) : "made (not refused)");
 	refused += rc == -EPERM;
-	rc = io_uring_register_files_update(&b->ring, 0, &(int){ 1 }, 1);
+	rc = io_uring_register_files_update(&q->ring, 0, &(int){ 1 }, 1);
 	printf("block-ublk: probe: registering another file: %s\n",
 	       rc < 0 ? strerror(-rc) : "done (not refused)");
 	refused += rc == -EPERM || rc == -EACCES;
-	printf("block-ublk: probe: %u of 5 refused\n", refused);
+	/* threads are allowed (one per queue), processes are not */
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(0);
+	printf("block-ublk: probe: a new process (fork): %s\n",
+	       pid < 0 ? strerror(errno) : "made (not refused)");
+	refused += pid < 0 && errno == EPERM;
+	printf("block-ublk: probe: %u of 6 refused\n", refused);
 }
 
-static void serve(struct bridge *b)
+/* BULKHEAD_UBLK_STATS: every STATS_MS while requests come */
+static void stats(struct queue *q)
+{
+	struct stats *st = &q->st;
+	uint64_t now = bh_coarse_ns(), n = st->done - st->last_done;
+
+	if (now - st->last_ns < STATS_MS * 1000000ull)
+		return;
+	st->last_ns = now;
+	if (!n)
+		return;
+	printf("block-ublk: stats: queue %u: %llu requests, request -> ack %.1f us (session and "
+	       "driver); per request: %.2f acks found spinning, %.2f sleeps on the stream, %.2f "
+	       "waits for the kernel\n",
+	       q->id, (unsigned long long)n, (double)st->driver_ticks / n / q->b->tsc_per_us,
+	       (double)st->spun / n, (double)st->slept / n, (double)st->waited / n);
+	st->last_done = st->done;
+	st->driver_ticks = st->spun = st->slept = st->waited = 0;
+}
+
+/* idle: is the session or core gone? (a poll that does not wait) */
+static void check_hangups(struct queue *q)
+{
+	struct pollfd p[2] = {
+		{ .fd = q->blk->s.fd, .events = 0 },
+		{ .fd = q->b->core.fd, .events = 0 },
+	};
+
+	if (poll(p, 2, 0) <= 0)
+		return;
+	if (p[1].revents & (POLLHUP | POLLERR)) {
+		printf("block-ublk: core went away\n");
+		exit(0);
+	}
+	if (p[0].revents & (POLLHUP | POLLERR))
+		reconnect(q);
+}
+
+static void serve(struct queue *q)
 {
 	for (;;) {
 		struct pollfd p[4];
 		int n;
 
-		beat(b);
-		if (!reap_acks(b)) {
+		beat(q->b);
+		if (q->b->stats)
+			stats(q);
+		if (reap_acks(q) < 0) {
 			fprintf(stderr, "block-ublk: the driver corrupted the stream\n");
-			reconnect(b);
+			reconnect(q);
 		}
-		reap_ring(b);
-		bh_ps_flush(b->blk->ps);
-		io_uring_submit(&b->ring);
-		if (io_uring_cq_ready(&b->ring) || !bh_ps_prepare_wait(b->blk->ps))
+		reap_ring(q);
+		bh_ps_flush(q->blk->ps);
+		if (io_uring_cq_ready(&q->ring)) {
+			io_uring_submit(&q->ring);
 			continue;
-		p[0] = (struct pollfd){ .fd = bh_ps_wait_fd(b->blk->ps), .events = POLLIN };
-		p[1] = (struct pollfd){ .fd = b->blk->s.fd, .events = 0 };
-		p[2] = (struct pollfd){ .fd = b->core.fd, .events = 0 };
-		p[3] = (struct pollfd){ .fd = b->ring.ring_fd, .events = POLLIN };
+		}
+		if (!q->with_driver) {
+			/* commit what is done and wait for the kernel's next request: one enter */
+			struct __kernel_timespec ts = { .tv_nsec = BEAT_MS * 1000000ll };
+			struct io_uring_cqe *cqe;
+
+			q->st.waited++;
+			n = io_uring_submit_and_wait_timeout(&q->ring, &cqe, 1, &ts, NULL);
+			if (n == -ETIME)
+				check_hangups(q);
+			else if (n < 0 && n != -EINTR)
+				die("io_uring_enter", n);
+			continue;
+		}
+		io_uring_submit(&q->ring);
+		/* the driver has some: a fast ack is cheaper found than signalled */
+		n = 0;
+		for (unsigned int k = 0; !n && k < q->b->spin && !io_uring_cq_ready(&q->ring); k++) {
+			__builtin_ia32_pause();
+			n = reap_acks(q);
+		}
+		q->st.spun += n > 0;
+		if (n || io_uring_cq_ready(&q->ring))
+			continue;
+		if (!bh_ps_prepare_wait(q->blk->ps))
+			continue;
+		q->st.slept++;
+		p[0] = (struct pollfd){ .fd = bh_ps_wait_fd(q->blk->ps), .events = POLLIN };
+		p[1] = (struct pollfd){ .fd = q->blk->s.fd, .events = 0 };
+		p[2] = (struct pollfd){ .fd = q->b->core.fd, .events = 0 };
+		p[3] = (struct pollfd){ .fd = q->ring.ring_fd, .events = POLLIN };
 		n = poll(p, 4, BEAT_MS);
 		if (n < 0 && errno != EINTR)
 			die("poll", errno);
@@ -439,25 +584,45 @@ static void serve(struct bridge *b)
 			continue;
 		if (p[2].revents & (POLLHUP | POLLERR)) {
 			printf("block-ublk: core went away\n");
-			return;
+			exit(0);
 		}
 		if (p[0].revents)
-			bh_ps_drain_signal(b->blk->ps);
+			bh_ps_drain_signal(q->blk->ps);
 		if (p[1].revents & (POLLHUP | POLLERR))
-			reconnect(b);
+			reconnect(q);
 	}
+}
+
+/* a queue's first fetches: every tag's buffer is its slot in the bulk buffer, for good */
+static void fetch_all(struct queue *q)
+{
+	q->gen[0].refs = q->b->depth;
+	for (unsigned int t = 0; t < q->b->depth; t++) {
+		bh_ps_alloc(q->blk->ps, q->blk->info.max_transfer, &q->tag[t].d);
+		q->tag[t].d.tag = t;
+		fetch(q, t, false, -1);
+	}
+	io_uring_submit(&q->ring);
+}
+
+static void *queue_thread(void *arg)
+{
+	struct queue *q = arg;
+
+	fetch_all(q);
+	serve(q);
+	return NULL;
 }
 
 int main(void)
 {
-	static struct bridge b;
+	static struct bridge b = { .core_lock = PTHREAD_MUTEX_INITIALIZER };
 	struct bh_session_info ask = { 0 }, got = { 0 };
 	struct bh_block_info *in;
 	const char *what;
 	char why[200];
 	size_t iod_len;
 	int fd = -1, rc;
-	void *iod;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	bh_fault_arm();
@@ -465,31 +630,37 @@ int main(void)
 		fprintf(stderr, "block-ublk: %s\n", bh_error(&b.core));
 		return 1;
 	}
-	rc = bh_block_open(&b.core, -1, &b.gen[0].blk, why, sizeof(why));
+	b.stats = getenv("BULKHEAD_UBLK_STATS") != NULL;
+	b.spin = getenv("BULKHEAD_UBLK_SPIN") ? (unsigned int)atoi(getenv("BULKHEAD_UBLK_SPIN"))
+					       : SPIN_POLLS;
+	if (b.stats)
+		b.tsc_per_us = bh_tsc_per_us();
+	for (unsigned int i = 0; i < MAX_QUEUES; i++)
+		b.q[i] = (struct queue){ .b = &b, .id = i, .blk = &b.q[i].gen[0].blk };
+	rc = bh_block_open(&b.core, -1, b.q[0].blk, why, sizeof(why));
 	if (rc) {
 		fprintf(stderr, "block-ublk: %s\n", why);
 		return 1;
 	}
-	b.gen[0].open = true;
-	b.blk = &b.gen[0].blk;
-	in = &b.blk->info;
-	b.depth = b.blk->ps->nslots;
+	b.q[0].gen[0].open = true;
+	in = &b.q[0].blk->info;
+	b.depth = b.q[0].blk->ps->nslots;
 	if (b.depth > in->queue_depth)
 		b.depth = in->queue_depth;
 	if (b.depth > MAX_TAGS)
 		b.depth = MAX_TAGS;
-	if (b.blk->ps->submit.capacity < b.depth || in->block_size > 4096) {
+	if (b.q[0].blk->ps->submit.capacity < b.depth || in->block_size > 4096) {
 		fprintf(stderr, "block-ublk: the server's stream has %u ring entries for %u slots "
 				"and %u-byte blocks; ublk needs a ring entry per slot and blocks of "
 				"at most 4 KiB\n",
-			b.blk->ps->submit.capacity, b.depth, in->block_size);
+			b.q[0].blk->ps->submit.capacity, b.depth, in->block_size);
 		return 1;
 	}
-	ask.size = b.blk->size;
+	ask.size = b.q[0].blk->size;
 	ask.block_size = in->block_size;
 	ask.cost = in->max_transfer & ~4095u;
 	ask.max_sessions = b.depth;
-	ask.id = 1;
+	ask.id = MAX_QUEUES; /* as many as core gives us */
 	ask.flags = (((in->flags & BH_BLOCK_WRITABLE) ? BH_UBLK_WRITABLE : 0) |
 		     ((in->flags & BH_BLOCK_CAN_TRIM) ? BH_UBLK_CAN_TRIM : 0) |
 		     ((in->flags & BH_BLOCK_CAN_FLUSH) ? BH_UBLK_CAN_FLUSH : 0))
@@ -506,35 +677,58 @@ int main(void)
 		return 1;
 	}
 	b.dev = atoi(got.name + strlen("ublkb"));
+	b.nq = got.id ? got.id : 1; /* a core before ublk_queues answers 0: one */
+	if (b.nq > MAX_QUEUES)
+		die("core gave more queues than asked for", EPROTO);
 	iod_len = ((size_t)b.depth * sizeof(struct ublksrv_io_desc) + 4095) & ~(size_t)4095;
-	iod = mmap(NULL, iod_len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, BH_UBLK_IOD_OFFSET(0));
-	if (iod == MAP_FAILED)
-		die("mmap of the I/O descriptors of /dev/ublkc", errno);
-	b.iod = iod;
-	rc = ring_setup(&b.ring, b.depth + 8, fd, &what);
-	if (rc)
-		die(what, rc);
-	close(fd); /* the ring holds it */
-	if (getenv("BULKHEAD_UBLK_PROBE"))
-		probe(&b);
-	/* every tag's buffer is its slot in the bulk buffer, for good */
-	b.gen[0].refs = b.depth;
-	for (unsigned int t = 0; t < b.depth; t++) {
-		bh_ps_alloc(b.blk->ps, in->max_transfer, &b.tag[t].d);
-		b.tag[t].d.tag = t;
-		fetch(&b, t, false, -1);
+	for (unsigned int i = 0; i < b.nq; i++) {
+		struct queue *q = &b.q[i];
+		void *iod;
+
+		if (i) {
+			rc = bh_block_open(&b.core, 10000, q->blk, why, sizeof(why));
+			if (rc) {
+				fprintf(stderr, "block-ublk: queue %u's block session: %s\n", i, why);
+				return 1;
+			}
+			q->gen[0].open = true;
+			if (q->blk->size != b.q[0].blk->size || q->blk->ps->nslots < b.depth)
+				die("the driver's sessions differ", EPROTO);
+		}
+		iod = mmap(NULL, iod_len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd,
+			   BH_UBLK_IOD_OFFSET(i));
+		if (iod == MAP_FAILED)
+			die("mmap of the I/O descriptors of /dev/ublkc", errno);
+		q->iod = iod;
+		rc = ring_setup(&q->ring, b.depth + 8, fd, &what);
+		if (rc)
+			die(what, rc);
 	}
-	io_uring_submit(&b.ring);
+	rc = refuse_io_uring_setup();
+	if (rc)
+		die("our seccomp filter", rc);
+	close(fd); /* the rings hold it */
+	if (getenv("BULKHEAD_UBLK_PROBE"))
+		probe(&b.q[0]);
+	for (unsigned int i = 1; i < b.nq; i++) {
+		rc = pthread_create(&b.q[i].thread, NULL, queue_thread, &b.q[i]);
+		if (rc)
+			die("a thread for a queue (processes = in the config counts them)", rc);
+	}
+	fetch_all(&b.q[0]);
 	ask = (struct bh_session_info){ .flags = BH_UBLK_START | (got.flags & BH_UBLK_RECOVERING) };
-	if (bh_ublk_call(&b.core, &ask, &got, NULL)) {
+	pthread_mutex_lock(&b.core_lock);
+	rc = bh_ublk_call(&b.core, &ask, &got, NULL);
+	pthread_mutex_unlock(&b.core_lock);
+	if (rc) {
 		fprintf(stderr, "block-ublk: %s\n", bh_error(&b.core));
 		return 1;
 	}
-	printf("block-ublk: /dev/ublkb%d %s %s: %llu MiB in %u-byte blocks, 1 queue of %u "
+	printf("block-ublk: /dev/ublkb%d %s %s: %llu MiB in %u-byte blocks, %u queue(s) of %u "
 	       "requests of up to %u KiB\n",
 	       b.dev, (ask.flags & BH_UBLK_RECOVERING) ? "recovered, serving" : "serves",
-	       in->model, (unsigned long long)(b.blk->size >> 20), in->block_size, b.depth,
-	       in->max_transfer >> 10);
-	serve(&b);
+	       in->model, (unsigned long long)(b.q[0].blk->size >> 20), in->block_size, b.nq,
+	       b.depth, in->max_transfer >> 10);
+	serve(&b.q[0]);
 	return 0;
 }

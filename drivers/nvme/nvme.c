@@ -40,6 +40,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 #include "bulkhead/block.h"
 #include "bulkhead/bulkhead.h"
@@ -63,6 +64,7 @@
 #define SPIN_POLLS 1000 /* under load, look at the CQ this often before sleeping */
 #define BATCH 32
 #define BEAT_MS 200
+#define STATS_MS 5000
 #define FAULT_SLOT (-2) /* slot.client of our own, fault-injected command */
 /* an IOVA core never maps: its domains end below 4 GiB, VT-d allows 39 bits */
 #define WILD_IOVA 0x7fdead0000ull
@@ -94,6 +96,7 @@ struct client {
 struct slot {
 	struct bh_ps_desc d;
 	uint64_t start_ns;
+	uint64_t start_tsc; /* BULKHEAD_NVME_STATS */
 	int client; /* -1: free */
 };
 
@@ -119,6 +122,12 @@ struct nvme {
 	uint64_t last_check_ns;
 	uint64_t last_beat_ns;
 	uint32_t cc; /* what we wrote to CC */
+	/* BULKHEAD_NVME_STATS: where a command's time went, logged every STATS_MS */
+	struct {
+		bool on;
+		double tsc_per_us;
+		uint64_t done, device_ticks, spun, slept, last_ns;
+	} st;
 };
 
 static volatile sig_atomic_t stopping;
@@ -542,6 +551,8 @@ static int submit(struct nvme *n, int ci, const struct bh_ps_desc *d)
 	n->slot[cid].d = *d;
 	n->slot[cid].client = ci;
 	n->slot[cid].start_ns = bh_coarse_ns();
+	if (n->st.on)
+		n->slot[cid].start_tsc = __rdtsc();
 	sq_put(&n->io, &cmd);
 	c->inflight++;
 	n->inflight++;
@@ -614,6 +625,10 @@ static bool reap(struct nvme *n)
 			continue;
 		}
 		c = &n->client[s->client];
+		if (n->st.on) {
+			n->st.done++;
+			n->st.device_ticks += __rdtsc() - s->start_tsc;
+		}
 		s->d.status = nvme_errno(e.status);
 		if (s->d.status) {
 			n->failed++;
@@ -714,6 +729,24 @@ static void beat(struct nvme *n)
 	}
 }
 
+/* BULKHEAD_NVME_STATS: the device's share of a request's time */
+static void stats(struct nvme *n)
+{
+	uint64_t now = bh_coarse_ns();
+
+	if (!n->st.on || now - n->st.last_ns < STATS_MS * 1000000ull)
+		return;
+	n->st.last_ns = now;
+	if (n->st.done)
+		printf("nvme: stats: %llu commands, doorbell -> completion seen %.1f us (the device "
+		       "and its interrupt); per command: %.2f completions found spinning, %.2f "
+		       "spins that ran out with commands in flight\n",
+		       (unsigned long long)n->st.done,
+		       (double)n->st.device_ticks / n->st.done / n->st.tsc_per_us,
+		       (double)n->st.spun / n->st.done, (double)n->st.slept / n->st.done);
+	n->st.done = n->st.device_ticks = n->st.spun = n->st.slept = 0;
+}
+
 /* a session's stream, whose memory its client pays for */
 static struct bh_session_stream_spec block_spec(const struct nvme *n)
 {
@@ -781,6 +814,7 @@ static void serve(struct nvme *n)
 			fault_inject(n, fault);
 		bh_service_pass(&n->svc);
 		beat(n);
+		stats(n);
 		reap(n);
 		/*
 		 * while a client that went away still has commands on the device,
@@ -806,8 +840,10 @@ static void serve(struct nvme *n)
 			for (unsigned int k = 0; !(busy = reap(n)) && k < SPIN_POLLS; k++)
 				__builtin_ia32_pause();
 			check_timeouts(n);
+			n->st.spun += busy;
 			if (busy)
 				continue;
+			n->st.slept++;
 		}
 		/* tell each client to signal us, and re-check before sleeping */
 		for (int i = 0; i < MAX_CLIENTS; i++)
@@ -894,6 +930,9 @@ int main(void)
 		fprintf(stderr, "nvme: %s\n", bh_error(&n.core));
 		return 1;
 	}
+	n.st.on = getenv("BULKHEAD_NVME_STATS") != NULL;
+	if (n.st.on)
+		n.st.tsc_per_us = bh_tsc_per_us();
 	printf("nvme: ready: serving '%s'\n", BH_BLOCK_SERVICE);
 	serve(&n);
 	stop(&n);

@@ -247,5 +247,11 @@ uint64_t bh_now_ns(void);
  * from the vDSO page.
  */
 uint64_t bh_coarse_ns(void);
+/*
+ * TSC ticks per microsecond, measured against CLOCK_MONOTONIC over 20 ms
+ * (sleeps): for per-request timings in a hot path (x86's rdtsc, no system
+ * call), e.g. the ublk bridge's and the NVMe driver's statistics.
+ */
+double bh_tsc_per_us(void);
 
 #endif

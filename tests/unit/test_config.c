@@ -514,6 +514,20 @@ static void test_ublk_key(void **state)
 	expect_error(f, "[component \"t\"]\nexec = /bin/x\nublk = b0\n", 3, "ublk = 'b0'", NULL);
 }
 
+static void test_ublk_queues_key(void **state)
+{
+	struct fixture *f = *state;
+
+	parse_ok(f, "[component \"t\"]\nexec = /bin/x\nublk = 0\nublk_queues = 4\n"
+		    "[component \"u\"]\nexec = /bin/x\n");
+	assert_int_equal(f->cfg.comp[0].ublk_queues, 4);
+	assert_int_equal(f->cfg.comp[1].ublk_queues, 1);
+	expect_error(f, "[component \"t\"]\nexec = /bin/x\nublk_queues = 0\n", 3,
+		     "ublk_queues = '0'", "(1-16)", NULL);
+	expect_error(f, "[component \"t\"]\nexec = /bin/x\nublk_queues = 17\n", 3,
+		     "ublk_queues = '17'", NULL);
+}
+
 static void test_error_bad_size(void **state)
 {
 	struct fixture *f = *state;
@@ -784,6 +798,7 @@ int main(void)
 		T(test_pty_key),
 		T(test_legacy_key),
 		T(test_ublk_key),
+		T(test_ublk_queues_key),
 		T(test_usbip_key),
 		T(test_error_bad_size),
 		T(test_error_bad_restart_and_env),

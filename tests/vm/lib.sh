@@ -137,7 +137,6 @@ conf_bochs() {
 		"device = $1" "provides = framebuffer" "provides = capture" "${@:2}"
 }
 
-# start_core CONFIG LOG: core in the background, its log (components' output too) in LOG
 # install_staged DIR: meson install of the build into staging root DIR; prints the
 # folder of its bulkhead.pc (for PKG_CONFIG_LIBDIR, with PKG_CONFIG_SYSROOT_DIR=DIR)
 install_staged() {
@@ -151,10 +150,12 @@ install_staged() {
 	dirname "$stage$(sed -n 's/^prefix=//p' "$stage"/usr/local/lib/*/pkgconfig/bulkhead.pc)"/lib/*/pkgconfig/bulkhead.pc
 }
 
+# start_core CONFIG LOG: core in the background, its log (components' output too) in LOG
+# (binding devices took 18 s once with the host's load average at 14)
 start_core() {
 	"$CORE" -c "$1" >"$2" 2>&1 &
 	CORE_PID=$!
-	wait_for "$2" "backend (vfio|uio)" 20 || { echo "core did not start:"; cat "$2"; return 1; }
+	wait_for "$2" "backend (vfio|uio)" 60 || { echo "core did not start:"; cat "$2"; return 1; }
 }
 
 stop_core() {
@@ -318,6 +319,15 @@ kill_writers_stop() {
 	[ -s "$WORK/kw.err" ] && KW_ERRORS="$KW_ERRORS: $(head -c 200 "$WORK/kw.err")"
 }
 
+# conf_ublk_killable NAME [LINE...]: the block-ublk bridge on the NVMe
+# driver's session, restarted at once and as often as it takes; core
+# answers no heartbeat while it bus-resets the NVMe (2-5 s under TCG)
+conf_ublk_killable() {
+	conf_component "$1" "exec = $BUILD/bridges/block-ublk/bulkhead-block-ublk" \
+		"session = block nvme" "${@:2}" "restart = on-failure" "backoff_ms = 50" \
+		"max_restarts = 100" "watchdog_ms = 10000"
+}
+
 # conf_nvme_killable: the [core] section and the NVMe driver of the kill
 # scenarios: restarted at once, as often as it takes, watched by the watchdog
 conf_nvme_killable() {
@@ -407,4 +417,84 @@ fio_job() {
 		2>/dev/null |
 		awk -F';' '{ if ($8 > 0) printf "%.0f %.1f\n", $8, $7 * 1024 / 1e6;
 			     else printf "%.0f %.1f\n", $49, $48 * 1024 / 1e6 }'
+}
+# The storage scenarios' checks (ublk.sh on 6.12, nbd.sh on 6.1), results named PREFIX_*.
+# block_fs_checks PREFIX DEV MNT: mkfs.ext4, mount, 100 files of 1-64 KiB with
+# their sha256 (in $BF_SUMS), umount, fsck -fn clean, remount, every file
+# intact; DEV stays mounted on MNT
+block_fs_checks() {
+	local p=$1 dev=$2 mnt=$3 n rc urc t0
+	BF_SUMS=$WORK/$p.sums
+	mkdir -p "$mnt"
+	mkfs.ext4 -q -F "$dev" >"$WORK/$p.mkfs" 2>&1
+	result "${p}_mkfs" $? "mkfs.ext4 on $dev: $(tr '\n' ' ' <"$WORK/$p.mkfs" | cut -c1-120)"
+	mount "$dev" "$mnt" 2>"$WORK/$p.mount"
+	result "${p}_mount" $? "$(findmnt -no SOURCE,FSTYPE,OPTIONS "$mnt" 2>/dev/null || cat "$WORK/$p.mount")"
+	t0=$SECONDS
+	mkdir -p "$mnt/a"
+	for i in $(seq 1 100); do
+		head -c $(((RANDOM % 64 + 1) * 1024)) /dev/urandom >"$mnt/a/f$i" || break
+	done
+	(cd "$mnt" && sha256sum a/*) >"$BF_SUMS"
+	n=$(wc -l <"$BF_SUMS")
+	umount "$mnt"
+	urc=$?
+	[ "$urc" = 0 ] && [ "$n" = 100 ]
+	result "${p}_write_files" $? "$n files written and hashed in $((SECONDS - t0)) s, umount exit $urc"
+	fsck.ext4 -fn "$dev" >"$WORK/$p.fsck1" 2>&1
+	rc=$?
+	result "${p}_fsck_clean" $rc "fsck -fn exit $rc: $(tail -1 "$WORK/$p.fsck1")"
+	mount "$dev" "$mnt" && (cd "$mnt" && sha256sum --quiet -c "$BF_SUMS") >"$WORK/$p.check1" 2>&1
+	rc=$?
+	result "${p}_remount_sha256" $rc "remounted; $n files checked, $(grep -c FAILED "$WORK/$p.check1") mismatches"
+}
+
+# block_kill_checks PREFIX DEV MNT LOG DRIVER BRIDGE DRIVER_BACK BRIDGE_BACK:
+# with DEV mounted on MNT and the kill writers going, the components DRIVER
+# and BRIDGE are each SIGKILLed $KILLS times, alternating; after each kill
+# the next waits until one more line of LOG matches DRIVER_BACK (the bridge
+# has a new session) or BRIDGE_BACK (the restarted bridge serves DEV again).
+# Then umount, fsck -fn clean, remount, every acknowledged write and
+# $BF_SUMS intact; DEV is left unmounted.
+block_kill_checks() {
+	local p=$1 dev=$2 mnt=$3 log=$4 drv=$5 brg=$6 dback=$7 bback=$8
+	local k who pid nk=0 bk=0 d0 b0 dn bn urc frc rc t0=$SECONDS
+	d0=$(count_of "$log" "$dback")
+	b0=$(count_of "$log" "$bback")
+	kill_writers_start "$mnt"
+	for k in $(seq 1 "${KILLS:-5}"); do
+		for who in "$drv" "$brg"; do
+			sleep "$((RANDOM % 3 + 1)).$((RANDOM % 10))"
+			kill_writers_busy
+			pid=$(grep -oE "started \"$who\" pid [0-9]+" "$log" | tail -1 | awk '{ print $4 }')
+			kill -KILL "$pid" 2>/dev/null || continue
+			echo "kill $k: $who pid $pid after $(wc -l <"$KW_ACKED") acknowledged files"
+			if [ "$who" = "$drv" ]; then
+				nk=$((nk + 1))
+				wait_for_count "$log" "$dback" $((d0 + nk)) 60 || break 2
+			else
+				bk=$((bk + 1))
+				wait_for_count "$log" "$bback" $((b0 + bk)) 90 || break 2
+			fi
+		done
+	done
+	sleep 2
+	kill_writers_stop
+	dn=$(($(count_of "$log" "$dback") - d0))
+	bn=$(($(count_of "$log" "$bback") - b0))
+	[ "$nk" = "${KILLS:-5}" ] && [ "$bk" = "${KILLS:-5}" ] && [ "$dn" -ge "$nk" ] && [ "$bn" -ge "$bk" ]
+	result "${p}_kills" $? "$nk $drv and $bk $brg SIGKILLs in $((SECONDS - t0)) s; $dn new sessions ('$dback'), re-issuing $(grep -oE 'reconnected .*: [0-9]+' "$log" | awk -F': ' '{ s += $2 } END { print s + 0 }') requests; $bn returns of the bridge ('$bback')"
+	[ "$KW_ERRORS" = 0 ] && [ "$KW_NFILES" -gt 0 ]
+	result "${p}_kill_writes" $? "$KW_FILES files written, $KW_NFILES acknowledged (fsync returned), $KW_REWRITES rewrites of an 8 MiB file in 4 KiB O_DIRECT writes, write errors: $KW_ERRORS"
+	umount "$mnt"
+	urc=$?
+	fsck.ext4 -fn "$dev" >"$WORK/$p.fsck2" 2>&1
+	frc=$?
+	[ "$urc" = 0 ] && [ "$frc" = 0 ]
+	result "${p}_kill_fsck" $? "umount exit $urc; fsck -fn exit $frc: $(tail -1 "$WORK/$p.fsck2")"
+	mount "$dev" "$mnt" && (cd "$mnt" && sha256sum --quiet -c "$KW_ACKED" && sha256sum --quiet -c "$BF_SUMS") \
+		>"$WORK/$p.check2" 2>&1
+	rc=$?
+	result "${p}_kill_data" $rc "remounted; $(wc -l <"$KW_ACKED") acknowledged files and the $(wc -l <"$BF_SUMS") earlier ones checked, $(grep -c FAILED "$WORK/$p.check2") mismatches"
+	umount "$mnt"
 }
