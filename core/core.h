@@ -103,6 +103,8 @@ struct bh_component {
 	bool reconfig; /* a reloaded section waits for the old process to end */
 	bool removed;  /* reloaded config no longer has it */
 	struct bh_logbuf log; /* what it wrote and what core said about it */
+	int loader; /* a dynamic program's loader's openat listener until it starts, or -1 */
+	unsigned int loader_opens;
 };
 
 /* one session core routed: who serves it, and who pays for it */
@@ -255,6 +257,11 @@ size_t bh_vm_describe(const struct bh_component *c, char *buf, size_t len);
 
 uint64_t bh_now_ns(void); /* lib/time.c */
 
+/* a dynamic component's loader (core/loader.c): watch its listener, answer, end it */
+void bh_loader_watch(struct bh_core_state *core, struct bh_component *c, int fd);
+void bh_loader_answer(struct bh_core_state *core, struct bh_component *c);
+void bh_loader_done(struct bh_core_state *core, struct bh_component *c);
+
 /* epoll tags: what an fd is */
 enum bh_tag_kind {
 	BH_TAG_SIGNAL,
@@ -265,6 +272,7 @@ enum bh_tag_kind {
 	BH_TAG_KMSG,
 	BH_TAG_UBLK, /* core's ublk control ring: completions */
 	BH_TAG_VM, /* a driver VM's serial line */
+	BH_TAG_LOADER, /* a dynamic component's loader: its openat (core/loader.c) */
 };
 #define BH_TAG(kind, index) (((uint64_t)(kind) << 32) | (uint32_t)(index))
 

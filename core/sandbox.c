@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/membarrier.h>
+#include <poll.h>
 #include <sched.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
@@ -24,6 +25,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "bulkhead/msg.h"
+#include "libs.h"
 #include "sandbox.h"
 
 /* what a driver may do once it runs: talk over its fds, map, wait, exit */
@@ -74,7 +77,7 @@ static const int refused[] = {
 	SCMP_SYS(unlink),      SCMP_SYS(unlinkat),    SCMP_SYS(rename),
 };
 
-int bh_sandbox_seccomp(bool io_uring)
+int bh_sandbox_seccomp(bool io_uring, int *loader)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	int rc = 0;
@@ -84,7 +87,15 @@ int bh_sandbox_seccomp(bool io_uring)
 	for (size_t i = 0; !rc && i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
 	for (size_t i = 0; !rc && i < sizeof(refused) / sizeof(refused[0]); i++)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), refused[i], 0);
+		if (!loader || refused[i] != SCMP_SYS(openat))
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), refused[i], 0);
+	/*
+	 * a dynamic program's loader opens its libraries: core answers each
+	 * openat until the component's first request, and then closes the
+	 * listener, after which every openat fails with ENOSYS (core/loader.c)
+	 */
+	if (!rc && loader)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(openat), 0);
 	/* ioctl: nothing a driver needs; isatty() and friends get ENOTTY */
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 0);
@@ -130,6 +141,8 @@ int bh_sandbox_seccomp(bool io_uring)
 				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)SECCOMP_SET_MODE_FILTER));
 	if (!rc)
 		rc = seccomp_load(ctx);
+	if (!rc && loader && (*loader = seccomp_notify_fd(ctx)) < 0)
+		rc = *loader;
 	seccomp_release(ctx);
 	return rc;
 }
@@ -141,17 +154,44 @@ __attribute__((noreturn)) static void child_fail(const char *what, int e)
 	_exit(127);
 }
 
+/* host file path, read-only at the same path in the new root that is mounted on /tmp */
+static void bind_file(const char *path)
+{
+	char dst[PATH_MAX + 8];
+	int fd;
+
+	if ((size_t)snprintf(dst, sizeof(dst), "/tmp%s", path) >= sizeof(dst))
+		child_fail(path, ENAMETOOLONG);
+	for (char *p = dst + 5; (p = strchr(p, '/')); p++) {
+		*p = 0;
+		if (mkdir(dst, 0755) < 0 && errno != EEXIST)
+			child_fail(dst, errno);
+		*p = '/';
+	}
+	fd = open(dst, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0)
+		child_fail(dst, errno);
+	close(fd);
+	/* its own mount: the root is noexec, a library must not be */
+	if (mount(path, dst, NULL, MS_BIND, NULL) < 0 ||
+	    mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+		child_fail(path, errno);
+}
+
 /*
  * An empty, read-only root: the component sees no host file, and its mount
  * namespace holds no host mount (else a filesystem the host unmounts would
  * live on in every component started after it was mounted). It runs from
- * the fd of its program, so it needs nothing on disk: components are static.
+ * the fd of its program, so a static one needs nothing on disk; a dynamic
+ * one gets its loader and libraries (libs), each read-only, and no more.
  */
-static void empty_root(void)
+static void empty_root(const struct bh_libs *libs)
 {
 	if (mount("bulkhead", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		  "size=16k,mode=0755") < 0)
 		child_fail("tmpfs root", errno);
+	for (int i = 0; i < libs->n; i++)
+		bind_file(libs->path[i]);
 	if (mkdir("/tmp/old", 0700) < 0 || syscall(SYS_pivot_root, "/tmp", "/tmp/old") < 0)
 		child_fail("pivot_root", errno);
 	if (chdir("/") < 0 || umount2("/old", MNT_DETACH) < 0 || rmdir("/old") < 0)
@@ -163,7 +203,7 @@ static void empty_root(void)
 
 __attribute__((noreturn)) static void child(const struct bh_component_config *c, uid_t uid,
 					    gid_t gid, int procs, int sock, int out, int exe,
-					    const struct bh_vm_sandbox *vm)
+					    const struct bh_vm_sandbox *vm, const struct bh_libs *libs)
 {
 	char *argv[BH_MAX_ARGS + 2];
 	char *envp[BH_MAX_ENV + 1];
@@ -206,7 +246,7 @@ __attribute__((noreturn)) static void child(const struct bh_component_config *c,
 		if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
 			child_fail("RLIMIT_MEMLOCK", errno);
 	} else {
-		empty_root();
+		empty_root(libs);
 	}
 	for (int i = 0; i < c->nisa; i++)
 		if (ioperm(c->isa[i].base, c->isa[i].count, 1) < 0)
@@ -236,19 +276,51 @@ __attribute__((noreturn)) static void child(const struct bh_component_config *c,
 		envp[i] = (char *)c->env[i];
 	envp[c->envc] = NULL;
 	/* a VM's QEMU filters its own system calls once it is set up (-sandbox on) */
-	int rc = vm ? 0 : bh_sandbox_seccomp(c->ublk >= 0);
+	int loader = -1;
+	int rc = vm ? 0 : bh_sandbox_seccomp(c->ublk >= 0, libs->n ? &loader : NULL);
 	if (rc)
 		child_fail("seccomp", -rc);
+	/* the listener of its loader's openat goes to core, which waits for it (spawn) */
+	if (loader >= 0 && bh_dgram_send(BH_CORE_FD, "L", 1, &loader, 1) < 0)
+		child_fail("handing core its loader's listener", errno);
+	if (loader >= 0)
+		close(loader);
 	syscall(SYS_execveat, BH_EXEC_FD, "", vm ? vm->argv : argv, envp, AT_EMPTY_PATH);
 	child_fail(c->exec, errno);
+}
+
+/*
+ * the child's loader listener (bh_sandbox_seccomp), sent before its exec;
+ * -1 if it died first. Core waits for it: the child has only its mounts to
+ * make before, and a loader that core does not answer would wait forever
+ */
+static int loader_listener(int sock, pid_t pid)
+{
+	struct pollfd p = { .fd = sock, .events = POLLIN };
+	unsigned int nfds = 0;
+	int fd = -1;
+	char b, why[80];
+
+	if (poll(&p, 1, 10000) != 1 ||
+	    bh_dgram_recv(sock, &b, 1, &fd, 1, &nfds, why, sizeof(why)) != 1 || nfds != 1) {
+		kill(pid, SIGKILL); /* its exit is logged as any other */
+		return -1;
+	}
+	return fd;
 }
 
 static int spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, int cgroup,
 		 const struct bh_vm_sandbox *vm, struct bh_spawn *out, char *err, size_t err_len)
 {
+	static struct bh_libs libs; /* 256 KiB: not on core's stack */
 	int sv[2], pipefd[2], exe, procs = -1;
 	struct stat st;
 	pid_t pid;
+
+	out->loader = -1;
+	libs.n = 0;
+	if (!vm && bh_libs_closure(c->exec, &libs, err, err_len) < 0)
+		return -ENOEXEC;
 
 	exe = open(c->exec, O_PATH | O_CLOEXEC);
 	if (exe < 0 || fstat(exe, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
@@ -304,12 +376,14 @@ static int spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, int 
 		return -e;
 	}
 	if (pid == 0)
-		child(c, uid, gid, procs, sv[1], pipefd[1], exe, vm);
+		child(c, uid, gid, procs, sv[1], pipefd[1], exe, vm, &libs);
 	if (procs >= 0)
 		close(procs);
 	close(exe);
 	close(sv[1]);
 	close(pipefd[1]);
+	if (libs.n)
+		out->loader = loader_listener(sv[0], pid);
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
 	out->pid = pid;

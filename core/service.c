@@ -548,6 +548,7 @@ void bh_service_request(struct bh_core_state *core, struct bh_component *c)
 		bh_component_stop(core, c, "protocol violation");
 		return;
 	}
+	bh_loader_done(core, c); /* it has started: its loader opens no more */
 	charge_request(c, in.op);
 	if (park(core, c, &in))
 		return;
