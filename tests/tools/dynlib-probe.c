@@ -70,7 +70,7 @@ int main(void)
 		return 1;
 	}
 	late = try_open(libz, O_RDONLY);
-	check("loaded", libz[0] && zlibVersion()[0], "zlib %s from %s", zlibVersion(), 0);
+	check("loaded", libz[0] && zlibVersion()[0], "the loader found libz at %s: %s", libz, 0);
 	printf("dynlib-probe: zlib %s from %s\n", zlibVersion(), libz);
 	check("own_library_before_start", early_libz == 0, "before main, open(%s): %s", libz,
 	      early_libz);
