@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/membarrier.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
 #include <linux/seccomp.h>
@@ -54,6 +56,8 @@ static const int allowed[] = {
 	SCMP_SYS(prlimit64),	  SCMP_SYS(getrlimit),	   SCMP_SYS(readlink),
 	/* on a listening socket core handed over (core/listen.c): it can make no other */
 	SCMP_SYS(accept4),
+	/* who an accepted peer is (libvncserver logs it) */
+	SCMP_SYS(getpeername),	  SCMP_SYS(getsockname),
 };
 
 static const int membarrier_cmds[] = { MEMBARRIER_CMD_QUERY,
@@ -109,6 +113,11 @@ int bh_sandbox_seccomp(bool io_uring, int *loader)
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(fcntl), 1,
 				      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)F_DUPFD_CLOEXEC));
+	/* TCP_NODELAY on an accepted connection (libvncserver sets it) and no other option */
+	if (!rc)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 2,
+				      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)IPPROTO_TCP),
+				      SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)TCP_NODELAY));
 	/* tgkill to itself only, so abort() and raise() work */
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
