@@ -68,7 +68,12 @@ static void on_term(int sig)
 	stopping = 1;
 }
 
-/* libvncserver's log, on our output with our prefix */
+/* libvncserver's errors, on our output with our prefix (its chatter is dropped) */
+static void vnc_quiet(const char *fmt, ...)
+{
+	(void)fmt;
+}
+
 static void vnc_log(const char *fmt, ...)
 {
 	va_list ap;
@@ -319,7 +324,8 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	rfbLog = rfbErr = vnc_log;
+	rfbLog = vnc_quiet;
+	rfbErr = vnc_log;
 	if (bh_core_open(&core) < 0 || bh_listen_open(&core, where, &lsock) < 0) {
 		fprintf(stderr, "fb-vnc: %s\n", bh_error(&core));
 		return 1;
