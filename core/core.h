@@ -103,7 +103,9 @@ struct bh_component {
 	bool reconfig; /* a reloaded section waits for the old process to end */
 	bool removed;  /* reloaded config no longer has it */
 	struct bh_logbuf log; /* what it wrote and what core said about it */
-	int loader; /* a dynamic program's loader's openat listener until it starts, or -1 */
+	/* a dynamic program, until it starts: its loader's openat listener (core/loader.c) */
+	bool loading;
+	int loader;
 	unsigned int loader_opens;
 };
 

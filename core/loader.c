@@ -24,6 +24,7 @@ void bh_loader_watch(struct bh_core_state *core, struct bh_component *c, int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = BH_TAG(BH_TAG_LOADER, c->index) };
 
+	c->loading = fd >= 0;
 	c->loader = fd;
 	c->loader_opens = 0;
 	if (fd >= 0 && epoll_ctl(core->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
@@ -35,7 +36,7 @@ void bh_loader_answer(struct bh_core_state *core, struct bh_component *c)
 	struct seccomp_notif *req = NULL;
 	struct seccomp_notif_resp *resp = NULL;
 
-	if (c->loader < 0 || seccomp_notify_alloc(&req, &resp))
+	if (!c->loading || seccomp_notify_alloc(&req, &resp))
 		return;
 	if (seccomp_notify_receive(c->loader, req) == 0) {
 		/* the kernel opens it in the component's own root; nothing of ours to check */
@@ -52,8 +53,9 @@ void bh_loader_answer(struct bh_core_state *core, struct bh_component *c)
 
 void bh_loader_done(struct bh_core_state *core, struct bh_component *c)
 {
-	if (c->loader < 0)
+	if (!c->loading)
 		return;
+	c->loading = false;
 	epoll_ctl(core->epfd, EPOLL_CTL_DEL, c->loader, NULL);
 	close(c->loader);
 	c->loader = -1;

@@ -35,7 +35,7 @@ void bh_component_init(struct bh_core_state *core, int i)
 
 	c->cfg = &core->cfg.comp[i];
 	c->index = i;
-	c->sock = c->output = c->loader = -1;
+	c->sock = c->output = -1;
 	c->domain.container_fd = -1;
 	c->tap_fd = -1;
 	for (int k = 0; k < BH_MAX_SERVICES; k++)
