@@ -49,7 +49,7 @@ static int read_object(const char *path, struct object *o, char *err, size_t err
 		snprintf(err, err_len, "%s: %s", path, strerror(errno));
 		return -errno;
 	}
-	e = elf_begin(fd, ELF_C_READ, NULL);
+	e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	if (!e || elf_kind(e) != ELF_K_ELF || !gelf_getehdr(e, &eh) || elf_getphdrnum(e, &nph)) {
 		snprintf(err, err_len, "%s: not an ELF file (%s)", path, elf_errmsg(-1));
 		rc = -ENOEXEC;
@@ -158,6 +158,7 @@ static int find(const char *name, const char *runpath, const struct object *prog
 int bh_libs_closure(const char *program, struct bh_libs *out, char *err, size_t err_len)
 {
 	static struct object prog, o; /* large: not on core's stack */
+	const char *loader_name;
 	int rc;
 
 	out->n = 0;
@@ -176,6 +177,7 @@ int bh_libs_closure(const char *program, struct bh_libs *out, char *err, size_t 
 		return -ENOENT;
 	}
 	snprintf(out->path[out->n++], PATH_MAX, "%s", prog.interp);
+	loader_name = strrchr(prog.interp, '/') + 1;
 	/* breadth first, as the loader loads them: the program's, then each library's */
 	for (int i = 0; i < out->n; i++) {
 		const struct object *cur = &prog;
@@ -188,6 +190,9 @@ int bh_libs_closure(const char *program, struct bh_libs *out, char *err, size_t 
 		}
 		for (int k = 0; k < cur->nneeded; k++) {
 			char path[PATH_MAX];
+			/* libc needs the loader by its name: the loader is already there */
+			if (!strcmp(cur->needed[k], loader_name))
+				continue;
 			if (find(cur->needed[k], cur->runpath, &prog, path, sizeof(path))) {
 				snprintf(err, err_len, "%s needs %s, which is in none of %s%s"
 						       "/lib/x86_64-linux-gnu, /usr/lib/x86_64-linux-gnu, "
