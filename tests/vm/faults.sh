@@ -134,7 +134,7 @@ if [ -n "$bochs_dev" ]; then
 	conf_fb_png png bochs "$WORK/faults-screen.png" >>"$conf"
 fi
 if [ -n "$vesa_dev" ]; then
-	conf_vesa "$vesa_dev" "" "env = BULKHEAD_FAULTS=1" "restart = always" "backoff_ms = 20" \
+	conf_vesa "$vesa_dev" "env = BULKHEAD_FAULTS=1" "restart = always" "backoff_ms = 20" \
 		"backoff_max_ms = 200" "max_restarts = 100000" "watchdog_ms = 10000" >>"$conf"
 	conf_fb_pattern vpattern vesa >>"$conf"
 	conf_fb_png vpng vesa "$WORK/faults-vesa.png" >>"$conf"

@@ -46,7 +46,7 @@ vga_region=$("$BUILD/tests/vfio-vga-probe" "$group" "$addr" 2>&1)
 result vesa_vfio_vga_region $? "${vga_region#vfio-vga-probe: }"
 {
 	conf_core
-	conf_vesa "$addr" "--debug-port 0x402" "env = BULKHEAD_FAULTS=1" "restart = on-failure" \
+	conf_vesa "$addr" "env = BULKHEAD_FAULTS=1" "restart = on-failure" \
 		"backoff_ms = 200" "watchdog_ms = 10000"
 	echo
 } >"$conf"
