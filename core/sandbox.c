@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * The component sandbox. Everything here runs in the child between clone and
- * exec, in this order: cgroup, fds, namespaces, I/O ports (needs
- * CAP_SYS_RAWIO), rlimits, uid/gid, no_new_privs, seccomp, exec.
+ * exec, in this order: cgroup, fds, namespaces, its root (with a dynamic
+ * program's loader and libraries, core/libs.c), I/O ports (needs
+ * CAP_SYS_RAWIO), rlimits, uid/gid, no_new_privs, seccomp (a dynamic
+ * program's loader listener handed to core), exec.
  */
 #include <errno.h>
 #include <fcntl.h>
