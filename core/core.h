@@ -105,7 +105,7 @@ struct bh_component {
 	struct bh_logbuf log; /* what it wrote and what core said about it */
 	/* a dynamic program, until it starts: its loader's openat listener (core/loader.c) */
 	bool loading;
-	int loader;
+	int loader; /* -1 until the child sent it */
 	unsigned int loader_opens;
 };
 
@@ -259,8 +259,12 @@ size_t bh_vm_describe(const struct bh_component *c, char *buf, size_t len);
 
 uint64_t bh_now_ns(void); /* lib/time.c */
 
-/* a dynamic component's loader (core/loader.c): watch its listener, answer, end it */
-void bh_loader_watch(struct bh_core_state *core, struct bh_component *c, int fd);
+/*
+ * a dynamic component's loader (core/loader.c): expect its listener, take
+ * it (the first datagram), answer it, end it
+ */
+void bh_loader_expect(struct bh_core_state *core, struct bh_component *c, bool dynamic);
+void bh_loader_receive(struct bh_core_state *core, struct bh_component *c);
 void bh_loader_answer(struct bh_core_state *core, struct bh_component *c);
 void bh_loader_done(struct bh_core_state *core, struct bh_component *c);
 

@@ -120,6 +120,35 @@ out:
 	return rc;
 }
 
+int bh_libs_dynamic(const char *program, char *err, size_t err_len)
+{
+	static char head[4096];
+	int fd = open(program, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : pread(fd, head, sizeof(head), 0);
+	size_t nph;
+	Elf *e;
+	int rc = 0;
+
+	if (fd >= 0)
+		close(fd);
+	if (n < 0) {
+		snprintf(err, err_len, "%s: %s", program, strerror(errno));
+		return -errno;
+	}
+	if (elf_version(EV_CURRENT) == EV_NONE || !(e = elf_memory(head, (size_t)n)) ||
+	    elf_kind(e) != ELF_K_ELF || elf_getphdrnum(e, &nph)) {
+		snprintf(err, err_len, "%s: not an ELF program", program);
+		return -ENOEXEC;
+	}
+	/* the program headers follow the ELF header: a linker puts them there */
+	for (size_t i = 0; i < nph && !rc; i++) {
+		GElf_Phdr ph;
+		rc = gelf_getphdr(e, (int)i, &ph) && ph.p_type == PT_INTERP;
+	}
+	elf_end(e);
+	return rc;
+}
+
 static bool listed(const struct bh_libs *l, const char *path)
 {
 	for (int i = 0; i < l->n; i++)

@@ -24,6 +24,13 @@ struct bh_libs {
  */
 int bh_libs_closure(const char *program, struct bh_libs *out, char *err, size_t err_len);
 
+/*
+ * 1 if program names a dynamic loader (PT_INTERP), 0 if it is static, <0
+ * with err if it is no ELF program: one read of its first page, cheap
+ * enough for core's loop (the closure is the child's to find, before exec)
+ */
+int bh_libs_dynamic(const char *program, char *err, size_t err_len);
+
 /* the search path of the loader with no cache and no environment, as the loader has it */
 extern const char *const bh_libs_default_dirs[];
 

@@ -12,7 +12,6 @@
 #include <linux/membarrier.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <sched.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
@@ -161,7 +160,10 @@ int bh_sandbox_seccomp(bool io_uring, int *loader)
 /* in the child: report on the output pipe, then give up */
 __attribute__((noreturn)) static void child_fail(const char *what, int e)
 {
-	dprintf(2, "bulkhead: cannot start: %s: %s\n", what, strerror(e));
+	if (e)
+		dprintf(2, "bulkhead: cannot start: %s: %s\n", what, strerror(e));
+	else
+		dprintf(2, "bulkhead: cannot start: %s\n", what);
 	_exit(127);
 }
 
@@ -214,8 +216,10 @@ static void empty_root(const struct bh_libs *libs)
 
 __attribute__((noreturn)) static void child(const struct bh_component_config *c, uid_t uid,
 					    gid_t gid, int procs, int sock, int out, int exe,
-					    const struct bh_vm_sandbox *vm, const struct bh_libs *libs)
+					    const struct bh_vm_sandbox *vm, bool dynamic)
 {
+	static struct bh_libs libs; /* 256 KiB: not on the stack */
+	char why[PATH_MAX + 256];
 	char *argv[BH_MAX_ARGS + 2];
 	char *envp[BH_MAX_ENV + 1];
 	struct rlimit rl;
@@ -257,7 +261,9 @@ __attribute__((noreturn)) static void child(const struct bh_component_config *c,
 		if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
 			child_fail("RLIMIT_MEMLOCK", errno);
 	} else {
-		empty_root(libs);
+		if (dynamic && bh_libs_closure(c->exec, &libs, why, sizeof(why)) < 0)
+			child_fail(why, 0);
+		empty_root(&libs);
 	}
 	for (int i = 0; i < c->nisa; i++)
 		if (ioperm(c->isa[i].base, c->isa[i].count, 1) < 0)
@@ -288,10 +294,10 @@ __attribute__((noreturn)) static void child(const struct bh_component_config *c,
 	envp[c->envc] = NULL;
 	/* a VM's QEMU filters its own system calls once it is set up (-sandbox on) */
 	int loader = -1;
-	int rc = vm ? 0 : bh_sandbox_seccomp(c->ublk >= 0, libs->n ? &loader : NULL);
+	int rc = vm ? 0 : bh_sandbox_seccomp(c->ublk >= 0, dynamic ? &loader : NULL);
 	if (rc)
 		child_fail("seccomp", -rc);
-	/* the listener of its loader's openat goes to core, which waits for it (spawn) */
+	/* the listener of its loader's openat goes to core: the first datagram core reads */
 	if (loader >= 0 && bh_dgram_send(BH_CORE_FD, "L", 1, &loader, 1) < 0)
 		child_fail("handing core its loader's listener", errno);
 	if (loader >= 0)
@@ -300,38 +306,17 @@ __attribute__((noreturn)) static void child(const struct bh_component_config *c,
 	child_fail(c->exec, errno);
 }
 
-/*
- * the child's loader listener (bh_sandbox_seccomp), sent before its exec;
- * -1 if it died first. Core waits for it: the child has only its mounts to
- * make before, and a loader that core does not answer would wait forever
- */
-static int loader_listener(int sock, pid_t pid)
-{
-	struct pollfd p = { .fd = sock, .events = POLLIN };
-	unsigned int nfds = 0;
-	int fd = -1;
-	char b, why[80];
-
-	if (poll(&p, 1, 10000) != 1 ||
-	    bh_dgram_recv(sock, &b, 1, &fd, 1, &nfds, why, sizeof(why)) != 1 || nfds != 1) {
-		kill(pid, SIGKILL); /* its exit is logged as any other */
-		return -1;
-	}
-	return fd;
-}
-
 static int spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, int cgroup,
 		 const struct bh_vm_sandbox *vm, struct bh_spawn *out, char *err, size_t err_len)
 {
-	static struct bh_libs libs; /* 256 KiB: not on core's stack */
-	int sv[2], pipefd[2], exe, procs = -1;
+	int sv[2], pipefd[2], exe, procs = -1, dynamic = 0;
 	struct stat st;
 	pid_t pid;
 
-	out->loader = -1;
-	libs.n = 0;
-	if (!vm && bh_libs_closure(c->exec, &libs, err, err_len) < 0)
+	/* the child finds the libraries: core's loop never waits for that */
+	if (!vm && (dynamic = bh_libs_dynamic(c->exec, err, err_len)) < 0)
 		return -ENOEXEC;
+	out->dynamic = dynamic;
 
 	exe = open(c->exec, O_PATH | O_CLOEXEC);
 	if (exe < 0 || fstat(exe, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
@@ -387,14 +372,13 @@ static int spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, int 
 		return -e;
 	}
 	if (pid == 0)
-		child(c, uid, gid, procs, sv[1], pipefd[1], exe, vm, &libs);
+		child(c, uid, gid, procs, sv[1], pipefd[1], exe, vm, dynamic);
 	if (procs >= 0)
 		close(procs);
 	close(exe);
 	close(sv[1]);
 	close(pipefd[1]);
-	if (libs.n)
-		out->loader = loader_listener(sv[0], pid);
+
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
 	out->pid = pid;

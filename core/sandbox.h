@@ -3,6 +3,7 @@
 #ifndef BH_CORE_SANDBOX_H
 #define BH_CORE_SANDBOX_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -13,7 +14,7 @@ struct bh_spawn {
 	pid_t pid;
 	int sock;   /* core's end of the component's socket */
 	int output; /* read end of the component's stdout+stderr */
-	int loader; /* a dynamic program's: its loader's openat (core/loader.c), else -1 */
+	bool dynamic; /* its first datagram will be its loader's listener (core/loader.c) */
 };
 
 /*

@@ -529,6 +529,11 @@ void bh_service_request(struct bh_core_state *core, struct bh_component *c)
 	unsigned int nfds = 0;
 	int rc;
 
+	/* a dynamic program's first datagram, from core's own code before its exec */
+	if (c->loading && c->loader < 0) {
+		bh_loader_receive(core, c);
+		return;
+	}
 	if (throttle(core, c))
 		return;
 	rc = bh_msg_recv(c->sock, &in, fds, 0, &nfds, why, sizeof(why));

@@ -79,7 +79,7 @@ int bh_component_start(struct bh_core_state *core, struct bh_component *c)
 	if (cc->vm.enabled)
 		bh_vm_started(core, c);
 	watch(core, c->output, BH_TAG_OUTPUT, c->index);
-	bh_loader_watch(core, c, sp.loader);
+	bh_loader_expect(core, c, sp.dynamic);
 	bh_log("started \"%s\" pid %d uid %u, %d device(s)%s", cc->name, c->pid, c->uid,
 	       c->ndevices, c->restarts ? " (restart)" : "");
 	return 0;

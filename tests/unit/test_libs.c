@@ -59,6 +59,19 @@ static void static_program(void **state)
 	assert_int_equal(libs.n, 0);
 }
 
+/* what core itself reads: whether there is a loader to give */
+static void dynamic_or_not(void **state)
+{
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(bh_libs_dynamic("/proc/self/exe", err, sizeof(err)), 1);
+	if (!access("/bin/busybox", R_OK))
+		assert_int_equal(bh_libs_dynamic("/bin/busybox", err, sizeof(err)), 0);
+	assert_true(bh_libs_dynamic("/etc/hostname", err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "/etc/hostname: not an ELF program"));
+}
+
 /* not an ELF file, or no file: the error names it */
 static void not_elf(void **state)
 {
@@ -77,6 +90,7 @@ int main(void)
 		cmocka_unit_test(own_closure),
 		cmocka_unit_test(static_program),
 		cmocka_unit_test(not_elf),
+		cmocka_unit_test(dynamic_or_not),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
