@@ -21,7 +21,9 @@
  * Every viewer is untrusted, and libvncserver checks its messages (cut text
  * over 1 MiB ends it); at most MAX_VIEWERS at once; a viewer that stops
  * reading in the middle of an update holds the bridge up to MAX_WAIT_MS,
- * then it is dropped (libvncserver writes each update whole).
+ * then it is dropped (libvncserver writes each update whole). Keys wait in
+ * a queue while the owner's socket is full, and the viewers are not read
+ * until it has drained: a key is late rather than lost.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,9 +46,19 @@
 
 #define MAX_VIEWERS 4
 #define MAX_WAIT_MS 2000
+#define QUEUE 256 /* input events waiting for the owner's socket */
 #define NAME "bulkhead"
 
-enum { POLL_CAPTURE, POLL_DAMAGE, POLL_LISTEN, POLL_VIEWER };
+enum { POLL_CAPTURE, POLL_DAMAGE, POLL_LISTEN, POLL_VIEWER, POLL_INPUT };
+
+/* a key or a pointer event on its way to the screen's owner */
+struct event {
+	bool key;
+	uint32_t keysym, x, y;
+	bool down;
+	uint16_t mods;
+	uint8_t buttons;
+};
 
 struct viewer {
 	int id;
@@ -60,6 +72,8 @@ static struct bh_fb_mode mode;
 static rfbScreenInfoPtr screen;
 static int lsock = -1, viewers, next_id;
 static uint16_t mods;
+static struct event queue[QUEUE];
+static unsigned int q_head, q_len;
 static volatile sig_atomic_t stopping;
 
 static void on_term(int sig)
@@ -109,22 +123,46 @@ static bool input_ready(void)
 	return true;
 }
 
-static void input_sent(int rc)
+/*
+ * the queued events, in order, as far as the owner's socket takes them.
+ * While any wait, the viewers are not read (backpressure: a key typed
+ * while the owner is busy is late, never lost); events that would
+ * overflow the queue are dropped
+ */
+static void input_flush(void)
+{
+	while (q_len && input_ready()) {
+		const struct event *e = &queue[q_head];
+		int rc = e->key ? bh_input_key(&input, e->keysym, e->down, e->mods)
+				: bh_input_pointer(&input, e->x, e->y, e->buttons);
+		if (rc == -EAGAIN)
+			return;
+		if (rc) {
+			printf("fb-vnc: the input session ended (%s): reconnecting\n", strerror(-rc));
+			bh_session_close(NULL, &input);
+			input_open = false;
+			continue;
+		}
+		q_head = (q_head + 1) % QUEUE;
+		q_len--;
+	}
+	/* no owner to give them to: they go */
+	if (!input_open)
+		q_len = 0;
+}
+
+static void input_queue(const struct event *e)
 {
 	static uint64_t dropped;
 
-	if (rc == 0)
-		return;
-	if (rc == -EAGAIN) {
+	if (q_len == QUEUE) {
 		if (dropped++ % 1000 == 0)
 			printf("fb-vnc: the screen's owner is behind: %llu events dropped\n",
 			       (unsigned long long)dropped);
 		return;
 	}
-	printf("fb-vnc: the input session ended (%s): reconnecting at the next event\n",
-	       strerror(-rc));
-	bh_session_close(NULL, &input);
-	input_open = false;
+	queue[(q_head + q_len++) % QUEUE] = *e;
+	input_flush();
 }
 
 /* a viewer's key (an X11 keysym, as RFB carries it: RFC 6143 7.5.4) */
@@ -134,8 +172,7 @@ static void on_key(rfbBool down, rfbKeySym k, rfbClientPtr cl)
 
 	mods = bh_input_mods(mods, k, down);
 	v->keys++;
-	if (input_ready())
-		input_sent(bh_input_key(&input, k, down != 0, mods));
+	input_queue(&(struct event){ .key = true, .keysym = k, .down = down != 0, .mods = mods });
 }
 
 /* a viewer's pointer (RFC 6143 7.5.5), inside the screen only */
@@ -144,7 +181,8 @@ static void on_pointer(int buttons, int x, int y, rfbClientPtr cl)
 	(void)cl;
 	if (input_open && x >= 0 && y >= 0 && (uint32_t)x < mode.width &&
 	    (uint32_t)y < mode.height)
-		input_sent(bh_input_pointer(&input, (uint32_t)x, (uint32_t)y, (uint32_t)buttons & 0xff));
+		input_queue(&(struct event){ .x = (uint32_t)x, .y = (uint32_t)y,
+					     .buttons = (uint8_t)buttons });
 }
 
 static void on_gone(rfbClientPtr cl)
@@ -297,7 +335,10 @@ static void accept_viewers(void)
 		rfbNewClient(screen, fd); /* it closes the refused */
 }
 
-/* what to sleep on: the capture session, its damage, core's socket, each viewer */
+/*
+ * what to sleep on: the capture session, its damage, core's socket, and
+ * each viewer, or the owner's socket while input waits for it
+ */
 static void fill(struct bh_pollset *p)
 {
 	rfbClientIteratorPtr it = rfbGetClientIterator(screen);
@@ -307,9 +348,22 @@ static void fill(struct bh_pollset *p)
 	bh_pollset_add(p, cap.fd, POLLIN | POLLRDHUP, POLL_CAPTURE);
 	bh_pollset_add(p, bh_ps_wait_fd(&cap.ps[0]), POLLIN, POLL_DAMAGE);
 	bh_pollset_add(p, lsock, POLLIN, POLL_LISTEN);
+	if (q_len)
+		bh_pollset_add(p, input.fd, POLLOUT, POLL_INPUT);
 	while ((cl = rfbClientIteratorNext(it)))
-		if (cl->sock >= 0)
+		if (cl->sock >= 0 && !q_len)
 			bh_pollset_add(p, cl->sock, POLLIN, POLL_VIEWER);
+	rfbReleaseClientIterator(it);
+}
+
+/* the viewers' updates only, while their input waits */
+static void updates_only(void)
+{
+	rfbClientIteratorPtr it = rfbGetClientIterator(screen);
+	rfbClientPtr cl;
+
+	while ((cl = rfbClientIteratorNext(it)))
+		rfbUpdateClient(cl);
 	rfbReleaseClientIterator(it);
 }
 
@@ -378,7 +432,11 @@ int main(void)
 				hung_up = true;
 		}
 		if (!hung_up) {
-			rfbProcessEvents(screen, 0); /* the viewers' messages and their updates */
+			input_flush();
+			if (q_len)
+				updates_only();
+			else
+				rfbProcessEvents(screen, 0); /* the viewers' messages and updates */
 			continue;
 		}
 		printf("fb-vnc: the driver %s: reconnecting\n",
