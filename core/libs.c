@@ -135,9 +135,10 @@ int bh_libs_dynamic(const char *program, char *err, size_t err_len)
 		snprintf(err, err_len, "%s: %s", program, strerror(errno));
 		return -errno;
 	}
-	if (elf_version(EV_CURRENT) == EV_NONE || !(e = elf_memory(head, (size_t)n)) ||
-	    elf_kind(e) != ELF_K_ELF || elf_getphdrnum(e, &nph)) {
+	e = elf_version(EV_CURRENT) == EV_NONE ? NULL : elf_memory(head, (size_t)n);
+	if (!e || elf_kind(e) != ELF_K_ELF || elf_getphdrnum(e, &nph)) {
 		snprintf(err, err_len, "%s: not an ELF program", program);
+		elf_end(e);
 		return -ENOEXEC;
 	}
 	/* the program headers follow the ELF header: a linker puts them there */
