@@ -28,7 +28,7 @@ demo: build
 FAULTS ?= 1000
 FAULT_TARGETS ?=
 faults: build
-	@tools/vm/run --devices edu:rp,e1000e,e1000e,nvme:rp,pci-serial:echo,xhci-ccid:rp:card,bochs-display --mem 1536 --timeout 5400 --env FAULTS=$(FAULTS) --env FAULT_TARGETS="$(FAULT_TARGETS)" tests/vm/faults.sh
+	@tools/vm/run --devices edu:rp,e1000e,e1000e,nvme:rp,pci-serial:echo,xhci-ccid:rp:card,bochs-display,vga --mem 1536 --timeout 5400 --env FAULTS=$(FAULTS) --env FAULT_TARGETS="$(FAULT_TARGETS)" tests/vm/faults.sh
 
 # every libFuzzer target for FUZZ_SECONDS each (default 600), growing the corpus in the repo
 FUZZ_SECONDS ?= 600

@@ -12,7 +12,7 @@
 #include "bulkhead/proto.h"
 #include "vm.h"
 
-#define BH_MAX_COMPONENTS 16
+#define BH_MAX_COMPONENTS 24
 /* [core] hugepages = N: at most 64 GiB of 2 MiB pages */
 #define BH_HUGEPAGES_MAX 32768
 #define BH_MAX_MATCH 8

@@ -109,6 +109,10 @@ struct bh_component {
 	int trace_fd;
 	unsigned int crashes;
 	char last_crash[PATH_MAX + 32];
+	/* a dynamic program, until it starts: its loader's openat listener (core/loader.c) */
+	bool loading;
+	int loader; /* -1 until the child sent it */
+	unsigned int loader_opens;
 };
 
 /* one session core routed: who serves it, and who pays for it */
@@ -274,6 +278,15 @@ size_t bh_vm_describe(const struct bh_component *c, char *buf, size_t len);
 
 uint64_t bh_now_ns(void); /* lib/time.c */
 
+/*
+ * a dynamic component's loader (core/loader.c): expect its listener, take
+ * it (the first datagram), answer it, end it
+ */
+void bh_loader_expect(struct bh_core_state *core, struct bh_component *c, bool dynamic);
+void bh_loader_receive(struct bh_core_state *core, struct bh_component *c);
+void bh_loader_answer(struct bh_core_state *core, struct bh_component *c);
+void bh_loader_done(struct bh_core_state *core, struct bh_component *c);
+
 /* epoll tags: what an fd is */
 enum bh_tag_kind {
 	BH_TAG_SIGNAL,
@@ -284,6 +297,7 @@ enum bh_tag_kind {
 	BH_TAG_KMSG,
 	BH_TAG_UBLK, /* core's ublk control ring: completions */
 	BH_TAG_VM, /* a driver VM's serial line */
+	BH_TAG_LOADER, /* a dynamic component's loader: its openat (core/loader.c) */
 };
 #define BH_TAG(kind, index) (((uint64_t)(kind) << 32) | (uint32_t)(index))
 

@@ -112,6 +112,9 @@ static void dispatch(uint64_t tag)
 	case BH_TAG_UNMASK:
 		bh_device_irq_unmask(&core, &core.devices[index]);
 		break;
+	case BH_TAG_LOADER:
+		bh_loader_answer(&core, &core.comp[index]);
+		break;
 	}
 }
 

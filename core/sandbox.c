@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
  * The component sandbox. Everything here runs in the child between clone and
- * exec, in this order: cgroup, fds, namespaces, I/O ports (needs
- * CAP_SYS_RAWIO), rlimits, uid/gid, no_new_privs, seccomp, exec.
+ * exec, in this order: cgroup, fds, namespaces, its root (with a dynamic
+ * program's loader and libraries, core/libs.c), I/O ports (needs
+ * CAP_SYS_RAWIO), rlimits, uid/gid, no_new_privs, seccomp (a dynamic
+ * program's loader listener handed to core), exec.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/membarrier.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
@@ -24,6 +28,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "bulkhead/msg.h"
+#include "libs.h"
 #include "sandbox.h"
 
 /* what a driver may do once it runs: talk over its fds, map, wait, exit */
@@ -51,6 +57,8 @@ static const int allowed[] = {
 	SCMP_SYS(prlimit64),	  SCMP_SYS(getrlimit),	   SCMP_SYS(readlink),
 	/* on a listening socket core handed over (core/listen.c): it can make no other */
 	SCMP_SYS(accept4),
+	/* who an accepted peer is (libvncserver logs it) */
+	SCMP_SYS(getpeername),	  SCMP_SYS(getsockname),
 };
 
 static const int membarrier_cmds[] = { MEMBARRIER_CMD_QUERY,
@@ -74,7 +82,7 @@ static const int refused[] = {
 	SCMP_SYS(unlink),      SCMP_SYS(unlinkat),    SCMP_SYS(rename),
 };
 
-int bh_sandbox_seccomp(bool io_uring)
+int bh_sandbox_seccomp(bool io_uring, int *loader)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	int rc = 0;
@@ -84,7 +92,8 @@ int bh_sandbox_seccomp(bool io_uring)
 	for (size_t i = 0; !rc && i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
 	for (size_t i = 0; !rc && i < sizeof(refused) / sizeof(refused[0]); i++)
-		if (!io_uring || (refused[i] != SCMP_SYS(clone) && refused[i] != SCMP_SYS(clone3)))
+		if ((!io_uring || (refused[i] != SCMP_SYS(clone) && refused[i] != SCMP_SYS(clone3))) &&
+		    (!loader || refused[i] != SCMP_SYS(openat)))
 			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), refused[i], 0);
 	/*
 	 * a ublk bridge serves each queue from its own thread (the kernel takes
@@ -101,6 +110,13 @@ int bh_sandbox_seccomp(bool io_uring)
 				      SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
 	if (!rc && io_uring)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	/*
+	 * a dynamic program's loader opens its libraries: core answers each
+	 * openat until the component's first request, and then closes the
+	 * listener, after which every openat fails with ENOSYS (core/loader.c)
+	 */
+	if (!rc && loader)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(openat), 0);
 	/* ioctl: nothing a driver needs; isatty() and friends get ENOTTY */
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 0);
@@ -114,6 +130,11 @@ int bh_sandbox_seccomp(bool io_uring)
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(fcntl), 1,
 				      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)F_DUPFD_CLOEXEC));
+	/* TCP_NODELAY on an accepted connection (libvncserver sets it) and no other option */
+	if (!rc)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 2,
+				      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)IPPROTO_TCP),
+				      SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)TCP_NODELAY));
 	/* tgkill to itself only, so abort() and raise() work */
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
@@ -146,6 +167,8 @@ int bh_sandbox_seccomp(bool io_uring)
 				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)SECCOMP_SET_MODE_FILTER));
 	if (!rc)
 		rc = seccomp_load(ctx);
+	if (!rc && loader && (*loader = seccomp_notify_fd(ctx)) < 0)
+		rc = *loader;
 	seccomp_release(ctx);
 	return rc;
 }
@@ -153,21 +176,51 @@ int bh_sandbox_seccomp(bool io_uring)
 /* in the child: report on the output pipe, then give up */
 __attribute__((noreturn)) static void child_fail(const char *what, int e)
 {
-	dprintf(2, "bulkhead: cannot start: %s: %s\n", what, strerror(e));
+	if (e)
+		dprintf(2, "bulkhead: cannot start: %s: %s\n", what, strerror(e));
+	else
+		dprintf(2, "bulkhead: cannot start: %s\n", what);
 	_exit(127);
+}
+
+/* host file path, read-only at the same path in the new root that is mounted on /tmp */
+static void bind_file(const char *path)
+{
+	char dst[PATH_MAX + 8];
+	int fd;
+
+	if ((size_t)snprintf(dst, sizeof(dst), "/tmp%s", path) >= sizeof(dst))
+		child_fail(path, ENAMETOOLONG);
+	for (char *p = dst + 5; (p = strchr(p, '/')); p++) {
+		*p = 0;
+		if (mkdir(dst, 0755) < 0 && errno != EEXIST)
+			child_fail(dst, errno);
+		*p = '/';
+	}
+	fd = open(dst, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0)
+		child_fail(dst, errno);
+	close(fd);
+	/* its own mount: the root is noexec, a library must not be */
+	if (mount(path, dst, NULL, MS_BIND, NULL) < 0 ||
+	    mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+		child_fail(path, errno);
 }
 
 /*
  * An empty, read-only root: the component sees no host file, and its mount
  * namespace holds no host mount (else a filesystem the host unmounts would
  * live on in every component started after it was mounted). It runs from
- * the fd of its program, so it needs nothing on disk: components are static.
+ * the fd of its program, so a static one needs nothing on disk; a dynamic
+ * one gets its loader and libraries (libs), each read-only, and no more.
  */
-static void empty_root(void)
+static void empty_root(const struct bh_libs *libs)
 {
 	if (mount("bulkhead", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		  "size=16k,mode=0755") < 0)
 		child_fail("tmpfs root", errno);
+	for (int i = 0; i < libs->n; i++)
+		bind_file(libs->path[i]);
 	if (mkdir("/tmp/old", 0700) < 0 || syscall(SYS_pivot_root, "/tmp", "/tmp/old") < 0)
 		child_fail("pivot_root", errno);
 	if (chdir("/") < 0 || umount2("/old", MNT_DETACH) < 0 || rmdir("/old") < 0)
@@ -179,8 +232,10 @@ static void empty_root(void)
 
 __attribute__((noreturn)) static void child(const struct bh_component_config *c, uid_t uid,
 					    gid_t gid, int procs, int sock, int out, int exe,
-					    const struct bh_vm_sandbox *vm)
+					    const struct bh_vm_sandbox *vm, bool dynamic)
 {
+	static struct bh_libs libs; /* 256 KiB: not on the stack */
+	char why[PATH_MAX + 256];
 	char *argv[BH_MAX_ARGS + 2];
 	char *envp[BH_MAX_ENV + 1];
 	struct rlimit rl;
@@ -222,7 +277,9 @@ __attribute__((noreturn)) static void child(const struct bh_component_config *c,
 		if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
 			child_fail("RLIMIT_MEMLOCK", errno);
 	} else {
-		empty_root();
+		if (dynamic && bh_libs_closure(c->exec, &libs, why, sizeof(why)) < 0)
+			child_fail(why, 0);
+		empty_root(&libs);
 	}
 	for (int i = 0; i < c->nisa; i++)
 		if (ioperm(c->isa[i].base, c->isa[i].count, 1) < 0)
@@ -252,9 +309,15 @@ __attribute__((noreturn)) static void child(const struct bh_component_config *c,
 		envp[i] = (char *)c->env[i];
 	envp[c->envc] = NULL;
 	/* a VM's QEMU filters its own system calls once it is set up (-sandbox on) */
-	int rc = vm ? 0 : bh_sandbox_seccomp(c->ublk >= 0);
+	int loader = -1;
+	int rc = vm ? 0 : bh_sandbox_seccomp(c->ublk >= 0, dynamic ? &loader : NULL);
 	if (rc)
 		child_fail("seccomp", -rc);
+	/* the listener of its loader's openat goes to core: the first datagram core reads */
+	if (loader >= 0 && bh_dgram_send(BH_CORE_FD, "L", 1, &loader, 1) < 0)
+		child_fail("handing core its loader's listener", errno);
+	if (loader >= 0)
+		close(loader);
 	syscall(SYS_execveat, BH_EXEC_FD, "", vm ? vm->argv : argv, envp, AT_EMPTY_PATH);
 	child_fail(c->exec, errno);
 }
@@ -262,9 +325,14 @@ __attribute__((noreturn)) static void child(const struct bh_component_config *c,
 static int spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, int cgroup,
 		 const struct bh_vm_sandbox *vm, struct bh_spawn *out, char *err, size_t err_len)
 {
-	int sv[2], pipefd[2], exe, procs = -1;
+	int sv[2], pipefd[2], exe, procs = -1, dynamic = 0;
 	struct stat st;
 	pid_t pid;
+
+	/* the child finds the libraries: core's loop never waits for that */
+	if (!vm && (dynamic = bh_libs_dynamic(c->exec, err, err_len)) < 0)
+		return -ENOEXEC;
+	out->dynamic = dynamic;
 
 	exe = open(c->exec, O_PATH | O_CLOEXEC);
 	if (exe < 0 || fstat(exe, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
@@ -320,12 +388,13 @@ static int spawn(const struct bh_component_config *c, uid_t uid, gid_t gid, int 
 		return -e;
 	}
 	if (pid == 0)
-		child(c, uid, gid, procs, sv[1], pipefd[1], exe, vm);
+		child(c, uid, gid, procs, sv[1], pipefd[1], exe, vm, dynamic);
 	if (procs >= 0)
 		close(procs);
 	close(exe);
 	close(sv[1]);
 	close(pipefd[1]);
+
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
 	out->pid = pid;

@@ -3,6 +3,7 @@
 #ifndef BH_CORE_SANDBOX_H
 #define BH_CORE_SANDBOX_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -13,6 +14,7 @@ struct bh_spawn {
 	pid_t pid;
 	int sock;   /* core's end of the component's socket */
 	int output; /* read end of the component's stdout+stderr */
+	bool dynamic; /* its first datagram will be its loader's listener (core/loader.c) */
 };
 
 /*
@@ -36,6 +38,10 @@ int bh_spawn_vm(const struct bh_component_config *c, uid_t uid, gid_t gid, int c
 		const struct bh_vm_sandbox *vm, struct bh_spawn *out, char *err, size_t err_len);
 
 /* install the component seccomp filter in the calling process (used after fork) */
-int bh_sandbox_seccomp(bool io_uring); /* io_uring: its three system calls too */
+/*
+ * io_uring: its three system calls too; loader (a dynamic program's): openat
+ * goes to the listener this returns there, for core to answer
+ */
+int bh_sandbox_seccomp(bool io_uring, int *loader);
 
 #endif

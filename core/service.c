@@ -533,6 +533,11 @@ void bh_service_request(struct bh_core_state *core, struct bh_component *c)
 	unsigned int nfds = 0;
 	int rc;
 
+	/* a dynamic program's first datagram, from core's own code before its exec */
+	if (c->loading && c->loader < 0) {
+		bh_loader_receive(core, c);
+		return;
+	}
 	if (throttle(core, c))
 		return;
 	rc = bh_msg_recv(c->sock, &in, fds, 0, &nfds, why, sizeof(why));
@@ -552,6 +557,7 @@ void bh_service_request(struct bh_core_state *core, struct bh_component *c)
 		bh_component_stop(core, c, "protocol violation");
 		return;
 	}
+	bh_loader_done(core, c); /* it has started: its loader opens no more */
 	charge_request(c, in.op);
 	if (park(core, c, &in))
 		return;

@@ -80,6 +80,7 @@ int bh_component_start(struct bh_core_state *core, struct bh_component *c)
 	if (cc->vm.enabled)
 		bh_vm_started(core, c);
 	watch(core, c->output, BH_TAG_OUTPUT, c->index);
+	bh_loader_expect(core, c, sp.dynamic);
 	bh_log("started \"%s\" pid %d uid %u, %d device(s)%s", cc->name, c->pid, c->uid,
 	       c->ndevices, c->restarts ? " (restart)" : "");
 	return 0;
@@ -156,6 +157,7 @@ void bh_component_revoke(struct bh_core_state *core, struct bh_component *c)
 		c->sock = -1;
 	}
 	bh_component_output(core, c);
+	bh_loader_done(core, c);
 	c->held = c->parked = false;
 	c->request_tat_ns = 0;
 	bh_refuse_flush(c, true);

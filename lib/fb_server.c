@@ -6,9 +6,11 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "bulkhead/fault.h"
 #include "bulkhead/fb_server.h"
 
 static struct bh_session_stream_spec stream_spec(const struct bh_fb_server *s,
@@ -378,4 +380,29 @@ void bh_fb_server_close(struct bh_fb_server *s)
 	for (int i = 0; i < BH_FB_READERS; i++)
 		if (s->reader[i].open)
 			client_close(s, &s->reader[i], "shutting down");
+}
+
+volatile sig_atomic_t bh_fb_stopping, bh_fb_bad_desc;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	bh_fb_stopping = 1;
+}
+
+/* signal context: only note it */
+static void on_bad_desc(void *arg)
+{
+	(void)arg;
+	bh_fb_bad_desc = 1;
+}
+
+void bh_fb_server_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_term };
+
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	bh_fault_hook(BH_FAULT_BAD_DESC, on_bad_desc, NULL);
+	bh_fault_arm();
 }

@@ -34,7 +34,6 @@
 #include <unistd.h>
 
 #include "bulkhead/bulkhead.h"
-#include "bulkhead/fault.h"
 #include "bulkhead/fb_server.h"
 #include "regs.h"
 
@@ -52,9 +51,6 @@ struct bochs {
 	uint64_t last_beat_ns;
 	unsigned int restores;
 };
-
-static volatile sig_atomic_t stopping;
-static volatile sig_atomic_t fault_pending;
 
 static uint16_t dispi_read(struct bochs *b, enum dispi_index i)
 {
@@ -78,19 +74,6 @@ static void mmio_write8(struct bochs *b, size_t off, uint8_t v)
 {
 	__asm__ volatile("" ::: "memory");
 	*(volatile uint8_t *) (b->mmio.base + off) = v;
-}
-
-static void on_term(int sig)
-{
-	(void) sig;
-	stopping = 1;
-}
-
-/* signal context: only note it */
-static void on_bad_desc(void *arg)
-{
-	(void) arg;
-	fault_pending = 1;
 }
 
 /* EDID 1.4 section 3.10: the first detailed timing is the preferred mode */
@@ -231,17 +214,17 @@ static void beat(void *ctx)
 	struct bochs *b = ctx;
 	uint64_t now = bh_coarse_ns();
 
-	if (fault_pending) {
-		fault_pending = 0;
+	if (bh_fb_bad_desc) {
+		bh_fb_bad_desc = 0;
 		printf("bochs: fault: bad-desc: XRES scribbled to 640\n");
 		dispi_write(b, DISPI_XRES, 640);
 	}
 	if (now - b->last_beat_ns < BEAT_MS * 1000000ull)
 		return;
 	b->last_beat_ns = now;
-	if (bh_heartbeat(&b->core) < 0 && !stopping) {
+	if (bh_heartbeat(&b->core) < 0 && !bh_fb_stopping) {
 		printf("bochs: heartbeat: %s; shutting down\n", bh_error(&b->core));
-		stopping = 1;
+		bh_fb_stopping = 1;
 	}
 	health(b);
 }
@@ -257,7 +240,6 @@ int main(int argc, char **argv)
 {
 	static struct bochs b;
 	struct bh_device_info info;
-	struct sigaction sa = {.sa_handler = on_term};
 	struct bh_fb_mode want = {0};
 	uint32_t ew = 0, eh = 0;
 	char why[80];
@@ -274,10 +256,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	bh_fault_hook(BH_FAULT_BAD_DESC, on_bad_desc, NULL);
-	bh_fault_arm();
+	bh_fb_server_signals();
 	if (bh_core_open(&b.core) < 0 ||
 	    bh_device_find(&b.core, BOCHS_VENDOR, BOCHS_DEVICE, &b.dev) < 0 ||
 	    bh_device_info(&b.core, b.dev, &info) < 0 || bh_acquire(&b.core, b.dev) < 0 ||
@@ -313,7 +292,7 @@ int main(int argc, char **argv)
 				      .tick = beat,
 				      .ctx = &b,
 				      .beat_ms = BEAT_MS,
-				      .stopping = &stopping};
+				      .stopping = &bh_fb_stopping};
 	snprintf(b.srv.name, sizeof(b.srv.name), "%s %s", b.vga ? "VGA" : "bochs-display",
 		 info.name);
 	printf("bochs: uid %u, %s (class 0x%06x), ID 0x%04x, video memory %llu KiB, start %u\n",

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The video BIOS in libx86emu, confined (see bios.h). libx86emu comes as
- * Debian's libx86emu.so.3, carried in this program and mapped by
- * elf_load.c (components are static); its memory and port accesses all go
- * through memio() below, which is the confinement: libx86emu's own page
- * memory is not used.
+ * The video BIOS in libx86emu, confined (see bios.h). libx86emu is
+ * Debian's libx86emu.so.3, linked as it ships (core gives a dynamic
+ * component its loader and libraries: core/libs.c); its memory and port
+ * accesses all go through memio() below, which is the confinement:
+ * libx86emu's own page memory is not used.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,54 +15,9 @@
 #include <x86emu.h>
 
 #include "bios.h"
-#include "elf_load.h"
-
-/* the library's file, as data (meson passes its path) */
-__asm__(".section .rodata\n"
-	".balign 4096\n"
-	"x86emu_so:\n"
-	".incbin \"" X86EMU_SO "\"\n"
-	"x86emu_so_end:\n"
-	".previous\n");
-extern const uint8_t x86emu_so[], x86emu_so_end[];
 
 /* a BIOS call that runs longer is broken or hostile: VBE calls take thousands */
 #define BIOS_MAX_STEPS 20000000ull
-
-static struct {
-	typeof(&x86emu_new) new_;
-	typeof(&x86emu_set_memio_handler) set_memio;
-	typeof(&x86emu_set_seg_register) set_seg;
-	typeof(&x86emu_run) run;
-	typeof(&x86emu_stop) stop;
-	typeof(&x86emu_set_code_handler) set_code;
-} x86;
-
-/* what libx86emu imports from libc, from ours; time() without the time syscall */
-static time_t coarse_time(time_t *t)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-	if (t)
-		*t = ts.tv_sec;
-	return ts.tv_sec;
-}
-
-extern int __vsnprintf_chk(char *, size_t, int, size_t, const char *, va_list);
-extern char *__strcat_chk(char *, const char *, size_t);
-extern void __stack_chk_fail(void);
-
-static const struct elf_import imports[] = {
-	{"malloc", (void *) malloc},
-	{"calloc", (void *) calloc},
-	{"free", (void *) free},
-	{"memcpy", (void *) memcpy},
-	{"time", (void *) coarse_time},
-	{"__vsnprintf_chk", (void *) __vsnprintf_chk},
-	{"__strcat_chk", (void *) __strcat_chk},
-	{"__stack_chk_fail", (void *) __stack_chk_fail},
-};
 
 static struct bios *the_bios; /* memio() has only the emulator */
 
@@ -73,7 +28,7 @@ static void refuse(struct bios *b, x86emu_t *emu, const char *fmt, uint32_t addr
 		snprintf(b->refused, sizeof(b->refused), fmt, addr, n, emu->x86.saved_cs,
 			 emu->x86.saved_eip);
 	b->refusals++;
-	x86.stop(emu);
+	x86emu_stop(emu);
 }
 
 static bool port_granted(const struct bios *b, uint32_t port, unsigned int n)
@@ -208,24 +163,8 @@ static int code_check(x86emu_t *emu)
 
 int bios_open(struct bios *b, struct bh_core *core, char *why, size_t len)
 {
-	static struct elf_object lib;
 	struct bh_legacy_mem data, ebda;
-	int rc;
 
-	rc = elf_load(x86emu_so, (size_t) (x86emu_so_end - x86emu_so), imports,
-		      sizeof(imports) / sizeof(imports[0]), &lib, why, len);
-	if (rc)
-		return rc;
-	x86.new_ = elf_symbol(&lib, "x86emu_new");
-	x86.set_memio = elf_symbol(&lib, "x86emu_set_memio_handler");
-	x86.set_seg = elf_symbol(&lib, "x86emu_set_seg_register");
-	x86.run = elf_symbol(&lib, "x86emu_run");
-	x86.stop = elf_symbol(&lib, "x86emu_stop");
-	x86.set_code = elf_symbol(&lib, "x86emu_set_code_handler");
-	if (!x86.new_ || !x86.set_memio || !x86.set_seg || !x86.run || !x86.stop || !x86.set_code) {
-		snprintf(why, len, "libx86emu lacks a function this driver calls");
-		return -ENOEXEC;
-	}
 	b->low = calloc(1, BIOS_LOW_END);
 	b->scratch = calloc(1, BIOS_HIGH_END - BIOS_SCRATCH);
 	if (!b->low || !b->scratch)
@@ -243,17 +182,17 @@ int bios_open(struct bios *b, struct bh_core *core, char *why, size_t len)
 		printf("vesa: no EBDA (%s): the BIOS gets zeroes there\n", bh_error(core));
 	b->ports = core->hello.isa;
 	b->nports = core->hello.isa_count < BH_MAX_ISA ? core->hello.isa_count : BH_MAX_ISA;
-	b->emu = x86.new_(0, 0);
+	b->emu = x86emu_new(0, 0);
 	if (!b->emu) {
 		snprintf(why, len, "x86emu_new failed");
 		return -ENOMEM;
 	}
 	the_bios = b;
-	x86.set_memio(b->emu, memio);
-	x86.set_code(b->emu, code_check);
-	printf("vesa: libx86emu loaded (%zu KiB); grants: vectors and BIOS data 0x%05llx-0x%05llx, "
+	x86emu_set_memio_handler(b->emu, memio);
+	x86emu_set_code_handler(b->emu, code_check);
+	printf("vesa: libx86emu %s; grants: vectors and BIOS data 0x%05llx-0x%05llx, "
 	       "EBDA %s, video BIOS 0x%05llx-0x%05llx, %u port range(s)\n",
-	       lib.span >> 10, (unsigned long long) data.phys,
+	       "3 (Debian's shared library)", (unsigned long long) data.phys,
 	       (unsigned long long) (data.phys + data.size - 1), ebda.size ? "copied" : "none",
 	       (unsigned long long) b->rom.phys, (unsigned long long) (b->rom.phys + b->rom.size - 1),
 	       b->nports);
@@ -277,12 +216,12 @@ static int run_at(struct bios *b, struct bios_regs *r, char *why, size_t len)
 	emu->x86.R_EBP = 0;
 	emu->x86.R_EIP = BIOS_TRAMPOLINE;
 	emu->x86.R_FLG = 0x0202; /* IF, and the reserved bit */
-	x86.set_seg(emu, emu->x86.R_CS_SEL, 0);
-	x86.set_seg(emu, emu->x86.R_SS_SEL, 0);
-	x86.set_seg(emu, emu->x86.R_DS_SEL, 0);
-	x86.set_seg(emu, emu->x86.R_ES_SEL, r->es);
+	x86emu_set_seg_register(emu, emu->x86.R_CS_SEL, 0);
+	x86emu_set_seg_register(emu, emu->x86.R_SS_SEL, 0);
+	x86emu_set_seg_register(emu, emu->x86.R_DS_SEL, 0);
+	x86emu_set_seg_register(emu, emu->x86.R_ES_SEL, r->es);
 	emu->max_instr = start + BIOS_MAX_STEPS;
-	flags = x86.run(emu, X86EMU_RUN_MAX_INSTR | X86EMU_RUN_LOOP);
+	flags = x86emu_run(emu, X86EMU_RUN_MAX_INSTR | X86EMU_RUN_LOOP);
 	b->steps += emu->x86.R_TSC - start;
 	r->eax = emu->x86.R_EAX;
 	r->ebx = emu->x86.R_EBX;

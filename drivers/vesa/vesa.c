@@ -36,7 +36,6 @@
 
 #include "bios.h"
 #include "bulkhead/bulkhead.h"
-#include "bulkhead/fault.h"
 #include "bulkhead/fb_server.h"
 #include "vbe.h"
 
@@ -65,21 +64,6 @@ struct vesa {
 	uint64_t last_beat_ns, last_health_ns;
 	unsigned int restores;
 };
-
-static volatile sig_atomic_t stopping;
-static volatile sig_atomic_t fault_pending;
-
-static void on_term(int sig)
-{
-	(void) sig;
-	stopping = 1;
-}
-
-static void on_bad_desc(void *arg)
-{
-	(void) arg;
-	fault_pending = 1;
-}
 
 /* a VBE function: 0 if AX says supported and successful, else -EIO with why */
 static int vbe_call(struct vesa *v, struct bios_regs *r, char *why, size_t len)
@@ -263,17 +247,17 @@ static void tick(void *ctx)
 	uint64_t now = bh_coarse_ns();
 	char why[160];
 
-	if (fault_pending) {
+	if (bh_fb_bad_desc) {
 		struct bios_regs r = {.eax = VBE_SET_MODE, .ebx = 0x112 | VBE_MODE_LFB};
-		fault_pending = 0;
+		bh_fb_bad_desc = 0;
 		printf("vesa: fault: bad-desc: 640x480 set through the BIOS behind our back: %s\n",
 		       vbe_call(v, &r, why, sizeof(why)) ? why : "done");
 	}
 	if (now - v->last_beat_ns >= BEAT_MS * 1000000ull) {
 		v->last_beat_ns = now;
-		if (bh_heartbeat(&v->core) < 0 && !stopping) {
+		if (bh_heartbeat(&v->core) < 0 && !bh_fb_stopping) {
 			printf("vesa: heartbeat: %s; shutting down\n", bh_error(&v->core));
-			stopping = 1;
+			bh_fb_stopping = 1;
 		}
 	}
 	if (now - v->last_health_ns >= HEALTH_MS * 1000000ull) {
@@ -335,7 +319,6 @@ static int parse_args(int argc, char **argv, struct bh_fb_mode *want, struct ves
 int main(int argc, char **argv)
 {
 	static struct vesa v = {.max_w = 16384, .max_h = 16384};
-	struct sigaction sa = {.sa_handler = on_term};
 	struct bh_fb_mode want = {.width = 1024, .height = 768, .bpp = 32};
 	struct bh_device_info info;
 	char why[160];
@@ -344,10 +327,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (parse_args(argc, argv, &want, &v))
 		return 2;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	bh_fault_hook(BH_FAULT_BAD_DESC, on_bad_desc, NULL);
-	bh_fault_arm();
+	bh_fb_server_signals();
 	if (bh_core_open(&v.core) < 0 || bh_device_info(&v.core, 0, &info) < 0) {
 		fprintf(stderr, "vesa: %s\n", bh_error(&v.core));
 		return 1;
@@ -391,7 +371,7 @@ int main(int argc, char **argv)
 				      .tick = tick,
 				      .ctx = &v,
 				      .beat_ms = BEAT_MS,
-				      .stopping = &stopping};
+				      .stopping = &bh_fb_stopping};
 	snprintf(v.srv.name, sizeof(v.srv.name), "VGA %s (VBE)", info.name);
 	if (mode_set(&v, &want, why, sizeof(why))) {
 		fprintf(stderr, "vesa: mode %ux%ux%u: %s\n", want.width, want.height, want.bpp, why);

@@ -59,6 +59,15 @@ struct bh_fb_server {
 	uint64_t garbage; /* malformed events from clients */
 };
 
+/*
+ * A display driver's process-wide flags, set in signal context:
+ * bh_fb_stopping by SIGTERM or SIGINT, bh_fb_bad_desc by an injected
+ * bad-desc fault (BULKHEAD_FAULTS=1, bulkhead/fault.h), which the driver
+ * acts on in its tick. bh_fb_server_signals installs both and arms faults.
+ */
+extern volatile sig_atomic_t bh_fb_stopping, bh_fb_bad_desc;
+void bh_fb_server_signals(void);
+
 /* announce "framebuffer" and "capture" to core; 0 or <0 (bh_error says why) */
 int bh_fb_server_open(struct bh_fb_server *s);
 /* serve until *s->stopping */

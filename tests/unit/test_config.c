@@ -565,7 +565,7 @@ static void test_error_too_many_components(void **state)
 	for (int i = 0; i <= BH_MAX_COMPONENTS; i++)
 		off += snprintf(text + off, sizeof(text) - off,
 				"[component \"c%d\"]\nexec = /bin/c%d\n", i, i);
-	expect_error(f, text, 2 * BH_MAX_COMPONENTS + 1, "more than 16 components", NULL);
+	expect_error(f, text, 2 * BH_MAX_COMPONENTS + 1, "more than 24 components", NULL);
 	/* exactly the maximum is fine */
 	text[0] = 0;
 	off = 0;

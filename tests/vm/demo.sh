@@ -91,6 +91,24 @@ if [ -n "${BULKHEAD_OUT:-}" ] && cp /tmp/bulkhead-screen.png "$BULKHEAD_OUT/scre
 	echo "the screen as a PNG: build/vm/out/screen.png"
 fi
 
+say "the display over VNC: fb-vnc (libvncserver, a dynamically linked component) shows the same screen"
+grep -E "vnc\| fb-vnc: ready" "$log" | tail -1
+run "$BUILD/tests/vnc-type" 127.0.0.1 5900 --quiet-ms 500 --png /tmp/bulkhead-vnc.png
+# from the host: tools/vm/run --vnc forwards the host's 127.0.0.1:PORT to 5900 here,
+# over a virtio NIC on QEMU's user network that reaches nothing else
+if [ -n "${DEMO_VNC_PORT:-}" ] && modprobe virtio_net 2>/dev/null; then
+	for n in /sys/class/net/*; do
+		[ "$(basename "$(readlink "$n/device/driver" 2>/dev/null)")" = virtio_net ] && vnic=${n##*/}
+	done
+	if [ -n "${vnic:-}" ] && ip addr add 10.0.2.15/24 dev "$vnic" && ip link set "$vnic" up; then
+		echo "watch it from the host while the demo runs: vncviewer 127.0.0.1::$DEMO_VNC_PORT"
+		echo "(Debian: tigervnc-viewer or xtightvncviewer; a snapshot: vncsnapshot 127.0.0.1::$DEMO_VNC_PORT screen.jpg)"
+		# tools/demo's viewer on the host saves what it saw into the shared out dir
+		wait_for_file() { for _ in $(seq 60); do [ -s "$1" ] && return 0; sleep 0.5; done; return 1; }
+		wait_for_file "$BULKHEAD_OUT/vnc-host.txt" && cat "$BULKHEAD_OUT/vnc-host.txt"
+	fi
+fi
+
 say "the serial line: pci-serial behind the 16550A driver, a pty for Linux programs; the far end (on the host) sends every byte back"
 pty=/run/bulkhead/pty/ser0
 grep -E "pty\| term-pty: .* <-> terminal session" "$log" | head -1
@@ -139,6 +157,7 @@ echo "revoked: $(grep -oE 'revoked "nvme":.*' "$log" | head -1)"
 echo "restarts: edu ran $(grep -c 'edu: all tests passed' "$log") times; ping and the filesystem survived; core never stopped"
 echo "card:    $(grep -oE 'ccid: IccPowerOn -> .*ATR [0-9a-f ]+' "$log" | head -1 | sed 's/.*ATR /ATR /') (bulkhead's CCID driver); through usb-usbip, pcsc_scan: ${scan:-none}"
 echo "screen:  $(grep -oE 'fb-png: wrote .*' "$log" | tail -1)"
+echo "vnc:     $(grep -oE 'fb-vnc: viewer [0-9]+: disconnected .*' "$log" | head -1)"
 echo "serial:  $(grep -oE 'term-pty: /dev/pts/[0-9]+ <-> terminal session [0-9]+' "$log" | tail -1), the pty $pty open throughout"
 [ -n "$udevd_pid" ] && kill "$udevd_pid" 2>/dev/null
 grep -q "edu: FAILED" "$log" && exit 1

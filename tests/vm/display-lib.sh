@@ -75,19 +75,8 @@ pictures_equal() {
 # clients_conf DRIVER BENCH: the config of fb-pattern (owner, BENCH full-screen
 # updates, then hostile) and fb-png (reader, writing $png)
 clients_conf() {
-	cat <<CONF
-[component "pattern"]
-exec = $BUILD/tests/bulkhead-fb-pattern
-args = --bench $2 --hostile
-session = framebuffer $1
-restart = on-failure
-
-[component "png"]
-exec = $BUILD/bridges/fb-png/bulkhead-fb-png
-session = capture $1
-output = $png
-restart = on-failure
-CONF
+	conf_fb_pattern pattern "$1" "args = --bench $2 --hostile"
+	conf_fb_png png "$1" "$png"
 }
 # png_equal TEST N WHAT: fb-png's first picture after log line N against the pattern
 png_equal() {

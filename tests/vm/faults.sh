@@ -26,19 +26,23 @@ nic_peer=$(echo "$nics" | sed -n 2p)
 nvme_dev=$(for d in /sys/bus/pci/devices/*; do
 	[ "$(cat "$d/vendor")" = 0x1b36 ] && [ "$(cat "$d/device")" = 0x0010 ] && basename "$d"
 done 2>/dev/null | head -1)
-# the first PCI device VENDOR DEVICE (as sysfs spells them), or nothing
+# the first PCI device VENDOR DEVICE [CLASS] (as sysfs spells them), or nothing
 first_dev() {
 	for d in /sys/bus/pci/devices/*; do
-		[ "$(cat "$d/vendor")" = "$1" ] && [ "$(cat "$d/device")" = "$2" ] && basename "$d"
+		[ "$(cat "$d/vendor")" = "$1" ] && [ "$(cat "$d/device")" = "$2" ] &&
+			[ "$(cat "$d/class")" = "${3:-$(cat "$d/class")}" ] && basename "$d"
 	done 2>/dev/null | head -1
 }
 # serial: pci-serial, whose far end (tools/vm/run pci-serial:echo) sends every
 # byte back, as a pty through term-pty; xhci: the CCID reader with a card,
 # used by the ccid driver and a client exchanging APDUs; bochs: the display,
-# with a client that owns the screen and fb-png watching it
+# with a client that owns the screen and fb-png watching it; vesa: QEMU's
+# VGA (the same 1234:1111, of the VGA class) through its own video BIOS, with
+# its own owner and fb-png
 serial_dev=$(first_dev 0x1b36 0x0002)
 xhci_dev=$(first_dev 0x1b36 0x000d)
-bochs_dev=$(first_dev 0x1234 0x1111)
+bochs_dev=$(first_dev 0x1234 0x1111 0x038000)
+vesa_dev=$(first_dev 0x1234 0x1111 0x030000)
 
 cat >"$conf" <<CONF
 [core]
@@ -126,11 +130,14 @@ fi
 if [ -n "$bochs_dev" ]; then
 	conf_bochs "$bochs_dev" "env = BULKHEAD_FAULTS=1" "restart = always" "backoff_ms = 20" \
 		"backoff_max_ms = 200" "max_restarts = 100000" "watchdog_ms = 5000" >>"$conf"
-	conf_component pattern "exec = $BUILD/tests/bulkhead-fb-pattern" \
-		"session = framebuffer bochs" "restart = on-failure" >>"$conf"
-	conf_component png "exec = $BUILD/bridges/fb-png/bulkhead-fb-png" \
-		"session = capture bochs" "output = $WORK/faults-screen.png" "restart = on-failure" \
-		>>"$conf"
+	conf_fb_pattern pattern bochs >>"$conf"
+	conf_fb_png png bochs "$WORK/faults-screen.png" >>"$conf"
+fi
+if [ -n "$vesa_dev" ]; then
+	conf_vesa "$vesa_dev" "env = BULKHEAD_FAULTS=1" "restart = always" "backoff_ms = 20" \
+		"backoff_max_ms = 200" "max_restarts = 100000" "watchdog_ms = 10000" >>"$conf"
+	conf_fb_pattern vpattern vesa >>"$conf"
+	conf_fb_png vpng vesa "$WORK/faults-vesa.png" >>"$conf"
 fi
 
 # per target: the faults that apply, and how to tell it is back in service:
@@ -201,6 +208,14 @@ alive_bochs() { same_instance bochs true; }
 # past the watchdog (5 s): a hung driver is not taken for one that survived;
 # the health check (every beat) has restored a mode a stray write changed
 settle_bochs=6000
+[ -n "$vesa_dev" ] && targets+=(vesa)
+faults_vesa="segv loop wild-mmio bad-desc oom fds abort"
+# the mode and the picture are back: the owner's new session is in
+# 1024x768x32 and every band of the pattern it drew again was acknowledged
+alive_vesa() { same_instance vesa true; }
+# past the watchdog (10 s: a BIOS call is long under TCG); the health check
+# (4F03h every beat) has restored a mode set behind the driver's back
+settle_vesa=11000
 # FAULT_TARGETS="e1000e ..." picks some of them
 [ -n "${FAULT_TARGETS:-}" ] && read -r -a targets <<<"$FAULT_TARGETS"
 
@@ -228,13 +243,18 @@ setup_xhci() {
 setup_bochs() {
 	wait_for "$log" "pattern\| fb-pattern: screen of" 60
 }
-# the picture after the campaign: fb-png's last one is the pattern again
-finish_bochs() {
+setup_vesa() {
+	wait_for "$log" "vpattern\| fb-pattern: screen of" 90
+}
+# picture_after TARGET PNG: after the campaign, fb-png's last picture is the pattern again
+picture_after() {
 	local c
 	sleep 1
-	c=$("$BUILD/tests/fb-compare" check "$WORK/faults-screen.png" 1024x768 2>&1)
-	result fault_bochs_picture $? "after the campaign, fb-png's picture against the pattern: $c"
+	c=$("$BUILD/tests/fb-compare" check "$2" 1024x768 2>&1)
+	result "fault_$1_picture" $? "after the campaign, fb-png's picture against the pattern: $c"
 }
+finish_bochs() { picture_after bochs "$WORK/faults-screen.png"; }
+finish_vesa() { picture_after vesa "$WORK/faults-vesa.png"; }
 
 # nvme: ext4 on the first 192 MiB holds a file written before the
 # campaign (checked by finish_nvme); the disk's last block is the probe's
@@ -297,6 +317,7 @@ usb_sessions=0
 apdu_rounds=0
 apdu_before=0
 fb_sessions=0
+vesa_redraws=0
 # same_instance TARGET COMMAND...: COMMAND succeeds, and TARGET's instance
 # from before it still runs after it
 same_instance() {
@@ -334,6 +355,8 @@ follow() {
 		'ccid| ccid: USB session'*) usb_sessions=$((usb_sessions + 1)) ;;
 		'apdu| apdu: '*' exchanges: mean'*) apdu_rounds=$((apdu_rounds + 1)) ;;
 		'pattern| fb-pattern: screen of'*) fb_sessions=$((fb_sessions + 1)) ;;
+		'vpattern| fb-pattern: redrawn after reconnect 1024x768x32 in 8 rectangles: 8 acknowledged with 0 (ok)'*)
+			vesa_redraws=$((vesa_redraws + 1)) ;;
 		esac
 	done
 }
@@ -356,6 +379,8 @@ progress_xhci() { echo "$usb_sessions"; }
 probe_xhci() { [ "$usb_sessions" -gt "$1" ] && [ "$apdu_rounds" -gt "$apdu_before" ]; }
 progress_bochs() { echo "$fb_sessions"; }
 probe_bochs() { [ "$fb_sessions" -gt "$1" ]; }
+progress_vesa() { echo "$vesa_redraws"; }
+probe_vesa() { [ "$vesa_redraws" -gt "$1" ]; }
 
 follow
 for i in $(seq 1 "$count"); do

@@ -136,6 +136,27 @@ conf_bochs() {
 	conf_component bochs "exec = $BUILD/drivers/bochs/bulkhead-bochs" "args = --mode 1024x768x32" \
 		"device = $1" "provides = framebuffer" "provides = capture" "${@:2}"
 }
+# conf_vesa ADDRESS [LINE...]: the VESA driver on the VGA at ADDRESS (the boot
+# display, so taken from the host by address) in 1024x768x32, at most
+# 1024x768, granted what its video BIOS touches, serving both display
+# sessions; SeaVGABIOS's debug port (0x402) is where its writes are logged
+conf_vesa() {
+	conf_component vesa "exec = $BUILD/drivers/vesa/bulkhead-vesa" \
+		"args = --mode 1024x768x32 --max 1024x768 --debug-port 0x402" \
+		"device = $1 take-from-host" "ioport = 0x3b0-0x3df" "ioport = 0x1ce-0x1d0" \
+		"legacy = bios-data" "legacy = ebda" "legacy = vga-rom" "provides = framebuffer" \
+		"provides = capture" "${@:2}"
+}
+# conf_fb_pattern NAME DRIVER [LINE...]: fb-pattern owning DRIVER's screen
+conf_fb_pattern() {
+	conf_component "$1" "exec = $BUILD/tests/bulkhead-fb-pattern" "session = framebuffer $2" \
+		"restart = on-failure" "${@:3}"
+}
+# conf_fb_png NAME DRIVER PNG [LINE...]: fb-png watching DRIVER's screen, writing PNG
+conf_fb_png() {
+	conf_component "$1" "exec = $BUILD/bridges/fb-png/bulkhead-fb-png" "session = capture $2" \
+		"output = $3" "restart = on-failure" "${@:4}"
+}
 
 # install_staged DIR: meson install of the build into staging root DIR; prints the
 # folder of its bulkhead.pc (for PKG_CONFIG_LIBDIR, with PKG_CONFIG_SYSROOT_DIR=DIR)

@@ -46,12 +46,8 @@ vga_region=$("$BUILD/tests/vfio-vga-probe" "$group" "$addr" 2>&1)
 result vesa_vfio_vga_region $? "${vga_region#vfio-vga-probe: }"
 {
 	conf_core
-	conf_component vesa "exec = $BUILD/drivers/vesa/bulkhead-vesa" \
-		"args = --mode 1024x768x32 --max 1024x768 --debug-port 0x402" \
-		"device = $addr take-from-host" "ioport = 0x3b0-0x3df" "ioport = 0x1ce-0x1d0" \
-		"legacy = bios-data" "legacy = ebda" "legacy = vga-rom" \
-		"provides = framebuffer" "provides = capture" "env = BULKHEAD_FAULTS=1" \
-		"restart = on-failure" "backoff_ms = 200" "watchdog_ms = 10000"
+	conf_vesa "$addr" "env = BULKHEAD_FAULTS=1" "restart = on-failure" \
+		"backoff_ms = 200" "watchdog_ms = 10000"
 	echo
 } >"$conf"
 clients_conf vesa "${DISPLAY_BENCH:-10}" >>"$conf"
