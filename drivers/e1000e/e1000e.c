@@ -1032,6 +1032,21 @@ static struct bh_dma dma_part(const struct bh_dma *whole, size_t off, size_t siz
 	return part;
 }
 
+/* the registers by name, for bulkhead trace and crash reports (82574L datasheet 10.2) */
+static const struct bh_reg_name e1000e_regs[] = {
+    BH_REG(REG_CTRL, 4),   BH_REG(REG_STATUS, 4),     BH_REG(REG_ICR, 4),
+    BH_REG(REG_ITR, 4),	   BH_REG(REG_IMS, 4),	      BH_REG(REG_IMC, 4),
+    BH_REG(REG_EIAC, 4),   BH_REG(REG_IVAR, 4),	      {REG_EITR(0), 20, "REG_EITR"},
+    BH_REG(REG_RCTL, 4),   BH_REG(REG_RDBAL, 4),      BH_REG(REG_RDBAH, 4),
+    BH_REG(REG_RDLEN, 4),  BH_REG(REG_RDH, 4),	      BH_REG(REG_RDT, 4),
+    BH_REG(REG_RDTR, 4),   BH_REG(REG_RADV, 4),	      BH_REG(REG_RFCTL, 4),
+    BH_REG(REG_RXCSUM, 4), {REG_MTA, 255, "REG_MTA"}, BH_REG(REG_RAL0, 4),
+    BH_REG(REG_RAH0, 4),   BH_REG(REG_TCTL, 4),	      BH_REG(REG_TIPG, 4),
+    BH_REG(REG_TDBAL, 4),  BH_REG(REG_TDBAH, 4),      BH_REG(REG_TDLEN, 4),
+    BH_REG(REG_TDH, 4),	   BH_REG(REG_TDT, 4),	      BH_REG(REG_TIDV, 4),
+    BH_REG(REG_TARC0, 4),
+};
+
 static int setup(struct nic *n, int irq_type)
 {
 	if (bh_core_open(&n->core) < 0 ||
@@ -1039,6 +1054,7 @@ static int setup(struct nic *n, int irq_type)
 	    bh_device_info(&n->core, n->dev, &n->info) < 0 || bh_acquire(&n->core, n->dev) < 0 ||
 	    bh_io_mem(&n->core, n->dev, 0, &n->regs) < 0)
 		return -1;
+	bh_mmio_names(&n->regs, e1000e_regs, sizeof(e1000e_regs) / sizeof(e1000e_regs[0]));
 	if (reset(n) < 0) {
 		snprintf(n->core.error, sizeof(n->core.error),
 			 "reset: CTRL.RST did not clear within 100 ms; is this an 82574L?");

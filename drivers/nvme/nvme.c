@@ -895,6 +895,15 @@ static void stop(struct nvme *n)
 	controller_shutdown(n);
 }
 
+/* the registers by name, for bulkhead trace and crash reports (NVMe 1.4, 3.1) */
+static const struct bh_reg_name nvme_regs[] = {
+    BH_REG(NVME_CAP, 8),   BH_REG(NVME_VS, 4),
+    BH_REG(NVME_INTMS, 4), BH_REG(NVME_INTMC, 4),
+    BH_REG(NVME_CC, 4),	   BH_REG(NVME_CSTS, 4),
+    BH_REG(NVME_AQA, 4),   BH_REG(NVME_ASQ, 8),
+    BH_REG(NVME_ACQ, 8),   {NVME_DOORBELLS, 255, "NVME_DOORBELLS"},
+};
+
 int main(void)
 {
 	struct nvme n = { .svc.channel = -1 };
@@ -915,6 +924,7 @@ int main(void)
 		fprintf(stderr, "nvme: %s\n", bh_error(&n.core));
 		return 1;
 	}
+	bh_mmio_names(&n.regs, nvme_regs, sizeof(nvme_regs) / sizeof(nvme_regs[0]));
 	printf("nvme: uid %u, device %s, BAR0 %zu KiB, %s, start %u\n", getuid(), info.name,
 	       n.regs.size >> 10, n.core.hello.iommu ? "DMA confined by the IOMMU" : "NO IOMMU",
 	       n.core.hello.restarts + 1);

@@ -712,6 +712,13 @@ static void usage(void)
 	    BAUD_BASE);
 }
 
+/* the registers by name, for bulkhead trace and crash reports (PC16550D, 8) */
+static const struct bh_reg_name uart_regs[] = {
+    {UART_RBR, 1, "RBR/THR/DLL"}, {UART_IER, 1, "IER/DLM"}, {UART_IIR, 1, "IIR/FCR"},
+    BH_REG(UART_LCR, 1),	  BH_REG(UART_MCR, 1),	    BH_REG(UART_LSR, 1),
+    BH_REG(UART_MSR, 1),	  BH_REG(UART_SCR, 1),
+};
+
 int main(int argc, char **argv)
 {
 	static struct uart u = {.svc.channel = -1, .rx_owner = -1};
@@ -747,6 +754,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "serial16550: %s\n", bh_error(&u.core));
 		return 1;
 	}
+	bh_ioport_names(&u.io, uart_regs, sizeof(uart_regs) / sizeof(uart_regs[0]));
 	snprintf(u.name, sizeof(u.name), "%s", info.name);
 	if (u.io.size < UART_REGS) {
 		fprintf(stderr, "serial16550: BAR0 of %s has %u ports; a 16550 needs %d\n", u.name,

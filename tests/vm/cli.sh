@@ -146,6 +146,12 @@ took=$("$B" trace e1000e --once --last 4096 --json | jq -c 'select(.kind == "ses
 jq_true "$opened" '.peer == "nic"' && jq_true "$took" '.peer == "nic-tap"'
 result cli_trace_sessions $? "nic-tap: $opened; e1000e: $took"
 
+# every driver names its registers (82574L's REG_*), not only edu
+named=$("$B" trace e1000e --once --last 4096 --json | jq -r 'select(.name != null) | .name' | sort | uniq -c | sort -rn)
+echo "$named" | head -8
+echo "$named" | grep -qE ' REG_[A-Z]+$'
+result cli_trace_names $? "e1000e's accesses by name: $(echo "$named" | head -4 | awk '{ printf "%s%s x%s", s, $2, $1; s = ", " }')"
+
 "$B" status nosuch >/dev/null 2>&1
 rc=$?
 [ $rc = 4 ]
