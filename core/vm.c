@@ -24,6 +24,8 @@
 #include "core.h"
 #include "sandbox.h"
 #include "vm.h"
+#include "vm_nic.h"
+#include "bulkhead/vm_nic.h"
 
 #define AGENT_READY "bulkhead-agent: ready"
 #define AGENT_ALIVE "bulkhead-agent: alive"
@@ -53,7 +55,7 @@ static int node(const char *host, const char *path, uid_t uid, gid_t gid)
 	return 0;
 }
 
-static int bind_ro(const char *from, const char *to, bool file)
+static int bind_at(const char *from, const char *to, bool file, unsigned long ro)
 {
 	if (file) {
 		int fd = open(to, O_CREAT | O_WRONLY | O_CLOEXEC, 0444);
@@ -64,9 +66,14 @@ static int bind_ro(const char *from, const char *to, bool file)
 		return -errno;
 	}
 	if (mount(from, to, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-	    mount(NULL, to, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+	    mount(NULL, to, NULL, MS_BIND | MS_REMOUNT | ro | MS_NOSUID | MS_NODEV, NULL) < 0)
 		return -errno;
 	return 0;
+}
+
+static int bind_ro(const char *from, const char *to, bool file)
+{
+	return bind_at(from, to, file, MS_RDONLY);
 }
 
 #define TRY(step, text)                                                                            \
@@ -100,6 +107,9 @@ int bh_vm_sandbox_root(const struct bh_vm_sandbox *s, uid_t uid, gid_t gid, cons
 	TRY(bind_ro(initramfs, "/tmp/vm/initramfs", true), "the guest's initramfs");
 	close(kfd);
 	close(ifd);
+	/* the memory it shares with its NIC's server: the one thing it may write */
+	if (s->nic_memory)
+		TRY(bind_at(s->nic_memory, "/tmp/vm/nic", true, 0), "the NIC channel's memory");
 	TRY(mkdir("/tmp/dev", 0755), "/dev");
 	TRY(node("/dev/kvm", "/tmp/dev/kvm", uid, gid), "/dev/kvm (modprobe kvm_intel or kvm_amd)");
 	TRY(node("/dev/null", "/tmp/dev/null", uid, gid), "/dev/null");
@@ -256,6 +266,21 @@ int bh_vm_spawn(struct bh_core_state *core, struct bh_component *c, struct bh_sp
 		snprintf(err, err_len, "the QEMU command line is too long");
 		return -E2BIG;
 	}
+	rc = bh_vm_nic_memory(core, c, &s.nic_memory, err, err_len);
+	if (rc < 0)
+		return rc;
+	if (s.nic_memory) {
+		/* the channel to its NIC's server: shared memory behind an ivshmem-plain BAR */
+		rc |= add_arg(&s, &n, "-object");
+		rc |= add_arg(&s, &n, "memory-backend-file,id=bhnic,mem-path=/vm/nic,size=%u,"
+				      "share=on", BH_VMNIC_SIZE);
+		rc |= add_arg(&s, &n, "-device");
+		rc |= add_arg(&s, &n, "ivshmem-plain,memdev=bhnic");
+		if (rc) {
+			snprintf(err, err_len, "the QEMU command line is too long");
+			return -E2BIG;
+		}
+	}
 	return bh_spawn_vm(cc, c->uid, c->gid, c->cgroup, &s, sp, err, err_len);
 }
 
@@ -332,6 +357,29 @@ void bh_vm_channel(struct bh_core_state *core, struct bh_component *c)
 		}
 	}
 	fflush(stdout);
+}
+
+size_t bh_vm_sysrq(struct bh_core_state *core, struct bh_component *c, const char *key, char *out,
+		   size_t len)
+{
+	char line[32];
+	int n;
+
+	(void)core;
+	if (!c || !c->cfg->vm.enabled || c->pid <= 0 || c->sock < 0)
+		return (size_t)snprintf(out, len, "error usage: sysrq VM KEY: '%s' is not a running "
+						  "driver VM\n",
+					c ? c->cfg->name : "?");
+	if (strlen(key) != 1 || !strchr("bcehilmstw", key[0]))
+		return (size_t)snprintf(out, len, "error usage: sysrq VM KEY: KEY is one of "
+						  "b c e h i l m s t w (c crashes the guest's kernel)\n");
+	/* the guest's console is the agent's stdin */
+	n = snprintf(line, sizeof(line), "\nbulkhead-sysrq %c\n", key[0]);
+	if (write(c->sock, line, (size_t)n) != n)
+		return (size_t)snprintf(out, len, "error failed: cannot write to %s's console: %s\n",
+					c->cfg->name, strerror(errno));
+	bh_log("vm \"%s\": sysrq %c, as root asked", c->cfg->name, key[0]);
+	return (size_t)snprintf(out, len, "ok sysrq %c sent to %s\n", key[0], c->cfg->name);
 }
 
 size_t bh_vm_describe(const struct bh_component *c, char *buf, size_t len)

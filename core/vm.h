@@ -33,6 +33,7 @@ struct bh_vm_config {
 	uint32_t vcpus;
 	uint32_t boot_ms; /* from start to the agent's first word, at most */
 	int line;	  /* of kind = vm */
+	char nic_of[32];  /* vm_nic = VM: this component serves that VM's NIC (core/vm_nic.c) */
 };
 
 struct bh_component_config;
@@ -55,6 +56,7 @@ struct bh_vm_sandbox {
 	int ndevices;
 	uint64_t memlock; /* RLIMIT_MEMLOCK: VFIO pins all of guest memory */
 	const char *kernel, *initramfs;
+	const char *nic_memory; /* the memory it shares with its vm-nic server, or NULL */
 };
 
 /* in the child, as root after the namespaces: the VM's root; 0 or -errno, what in *what */
