@@ -58,9 +58,13 @@ conf_e1000e() { # DEVICE [LINE...]
 	conf_component e1000e "exec = $BUILD/drivers/e1000e/bulkhead-e1000e" "device = $1" \
 		"provides = nic" "dma = 16M" "${@:2}"
 }
-conf_nic_tap() { # [LINE...]
+conf_nic_tap() { # [LINE...]; NIC_SERVER=NAME for another server than e1000e
 	conf_component nic-tap "exec = $BUILD/bridges/nic-tap/bulkhead-nic-tap" \
-		"session = nic e1000e" "tap = bh0" "$@"
+		"session = nic ${NIC_SERVER:-e1000e}" "tap = bh0" "$@"
+}
+conf_vm_nic() { # VM [LINE...]: the NIC server of driver VM VM (drivers/vm-nic)
+	conf_component vm-nic "exec = $BUILD/drivers/vm-nic/bulkhead-vm-nic" "vm_nic = $1" \
+		"provides = nic" "restart = on-failure" "${@:2}"
 }
 conf_nvme() { # [LINE...]
 	conf_component nvme "exec = $BUILD/drivers/nvme/bulkhead-nvme" "device = 1b36:0010" \
