@@ -25,7 +25,6 @@
 #include "sandbox.h"
 #include "vm.h"
 #include "vm_nic.h"
-#include "bulkhead/vm_nic.h"
 
 #define AGENT_READY "bulkhead-agent: ready"
 #define AGENT_ALIVE "bulkhead-agent: alive"
@@ -55,7 +54,7 @@ static int node(const char *host, const char *path, uid_t uid, gid_t gid)
 	return 0;
 }
 
-static int bind_at(const char *from, const char *to, bool file, unsigned long ro)
+static int bind_ro(const char *from, const char *to, bool file)
 {
 	if (file) {
 		int fd = open(to, O_CREAT | O_WRONLY | O_CLOEXEC, 0444);
@@ -66,14 +65,9 @@ static int bind_at(const char *from, const char *to, bool file, unsigned long ro
 		return -errno;
 	}
 	if (mount(from, to, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-	    mount(NULL, to, NULL, MS_BIND | MS_REMOUNT | ro | MS_NOSUID | MS_NODEV, NULL) < 0)
+	    mount(NULL, to, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
 		return -errno;
 	return 0;
-}
-
-static int bind_ro(const char *from, const char *to, bool file)
-{
-	return bind_at(from, to, file, MS_RDONLY);
 }
 
 #define TRY(step, text)                                                                            \
@@ -107,9 +101,6 @@ int bh_vm_sandbox_root(const struct bh_vm_sandbox *s, uid_t uid, gid_t gid, cons
 	TRY(bind_ro(initramfs, "/tmp/vm/initramfs", true), "the guest's initramfs");
 	close(kfd);
 	close(ifd);
-	/* the memory it shares with its NIC's server: the one thing it may write */
-	if (s->nic_memory)
-		TRY(bind_at(s->nic_memory, "/tmp/vm/nic", true, 0), "the NIC channel's memory");
 	TRY(mkdir("/tmp/dev", 0755), "/dev");
 	TRY(node("/dev/kvm", "/tmp/dev/kvm", uid, gid), "/dev/kvm (modprobe kvm_intel or kvm_amd)");
 	TRY(node("/dev/null", "/tmp/dev/null", uid, gid), "/dev/null");
@@ -266,22 +257,27 @@ int bh_vm_spawn(struct bh_core_state *core, struct bh_component *c, struct bh_sp
 		snprintf(err, err_len, "the QEMU command line is too long");
 		return -E2BIG;
 	}
-	rc = bh_vm_nic_memory(core, c, &s.nic_memory, err, err_len);
+	rc = bh_vm_nic_server(core, c, &s.nic_fd, err, err_len);
 	if (rc < 0)
 		return rc;
-	if (s.nic_memory) {
-		/* the channel to its NIC's server: shared memory behind an ivshmem-plain BAR */
-		rc |= add_arg(&s, &n, "-object");
-		rc |= add_arg(&s, &n, "memory-backend-file,id=bhnic,mem-path=/vm/nic,size=%u,"
-				      "share=on", BH_VMNIC_SIZE);
+	if (s.nic_fd >= 0) {
+		/* the NIC channel: ivshmem-doorbell, core its server (core/vm_nic.c) */
+		rc |= add_arg(&s, &n, "-chardev");
+		rc |= add_arg(&s, &n, "socket,id=bhnic,fd=%d", BH_VM_NIC_FD);
 		rc |= add_arg(&s, &n, "-device");
-		rc |= add_arg(&s, &n, "ivshmem-plain,memdev=bhnic");
+		/* INTx, which uio_pci_generic gives the agent; no MSI, so no ioeventfd either */
+		rc |= add_arg(&s, &n, "ivshmem-doorbell,chardev=bhnic,vectors=1,msi=off,"
+				      "ioeventfd=off");
 		if (rc) {
+			close(s.nic_fd);
 			snprintf(err, err_len, "the QEMU command line is too long");
 			return -E2BIG;
 		}
 	}
-	return bh_spawn_vm(cc, c->uid, c->gid, c->cgroup, &s, sp, err, err_len);
+	rc = bh_spawn_vm(cc, c->uid, c->gid, c->cgroup, &s, sp, err, err_len);
+	if (s.nic_fd >= 0)
+		close(s.nic_fd);
+	return rc;
 }
 
 void bh_vm_started(struct bh_core_state *core, struct bh_component *c)

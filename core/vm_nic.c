@@ -1,72 +1,62 @@
 // SPDX-License-Identifier: MIT
 /*
- * The memory a driver VM shares with the server of its NIC. Core creates
- * one file per VM in a tmpfs only root reaches (/run/bulkhead/vm), gives
- * it to the VM's QEMU as an ivshmem-plain device's memory (bound into its
- * root as /vm/nic, core/vm.c) and to the component whose config says
- * vm_nic = VM as an fd. The file lives as long as core, so a restarted VM
- * or server finds the same memory; the channel's epochs (bulkhead/vm_nic.h)
- * tell each side when the other started over.
+ * A driver VM's NIC channel (bulkhead/vm_nic.h). Core creates, once per VM
+ * and for its own whole life, the channel's memory (a memfd) and two
+ * eventfds: the host's doorbell (the guest rings it, vm-nic sleeps on it)
+ * and the guest's interrupt (vm-nic writes it, QEMU raises the guest's
+ * INTx). QEMU's ivshmem-doorbell device gets them from core speaking the
+ * ivshmem server protocol (QEMU's docs/specs/ivshmem-spec.rst): the
+ * messages wait in a socket QEMU finds as fd 4, so QEMU needs no path and
+ * no server to connect to. The component whose config says vm_nic = VM
+ * gets the same memory and eventfds (BH_OP_VM_NIC). A restarted VM or
+ * server finds them as they were; the channel's epochs tell each side
+ * when the other started over.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include "bulkhead/msg.h"
 #include "bulkhead/vm_nic.h"
 #include "vm_nic.h"
 
 static struct {
-	int fd; /* 0: none yet */
-	char path[80];
-} mem[BH_MAX_COMPONENTS];
+	int mem, kick, irq; /* 0: none yet (fds 0-2 are never ours) */
+	int server;	    /* core's end of the current QEMU's server socket, or 0 */
+} ch[BH_MAX_COMPONENTS];
 
-static void cleanup(void)
+/* the VM's channel, made on first use: 0, or -errno with err said */
+static int channel_of(const struct bh_component *vm, char *err, size_t err_len)
 {
-	for (int i = 0; i < BH_MAX_COMPONENTS; i++) {
-		if (!mem[i].fd)
-			continue;
-		unlink(mem[i].path);
-		close(mem[i].fd);
-		mem[i].fd = 0;
-	}
-}
-
-/* the VM's memory, made on first use: its fd, or -errno with err said */
-static int memory_of(const struct bh_component *vm, char *err, size_t err_len)
-{
-	static bool registered;
-	int i = vm->index, fd;
+	int i = vm->index;
 
 	if (i < 0 || i >= BH_MAX_COMPONENTS)
 		return -EINVAL;
-	if (mem[i].fd)
-		return mem[i].fd;
-	mkdir("/run/bulkhead", 0755);
-	mkdir(BH_VM_NIC_DIR, 0700);
-	snprintf(mem[i].path, sizeof(mem[i].path), "%s/%s.nic", BH_VM_NIC_DIR, vm->cfg->name);
-	unlink(mem[i].path);
-	fd = open(mem[i].path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || ftruncate(fd, BH_VMNIC_SIZE) < 0) {
+	if (ch[i].mem)
+		return 0;
+	ch[i].mem = memfd_create("bulkhead-vm-nic", MFD_CLOEXEC);
+	ch[i].kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ch[i].irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ch[i].mem < 0 || ch[i].kick < 0 || ch[i].irq < 0 ||
+	    ftruncate(ch[i].mem, BH_VMNIC_SIZE) < 0) {
 		int e = errno;
-		snprintf(err, err_len, "%s: %s (is /run a writable tmpfs?)", mem[i].path,
+		snprintf(err, err_len, "vm \"%s\": its NIC channel: %s", vm->cfg->name,
 			 strerror(e));
-		if (fd >= 0)
-			close(fd);
-		unlink(mem[i].path);
+		for (int *fd = &ch[i].mem; fd <= &ch[i].irq; fd++) {
+			if (*fd > 0)
+				close(*fd);
+			*fd = 0;
+		}
 		return -e;
 	}
-	mem[i].fd = fd;
-	if (!registered)
-		atexit(cleanup);
-	registered = true;
-	bh_log("vm \"%s\": NIC channel memory %s, %u KiB", vm->cfg->name, mem[i].path,
+	bh_log("vm \"%s\": NIC channel of %u KiB, with doorbells both ways", vm->cfg->name,
 	       BH_VMNIC_SIZE / 1024);
-	return fd;
+	return 0;
 }
 
 /* the component serving vm's NIC, or NULL */
@@ -79,23 +69,48 @@ static const struct bh_component *server_of(struct bh_core_state *core,
 	return NULL;
 }
 
-int bh_vm_nic_memory(struct bh_core_state *core, struct bh_component *vm, const char **path,
-		     char *err, size_t err_len)
+/* one message of the ivshmem server protocol: a little-endian int64, maybe an fd */
+static int say(int sock, int64_t value, int fd)
 {
-	int fd;
+	return bh_dgram_send(sock, &value, sizeof(value), fd >= 0 ? &fd : NULL, fd >= 0);
+}
 
-	*path = NULL;
+int bh_vm_nic_server(struct bh_core_state *core, struct bh_component *vm, int *fd, char *err,
+		     size_t err_len)
+{
+	int sv[2], rc, i = vm->index;
+
+	*fd = -1;
 	if (!server_of(core, vm))
 		return 0;
-	fd = memory_of(vm, err, err_len);
-	if (fd < 0)
-		return fd;
-	/* QEMU opens it by name, as the VM's uid (a dynamic uid may change) */
-	if (fchown(fd, vm->uid, vm->gid) < 0) {
-		snprintf(err, err_len, "%s: chown: %s", mem[vm->index].path, strerror(errno));
+	rc = channel_of(vm, err, err_len);
+	if (rc)
+		return rc;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		snprintf(err, err_len, "vm \"%s\": socketpair: %s", vm->cfg->name,
+			 strerror(errno));
 		return -errno;
 	}
-	*path = mem[vm->index].path;
+	/*
+	 * version 0; the guest's id; the host's doorbell (peer 0, vector 0);
+	 * the guest's interrupt (its own id, vector 0); then the memory (-1),
+	 * which ends QEMU's synchronous set-up
+	 */
+	rc = say(sv[0], 0, -1) ?: say(sv[0], BH_VMNIC_GUEST_PEER, -1) ?:
+	     say(sv[0], BH_VMNIC_HOST_PEER, ch[i].kick) ?: say(sv[0], BH_VMNIC_GUEST_PEER, ch[i].irq) ?:
+	     say(sv[0], -1, ch[i].mem);
+	if (rc) {
+		snprintf(err, err_len, "vm \"%s\": the ivshmem set-up messages: %s", vm->cfg->name,
+			 strerror(-rc));
+		close(sv[0]);
+		close(sv[1]);
+		return rc;
+	}
+	/* ours stays open while QEMU runs: a hang-up would be a server gone away */
+	if (ch[i].server > 0)
+		close(ch[i].server);
+	ch[i].server = sv[0];
+	*fd = sv[1];
 	return 0;
 }
 
@@ -119,12 +134,15 @@ void bh_vm_nic_request(struct bh_core_state *core, struct bh_component *c,
 			  name, name);
 		return;
 	}
-	if (q->index == 0) {
-		rc = memory_of(vm, err, sizeof(err));
+	if (q->index == 0 || q->index == 3 || q->index == 4) {
+		rc = channel_of(vm, err, sizeof(err));
 		if (rc < 0) {
 			bh_refuse(c, reply, -rc, "%s", err);
 			return;
 		}
+		rc = q->index == 0 ? ch[vm->index].mem
+		     : q->index == 3 ? ch[vm->index].kick
+				     : ch[vm->index].irq;
 		*fd = fcntl(rc, F_DUPFD_CLOEXEC, 0);
 	} else if (q->index <= 2 && q->size && q->size <= BH_VM_NIC_STREAM_MAX) {
 		*fd = memfd_create("bulkhead-vm-nic-stream", MFD_CLOEXEC);
@@ -134,10 +152,11 @@ void bh_vm_nic_request(struct bh_core_state *core, struct bh_component *c,
 		}
 	} else {
 		bh_refuse(c, reply, EINVAL, "vm-nic: index %u size %llu: ask for index 0 (the VM's "
-					    "memory) or 1-2 (a stream of at most %u bytes)",
+					    "memory), 1-2 (a stream of at most %u bytes), 3 (the "
+					    "host's doorbell) or 4 (the guest's interrupt)",
 			  q->index, (unsigned long long)q->size, BH_VM_NIC_STREAM_MAX);
 		return;
 	}
 	if (*fd < 0)
-		bh_refuse(c, reply, errno, "vm-nic memory: %s", strerror(errno));
+		bh_refuse(c, reply, errno, "vm-nic channel: %s", strerror(errno));
 }

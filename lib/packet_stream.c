@@ -335,6 +335,13 @@ bool bh_ps_prepare_wait(struct bh_packet_stream *ps)
 	return false;
 }
 
+bool bh_ps_pending(const struct bh_packet_stream *ps)
+{
+	const struct bh_ps_ring *r = ps->role == BH_PS_SOURCE ? &ps->ack : &ps->submit;
+
+	return __atomic_load_n(&r->shared->tail, __ATOMIC_ACQUIRE) != r->head;
+}
+
 void bh_ps_drain_signal(struct bh_packet_stream *ps)
 {
 	uint64_t n;

@@ -6,9 +6,11 @@
  * device, bulkhead/vm_nic.h), and we move them between that memory and the
  * NIC session, so nic-tap and every other client work on top unchanged.
  *
- * Both sides of the channel poll (there are no interrupts across it): the
- * server sleeps on its session's eventfds and on a short timer, 100 us while
- * frames flowed in the last 20 ms, 1 ms when idle. The guest is untrusted:
+ * Notifications both ways (bulkhead/vm_nic.h): we sleep on the doorbell the
+ * guest rings, and write the guest's interrupt when it sleeps and we gave
+ * it something. A guest that has no interrupt (it says so in its page)
+ * polls, and so do we then: every 100 us while frames flowed in the last
+ * 20 ms, every 1 ms when idle. The guest is untrusted:
  * its rings are packet streams (every index and descriptor checked), its
  * page is copied and checked, frames of impossible length are dropped.
  *
@@ -35,7 +37,7 @@
 #include "bulkhead/vm_nic.h"
 
 #define BATCH 32
-#define SILENT_NS (1500ull * 1000000ull) /* no guest beat for this long: link down */
+#define SILENT_NS (3000ull * 1000000ull) /* no guest beat for this long: link down */
 #define BUSY_NS (20ull * 1000000ull)	 /* frames this recently: poll fast */
 #define POLL_BUSY_NS 100000l
 #define POLL_IDLE_NS 1000000l
@@ -56,6 +58,7 @@ struct server {
 	uint8_t *mem;
 	size_t mem_size;
 	struct bh_packet_stream ch[2];
+	int kick, irq; /* the doorbell the guest rings; the guest's interrupt */
 	bool attached;
 	uint32_t epoch;
 	uint64_t last_reset_ns;
@@ -71,6 +74,7 @@ struct server {
 	struct bh_nic_link link; /* what the client was told */
 	/* counters */
 	uint64_t to_guest, from_guest, dropped_down, dropped_full, refused, invalid, resets;
+	uint64_t irqs, kicks;
 	uint64_t busy_until_ns;
 };
 
@@ -103,6 +107,17 @@ static void tell_link(struct server *v)
 }
 
 /* ---- the channel to the guest ---- */
+
+/* we published on the channel: if the guest sleeps, interrupt it */
+static void wake_guest(struct server *v)
+{
+	uint64_t one = 1;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&bh_vmnic_guest_page(v->mem)->sleeping, __ATOMIC_RELAXED) &&
+	    write(v->irq, &one, sizeof(one)) == sizeof(one))
+		v->irqs++;
+}
 
 static void guest_check(struct server *v, uint64_t now)
 {
@@ -138,10 +153,12 @@ static void guest_check(struct server *v, uint64_t now)
 		v->alive = true;
 		__atomic_store_n(&bh_vmnic_host_page(v->mem)->epoch, g.epoch, __ATOMIC_RELEASE);
 		printf("vm-nic: guest agent epoch %u: %s %02x:%02x:%02x:%02x:%02x:%02x (driver "
-		       "%s), link %s; channel %s (reset %llu)\n",
+		       "%s), link %s; channel %s, %s (reset %llu)\n",
 		       g.epoch, g.ifname, g.mac[0], g.mac[1], g.mac[2], g.mac[3], g.mac[4],
 		       g.mac[5], g.driver, g.link_up ? "up" : "down",
-		       v->attached ? "open" : "cannot attach", (unsigned long long)v->resets);
+		       v->attached ? "open" : "cannot attach",
+		       g.doorbell ? "interrupts both ways" : "polled (the guest has no interrupt)",
+		       (unsigned long long)v->resets);
 		if (v->known && memcmp(v->guest.mac, g.mac, 6))
 			printf("vm-nic: the guest's MAC changed; the client keeps the first one\n");
 		if (!v->known)
@@ -199,6 +216,7 @@ static int from_guest(struct server *v)
 	/* the guest's slots go back once their frames are copied */
 	bh_ps_put(in, d, (unsigned int)got);
 	bh_ps_flush(in);
+	wake_guest(v);
 	return got;
 }
 
@@ -250,6 +268,7 @@ static int to_guest(struct server *v)
 	if (n) {
 		bh_ps_put(out, o, n);
 		bh_ps_flush(out);
+		wake_guest(v);
 	}
 	bh_ps_put(in, d, (unsigned int)got);
 	bh_ps_flush(in);
@@ -261,10 +280,12 @@ static int to_guest(struct server *v)
 static void client_close(struct server *v, const char *why)
 {
 	printf("vm-nic: session from \"%s\" closed: %s (to the guest %llu frames, from it %llu, "
-	       "dropped %llu while the guest was away and %llu for want of room, refused %llu)\n",
+	       "dropped %llu while the guest was away and %llu for want of room, refused %llu; "
+	       "interrupts sent %llu, doorbells heard %llu)\n",
 	       v->s.peer, why, (unsigned long long)v->to_guest, (unsigned long long)v->from_guest,
 	       (unsigned long long)v->dropped_down, (unsigned long long)v->dropped_full,
-	       (unsigned long long)v->refused);
+	       (unsigned long long)v->refused, (unsigned long long)v->irqs,
+	       (unsigned long long)v->kicks);
 	/* the memory stays ours, for the next session: bh_session_close must not unmap it */
 	for (int i = 0; i < 2; i++) {
 		v->s.map[i] = NULL;
@@ -349,6 +370,9 @@ static void setup(struct server *v)
 	}
 	v->mem_size = (size_t)st.st_size;
 	close(fd);
+	if (bh_vm_nic_open(&v->core, 3, 0, &v->kick) < 0 ||
+	    bh_vm_nic_open(&v->core, 4, 0, &v->irq) < 0)
+		die(v, "the VM's doorbells");
 	for (int i = 0; i < 2; i++) {
 		size_t size = bh_ps_region_size(nic_spec[i].capacity, nic_spec[i].bulk_size);
 		if (bh_vm_nic_open(&v->core, 1 + (unsigned int)i, size, &v->memfd[i]) < 0)
@@ -361,6 +385,24 @@ static void setup(struct server *v)
 	}
 	printf("vm-nic: uid %u, channel memory %zu KiB; waiting for the guest's agent\n",
 	       getuid(), v->mem_size / 1024);
+}
+
+/* may we sleep until the guest rings? It must have a doorbell, and nothing may wait */
+static bool may_sleep(struct server *v)
+{
+	struct bh_vmnic_host *host = bh_vmnic_host_page(v->mem);
+	bool idle;
+
+	if (!v->attached ||
+	    !__atomic_load_n(&bh_vmnic_guest_page(v->mem)->doorbell, __ATOMIC_RELAXED))
+		return false;
+	__atomic_store_n(&host->sleeping, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	idle = !bh_ps_pending(&v->ch[BH_VMNIC_FROM_GUEST]) &&
+	       !bh_ps_pending(&v->ch[BH_VMNIC_TO_GUEST]);
+	if (!idle)
+		__atomic_store_n(&host->sleeping, 0, __ATOMIC_RELAXED);
+	return idle;
 }
 
 static void sleep_a_while(struct server *v, uint64_t now)
@@ -378,25 +420,34 @@ static void sleep_a_while(struct server *v, uint64_t now)
 		else
 			ts.tv_nsec = 0;
 	}
-	if (ppoll(ps.p, ps.n, &ts, NULL) <= 0)
-		return;
-	ps.next = 0;
-	while (bh_pollset_next(&ps, &who, &fd)) {
-		if (who == BH_POLL_CORE) {
-			fprintf(stderr, "vm-nic: core hung up\n");
-			exit(1);
-		}
-		if (who == 1)
-			bh_ps_drain_signal(&v->s.ps[BH_NIC_TX]);
-		if (who == 0 && v->open)
-			client_events(v);
+	/* with the guest's doorbell: until it rings, or a second for the beats */
+	if (ts.tv_nsec && may_sleep(v)) {
+		bh_pollset_add(&ps, v->kick, POLLIN, 2);
+		ts = (struct timespec){ .tv_sec = 1 };
 	}
+	if (ppoll(ps.p, ps.n, &ts, NULL) > 0) {
+		ps.next = 0;
+		while (bh_pollset_next(&ps, &who, &fd)) {
+			if (who == BH_POLL_CORE) {
+				fprintf(stderr, "vm-nic: core hung up\n");
+				exit(1);
+			}
+			if (who == 1)
+				bh_ps_drain_signal(&v->s.ps[BH_NIC_TX]);
+			if (who == 0 && v->open)
+				client_events(v);
+		}
+	}
+	__atomic_store_n(&bh_vmnic_host_page(v->mem)->sleeping, 0, __ATOMIC_RELAXED);
+	uint64_t n;
+	if (read(v->kick, &n, sizeof(n)) == sizeof(n))
+		v->kicks += n;
 }
 
 int main(void)
 {
 	/* no service channel until the guest is there: poll skips fd -1 */
-	static struct server v = { .memfd = { -1, -1 }, .svc = { .channel = -1 } };
+	static struct server v = { .memfd = { -1, -1 }, .svc = { .channel = -1 }, .kick = -1, .irq = -1 };
 	uint64_t next_beat = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);

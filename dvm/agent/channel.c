@@ -7,10 +7,14 @@
  * are packet streams, checked on every read; if it breaks them (or was
  * restarted and emptied them under us) we start a new epoch.
  *
- * No interrupt crosses the channel: we sleep on the socket (frames from
- * the wire wake us at once) with a timeout for the host's frames, 100 us
- * while traffic flowed in the last 20 ms, 1 ms when idle.
+ * Notifications (bulkhead/vm_nic.h): the device is QEMU's ivshmem-doorbell
+ * with INTx, which uio_pci_generic hands us as /dev/uioN; we ring the
+ * host's doorbell (BAR 0) when it sleeps and we gave it something, and
+ * sleep on the socket and the interrupt. Without uio_pci_generic we poll
+ * instead: a timeout of 100 us while traffic flowed in the last 20 ms,
+ * 1 ms when idle.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -47,10 +51,12 @@ static struct {
 	bool attached;
 	uint32_t epoch;
 	int sock;
+	int uio;	    /* the interrupt, or -1: we poll */
+	volatile uint32_t *regs; /* BAR 0: the doorbell */
 	char ifname[IFNAMSIZ];
 	char pci[32];
-	uint64_t to_host, from_host, dropped, epochs;
-} c = { .sock = -1 };
+	uint64_t to_host, from_host, dropped, epochs, irqs, rings;
+} c = { .sock = -1, .uio = -1 };
 
 static uint64_t now_ns(void)
 {
@@ -122,6 +128,86 @@ static void quiet_interface(const char *ifname)
 	write_file(path, "1");
 }
 
+/* the interrupt through uio_pci_generic and the registers: false if not (we poll then) */
+static bool doorbell_open(void)
+{
+	char path[300], link[64] = "";
+	struct dirent *e;
+	DIR *d;
+	int fd;
+
+	/* binds every ivshmem device no driver has: ours */
+	write_file("/sys/bus/pci/drivers/uio_pci_generic/new_id", "1af4 1110");
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/uio", c.pci);
+	d = opendir(path);
+	while (d && !link[0] && (e = readdir(d)))
+		if (strncmp(e->d_name, "uio", 3) == 0)
+			snprintf(link, sizeof(link), "/dev/%.32s", e->d_name);
+	if (d)
+		closedir(d);
+	if (!link[0]) {
+		printf("bulkhead-agent: nic channel: no uio device for %s (is uio_pci_generic in "
+		       "the guest?): polling\n",
+		       c.pci);
+		return false;
+	}
+	c.uio = open(link, O_RDWR | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource0", c.pci);
+	fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
+	void *regs = fd < 0 ? MAP_FAILED
+			    : mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (fd >= 0)
+		close(fd);
+	if (c.uio < 0 || regs == MAP_FAILED) {
+		printf("bulkhead-agent: nic channel: %s or %s: %s: polling\n", link, path,
+		       strerror(errno));
+		if (c.uio >= 0)
+			close(c.uio);
+		c.uio = -1;
+		return false;
+	}
+	c.regs = regs;
+	c.regs[BH_IVSHMEM_INTRMASK / 4] = 1; /* our one vector raises INTx */
+	return true;
+}
+
+/* an interrupt came: clear the device's status, then let uio unmask INTx */
+static void interrupt_taken(void)
+{
+	uint32_t count, one = 1;
+
+	if (read(c.uio, &count, sizeof(count)) == sizeof(count))
+		c.irqs++;
+	(void)c.regs[BH_IVSHMEM_INTRSTATUS / 4];
+	(void)!write(c.uio, &one, sizeof(one));
+}
+
+/* we published on the channel: if the host sleeps, ring its doorbell */
+static void wake_host(void)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (c.regs && __atomic_load_n(&bh_vmnic_host_page(c.mem)->sleeping, __ATOMIC_RELAXED)) {
+		c.regs[BH_IVSHMEM_DOORBELL / 4] = BH_VMNIC_HOST_PEER << 16 | 0;
+		c.rings++;
+	}
+}
+
+/* may we sleep until an interrupt? Only with one, and with nothing waiting */
+static bool may_sleep(void)
+{
+	bool idle;
+
+	if (c.uio < 0 || !c.attached)
+		return false;
+	__atomic_store_n(&c.page->sleeping, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	idle = !bh_ps_pending(&c.ch[BH_VMNIC_TO_GUEST]) &&
+	       !bh_ps_pending(&c.ch[BH_VMNIC_FROM_GUEST]);
+	if (!idle)
+		__atomic_store_n(&c.page->sleeping, 0, __ATOMIC_RELAXED);
+	return idle;
+}
+
 int channel_open(const char *ifname)
 {
 	char path[300];
@@ -161,6 +247,10 @@ int channel_open(const char *ifname)
 	setsockopt(c.sock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
 	setsockopt(c.sock, SOL_SOCKET, SO_SNDBUFFORCE, &rcvbuf, sizeof(rcvbuf));
 	quiet_interface(ifname);
+	if (doorbell_open()) {
+		uint32_t unmask = 1;
+		(void)!write(c.uio, &unmask, sizeof(unmask)); /* INTx unmasked from the start */
+	}
 	return 1;
 }
 
@@ -198,6 +288,7 @@ static void start_epoch(void)
 	snprintf(c.page->driver, sizeof(c.page->driver), "%s", if_driver(c.ifname));
 	snprintf(c.page->ifname, sizeof(c.page->ifname), "%s", c.ifname);
 	c.page->version = BH_VMNIC_VERSION;
+	c.page->doorbell = c.uio >= 0;
 	__atomic_store_n(&c.page->epoch, c.epoch, __ATOMIC_RELEASE);
 	__atomic_store_n(&c.page->magic, BH_VMNIC_MAGIC, __ATOMIC_RELEASE);
 }
@@ -232,6 +323,7 @@ static int host_to_wire(void)
 	}
 	bh_ps_put(ps, d, (unsigned int)got);
 	bh_ps_flush(ps);
+	wake_host();
 	return got;
 }
 
@@ -268,6 +360,7 @@ static int wire_to_host(void)
 		c.to_host += n;
 		bh_ps_put(ps, d, n);
 		bh_ps_flush(ps);
+		wake_host();
 	}
 	return (int)n;
 }
@@ -318,16 +411,30 @@ void channel_run(void (*each_second)(void))
 			busy_until = now + BUSY_NS;
 			continue;
 		}
-		struct pollfd p[2] = { { .fd = c.sock, .events = POLLIN }, { .fd = 0, .events = POLLIN } };
+		struct pollfd p[3] = { { .fd = c.sock, .events = POLLIN },
+				       { .fd = 0, .events = POLLIN },
+				       { .fd = c.uio, .events = POLLIN } };
 		struct timespec ts = { .tv_nsec = now < busy_until ? POLL_BUSY_NS : POLL_IDLE_NS };
-		if (ppoll(p, 2, &ts, NULL) > 0 && p[1].revents)
-			console_commands();
+		/* with the interrupt: until something comes, or a second for the beat */
+		if (may_sleep())
+			ts = (struct timespec){ .tv_sec = 1 };
+		if (ppoll(p, 3, &ts, NULL) > 0) {
+			if (p[1].revents)
+				console_commands();
+			if (p[2].revents)
+				interrupt_taken();
+		}
+		__atomic_store_n(&c.page->sleeping, 0, __ATOMIC_RELAXED);
 	}
 }
 
 void channel_counters(char *buf, size_t len)
 {
-	snprintf(buf, len, " channel epoch=%u %s to_host=%llu from_host=%llu dropped=%llu",
+	snprintf(buf, len,
+		 " channel epoch=%u %s to_host=%llu from_host=%llu dropped=%llu irqs=%llu "
+		 "doorbells=%llu%s",
 		 c.epoch, c.attached ? "open" : "waiting", (unsigned long long)c.to_host,
-		 (unsigned long long)c.from_host, (unsigned long long)c.dropped);
+		 (unsigned long long)c.from_host, (unsigned long long)c.dropped,
+		 (unsigned long long)c.irqs, (unsigned long long)c.rings,
+		 c.uio < 0 ? " polling" : "");
 }

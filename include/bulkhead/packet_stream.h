@@ -145,6 +145,8 @@ int bh_ps_take(struct bh_packet_stream *ps, unsigned int inflight, struct bh_ps_
  * something arrived meanwhile (consume first).
  */
 bool bh_ps_prepare_wait(struct bh_packet_stream *ps);
+/* something waits on our incoming ring (taken by nothing: a look before sleeping) */
+bool bh_ps_pending(const struct bh_packet_stream *ps);
 /* clear the incoming eventfd's count after a wake-up */
 void bh_ps_drain_signal(struct bh_packet_stream *ps);
 /* the fd to poll for incoming descriptors */

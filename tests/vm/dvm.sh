@@ -146,8 +146,6 @@ loss=$(echo "$out" | grep -oE "[0-9]+% packet loss")
 med=$(echo "$out" | median_ms)
 echo "$out" | grep -q " 0% packet loss"
 result dvm_nic_ping $? "bh0 (nic-tap on vm-nic on the VM's e1000e) -> peer: $loss, median ${med:-?} ms, $(echo "$out" | grep -E "round-trip" | sed 's/^round-trip //'); ${chan#*] }"
-mbits() { awk '/receiver$/ { for (i = 1; i <= NF; i++) if ($i ~ /bits\/sec/) { v = $(i - 1); u = $i } }
-	END { if (u ~ /^G/) v *= 1000; if (u ~ /^K/) v /= 1000; if (v != "") printf "%.1f", v; else print "0" }'; }
 tx=$(timeout 40 iperf3 -c 10.0.0.2 -t 5 2>&1 | mbits)
 rx=$(timeout 40 iperf3 -c 10.0.0.2 -t 5 -R 2>&1 | mbits)
 awk -v a="$tx" -v b="$rx" 'BEGIN { exit !(a > 0 && b > 0) }'

@@ -314,3 +314,22 @@ conf_nvme_killable() {
 	conf_nvme "restart = always" "backoff_ms = 50" "backoff_max_ms = 200" \
 		"max_restarts = 100" "watchdog_ms = 5000"
 }
+
+# iperf3's output -> the receiver's Mbit/s ("0" if there is none)
+mbits() { awk '/receiver$/ { for (i = 1; i <= NF; i++) if ($i ~ /bits\/sec/) { v = $(i - 1); u = $i } }
+	END { if (u ~ /^G/) v *= 1000; if (u ~ /^K/) v /= 1000; if (v != "") printf "%.1f", v; else print "0" }'; }
+# measure NAME NETNS [DEST]: TCP both ways for $T s (iperf3, a server at
+# DEST) and 20 pings from namespace NETNS (the root if empty) to DEST
+# (default 10.0.0.2); "NAME tx_mbits|rx_mbits|ping_ms VALUE" lines to $out
+measure() { # NAME NETNS [DEST]
+	local name=$1 ns=${2:+ip netns exec $2} dest=${3:-10.0.0.2}
+	$ns busybox ping -c 3 -W 3 "$dest" >/dev/null 2>&1 # warm up ARP
+	local tx rx ping
+	tx=$($ns timeout $((T + 20)) iperf3 -c "$dest" -t "$T" 2>&1 | mbits)
+	rx=$($ns timeout $((T + 20)) iperf3 -c "$dest" -t "$T" -R 2>&1 | mbits)
+	ping=$($ns busybox ping -c 20 -i 0.2 -W 3 "$dest" 2>&1 | awk -F'[/ ]+' '/round-trip/ { print $(NF - 2) }')
+	echo "$name tx_mbits ${tx:-0}" >>"$out"
+	echo "$name rx_mbits ${rx:-0}" >>"$out"
+	echo "$name ping_ms ${ping:-0}" >>"$out"
+	echo "bench: $name: tx ${tx:-0} Mbit/s, rx ${rx:-0} Mbit/s, ping avg ${ping:-?} ms"
+}
