@@ -257,26 +257,32 @@ int bh_vm_spawn(struct bh_core_state *core, struct bh_component *c, struct bh_sp
 		snprintf(err, err_len, "the QEMU command line is too long");
 		return -E2BIG;
 	}
-	rc = bh_vm_nic_server(core, c, &s.nic_fd, err, err_len);
+	rc = bh_vm_nic_server(core, c, s.nic_fd, err, err_len);
 	if (rc < 0)
 		return rc;
-	if (s.nic_fd >= 0) {
-		/* the NIC channel: ivshmem-doorbell, core its server (core/vm_nic.c) */
+	if (s.nic_fd[0] >= 0) {
+		/*
+		 * the NIC channel (core/vm_nic.c): ivshmem-doorbell with core its
+		 * server, and a second serial line, which wakes the guest
+		 */
 		rc |= add_arg(&s, &n, "-chardev");
 		rc |= add_arg(&s, &n, "socket,id=bhnic,fd=%d", BH_VM_NIC_FD);
 		rc |= add_arg(&s, &n, "-device");
-		/* INTx, which uio_pci_generic gives the agent; no MSI, so no ioeventfd either */
-		rc |= add_arg(&s, &n, "ivshmem-doorbell,chardev=bhnic,vectors=1,msi=off,"
-				      "ioeventfd=off");
-		if (rc) {
-			close(s.nic_fd);
-			snprintf(err, err_len, "the QEMU command line is too long");
-			return -E2BIG;
-		}
+		rc |= add_arg(&s, &n, "ivshmem-doorbell,chardev=bhnic,vectors=1");
+		rc |= add_arg(&s, &n, "-chardev");
+		rc |= add_arg(&s, &n, "socket,id=bhwake,fd=%d", BH_VM_NIC_FD + 1);
+		rc |= add_arg(&s, &n, "-serial");
+		rc |= add_arg(&s, &n, "chardev:bhwake");
 	}
-	rc = bh_spawn_vm(cc, c->uid, c->gid, c->cgroup, &s, sp, err, err_len);
-	if (s.nic_fd >= 0)
-		close(s.nic_fd);
+	if (rc) {
+		snprintf(err, err_len, "the QEMU command line is too long");
+		rc = -E2BIG;
+	} else {
+		rc = bh_spawn_vm(cc, c->uid, c->gid, c->cgroup, &s, sp, err, err_len);
+	}
+	for (int i = 0; i < 2; i++)
+		if (s.nic_fd[i] >= 0)
+			close(s.nic_fd[i]);
 	return rc;
 }
 

@@ -6,12 +6,13 @@
 #include "core.h"
 
 /*
- * Spawning VM vm: if a component serves its NIC (vm_nic = its name), *fd is
- * a socket for QEMU's ivshmem-doorbell chardev with core's ivshmem-server
- * messages waiting in it (the memory, the host's doorbell eventfd, the
- * guest's interrupt eventfd), else -1. 0, or -errno with err said.
+ * Spawning VM vm: if a component serves its NIC (vm_nic = its name), fd[0]
+ * is a socket for QEMU's ivshmem-doorbell chardev with core's ivshmem
+ * server messages waiting in it (the memory, the host's doorbell eventfd),
+ * fd[1] QEMU's end of the line that wakes the guest (its second serial
+ * port); else both -1. 0, or -errno with err said.
  */
-int bh_vm_nic_server(struct bh_core_state *core, struct bh_component *vm, int *fd, char *err,
+int bh_vm_nic_server(struct bh_core_state *core, struct bh_component *vm, int fd[2], char *err,
 		     size_t err_len);
 
 /*
@@ -20,8 +21,9 @@ int bh_vm_nic_server(struct bh_core_state *core, struct bh_component *vm, int *f
  * (at most BH_VM_NIC_STREAM_MAX) for one stream of the NIC session it
  * serves (a server without a device has no DMA buffers to put them in;
  * the pages are charged to the memory cgroup of whoever touches them
- * first); 3, the eventfd the guest's doorbell writes; 4, the eventfd
- * that interrupts the guest.
+ * first); 3, the eventfd the guest's doorbell writes; 4, vm-nic's end of
+ * the current QEMU's wake-up line (a byte on it interrupts the guest;
+ * EAGAIN before the VM's first start).
  */
 #define BH_VM_NIC_STREAM_MAX (4u << 20)
 void bh_vm_nic_request(struct bh_core_state *core, struct bh_component *c,

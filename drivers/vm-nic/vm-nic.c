@@ -7,10 +7,11 @@
  * NIC session, so nic-tap and every other client work on top unchanged.
  *
  * Notifications both ways (bulkhead/vm_nic.h): we sleep on the doorbell the
- * guest rings, and write the guest's interrupt when it sleeps and we gave
- * it something. A guest that has no interrupt (it says so in its page)
- * polls, and so do we then: every 100 us while frames flowed in the last
- * 20 ms, every 1 ms when idle. The guest is untrusted:
+ * guest rings, and write a byte to the guest's wake-up line (a serial port
+ * of the VM's) when it sleeps and we gave it something. A guest that has
+ * no wake-up line (it says so in its page) polls, and so do we then: every
+ * 100 us while frames flowed in the last 20 ms, every 1 ms when idle. The
+ * guest is untrusted:
  * its rings are packet streams (every index and descriptor checked), its
  * page is copied and checked, frames of impossible length are dropped.
  *
@@ -58,7 +59,7 @@ struct server {
 	uint8_t *mem;
 	size_t mem_size;
 	struct bh_packet_stream ch[2];
-	int kick, irq; /* the doorbell the guest rings; the guest's interrupt */
+	int kick, line; /* the doorbell the guest rings; the line that wakes the guest */
 	bool attached;
 	uint32_t epoch;
 	uint64_t last_reset_ns;
@@ -108,15 +109,26 @@ static void tell_link(struct server *v)
 
 /* ---- the channel to the guest ---- */
 
-/* we published on the channel: if the guest sleeps, interrupt it */
+/* we published on the channel: if the guest sleeps, wake it */
 static void wake_guest(struct server *v)
 {
-	uint64_t one = 1;
-
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&bh_vmnic_guest_page(v->mem)->sleeping, __ATOMIC_RELAXED) &&
-	    write(v->irq, &one, sizeof(one)) == sizeof(one))
+	if (v->line >= 0 &&
+	    __atomic_load_n(&bh_vmnic_guest_page(v->mem)->sleeping, __ATOMIC_RELAXED) &&
+	    write(v->line, "!", 1) == 1)
 		v->irqs++;
+}
+
+/* the current QEMU's end of the wake-up line: a new one comes with each VM start */
+static void line_open(struct server *v)
+{
+	if (v->line >= 0)
+		close(v->line);
+	v->line = -1;
+	if (bh_vm_nic_open(&v->core, 4, 0, &v->line) < 0) {
+		printf("vm-nic: no wake-up line to the guest (%s): it polls\n", bh_error(&v->core));
+		v->line = -1;
+	}
 }
 
 static void guest_check(struct server *v, uint64_t now)
@@ -147,6 +159,7 @@ static void guest_check(struct server *v, uint64_t now)
 		bh_vmnic_clear(v->mem);
 		v->attached = bh_vmnic_attach(v->ch, v->mem, v->mem_size, true) == 0;
 		v->epoch = g.epoch;
+		line_open(v);
 		v->last_reset_ns = now;
 		v->resets++;
 		v->beat_ns = now;
@@ -157,7 +170,7 @@ static void guest_check(struct server *v, uint64_t now)
 		       g.epoch, g.ifname, g.mac[0], g.mac[1], g.mac[2], g.mac[3], g.mac[4],
 		       g.mac[5], g.driver, g.link_up ? "up" : "down",
 		       v->attached ? "open" : "cannot attach",
-		       g.doorbell ? "interrupts both ways" : "polled (the guest has no interrupt)",
+		       g.doorbell ? "doorbells both ways" : "polled (the guest has no wake-up line)",
 		       (unsigned long long)v->resets);
 		if (v->known && memcmp(v->guest.mac, g.mac, 6))
 			printf("vm-nic: the guest's MAC changed; the client keeps the first one\n");
@@ -281,7 +294,7 @@ static void client_close(struct server *v, const char *why)
 {
 	printf("vm-nic: session from \"%s\" closed: %s (to the guest %llu frames, from it %llu, "
 	       "dropped %llu while the guest was away and %llu for want of room, refused %llu; "
-	       "interrupts sent %llu, doorbells heard %llu)\n",
+	       "wake-ups sent %llu, doorbells heard %llu)\n",
 	       v->s.peer, why, (unsigned long long)v->to_guest, (unsigned long long)v->from_guest,
 	       (unsigned long long)v->dropped_down, (unsigned long long)v->dropped_full,
 	       (unsigned long long)v->refused, (unsigned long long)v->irqs,
@@ -370,9 +383,8 @@ static void setup(struct server *v)
 	}
 	v->mem_size = (size_t)st.st_size;
 	close(fd);
-	if (bh_vm_nic_open(&v->core, 3, 0, &v->kick) < 0 ||
-	    bh_vm_nic_open(&v->core, 4, 0, &v->irq) < 0)
-		die(v, "the VM's doorbells");
+	if (bh_vm_nic_open(&v->core, 3, 0, &v->kick) < 0)
+		die(v, "the VM's doorbell");
 	for (int i = 0; i < 2; i++) {
 		size_t size = bh_ps_region_size(nic_spec[i].capacity, nic_spec[i].bulk_size);
 		if (bh_vm_nic_open(&v->core, 1 + (unsigned int)i, size, &v->memfd[i]) < 0)
@@ -385,6 +397,18 @@ static void setup(struct server *v)
 	}
 	printf("vm-nic: uid %u, channel memory %zu KiB; waiting for the guest's agent\n",
 	       getuid(), v->mem_size / 1024);
+}
+
+/* the guest has nothing to say on the line: drain it, and drop it once QEMU is gone */
+static void line_input(struct server *v)
+{
+	char buf[64];
+	ssize_t n = read(v->line, buf, sizeof(buf));
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		close(v->line);
+		v->line = -1;
+	}
 }
 
 /* may we sleep until the guest rings? It must have a doorbell, and nothing may wait */
@@ -425,6 +449,8 @@ static void sleep_a_while(struct server *v, uint64_t now)
 		bh_pollset_add(&ps, v->kick, POLLIN, 2);
 		ts = (struct timespec){ .tv_sec = 1 };
 	}
+	if (v->line >= 0)
+		bh_pollset_add(&ps, v->line, POLLIN, 3);
 	if (ppoll(ps.p, ps.n, &ts, NULL) > 0) {
 		ps.next = 0;
 		while (bh_pollset_next(&ps, &who, &fd)) {
@@ -436,6 +462,8 @@ static void sleep_a_while(struct server *v, uint64_t now)
 				bh_ps_drain_signal(&v->s.ps[BH_NIC_TX]);
 			if (who == 0 && v->open)
 				client_events(v);
+			if (who == 3)
+				line_input(v);
 		}
 	}
 	__atomic_store_n(&bh_vmnic_host_page(v->mem)->sleeping, 0, __ATOMIC_RELAXED);
@@ -447,7 +475,7 @@ static void sleep_a_while(struct server *v, uint64_t now)
 int main(void)
 {
 	/* no service channel until the guest is there: poll skips fd -1 */
-	static struct server v = { .memfd = { -1, -1 }, .svc = { .channel = -1 }, .kick = -1, .irq = -1 };
+	static struct server v = { .memfd = { -1, -1 }, .svc = { .channel = -1 }, .kick = -1, .line = -1 };
 	uint64_t next_beat = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);

@@ -7,11 +7,13 @@
  * are packet streams, checked on every read; if it breaks them (or was
  * restarted and emptied them under us) we start a new epoch.
  *
- * Notifications (bulkhead/vm_nic.h): the device is QEMU's ivshmem-doorbell
- * with INTx, which uio_pci_generic hands us as /dev/uioN; we ring the
- * host's doorbell (BAR 0) when it sleeps and we gave it something, and
- * sleep on the socket and the interrupt. Without uio_pci_generic we poll
- * instead: a timeout of 100 us while traffic flowed in the last 20 ms,
+ * Notifications (bulkhead/vm_nic.h): we ring the host's doorbell (the
+ * ivshmem-doorbell device's BAR 0) when it sleeps and we gave it
+ * something, and sleep on the socket and on the wake-up line, the VM's
+ * second serial port (/dev/ttyS1), on which the host sends a byte when we
+ * sleep and it gave us something. The device's own interrupts are MSI-X,
+ * which no driver of Debian's kernel gives to user space. Without the line
+ * we poll: a timeout of 100 us while traffic flowed in the last 20 ms,
  * 1 ms when idle.
  */
 #include <arpa/inet.h>
@@ -31,6 +33,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +42,7 @@
 #include "bulkhead/vm_nic.h"
 
 #define BATCH 32
+#define WAKE_LINE "/dev/ttyS1" /* the VM's second serial port (core/vm.c) */
 #define BUSY_NS (20ull * 1000000ull)
 #define POLL_BUSY_NS 100000l
 #define POLL_IDLE_NS 1000000l
@@ -51,12 +55,12 @@ static struct {
 	bool attached;
 	uint32_t epoch;
 	int sock;
-	int uio;	    /* the interrupt, or -1: we poll */
+	int wake;		 /* the wake-up line, or -1: we poll */
 	volatile uint32_t *regs; /* BAR 0: the doorbell */
 	char ifname[IFNAMSIZ];
 	char pci[32];
 	uint64_t to_host, from_host, dropped, epochs, irqs, rings;
-} c = { .sock = -1, .uio = -1 };
+} c = { .sock = -1, .wake = -1 };
 
 static uint64_t now_ns(void)
 {
@@ -128,58 +132,44 @@ static void quiet_interface(const char *ifname)
 	write_file(path, "1");
 }
 
-/* the interrupt through uio_pci_generic and the registers: false if not (we poll then) */
+/* the host's doorbell (BAR 0) and our wake-up line: false if not (we poll then) */
 static bool doorbell_open(void)
 {
-	char path[300], link[64] = "";
-	struct dirent *e;
-	DIR *d;
+	char path[300];
+	struct termios t;
+	void *regs;
 	int fd;
 
-	/* binds every ivshmem device no driver has: ours */
-	write_file("/sys/bus/pci/drivers/uio_pci_generic/new_id", "1af4 1110");
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/uio", c.pci);
-	d = opendir(path);
-	while (d && !link[0] && (e = readdir(d)))
-		if (strncmp(e->d_name, "uio", 3) == 0)
-			snprintf(link, sizeof(link), "/dev/%.32s", e->d_name);
-	if (d)
-		closedir(d);
-	if (!link[0]) {
-		printf("bulkhead-agent: nic channel: no uio device for %s (is uio_pci_generic in "
-		       "the guest?): polling\n",
-		       c.pci);
-		return false;
-	}
-	c.uio = open(link, O_RDWR | O_CLOEXEC);
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource0", c.pci);
 	fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
-	void *regs = fd < 0 ? MAP_FAILED
-			    : mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	regs = fd < 0 ? MAP_FAILED : mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (fd >= 0)
 		close(fd);
-	if (c.uio < 0 || regs == MAP_FAILED) {
-		printf("bulkhead-agent: nic channel: %s or %s: %s: polling\n", link, path,
-		       strerror(errno));
-		if (c.uio >= 0)
-			close(c.uio);
-		c.uio = -1;
+	c.wake = open(WAKE_LINE, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (regs == MAP_FAILED || c.wake < 0) {
+		printf("bulkhead-agent: nic channel: %s: %s: polling\n",
+		       regs == MAP_FAILED ? path : WAKE_LINE, strerror(errno));
+		if (c.wake >= 0)
+			close(c.wake);
+		c.wake = -1;
 		return false;
 	}
+	/* raw: every byte wakes us, none comes back as an echo */
+	if (tcgetattr(c.wake, &t) == 0) {
+		cfmakeraw(&t);
+		tcsetattr(c.wake, TCSANOW, &t);
+	}
 	c.regs = regs;
-	c.regs[BH_IVSHMEM_INTRMASK / 4] = 1; /* our one vector raises INTx */
 	return true;
 }
 
-/* an interrupt came: clear the device's status, then let uio unmask INTx */
-static void interrupt_taken(void)
+/* the host woke us: what it sent says nothing more */
+static void woken(void)
 {
-	uint32_t count, one = 1;
+	char buf[64];
 
-	if (read(c.uio, &count, sizeof(count)) == sizeof(count))
+	while (read(c.wake, buf, sizeof(buf)) > 0)
 		c.irqs++;
-	(void)c.regs[BH_IVSHMEM_INTRSTATUS / 4];
-	(void)!write(c.uio, &one, sizeof(one));
 }
 
 /* we published on the channel: if the host sleeps, ring its doorbell */
@@ -197,7 +187,7 @@ static bool may_sleep(void)
 {
 	bool idle;
 
-	if (c.uio < 0 || !c.attached)
+	if (c.wake < 0 || !c.attached)
 		return false;
 	__atomic_store_n(&c.page->sleeping, 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -247,10 +237,7 @@ int channel_open(const char *ifname)
 	setsockopt(c.sock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
 	setsockopt(c.sock, SOL_SOCKET, SO_SNDBUFFORCE, &rcvbuf, sizeof(rcvbuf));
 	quiet_interface(ifname);
-	if (doorbell_open()) {
-		uint32_t unmask = 1;
-		(void)!write(c.uio, &unmask, sizeof(unmask)); /* INTx unmasked from the start */
-	}
+	doorbell_open();
 	return 1;
 }
 
@@ -288,7 +275,7 @@ static void start_epoch(void)
 	snprintf(c.page->driver, sizeof(c.page->driver), "%s", if_driver(c.ifname));
 	snprintf(c.page->ifname, sizeof(c.page->ifname), "%s", c.ifname);
 	c.page->version = BH_VMNIC_VERSION;
-	c.page->doorbell = c.uio >= 0;
+	c.page->doorbell = c.wake >= 0;
 	__atomic_store_n(&c.page->epoch, c.epoch, __ATOMIC_RELEASE);
 	__atomic_store_n(&c.page->magic, BH_VMNIC_MAGIC, __ATOMIC_RELEASE);
 }
@@ -413,7 +400,7 @@ void channel_run(void (*each_second)(void))
 		}
 		struct pollfd p[3] = { { .fd = c.sock, .events = POLLIN },
 				       { .fd = 0, .events = POLLIN },
-				       { .fd = c.uio, .events = POLLIN } };
+				       { .fd = c.wake, .events = POLLIN } };
 		struct timespec ts = { .tv_nsec = now < busy_until ? POLL_BUSY_NS : POLL_IDLE_NS };
 		/* with the interrupt: until something comes, or a second for the beat */
 		if (may_sleep())
@@ -422,7 +409,7 @@ void channel_run(void (*each_second)(void))
 			if (p[1].revents)
 				console_commands();
 			if (p[2].revents)
-				interrupt_taken();
+				woken();
 		}
 		__atomic_store_n(&c.page->sleeping, 0, __ATOMIC_RELAXED);
 	}
@@ -436,5 +423,5 @@ void channel_counters(char *buf, size_t len)
 		 c.epoch, c.attached ? "open" : "waiting", (unsigned long long)c.to_host,
 		 (unsigned long long)c.from_host, (unsigned long long)c.dropped,
 		 (unsigned long long)c.irqs, (unsigned long long)c.rings,
-		 c.uio < 0 ? " polling" : "");
+		 c.wake < 0 ? " polling" : "");
 }

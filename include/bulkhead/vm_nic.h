@@ -19,13 +19,14 @@
  * every index and descriptor, and the pages' fields are copied and checked.
  *
  * Notifications: core is the ivshmem server of QEMU's ivshmem-doorbell
- * device (docs/specs/ivshmem-spec.rst in QEMU): the guest is peer 1 with
- * one vector, the host peer 0. A side about to sleep sets "sleeping" in
- * its page, fences, and looks at its rings once more; a side that has
- * just published fences and, if the other sleeps, wakes it: the host by
- * writing the guest's interrupt eventfd (QEMU raises INTx), the guest by
- * writing the doorbell register (QEMU writes the host's eventfd). A guest
- * without the doorbell (no uio_pci_generic) polls instead.
+ * device (docs/specs/ivshmem-spec.rst in QEMU): the guest is peer 1, the
+ * host peer 0 with one vector, an eventfd vm-nic sleeps on. A side about
+ * to sleep sets "sleeping" in its page, fences, and looks at its rings
+ * once more; a side that has just published fences and, if the other
+ * sleeps, wakes it: the guest by writing the doorbell register (QEMU
+ * writes the host's eventfd), the host by a byte on the VM's second serial
+ * line (the device's interrupts are MSI-X, which Debian's guest kernel
+ * gives no user-space driver). Without the line both sides poll.
  *
  * Start-up and restarts: the agent writes a new epoch (any value but the
  * host page's) and waits. The host, seeing guest epoch != host epoch,
@@ -57,8 +58,6 @@
 /* QEMU's ivshmem: Red Hat's vendor id; registers in BAR 0, the memory in BAR 2 */
 #define BH_IVSHMEM_VENDOR 0x1af4
 #define BH_IVSHMEM_DEVICE 0x1110
-#define BH_IVSHMEM_INTRMASK 0x0
-#define BH_IVSHMEM_INTRSTATUS 0x4 /* reading it clears it */
 #define BH_IVSHMEM_DOORBELL 0xc  /* peer << 16 | vector */
 #define BH_VMNIC_HOST_PEER 0
 #define BH_VMNIC_GUEST_PEER 1
@@ -78,8 +77,8 @@ struct bh_vmnic_guest {
 	char ifname[16];
 	uint64_t beat; /* advances while the agent runs */
 	uint64_t dropped; /* frames the agent could not send or pass on */
-	uint32_t sleeping; /* the agent waits for its interrupt: write it */
-	uint32_t doorbell; /* 1: the agent has its interrupt and rings ours */
+	uint32_t sleeping; /* the agent sleeps: wake it */
+	uint32_t doorbell; /* 1: the agent sleeps on its wake-up line and rings ours */
 };
 
 /* written by vm-nic only */
