@@ -196,14 +196,10 @@ static int from_guest(struct server *v)
 
 	if (v->open) {
 		/* slots the client has consumed come back */
-		while ((got = bh_ps_get(out, o, BATCH)) > 0)
-			for (int i = 0; i < got; i++)
-				bh_ps_free(out, &o[i]);
+		got = bh_ps_reclaim(out, BATCH);
 		if (got < 0)
 			return -1;
-		room = out->nfree < bh_ps_space(out) ? out->nfree : bh_ps_space(out);
-		if (room > BATCH)
-			room = BATCH;
+		room = (unsigned int)got;
 	}
 	got = bh_ps_take(in, 0, d, room);
 	if (got <= 0)
@@ -247,16 +243,11 @@ static int to_guest(struct server *v)
 		return 0;
 	if (v->attached) {
 		/* the guest's acks: its slots are free again */
-		while ((got = bh_ps_get(out, o, BATCH)) > 0)
-			for (int i = 0; i < got; i++)
-				bh_ps_free(out, &o[i]);
+		got = bh_ps_reclaim(out, BATCH);
 		if (got < 0)
 			return -2;
-	}
-	if (up) {
-		room = out->nfree < bh_ps_space(out) ? out->nfree : bh_ps_space(out);
-		if (room > BATCH)
-			room = BATCH;
+		if (up)
+			room = (unsigned int)got;
 	}
 	got = bh_ps_take(in, 0, d, room);
 	if (got <= 0)

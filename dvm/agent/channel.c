@@ -103,18 +103,6 @@ static bool find_ivshmem(void)
 	return found;
 }
 
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, text, strlen(text)) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 /* the interface carries frames for the host only: no GRO, no IPv6 of the guest's own */
 static void quiet_interface(const char *ifname)
 {
@@ -129,7 +117,11 @@ static void quiet_interface(const char *ifname)
 	if (ioctl(c.sock, SIOCETHTOOL, &ifr) < 0)
 		printf("bulkhead-agent: cannot turn GRO off on %s: %s\n", ifname, strerror(errno));
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
-	write_file(path, "1");
+	FILE *f = fopen(path, "we");
+	if (f) {
+		fputs("1", f);
+		fclose(f);
+	}
 }
 
 /* the host's doorbell (BAR 0) and our wake-up line: false if not (we poll then) */
@@ -208,8 +200,6 @@ int channel_open(const char *ifname)
 	if (!find_ivshmem())
 		return 0;
 	snprintf(c.ifname, sizeof(c.ifname), "%s", ifname);
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/enable", c.pci);
-	write_file(path, "1"); /* memory decoding on; SeaBIOS has usually done it */
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource2", c.pci);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
@@ -322,12 +312,10 @@ static int wire_to_host(void)
 	unsigned int n = 0;
 	int got;
 
-	while ((got = bh_ps_get(ps, d, BATCH)) > 0)
-		for (int i = 0; i < got; i++)
-			bh_ps_free(ps, &d[i]);
+	got = bh_ps_reclaim(ps, BATCH);
 	if (got < 0)
 		return -1;
-	while (n < BATCH && bh_ps_space(ps) > n && bh_ps_alloc(ps, BH_VMNIC_SLOT, &d[n]) == 0) {
+	while (n < (unsigned int)got && bh_ps_alloc(ps, BH_VMNIC_SLOT, &d[n]) == 0) {
 		ssize_t len = recv(c.sock, bh_ps_data(ps, &d[n]), BH_VMNIC_SLOT,
 				   MSG_DONTWAIT | MSG_TRUNC);
 		if (len < 0) {
