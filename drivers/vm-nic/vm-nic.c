@@ -6,12 +6,12 @@
  * device, bulkhead/vm_nic.h), and we move them between that memory and the
  * NIC session, so nic-tap and every other client work on top unchanged.
  *
- * Notifications both ways (bulkhead/vm_nic.h): we sleep on the doorbell the
- * guest rings, and write a byte to the guest's wake-up line (a serial port
- * of the VM's) when it sleeps and we gave it something. A guest that has
- * no wake-up line (it says so in its page) polls, and so do we then: every
- * 100 us while frames flowed in the last 20 ms, every 1 ms when idle. The
- * guest is untrusted:
+ * Notifications both ways (bulkhead/vm_nic.h): once quiet for 20 ms we
+ * sleep on the doorbell the guest rings, and we write a byte to the
+ * guest's wake-up line (a serial port of the VM's) when it sleeps and we
+ * gave it something. While frames flow, both sides poll every 100 us; a
+ * guest without the wake-up line (it says so in its page) makes us poll
+ * always, every 1 ms when idle. The guest is untrusted:
  * its rings are packet streams (every index and descriptor checked), its
  * page is copied and checked, frames of impossible length are dropped.
  *
@@ -38,7 +38,7 @@
 #include "bulkhead/vm_nic.h"
 
 #define BATCH 32
-#define SILENT_NS (3000ull * 1000000ull) /* no guest beat for this long: link down */
+#define SILENT_NS (5000ull * 1000000ull) /* no guest beat for this long: link down */
 #define BUSY_NS (20ull * 1000000ull)	 /* frames this recently: poll fast */
 #define POLL_BUSY_NS 100000l
 #define POLL_IDLE_NS 1000000l
@@ -279,6 +279,23 @@ static int to_guest(struct server *v)
 	return got;
 }
 
+/* every 10 s that moved frames: the counters, for the log */
+static void report(struct server *v, uint64_t now)
+{
+	static uint64_t next, last;
+
+	if (now < next || v->to_guest + v->from_guest == last)
+		return;
+	next = now + 10000000000ull;
+	last = v->to_guest + v->from_guest;
+	printf("vm-nic: to the guest %llu frames, from it %llu; dropped %llu (guest away), %llu "
+	       "(no room); wake-ups sent %llu, doorbells heard %llu; wake-up line %s\n",
+	       (unsigned long long)v->to_guest, (unsigned long long)v->from_guest,
+	       (unsigned long long)v->dropped_down, (unsigned long long)v->dropped_full,
+	       (unsigned long long)v->irqs, (unsigned long long)v->kicks,
+	       v->line >= 0 ? "open" : "none");
+}
+
 /* ---- the session ---- */
 
 static void client_close(struct server *v, const char *why)
@@ -436,7 +453,7 @@ static void sleep_a_while(struct server *v, uint64_t now)
 			ts.tv_nsec = 0;
 	}
 	/* with the guest's doorbell: until it rings, or a second for the beats */
-	if (ts.tv_nsec && may_sleep(v)) {
+	if (ts.tv_nsec && now >= v->busy_until_ns && may_sleep(v)) {
 		bh_pollset_add(&ps, v->kick, POLLIN, 2);
 		ts = (struct timespec){ .tv_sec = 1 };
 	}
@@ -477,6 +494,7 @@ int main(void)
 		int a, b;
 
 		bh_heartbeat_every(&v.core, &next_beat, 1000, "vm-nic");
+		report(&v, now);
 		guest_check(&v, now);
 		/* clients come once the guest has said which MAC they get */
 		if (v.known && !v.announced) {
