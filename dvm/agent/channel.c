@@ -103,6 +103,17 @@ static bool find_ivshmem(void)
 	return found;
 }
 
+/* a sysfs or procfs switch on */
+static void set_one(const char *path)
+{
+	FILE *f = fopen(path, "we");
+
+	if (!f || fputs("1", f) < 0)
+		printf("bulkhead-agent: %s: %s\n", path, strerror(errno));
+	if (f)
+		fclose(f);
+}
+
 /* the interface carries frames for the host only: no GRO, no IPv6 of the guest's own */
 static void quiet_interface(const char *ifname)
 {
@@ -117,11 +128,7 @@ static void quiet_interface(const char *ifname)
 	if (ioctl(c.sock, SIOCETHTOOL, &ifr) < 0)
 		printf("bulkhead-agent: cannot turn GRO off on %s: %s\n", ifname, strerror(errno));
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
-	FILE *f = fopen(path, "we");
-	if (f) {
-		fputs("1", f);
-		fclose(f);
-	}
+	set_one(path);
 }
 
 /* the host's doorbell (BAR 0) and our wake-up line: false if not (we poll then) */
@@ -200,6 +207,9 @@ int channel_open(const char *ifname)
 	if (!find_ivshmem())
 		return 0;
 	snprintf(c.ifname, sizeof(c.ifname), "%s", ifname);
+	/* memory decoding on: no driver of the guest's has the device, nor enabled it */
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/enable", c.pci);
+	set_one(path);
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource2", c.pci);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
