@@ -2,7 +2,7 @@
 /*
  * bulkhead-vm-nic: the NIC session (bulkhead/nic.h) of a driver VM. Linux's
  * own driver runs the NIC inside the VM; the VM's agent moves the frames of
- * its interface through memory the VM shares with us (an ivshmem-plain
+ * its interface through memory the VM shares with us (an ivshmem-doorbell
  * device, bulkhead/vm_nic.h), and we move them between that memory and the
  * NIC session, so nic-tap and every other client work on top unchanged.
  *

@@ -6,7 +6,7 @@
  * made of the granted devices, says "ready" with what it found, and then
  * "alive" once a second with their counters: core's watchdog listens on the
  * guest's serial line, the VM's only line to core. If core gave the VM a
- * NIC channel (an ivshmem-plain device), the first interface's frames go
+ * NIC channel (an ivshmem-doorbell device), the first interface's frames go
  * through it to the host's vm-nic server (channel.c).
  */
 #include <errno.h>

@@ -2,7 +2,7 @@
 /*
  * The agent's side of the NIC channel (bulkhead/vm_nic.h): frames between
  * the guest's network interface (an AF_PACKET socket on it) and the memory
- * the VM shares with the host's vm-nic server (the ivshmem-plain device's
+ * the VM shares with the host's vm-nic server (the ivshmem-doorbell device's
  * BAR 2, mapped through sysfs). The host is untrusted here too: its rings
  * are packet streams, checked on every read; if it breaks them (or was
  * restarted and emptied them under us) we start a new epoch.
@@ -88,7 +88,7 @@ static bool hex_is(const char *dev, const char *attr, unsigned int want)
 	return strtoul(buf, NULL, 16) == want;
 }
 
-/* the ivshmem-plain device core gave the VM: its PCI address, or false */
+/* the ivshmem-doorbell device core gave the VM: its PCI address, or false */
 static bool find_ivshmem(void)
 {
 	DIR *d = opendir("/sys/bus/pci/devices");

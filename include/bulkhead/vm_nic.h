@@ -2,9 +2,9 @@
 /*
  * The channel between a driver VM's agent and the host's vm-nic server.
  *
- * Core creates the memory (one file per VM, BH_VMNIC_SIZE bytes) and gives
- * it to QEMU as an ivshmem-plain device's BAR 2 and to the vm-nic server as
- * an fd (BH_OP_VM_CHANNEL). The agent in the guest maps the BAR (sysfs
+ * Core creates the memory (a memfd per VM, BH_VMNIC_SIZE bytes) and gives
+ * it to QEMU as an ivshmem-doorbell device's BAR 2 and to the vm-nic server
+ * as an fd (BH_OP_VM_NIC; core/vm_nic.c). The agent in the guest maps the BAR (sysfs
  * resource2) and moves frames between it and the guest's network interface
  * (AF_PACKET); vm-nic moves them between it and a NIC session
  * (bulkhead/nic.h), so nic-tap on top cannot tell the VM from a native
