@@ -1,7 +1,7 @@
 # bulkhead: a thin wrapper around meson + ninja, and the two commands the README promises.
 BUILD ?= build
 
-.PHONY: all deps build check demo unit fuzz bench-ps bench-nic bench-fb bench-usb bench-accessors clean format
+.PHONY: all deps build check demo unit fuzz bench-ps bench-nic bench-fb bench-usb bench-accessors bench-vm clean format
 
 all: build
 
@@ -69,6 +69,11 @@ bench-fb: build
 # vs the kernel's own xhci_hcd, in one boot
 bench-usb: build
 	@bench/usb/run
+
+# driver VM vs native: TCP through Linux's e1000e in a VM (vm-nic + nic-tap),
+# bulkhead's e1000e + nic-tap and the kernel's e1000e; the VM's boot; one boot
+bench-vm: build
+	@bench/vm/run
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -256,13 +256,19 @@ __attribute__((noreturn)) static void child(const struct bh_component_config *c,
 	exe = fcntl(exe, F_DUPFD_CLOEXEC, 20);
 	if (procs >= 0 && (procs = fcntl(procs, F_DUPFD_CLOEXEC, 20)) < 0)
 		child_fail("fds", errno);
+	/* a VM's NIC channel (core/vm_nic.c): two sockets right after core's */
+	int nic = vm && vm->nic_fd[0] >= 0 ? fcntl(vm->nic_fd[0], F_DUPFD_CLOEXEC, 20) : -1;
+	int line = vm && vm->nic_fd[1] >= 0 ? fcntl(vm->nic_fd[1], F_DUPFD_CLOEXEC, 20) : -1;
+	if (vm && vm->nic_fd[0] >= 0 &&
+	    (nic < 0 || line < 0 || dup2(nic, BH_VM_NIC_FD) < 0 || dup2(line, BH_VM_NIC_FD + 1) < 0))
+		child_fail("fds", errno);
 	if (null < 0 || out < 0 || sock < 0 || exe < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
 	    dup2(sock, BH_CORE_FD) < 0 || dup3(exe, BH_EXEC_FD, O_CLOEXEC) < 0)
 		child_fail("fds", errno);
 	/* its cgroup, as root and before anything of its own runs; its error goes to the log */
 	if (procs >= 0 && write(procs, "0", 1) != 1)
 		child_fail("joining its cgroup (cgroup.procs)", errno);
-	if (close_range(BH_CORE_FD + 1, BH_EXEC_FD - 1, 0) < 0 ||
+	if (close_range(nic >= 0 ? BH_VM_NIC_FD + 2 : BH_CORE_FD + 1, BH_EXEC_FD - 1, 0) < 0 ||
 	    close_range(BH_EXEC_FD + 1, ~0u, 0) < 0)
 		child_fail("close_range", errno);
 	/* namespaces came with clone(); mounts made here stay here */

@@ -22,6 +22,7 @@
 #include "output.h"
 #include "policy.h"
 #include "pty.h"
+#include "vm_nic.h"
 #include "usbip.h"
 
 struct reply {
@@ -386,6 +387,13 @@ static void handle(struct bh_core_state *core, struct bh_component *c, const str
 			bh_usbip_request(core, c, &in->u.session, &r.msg, &fd);
 		else
 			bh_pty_request(core, c, &r.msg, &fd);
+		if (fd >= 0)
+			r.fds[r.nfds++] = fd;
+		break;
+	}
+	case BH_OP_VM_NIC: {
+		int fd = -1;
+		bh_vm_nic_request(core, c, &in->u.req, &r.msg, &fd);
 		if (fd >= 0)
 			r.fds[r.nfds++] = fd;
 		break;

@@ -212,7 +212,11 @@ static void ended(struct bh_core_state *core, struct bh_component *c, int status
 {
 	const struct bh_component_config *cc = c->cfg;
 	uint64_t now = bh_now_ns();
-	bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/*
+	 * a driver VM never ends of its own accord: QEMU's exit 0 is its guest
+	 * panicking or rebooting (panic=-1, -no-reboot), a failure all the same
+	 */
+	bool failed = cc->vm.enabled || !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	char how[96];
 
 	describe_exit(status, how, sizeof(how));

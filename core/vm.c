@@ -24,6 +24,7 @@
 #include "core.h"
 #include "sandbox.h"
 #include "vm.h"
+#include "vm_nic.h"
 
 #define AGENT_READY "bulkhead-agent: ready"
 #define AGENT_ALIVE "bulkhead-agent: alive"
@@ -256,7 +257,33 @@ int bh_vm_spawn(struct bh_core_state *core, struct bh_component *c, struct bh_sp
 		snprintf(err, err_len, "the QEMU command line is too long");
 		return -E2BIG;
 	}
-	return bh_spawn_vm(cc, c->uid, c->gid, c->cgroup, &s, sp, err, err_len);
+	rc = bh_vm_nic_server(core, c, s.nic_fd, err, err_len);
+	if (rc < 0)
+		return rc;
+	if (s.nic_fd[0] >= 0) {
+		/*
+		 * the NIC channel (core/vm_nic.c): ivshmem-doorbell with core its
+		 * server, and a second serial line, which wakes the guest
+		 */
+		rc |= add_arg(&s, &n, "-chardev");
+		rc |= add_arg(&s, &n, "socket,id=bhnic,fd=%d", BH_VM_NIC_FD);
+		rc |= add_arg(&s, &n, "-device");
+		rc |= add_arg(&s, &n, "ivshmem-doorbell,chardev=bhnic,vectors=1");
+		rc |= add_arg(&s, &n, "-chardev");
+		rc |= add_arg(&s, &n, "socket,id=bhwake,fd=%d", BH_VM_NIC_FD + 1);
+		rc |= add_arg(&s, &n, "-serial");
+		rc |= add_arg(&s, &n, "chardev:bhwake");
+	}
+	if (rc) {
+		snprintf(err, err_len, "the QEMU command line is too long");
+		rc = -E2BIG;
+	} else {
+		rc = bh_spawn_vm(cc, c->uid, c->gid, c->cgroup, &s, sp, err, err_len);
+	}
+	for (int i = 0; i < 2; i++)
+		if (s.nic_fd[i] >= 0)
+			close(s.nic_fd[i]);
+	return rc;
 }
 
 void bh_vm_started(struct bh_core_state *core, struct bh_component *c)
@@ -332,6 +359,29 @@ void bh_vm_channel(struct bh_core_state *core, struct bh_component *c)
 		}
 	}
 	fflush(stdout);
+}
+
+size_t bh_vm_sysrq(struct bh_core_state *core, struct bh_component *c, const char *key, char *out,
+		   size_t len)
+{
+	char line[32];
+	int n;
+
+	(void)core;
+	if (!c || !c->cfg->vm.enabled || c->pid <= 0 || c->sock < 0)
+		return (size_t)snprintf(out, len, "error usage: sysrq VM KEY: '%s' is not a running "
+						  "driver VM\n",
+					c ? c->cfg->name : "?");
+	if (strlen(key) != 1 || !strchr("bcehilmstw", key[0]))
+		return (size_t)snprintf(out, len, "error usage: sysrq VM KEY: KEY is one of "
+						  "b c e h i l m s t w (c crashes the guest's kernel)\n");
+	/* the guest's console is the agent's stdin */
+	n = snprintf(line, sizeof(line), "\nbulkhead-sysrq %c\n", key[0]);
+	if (write(c->sock, line, (size_t)n) != n)
+		return (size_t)snprintf(out, len, "error failed: cannot write to %s's console: %s\n",
+					c->cfg->name, strerror(errno));
+	bh_log("vm \"%s\": sysrq %c, as root asked", c->cfg->name, key[0]);
+	return (size_t)snprintf(out, len, "ok sysrq %c sent to %s\n", key[0], c->cfg->name);
 }
 
 size_t bh_vm_describe(const struct bh_component *c, char *buf, size_t len)

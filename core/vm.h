@@ -21,6 +21,7 @@
 #define BH_VM_APPEND_MAX 256
 #define BH_VM_MODULES_MAX 128
 #define BH_VM_MAX_DEVICES 8
+#define BH_VM_NIC_FD 4 /* where QEMU finds its NIC channel's server socket; its wake-up line at 5 */
 
 /* what a [component] with kind = vm says about its guest */
 struct bh_vm_config {
@@ -33,6 +34,7 @@ struct bh_vm_config {
 	uint32_t vcpus;
 	uint32_t boot_ms; /* from start to the agent's first word, at most */
 	int line;	  /* of kind = vm */
+	char nic_of[32];  /* vm_nic = VM: this component serves that VM's NIC (core/vm_nic.c) */
 };
 
 struct bh_component_config;
@@ -55,6 +57,7 @@ struct bh_vm_sandbox {
 	int ndevices;
 	uint64_t memlock; /* RLIMIT_MEMLOCK: VFIO pins all of guest memory */
 	const char *kernel, *initramfs;
+	int nic_fd[2]; /* its NIC channel (core/vm_nic.c), at BH_VM_NIC_FD and after; or -1 */
 };
 
 /* in the child, as root after the namespaces: the VM's root; 0 or -errno, what in *what */

@@ -52,6 +52,20 @@ int bh_vm_config_key(struct bh_vm_config *vm, const char *dir, const char *name,
 		vm->enabled = strcmp(value, "vm") == 0;
 		return 1;
 	}
+	if (strcmp(name, "vm_nic") == 0) {
+		size_t n = strlen(value);
+		if (!n || n >= sizeof(vm->nic_of) || value[strspn(value, "abcdefghijklmnopqrstuvwxyz"
+								    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+								    "0123456789-_.")]) {
+			snprintf(why, why_len, "vm_nic = '%s': the name of a [component] with kind = "
+					       "vm, whose NIC this component serves (e.g. 'vm_nic = "
+					       "dvm')",
+				 value);
+			return 0;
+		}
+		snprintf(vm->nic_of, sizeof(vm->nic_of), "%s", value);
+		return 1;
+	}
 	if (strcmp(name, "kernel") == 0)
 		return path_key(vm->kernel, sizeof(vm->kernel), dir, value, why, why_len, name);
 	if (strcmp(name, "initramfs") == 0)
@@ -137,6 +151,13 @@ int bh_vm_config_finish(struct bh_component_config *c, char *why, size_t why_len
 			return -EINVAL;
 		}
 		return 0;
+	}
+	if (vm->nic_of[0]) {
+		snprintf(why, why_len, "component \"%s\" is a VM and has 'vm_nic = %s': vm_nic "
+				       "belongs in the section of the server (bulkhead-vm-nic) that "
+				       "serves a VM's NIC",
+			 c->name, vm->nic_of);
+		return -EINVAL;
 	}
 	if (!vm->kernel[0] || !vm->initramfs[0]) {
 		snprintf(why, why_len, "component \"%s\" is a VM: give 'kernel = FILE' and "

@@ -611,6 +611,20 @@ int bh_listen_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd)
 	return named_fd(core, BH_OP_LISTEN, name, fd);
 }
 
+int bh_vm_nic_open(struct bh_core *core, unsigned int index, uint64_t size, int *fd)
+{
+	struct bh_request q = { .index = index, .size = size };
+	struct bh_msg reply;
+	unsigned int nfds = 0;
+	int rc = call(core, BH_OP_VM_NIC, &q, &reply, fd, 1, &nfds);
+
+	if (rc)
+		return rc;
+	if (nfds != 1)
+		return failed(core, -EPROTO, "vm_nic: core sent %u fds, not 1", nfds);
+	return 0;
+}
+
 int bh_legacy_mem(struct bh_core *core, enum bh_legacy_kind kind, struct bh_legacy_mem *m)
 {
 	struct bh_request q = { .index = (uint32_t)kind };

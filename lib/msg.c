@@ -23,6 +23,7 @@ static const char *const op_names[BH_OP_COUNT] = {
 	[BH_OP_PTY] = "pty", [BH_OP_LISTEN] = "listen",
 	[BH_OP_LEGACY_MEM] = "legacy_mem", [BH_OP_UBLK] = "ublk",
 	[BH_OP_USBIP] = "usbip",
+	[BH_OP_VM_NIC] = "vm-nic",
 };
 
 const char *bh_op_name(unsigned int op)

@@ -377,6 +377,28 @@ bool bh_ps_prepare_wait(struct bh_packet_stream *ps)
 	return false;
 }
 
+int bh_ps_reclaim(struct bh_packet_stream *ps, unsigned int max)
+{
+	struct bh_ps_desc d[32];
+	unsigned int room;
+	int got;
+
+	while ((got = bh_ps_get(ps, d, 32)) > 0)
+		for (int i = 0; i < got; i++)
+			bh_ps_free(ps, &d[i]);
+	if (got < 0)
+		return got;
+	room = bh_ps_space(ps) < ps->nfree ? bh_ps_space(ps) : ps->nfree;
+	return (int)(room < max ? room : max);
+}
+
+bool bh_ps_pending(const struct bh_packet_stream *ps)
+{
+	const struct bh_ps_ring *r = ps->role == BH_PS_SOURCE ? &ps->ack : &ps->submit;
+
+	return __atomic_load_n(&r->shared->tail, __ATOMIC_ACQUIRE) != r->head;
+}
+
 void bh_ps_drain_signal(struct bh_packet_stream *ps)
 {
 	uint64_t n;

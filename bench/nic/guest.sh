@@ -23,23 +23,6 @@ ROUNDS=${BENCH_ROUNDS:-3}
 out=${BULKHEAD_OUT:-/tmp}/nic.txt
 : >"$out"
 
-mbits() { awk '/receiver$/ { for (i = 1; i <= NF; i++) if ($i ~ /bits\/sec/) { v = $(i - 1); u = $i } }
-	END { if (u ~ /^G/) v *= 1000; if (u ~ /^K/) v /= 1000; if (v != "") printf "%.1f", v; else print "0" }'; }
-
-# run the three measurements from namespace $1 (or the root if empty) to the peer
-measure() { # NAME NETNS [DEST]
-	local name=$1 ns=${2:+ip netns exec $2} dest=${3:-10.0.0.2}
-	$ns busybox ping -c 3 -W 3 "$dest" >/dev/null 2>&1 # warm up ARP
-	local tx rx ping
-	tx=$($ns timeout $((T + 20)) iperf3 -c "$dest" -t "$T" 2>&1 | mbits)
-	rx=$($ns timeout $((T + 20)) iperf3 -c "$dest" -t "$T" -R 2>&1 | mbits)
-	ping=$($ns busybox ping -c 20 -i 0.2 -W 3 "$dest" 2>&1 | awk -F'[/ ]+' '/round-trip/ { print $(NF - 2) }')
-	echo "$name tx_mbits ${tx:-0}" >>"$out"
-	echo "$name rx_mbits ${rx:-0}" >>"$out"
-	echo "$name ping_ms ${ping:-0}" >>"$out"
-	echo "bench: $name: tx ${tx:-0} Mbit/s, rx ${rx:-0} Mbit/s, ping avg ${ping:-?} ms"
-}
-
 # the peer: kernel e1000e on the second NIC, in its own namespace
 modprobe tun
 frag_fixture # the root namespace too: bh0 and bh1 live there

@@ -5,12 +5,16 @@
  * the config names. It brings up the network interfaces Linux's own driver
  * made of the granted devices, says "ready" with what it found, and then
  * "alive" once a second with their counters: core's watchdog listens on the
- * guest's serial line, the VM's only channel to core.
+ * guest's serial line, the VM's only line to core. If core gave the VM a
+ * NIC channel (an ivshmem-doorbell device), the first interface's frames go
+ * through it to the host's vm-nic server (channel.c).
  */
 #include <errno.h>
 #include <net/if.h>
 #include <stdbool.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,14 +23,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
+
 #define MAX_IFS 8
 #define CARRIER_WAIT_MS 10000
 
 static char ifs[MAX_IFS][IFNAMSIZ];
 static int nifs;
+static int channel; /* channel_open's answer */
 
-/* one line of /sys/class/net/IF/ATTR into buf, "" if there is none */
-static void net_attr(const char *ifname, const char *attr, char *buf, size_t len)
+void net_attr(const char *ifname, const char *attr, char *buf, size_t len)
 {
 	char path[128];
 	FILE *f;
@@ -79,6 +85,21 @@ static void sleep_ms(long ms)
 		;
 }
 
+const char *if_driver(const char *ifname)
+{
+	static char driver[64];
+	char path[128], link[128];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/device/driver", ifname);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return "?";
+	link[n] = 0;
+	snprintf(driver, sizeof(driver), "%s", strrchr(link, '/') ? strrchr(link, '/') + 1 : link);
+	return driver;
+}
+
 static bool all_carrier(void)
 {
 	char buf[16];
@@ -91,10 +112,57 @@ static bool all_carrier(void)
 	return true;
 }
 
+void console_commands(void)
+{
+	static char line[128];
+	static size_t len;
+	ssize_t n;
+
+	while ((n = read(0, line + len, sizeof(line) - 1 - len)) > 0) {
+		char *nl;
+		len += (size_t)n;
+		line[len] = 0;
+		while ((nl = memchr(line, '\n', len))) {
+			char key;
+			*nl = 0;
+			if (sscanf(line, "bulkhead-sysrq %c", &key) == 1) {
+				int fd = open("/proc/sysrq-trigger", O_WRONLY | O_CLOEXEC);
+				printf("bulkhead-agent: sysrq %c, as core asked\n", key);
+				fflush(stdout);
+				if (fd < 0 || write(fd, &key, 1) != 1)
+					printf("bulkhead-agent: sysrq: %s\n", strerror(errno));
+				if (fd >= 0)
+					close(fd);
+			}
+			len -= (size_t)(nl + 1 - line);
+			memmove(line, nl + 1, len + 1);
+		}
+		if (len == sizeof(line) - 1)
+			len = 0; /* an overlong line is nobody's command */
+	}
+}
+
+/* the heartbeat core's watchdog waits for, with the interfaces' counters */
+static void alive(void)
+{
+	static unsigned long beat;
+	char ch[160] = "";
+
+	printf("bulkhead-agent: alive %lu", ++beat);
+	for (int i = 0; i < nifs; i++) {
+		char rx[32], tx[32];
+		net_attr(ifs[i], "statistics/rx_packets", rx, sizeof(rx));
+		net_attr(ifs[i], "statistics/tx_packets", tx, sizeof(tx));
+		printf(" %s rx=%s tx=%s", ifs[i], rx, tx);
+	}
+	if (channel > 0)
+		channel_counters(ch, sizeof(ch));
+	printf("%s\n", ch);
+}
+
 int main(void)
 {
 	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	unsigned long beat = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	find_interfaces();
@@ -109,24 +177,19 @@ int main(void)
 	/* a NIC reports carrier a moment after it is up (e1000e: from its watchdog) */
 	for (int waited = 0; nifs && !all_carrier() && waited < CARRIER_WAIT_MS; waited += 100)
 		sleep_ms(100);
+	channel = nifs ? channel_open(ifs[0]) : 0;
 	printf("bulkhead-agent: ready");
 	for (int i = 0; i < nifs; i++) {
-		char mac[32], carrier[8], speed[16], driver[64] = "?", link[128];
-		char path[128];
-		ssize_t n;
+		char mac[32], carrier[8], speed[16];
 		net_attr(ifs[i], "address", mac, sizeof(mac));
 		net_attr(ifs[i], "carrier", carrier, sizeof(carrier));
 		net_attr(ifs[i], "speed", speed, sizeof(speed));
-		snprintf(path, sizeof(path), "/sys/class/net/%s/device/driver", ifs[i]);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n > 0) {
-			link[n] = 0;
-			snprintf(driver, sizeof(driver), "%s",
-				 strrchr(link, '/') ? strrchr(link, '/') + 1 : link);
-		}
-		printf("%s %s %s driver=%s link=%s speed=%s", i ? ";" : "", ifs[i], mac, driver,
-		       strcmp(carrier, "1") == 0 ? "up" : "down", speed[0] ? speed : "?");
+		printf("%s %s %s driver=%s link=%s speed=%s", i ? ";" : "", ifs[i], mac,
+		       if_driver(ifs[i]), strcmp(carrier, "1") == 0 ? "up" : "down",
+		       speed[0] ? speed : "?");
 	}
+	if (channel > 0)
+		printf("; nic channel for %s", ifs[0]);
 	/* the guest's share of the boot: the rest went to QEMU and the firmware */
 	char uptime[32];
 	FILE *f = fopen("/proc/uptime", "re");
@@ -135,15 +198,14 @@ int main(void)
 	if (f)
 		fclose(f);
 	printf("; guest uptime %s s\n", uptime);
+	fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+	if (channel > 0)
+		channel_run(alive);
 	for (;;) {
-		printf("bulkhead-agent: alive %lu", ++beat);
-		for (int i = 0; i < nifs; i++) {
-			char rx[32], tx[32];
-			net_attr(ifs[i], "statistics/rx_packets", rx, sizeof(rx));
-			net_attr(ifs[i], "statistics/tx_packets", tx, sizeof(tx));
-			printf(" %s rx=%s tx=%s", ifs[i], rx, tx);
-		}
-		printf("\n");
-		sleep_ms(1000);
+		struct pollfd p = { .fd = 0, .events = POLLIN };
+		alive();
+		for (int waited = 0; waited < 1000; waited += 100)
+			if (poll(&p, 1, 100) > 0)
+				console_commands();
 	}
 }

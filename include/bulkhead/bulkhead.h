@@ -210,6 +210,11 @@ int bh_output_open(struct bh_core *core, int *fd);
 int bh_pty_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd);
 /* the TCP socket core listens on for us (listen = ADDR:PORT); name: the address */
 int bh_listen_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd);
+/*
+ * a driver VM's NIC server (vm_nic = VM): index 0, the memory the VM shares
+ * with us (bulkhead/vm_nic.h); 1 or 2, a memfd of size bytes for a stream
+ */
+int bh_vm_nic_open(struct bh_core *core, unsigned int index, uint64_t size, int *fd);
 /* a private copy of legacy memory the policy names (legacy = NAME; bulkhead/legacy.h) */
 int bh_legacy_mem(struct bh_core *core, enum bh_legacy_kind kind, struct bh_legacy_mem *m);
 /*

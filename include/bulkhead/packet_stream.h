@@ -152,6 +152,14 @@ int bh_ps_take(struct bh_packet_stream *ps, unsigned int inflight, struct bh_ps_
  * something arrived meanwhile (consume first).
  */
 bool bh_ps_prepare_wait(struct bh_packet_stream *ps);
+/*
+ * source: free the slots whose acks came back; then the number of frames
+ * that may be submitted now (free slots, bounded by ring room and max),
+ * or -EPROTO
+ */
+int bh_ps_reclaim(struct bh_packet_stream *ps, unsigned int max);
+/* something waits on our incoming ring (taken by nothing: a look before sleeping) */
+bool bh_ps_pending(const struct bh_packet_stream *ps);
 /* clear the incoming eventfd's count after a wake-up */
 void bh_ps_drain_signal(struct bh_packet_stream *ps);
 /* the fd to poll for incoming descriptors */

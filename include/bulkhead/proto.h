@@ -55,6 +55,8 @@ enum bh_op {
 			    * /dev/ublkcN; name=device */
 	BH_OP_USBIP,       /* bridge: block_size=speed -> fd: socket a vhci-hcd port speaks
 			    * USB/IP on; name=the port */
+	BH_OP_VM_NIC,      /* server: -> fd of the memory a driver VM shares with it (the config's
+			    * vm_nic = VM; bulkhead/vm_nic.h); name=the VM */
 	BH_OP_COUNT
 };
 

@@ -413,6 +413,30 @@ static void test_spans(void **state)
 	assert_int_equal(f->src.invalid, 0);
 }
 
+/* reclaim frees what came back and says how much may go now; pending peeks */
+static void test_reclaim_and_pending(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(bh_ps_reclaim(&f->src, 1000), CAP);
+	assert_int_equal(bh_ps_reclaim(&f->src, 8), 8);
+	assert_false(bh_ps_pending(&f->snk));
+	submit(f, 0, 40, 100);
+	assert_int_equal(bh_ps_reclaim(&f->src, 1000), CAP - 40);
+	assert_true(bh_ps_pending(&f->snk));
+	assert_false(bh_ps_pending(&f->src));
+	process(f, 0, 40, 100, 0);
+	assert_false(bh_ps_pending(&f->snk));
+	assert_true(bh_ps_pending(&f->src));
+	/* the acks come back, their slots are free again */
+	assert_int_equal(bh_ps_reclaim(&f->src, 1000), CAP);
+	assert_false(bh_ps_pending(&f->src));
+	assert_int_equal(f->src.nfree, BULK / SLOT);
+	/* a peer that corrupted the indexes is said so */
+	ack_of(f)->tail = f->src.ack.head + CAP + 1;
+	assert_int_equal(bh_ps_reclaim(&f->src, 1000), -EPROTO);
+}
+
 static void test_notify_only_when_waiting(void **state)
 {
 	struct fx *f = *state;
@@ -976,6 +1000,7 @@ int main(void)
 		T(test_slots_exhausted),
 		T(test_spans),
 		T(test_notify_only_when_waiting),
+		T(test_reclaim_and_pending),
 		T(test_wraparound),
 		T(test_wraparound_full_ring),
 		T(test_hostile_tail),

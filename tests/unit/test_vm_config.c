@@ -131,12 +131,28 @@ static void test_vm_errors(void **state)
 	       1, "but no 'kind = vm'");
 }
 
+/* vm_nic = VM: the server of a VM's NIC names it; the VM itself may not */
+static void test_vm_nic(void **state)
+{
+	struct fixture *f = *state;
+
+	if (parse(f, "\n[component \"vm-nic\"]\nexec = /bin/true\nvm_nic = dvm\nprovides = nic\n"))
+		fail_msg("refused: %s", f->err);
+	assert_string_equal(f->cfg.comp[1].vm.nic_of, "dvm");
+	assert_false(f->cfg.comp[1].vm.enabled);
+	assert_string_equal(f->cfg.comp[0].vm.nic_of, "");
+	expect(f, parse(f, "vm_nic = dvm\n"), 2, "vm_nic belongs in the section of the server");
+	expect(f, parse(f, "\n[component \"v\"]\nexec = /bin/true\nvm_nic = a/b\n"), 9,
+	       "vm_nic = 'a/b': the name of a [component] with kind = vm");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_vm_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vm_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vm_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vm_nic, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("vm_config", tests, NULL, NULL);
 }

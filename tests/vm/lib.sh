@@ -60,9 +60,13 @@ conf_e1000e() { # DEVICE [LINE...]
 	conf_component e1000e "exec = $BUILD/drivers/e1000e/bulkhead-e1000e" "device = $1" \
 		"provides = nic" "dma = 16M" "${@:2}"
 }
-conf_nic_tap() { # [LINE...]
+conf_nic_tap() { # [LINE...]; NIC_SERVER=NAME for another server than e1000e
 	conf_component nic-tap "exec = $BUILD/bridges/nic-tap/bulkhead-nic-tap" \
-		"session = nic e1000e" "tap = bh0" "$@"
+		"session = nic ${NIC_SERVER:-e1000e}" "tap = bh0" "$@"
+}
+conf_vm_nic() { # VM [LINE...]: the NIC server of driver VM VM (drivers/vm-nic)
+	conf_component vm-nic "exec = $BUILD/drivers/vm-nic/bulkhead-vm-nic" "vm_nic = $1" \
+		"provides = nic" "restart = on-failure" "${@:2}"
 }
 conf_nvme() { # [LINE...]
 	conf_component nvme "exec = $BUILD/drivers/nvme/bulkhead-nvme" "device = 1b36:0010" \
@@ -518,4 +522,22 @@ block_kill_checks() {
 	rc=$?
 	result "${p}_kill_data" $rc "remounted; $(wc -l <"$KW_ACKED") acknowledged files and the $(wc -l <"$BF_SUMS") earlier ones checked, $(grep -c FAILED "$WORK/$p.check2") mismatches"
 	umount "$mnt"
+}
+# iperf3's output -> the receiver's Mbit/s ("0" if there is none)
+mbits() { awk '/receiver$/ { for (i = 1; i <= NF; i++) if ($i ~ /bits\/sec/) { v = $(i - 1); u = $i } }
+	END { if (u ~ /^G/) v *= 1000; if (u ~ /^K/) v /= 1000; if (v != "") printf "%.1f", v; else print "0" }'; }
+# measure NAME NETNS [DEST]: TCP both ways for $T s (iperf3, a server at
+# DEST) and 20 pings from namespace NETNS (the root if empty) to DEST
+# (default 10.0.0.2); "NAME tx_mbits|rx_mbits|ping_ms VALUE" lines to $out
+measure() { # NAME NETNS [DEST]
+	local name=$1 ns=${2:+ip netns exec $2} dest=${3:-10.0.0.2}
+	$ns busybox ping -c 3 -W 3 "$dest" >/dev/null 2>&1 # warm up ARP
+	local tx rx ping
+	tx=$($ns timeout $((T + 20)) iperf3 -c "$dest" -t "$T" 2>&1 | mbits)
+	rx=$($ns timeout $((T + 20)) iperf3 -c "$dest" -t "$T" -R 2>&1 | mbits)
+	ping=$($ns busybox ping -c 20 -i 0.2 -W 3 "$dest" 2>&1 | awk -F'[/ ]+' '/round-trip/ { print $(NF - 2) }')
+	echo "$name tx_mbits ${tx:-0}" >>"$out"
+	echo "$name rx_mbits ${rx:-0}" >>"$out"
+	echo "$name ping_ms ${ping:-0}" >>"$out"
+	echo "bench: $name: tx ${tx:-0} Mbit/s, rx ${rx:-0} Mbit/s, ping avg ${ping:-?} ms"
 }

@@ -70,6 +70,9 @@ static const struct {
      "by name. --all: every report in full. DIR: the [core] crashes key of the running core,\n"
      "else /var/lib/bulkhead/crashes."},
     {"check", "check CONFIG", "Parse a system config and report the first mistake."},
+    {"sysrq", "sysrq VM KEY",
+     "Have a driver VM's agent write KEY to the guest's /proc/sysrq-trigger (c crashes the\n"
+     "guest's kernel: core restarts the VM as after any crash)."},
     {"inject", "inject PID segv|loop|wild-mmio|bad-desc|bad-dma|oom|fds|abort",
      "Make a component fail from inside (fault campaigns; it must run with\n"
      "env = BULKHEAD_FAULTS=1)."},
@@ -777,6 +780,23 @@ static int cmd_inject(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_sysrq(int argc, char **argv)
+{
+	char cmd[96], *reply = NULL;
+	int rc;
+
+	if (argc != 3)
+		return bh_cmd_help("sysrq", stderr, BH_EXIT_USAGE);
+	snprintf(cmd, sizeof(cmd), "sysrq %.32s %.7s", argv[1], argv[2]);
+	rc = bh_control_ask(cmd, &reply);
+	if (rc)
+		return rc;
+	fputs(reply, strncmp(reply, "ok", 2) == 0 ? stdout : stderr);
+	rc = strncmp(reply, "ok", 2) == 0 ? 0 : 1;
+	free(reply);
+	return rc;
+}
+
 static int cmd_check(int argc, char **argv)
 {
 	static struct bh_config cfg;
@@ -837,6 +857,8 @@ int main(int argc, char **argv)
 		return bh_cmd_crashes(argc, argv);
 	if (strcmp(cmd, "inject") == 0)
 		return cmd_inject(argc, argv);
+	if (strcmp(cmd, "sysrq") == 0)
+		return cmd_sysrq(argc, argv);
 	fprintf(stderr, "bulkhead: unknown command '%s'\n\n", cmd);
 	return help(stderr, BH_EXIT_USAGE);
 }

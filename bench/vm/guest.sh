@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Inside the test machine (see bench/vm/run): TCP throughput and ping from
+# the first e1000e to the guest kernel's e1000e in namespace "peer", three
+# ways: (a) the kernel's own e1000e driver, (b) bulkhead's native e1000e +
+# nic-tap, (c) a driver VM (Linux's e1000e in QEMU with KVM, nested) whose
+# interface vm-nic serves as a NIC session, + nic-tap. Also the VM's time
+# from QEMU's start to serving, and to bh0 carrying its first ping. Writes
+# "name metric value" lines to $BULKHEAD_OUT/vm.txt.
+set -u
+. "$(dirname "$0")/../../tests/vm/lib.sh"
+
+ours=0000:00:02.0
+theirs=0000:00:03.0
+T=${BENCH_SECONDS:-5}
+out=${BULKHEAD_OUT:-/tmp}/vm.txt
+: >"$out"
+kernel=$BUILD/vm/vmlinux-$(uname -r)
+[ -r "$kernel" ] || kernel=/boot/vmlinuz-$(uname -r)
+initrd=$BUILD/dvm/e1000e.cpio.gz
+
+modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null
+[ -e /dev/kvm ] || { echo "bench: no /dev/kvm in the test machine"; exit 1; }
+modprobe tun
+frag_fixture # the root namespace too: bh0 lives there
+peer_netns "$theirs" 10.0.0.2/24 peer >/dev/null
+ip netns exec peer iperf3 -s >/dev/null 2>&1 &
+
+# (a) the kernel's e1000e on our NIC, in namespace "kern"; then it is core's
+peer_netns "$ours" 10.0.0.1/24 kern >/dev/null
+measure kernel kern
+ip netns del kern
+echo "$ours" >/sys/bus/pci/drivers/e1000e/unbind
+
+conf=$WORK/bench-vm.conf
+# (b) bulkhead's own e1000e driver and nic-tap
+{ conf_core; conf_e1000e "$ours"; conf_nic_tap; } >"$conf"
+log=$WORK/bench-vm-native.log
+start_core "$conf" "$log" || { echo "bench: core did not start"; exit 1; }
+wait_for "$log" "nic-tap\\| nic-tap: bh0 <-> nic session" 30
+tap_up "$log" bh0 10.0.0.1/24
+measure bulkhead ""
+stop_core
+
+# (c) the driver VM, vm-nic and nic-tap
+{
+	conf_core
+	conf_component dvm "kind = vm" "device = $ours" "kernel = $kernel" \
+		"initramfs = $initrd" "modules = e1000e" "guest_memory = 128M" "boot_ms = 300000"
+	conf_vm_nic dvm
+	NIC_SERVER=vm-nic conf_nic_tap
+} >"$conf"
+log=$WORK/bench-vm-dvm.log
+t0=$SECONDS
+start_core "$conf" "$log" || { echo "bench: core did not start"; exit 1; }
+wait_for "$log" "nic-tap\\| nic-tap: bh0 <-> nic session" 300
+tap_up "$log" bh0 10.0.0.1/24
+for _ in $(seq 60); do busybox ping -c 1 -W 1 10.0.0.2 >/dev/null 2>&1 && break; done
+first_ping=$((SECONDS - t0))
+serving=$(grep -oE "vm \"dvm\": guest serving [0-9.]+ s" "$log" | grep -oE "[0-9.]+ s" | cut -d' ' -f1)
+measure vm ""
+echo "vm serving_s ${serving:-0}" >>"$out"
+echo "vm first_ping_s $first_ping" >>"$out"
+echo "bench: vm: serving ${serving:-?} s after QEMU started, bh0's first ping ${first_ping} s after core started"
+grep -E "vm-nic: |guest agent|nic channel" "$log" | head -5 | sed "s/^/bench:   /"
+stop_core
+echo "bench: done"

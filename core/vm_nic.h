@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/* A driver VM's NIC channel: memory and doorbells it shares with vm-nic (bulkhead/vm_nic.h). */
+#ifndef BH_CORE_VM_NIC_H
+#define BH_CORE_VM_NIC_H
+
+#include "core.h"
+
+/*
+ * Spawning VM vm: if a component serves its NIC (vm_nic = its name), fd[0]
+ * is a socket for QEMU's ivshmem-doorbell chardev with core's ivshmem
+ * server messages waiting in it (the memory, the host's doorbell eventfd),
+ * fd[1] QEMU's end of the line that wakes the guest (its second serial
+ * port); else both -1. 0, or -errno with err said.
+ */
+int bh_vm_nic_server(struct bh_core_state *core, struct bh_component *vm, int fd[2], char *err,
+		     size_t err_len);
+
+/*
+ * BH_OP_VM_NIC, for the component whose config says vm_nic = VM:
+ * index 0, the VM's shared memory; 1 or 2, a fresh memfd of size bytes
+ * (at most BH_VM_NIC_STREAM_MAX) for one stream of the NIC session it
+ * serves (a server without a device has no DMA buffers to put them in;
+ * the pages are charged to the memory cgroup of whoever touches them
+ * first); 3, the eventfd the guest's doorbell writes; 4, vm-nic's end of
+ * the current QEMU's wake-up line (a byte on it interrupts the guest;
+ * EAGAIN before the VM's first start).
+ */
+#define BH_VM_NIC_STREAM_MAX (4u << 20)
+void bh_vm_nic_request(struct bh_core_state *core, struct bh_component *c,
+		       const struct bh_request *q, struct bh_msg *reply, int *fd);
+
+#endif

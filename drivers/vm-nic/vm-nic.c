@@ -1,0 +1,529 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bulkhead-vm-nic: the NIC session (bulkhead/nic.h) of a driver VM. Linux's
+ * own driver runs the NIC inside the VM; the VM's agent moves the frames of
+ * its interface through memory the VM shares with us (an ivshmem-doorbell
+ * device, bulkhead/vm_nic.h), and we move them between that memory and the
+ * NIC session, so nic-tap and every other client work on top unchanged.
+ *
+ * Notifications both ways (bulkhead/vm_nic.h): once quiet for 20 ms we
+ * sleep on the doorbell the guest rings, and we write a byte to the
+ * guest's wake-up line (a serial port of the VM's) when it sleeps and we
+ * gave it something. While frames flow, both sides poll every 100 us; a
+ * guest without the wake-up line (it says so in its page) makes us poll
+ * always, every 1 ms when idle. The guest is untrusted:
+ * its rings are packet streams (every index and descriptor checked), its
+ * page is copied and checked, frames of impossible length are dropped.
+ *
+ * When the VM restarts, the agent starts a new epoch: we empty the rings
+ * and attach again. While the guest is silent (its beat stops) the link is
+ * down for our client and what it sends is dropped; the session stays, so
+ * the interface above (nic-tap's bh0) survives the VM's restart.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bulkhead/bulkhead.h"
+#include "bulkhead/nic.h"
+#include "bulkhead/service.h"
+#include "bulkhead/session.h"
+#include "bulkhead/vm_nic.h"
+
+#define BATCH 32
+#define SILENT_NS (5000ull * 1000000ull) /* no guest beat for this long: link down */
+#define BUSY_NS (20ull * 1000000ull)	 /* frames this recently: poll fast */
+#define POLL_BUSY_NS 100000l
+#define POLL_IDLE_NS 1000000l
+#define RESET_GAP_NS (100ull * 1000000ull) /* a guest restarting faster is slowed down */
+
+/* the session's streams: nic.h's geometry, without offloads */
+static const struct bh_session_stream_spec nic_spec[2] = {
+	[BH_NIC_TX] = { BH_PS_SINK, BH_NIC_RING, BH_NIC_SLOT, (uint64_t)BH_NIC_RING * BH_NIC_SLOT },
+	[BH_NIC_RX] = { BH_PS_SOURCE, BH_NIC_RING, BH_NIC_SLOT,
+			(uint64_t)BH_NIC_RING * BH_NIC_SLOT },
+};
+
+struct server {
+	struct bh_core core;
+	struct bh_service svc;
+	bool announced;
+	/* the channel */
+	uint8_t *mem;
+	size_t mem_size;
+	struct bh_packet_stream ch[2];
+	int kick, line; /* the doorbell the guest rings; the line that wakes the guest */
+	bool attached;
+	uint32_t epoch;
+	uint64_t last_reset_ns;
+	struct bh_vmnic_guest guest; /* the last good copy */
+	bool known;		     /* the guest has said who it is */
+	uint64_t beat, beat_ns;	     /* its last beat, and when it changed */
+	bool alive;
+	/* the session (one client at a time) and its memory, kept for the next */
+	struct bh_session s;
+	bool open;
+	int memfd[2];
+	void *map[2];
+	struct bh_nic_link link; /* what the client was told */
+	/* counters */
+	uint64_t to_guest, from_guest, dropped_down, dropped_full, refused, invalid, resets;
+	uint64_t irqs, kicks;
+	uint64_t busy_until_ns;
+};
+
+static void die(struct server *v, const char *what)
+{
+	fprintf(stderr, "vm-nic: %s: %s\n", what, bh_error(&v->core));
+	exit(1);
+}
+
+/* the link as the client should see it: the guest's, and down while it is silent */
+static struct bh_nic_link current_link(const struct server *v)
+{
+	struct bh_nic_link l = { 0 };
+
+	if (v->known && v->alive && v->attached && v->guest.link_up)
+		l = (struct bh_nic_link){ .up = 1, .speed_mbps = v->guest.speed_mbps };
+	return l;
+}
+
+static void tell_link(struct server *v)
+{
+	struct bh_nic_link l = current_link(v);
+
+	if (!v->open || (l.up == v->link.up && l.speed_mbps == v->link.speed_mbps))
+		return;
+	v->link = l;
+	printf("vm-nic: link %s for \"%s\"\n", l.up ? "up" : "down", v->s.peer);
+	if (bh_session_send_event(&v->s, BH_NIC_EVENT_LINK, &l, sizeof(l)) < 0)
+		printf("vm-nic: cannot tell \"%s\" of the link: it will find out\n", v->s.peer);
+}
+
+/* ---- the channel to the guest ---- */
+
+/* we published on the channel: if the guest sleeps, wake it */
+static void wake_guest(struct server *v)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (v->line >= 0 &&
+	    __atomic_load_n(&bh_vmnic_guest_page(v->mem)->sleeping, __ATOMIC_RELAXED) &&
+	    write(v->line, "!", 1) == 1)
+		v->irqs++;
+}
+
+/* the current QEMU's end of the wake-up line: a new one comes with each VM start */
+static void line_open(struct server *v)
+{
+	if (v->line >= 0)
+		close(v->line);
+	v->line = -1;
+	if (bh_vm_nic_open(&v->core, 4, 0, &v->line) < 0) {
+		printf("vm-nic: no wake-up line to the guest (%s): it polls\n", bh_error(&v->core));
+		v->line = -1;
+	}
+}
+
+static void guest_check(struct server *v, uint64_t now)
+{
+	struct bh_vmnic_guest g;
+	int rc = bh_vmnic_guest_read(v->mem, &g);
+
+	if (rc == -EPROTO) {
+		v->invalid++;
+		if (v->alive)
+			printf("vm-nic: the guest's page holds nonsense (version %u, link %u, mtu "
+			       "%u): ignoring it\n",
+			       g.version, g.link_up, g.mtu);
+		v->alive = false;
+		return;
+	}
+	if (rc)
+		return;
+	if (g.beat != v->beat) {
+		v->beat = g.beat;
+		v->beat_ns = now;
+	}
+	v->alive = now - v->beat_ns < SILENT_NS;
+	if (g.epoch != v->epoch && now - v->last_reset_ns > RESET_GAP_NS) {
+		/* a new agent (the VM restarted): empty rings, then say we are there */
+		if (v->attached)
+			bh_vmnic_detach(v->ch);
+		bh_vmnic_clear(v->mem);
+		v->attached = bh_vmnic_attach(v->ch, v->mem, v->mem_size, true) == 0;
+		v->epoch = g.epoch;
+		line_open(v);
+		v->last_reset_ns = now;
+		v->resets++;
+		v->beat_ns = now;
+		v->alive = true;
+		__atomic_store_n(&bh_vmnic_host_page(v->mem)->epoch, g.epoch, __ATOMIC_RELEASE);
+		printf("vm-nic: guest agent epoch %u: %s %02x:%02x:%02x:%02x:%02x:%02x (driver "
+		       "%s), link %s; channel %s, %s (reset %llu)\n",
+		       g.epoch, g.ifname, g.mac[0], g.mac[1], g.mac[2], g.mac[3], g.mac[4],
+		       g.mac[5], g.driver, g.link_up ? "up" : "down",
+		       v->attached ? "open" : "cannot attach",
+		       g.doorbell ? "doorbells both ways" : "polled (the guest has no wake-up line)",
+		       (unsigned long long)v->resets);
+		if (v->known && memcmp(v->guest.mac, g.mac, 6))
+			printf("vm-nic: the guest's MAC changed; the client keeps the first one\n");
+		if (!v->known)
+			v->guest = g;
+		v->known = true;
+	}
+	if (v->known) {
+		v->guest.link_up = g.link_up;
+		v->guest.speed_mbps = g.speed_mbps;
+	}
+	tell_link(v);
+}
+
+/* frames from the guest go to the client: how many; -1 the session broke, -2 the channel */
+static int from_guest(struct server *v)
+{
+	struct bh_packet_stream *in = &v->ch[BH_VMNIC_FROM_GUEST];
+	struct bh_packet_stream *out = &v->s.ps[BH_NIC_RX];
+	struct bh_ps_desc d[BATCH], o[BATCH];
+	unsigned int room = BATCH, n = 0;
+	int got;
+
+	if (v->open) {
+		/* slots the client has consumed come back */
+		got = bh_ps_reclaim(out, BATCH);
+		if (got < 0)
+			return -1;
+		room = (unsigned int)got;
+	}
+	got = bh_ps_take(in, 0, d, room);
+	if (got <= 0)
+		return got < 0 ? -2 : 0;
+	for (int i = 0; i < got; i++) {
+		if (d[i].status < 0 || !bh_nic_frame_ok(d[i].length)) {
+			v->invalid++;
+		} else if (v->open && bh_ps_alloc(out, d[i].length, &o[n]) == 0) {
+			memcpy(bh_ps_data(out, &o[n]), bh_ps_data(in, &d[i]), d[i].length);
+			o[n].length = d[i].length;
+			o[n].op = 0;
+			n++;
+		} else {
+			v->dropped_full++;
+		}
+		d[i].status = 0;
+	}
+	v->from_guest += n;
+	if (n) {
+		bh_ps_put(out, o, n);
+		bh_ps_flush(out);
+	}
+	/* the guest's slots go back once their frames are copied */
+	bh_ps_put(in, d, (unsigned int)got);
+	bh_ps_flush(in);
+	wake_guest(v);
+	return got;
+}
+
+/* frames from the client go to the guest: how many; -1 the session broke, -2 the channel */
+static int to_guest(struct server *v)
+{
+	struct bh_packet_stream *in = &v->s.ps[BH_NIC_TX];
+	struct bh_packet_stream *out = &v->ch[BH_VMNIC_TO_GUEST];
+	struct bh_ps_desc d[BATCH], o[BATCH];
+	bool up = current_link(v).up;
+	unsigned int room = BATCH, n = 0;
+	int got;
+
+	if (!v->open)
+		return 0;
+	if (v->attached) {
+		/* the guest's acks: its slots are free again */
+		got = bh_ps_reclaim(out, BATCH);
+		if (got < 0)
+			return -2;
+		if (up)
+			room = (unsigned int)got;
+	}
+	got = bh_ps_take(in, 0, d, room);
+	if (got <= 0)
+		return got < 0 ? -1 : 0;
+	for (int i = 0; i < got; i++) {
+		if (d[i].status < 0 || d[i].op != 0 || !bh_nic_frame_ok(d[i].length)) {
+			v->refused++;
+			d[i].status = -EINVAL;
+			continue;
+		}
+		d[i].status = 0;
+		if (!up || bh_ps_alloc(out, d[i].length, &o[n]) < 0) {
+			v->dropped_down++;
+			continue;
+		}
+		memcpy(bh_ps_data(out, &o[n]), bh_ps_data(in, &d[i]), d[i].length);
+		o[n].length = d[i].length;
+		o[n].op = 0;
+		n++;
+	}
+	v->to_guest += n;
+	if (n) {
+		bh_ps_put(out, o, n);
+		bh_ps_flush(out);
+		wake_guest(v);
+	}
+	bh_ps_put(in, d, (unsigned int)got);
+	bh_ps_flush(in);
+	return got;
+}
+
+/* every 10 s that moved frames: the counters, for the log */
+static void report(struct server *v, uint64_t now)
+{
+	static uint64_t next, last;
+
+	if (now < next || v->to_guest + v->from_guest == last)
+		return;
+	next = now + 10000000000ull;
+	last = v->to_guest + v->from_guest;
+	printf("vm-nic: to the guest %llu frames, from it %llu; dropped %llu (guest away), %llu "
+	       "(no room); wake-ups sent %llu, doorbells heard %llu; wake-up line %s\n",
+	       (unsigned long long)v->to_guest, (unsigned long long)v->from_guest,
+	       (unsigned long long)v->dropped_down, (unsigned long long)v->dropped_full,
+	       (unsigned long long)v->irqs, (unsigned long long)v->kicks,
+	       v->line >= 0 ? "open" : "none");
+}
+
+/* ---- the session ---- */
+
+static void client_close(struct server *v, const char *why)
+{
+	printf("vm-nic: session from \"%s\" closed: %s (to the guest %llu frames, from it %llu, "
+	       "dropped %llu while the guest was away and %llu for want of room, refused %llu; "
+	       "wake-ups sent %llu, doorbells heard %llu)\n",
+	       v->s.peer, why, (unsigned long long)v->to_guest, (unsigned long long)v->from_guest,
+	       (unsigned long long)v->dropped_down, (unsigned long long)v->dropped_full,
+	       (unsigned long long)v->refused, (unsigned long long)v->irqs,
+	       (unsigned long long)v->kicks);
+	/* the memory stays ours, for the next session: bh_session_close must not unmap it */
+	for (int i = 0; i < 2; i++) {
+		v->s.map[i] = NULL;
+		v->s.memfd[i] = -1;
+	}
+	bh_session_close(&v->core, &v->s);
+	v->open = false;
+}
+
+static void client_open(struct server *v, struct bh_session_request *req)
+{
+	struct bh_nic_info info = { .mtu = BH_NIC_MTU, .driver = "vm-nic" };
+	int rc;
+
+	if (v->open) {
+		printf("vm-nic: session from \"%s\" refused: \"%s\" has the NIC\n", req->client,
+		       v->s.peer);
+		bh_service_refuse(&v->svc, req);
+		return;
+	}
+	/* a fresh start for the streams: whatever the last client left is gone */
+	for (int i = 0; i < 2; i++)
+		memset(v->map[i], 0, bh_ps_region_size(nic_spec[i].capacity, nic_spec[i].bulk_size));
+	memcpy(info.mac, v->guest.mac, sizeof(info.mac));
+	info.link = current_link(v);
+	rc = bh_session_offer_regions(req->fd, BH_NIC_SERVICE, nic_spec, 2, v->memfd, v->map,
+				      &info, sizeof(info), &v->s);
+	v->s.id = req->id;
+	snprintf(v->s.peer, sizeof(v->s.peer), "%s", req->client);
+	v->open = true;
+	if (rc) {
+		client_close(v, "the setup failed");
+		return;
+	}
+	v->s.set_up = 1;
+	v->link = info.link;
+	fcntl(req->fd, F_SETFL, fcntl(req->fd, F_GETFL) | O_NONBLOCK);
+	printf("vm-nic: session from \"%s\": MAC %02x:%02x:%02x:%02x:%02x:%02x of the guest's %s "
+	       "(%s), link %s\n",
+	       v->s.peer, info.mac[0], info.mac[1], info.mac[2], info.mac[3], info.mac[4],
+	       info.mac[5], v->guest.ifname, v->guest.driver, info.link.up ? "up" : "down");
+}
+
+/* what the client says on the socket: nothing is expected but its hang-up */
+static void client_events(struct server *v)
+{
+	struct bh_session_event ev;
+	int rc;
+
+	while ((rc = bh_session_recv_event(&v->s, &ev)) == 1)
+		;
+	if (rc == 0)
+		client_close(v, "it hung up");
+	else if (rc != -EAGAIN)
+		client_close(v, "it sent a malformed event");
+}
+
+/* ---- set-up ---- */
+
+static void *map_fd(int fd, size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void setup(struct server *v)
+{
+	struct stat st;
+	int fd;
+
+	if (bh_core_open(&v->core) < 0)
+		die(v, "core");
+	if (bh_vm_nic_open(&v->core, 0, 0, &fd) < 0)
+		die(v, "the VM's channel memory");
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < bh_vmnic_stream_offset(2) ||
+	    !(v->mem = map_fd(fd, (size_t)st.st_size))) {
+		fprintf(stderr, "vm-nic: the VM's channel memory (%lld bytes) cannot hold the "
+				"channel (%llu bytes) or cannot be mapped\n",
+			(long long)st.st_size, (unsigned long long)bh_vmnic_stream_offset(2));
+		exit(1);
+	}
+	v->mem_size = (size_t)st.st_size;
+	close(fd);
+	if (bh_vm_nic_open(&v->core, 3, 0, &v->kick) < 0)
+		die(v, "the VM's doorbell");
+	for (int i = 0; i < 2; i++) {
+		size_t size = bh_ps_region_size(nic_spec[i].capacity, nic_spec[i].bulk_size);
+		if (bh_vm_nic_open(&v->core, 1 + (unsigned int)i, size, &v->memfd[i]) < 0)
+			die(v, "a stream's memory");
+		v->map[i] = map_fd(v->memfd[i], size);
+		if (!v->map[i]) {
+			fprintf(stderr, "vm-nic: cannot map a stream: %s\n", strerror(errno));
+			exit(1);
+		}
+	}
+	printf("vm-nic: uid %u, channel memory %zu KiB; waiting for the guest's agent\n",
+	       getuid(), v->mem_size / 1024);
+}
+
+/* the guest has nothing to say on the line: drain it, and drop it once QEMU is gone */
+static void line_input(struct server *v)
+{
+	char buf[64];
+	ssize_t n = read(v->line, buf, sizeof(buf));
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		close(v->line);
+		v->line = -1;
+	}
+}
+
+/* may we sleep until the guest rings? It must have a doorbell, and nothing may wait */
+static bool may_sleep(struct server *v)
+{
+	struct bh_vmnic_host *host = bh_vmnic_host_page(v->mem);
+	bool idle;
+
+	if (!v->attached ||
+	    !__atomic_load_n(&bh_vmnic_guest_page(v->mem)->doorbell, __ATOMIC_RELAXED))
+		return false;
+	__atomic_store_n(&host->sleeping, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	idle = !bh_ps_pending(&v->ch[BH_VMNIC_FROM_GUEST]) &&
+	       !bh_ps_pending(&v->ch[BH_VMNIC_TO_GUEST]);
+	if (!idle)
+		__atomic_store_n(&host->sleeping, 0, __ATOMIC_RELAXED);
+	return idle;
+}
+
+static void sleep_a_while(struct server *v, uint64_t now)
+{
+	struct timespec ts = { .tv_nsec = now < v->busy_until_ns ? POLL_BUSY_NS : POLL_IDLE_NS };
+	struct bh_pollset ps;
+	int who, fd;
+
+	bh_pollset_server(&ps, &v->core, &v->svc, -1);
+	if (v->open) {
+		bh_pollset_add(&ps, v->s.fd, POLLIN, 0);
+		/* nic-tap signals the tx stream only if we said we sleep */
+		if (bh_ps_prepare_wait(&v->s.ps[BH_NIC_TX]))
+			bh_pollset_add(&ps, bh_ps_wait_fd(&v->s.ps[BH_NIC_TX]), POLLIN, 1);
+		else
+			ts.tv_nsec = 0;
+	}
+	/* with the guest's doorbell: until it rings, or a second for the beats */
+	if (ts.tv_nsec && now >= v->busy_until_ns && may_sleep(v)) {
+		bh_pollset_add(&ps, v->kick, POLLIN, 2);
+		ts = (struct timespec){ .tv_sec = 1 };
+	}
+	if (v->line >= 0)
+		bh_pollset_add(&ps, v->line, POLLIN, 3);
+	if (ppoll(ps.p, ps.n, &ts, NULL) > 0) {
+		ps.next = 0;
+		while (bh_pollset_next(&ps, &who, &fd)) {
+			if (who == BH_POLL_CORE) {
+				fprintf(stderr, "vm-nic: core hung up\n");
+				exit(1);
+			}
+			if (who == 1)
+				bh_ps_drain_signal(&v->s.ps[BH_NIC_TX]);
+			if (who == 0 && v->open)
+				client_events(v);
+			if (who == 3)
+				line_input(v);
+		}
+	}
+	__atomic_store_n(&bh_vmnic_host_page(v->mem)->sleeping, 0, __ATOMIC_RELAXED);
+	uint64_t n;
+	if (read(v->kick, &n, sizeof(n)) == sizeof(n))
+		v->kicks += n;
+}
+
+int main(void)
+{
+	/* no service channel until the guest is there: poll skips fd -1 */
+	static struct server v = { .memfd = { -1, -1 }, .svc = { .channel = -1 }, .kick = -1, .line = -1 };
+	uint64_t next_beat = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	setup(&v);
+	for (;;) {
+		uint64_t now = bh_now_ns();
+		struct bh_session_request req;
+		int a, b;
+
+		bh_heartbeat_every(&v.core, &next_beat, 1000, "vm-nic");
+		report(&v, now);
+		guest_check(&v, now);
+		/* clients come once the guest has said which MAC they get */
+		if (v.known && !v.announced) {
+			if (bh_service_open(&v.svc, &v.core, BH_NIC_SERVICE,
+					    bh_session_cost(nic_spec, 2), 1) < 0)
+				die(&v, "announcing the nic service");
+			v.announced = true;
+		}
+		if (v.announced) {
+			bh_service_pass(&v.svc);
+			while (bh_service_next(&v.svc, &req) == 1)
+				client_open(&v, &req);
+		}
+		a = v.attached ? from_guest(&v) : 0;
+		b = to_guest(&v);
+		if (a == -2 || b == -2) {
+			/* the guest broke a ring: wait for its next epoch */
+			printf("vm-nic: the guest corrupted the channel's rings; waiting for it to "
+			       "start over\n");
+			bh_vmnic_detach(v.ch);
+			v.attached = false;
+			v.invalid++;
+		}
+		if ((a == -1 || b == -1) && v.open)
+			client_close(&v, "it corrupted a stream");
+		if (a > 0 || b > 0) {
+			v.busy_until_ns = now + BUSY_NS;
+			continue;
+		}
+		sleep_a_while(&v, now);
+	}
+}

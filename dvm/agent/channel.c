@@ -1,0 +1,447 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The agent's side of the NIC channel (bulkhead/vm_nic.h): frames between
+ * the guest's network interface (an AF_PACKET socket on it) and the memory
+ * the VM shares with the host's vm-nic server (the ivshmem-doorbell device's
+ * BAR 2, mapped through sysfs). The host is untrusted here too: its rings
+ * are packet streams, checked on every read; if it breaks them (or was
+ * restarted and emptied them under us) we start a new epoch.
+ *
+ * Notifications (bulkhead/vm_nic.h): we ring the host's doorbell (the
+ * ivshmem-doorbell device's BAR 0) when it sleeps and we gave it
+ * something, and sleep on the socket and on the wake-up line, the VM's
+ * second serial port (/dev/ttyS1), on which the host sends a byte when we
+ * sleep and it gave us something. The device's own interrupts are MSI-X,
+ * which no driver of Debian's kernel gives to user space. While frames
+ * flowed in the last 20 ms we poll every 100 us instead of sleeping, then
+ * every 1 ms up to half a second after the last frame (a wake-up through
+ * the serial line takes long: 27-1000 ms, median 170 ms, in the nested test
+ * machine); without the line we poll always.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/ethtool.h>
+#include <linux/if_packet.h>
+#include <linux/sockios.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "bulkhead/nic.h"
+#include "bulkhead/vm_nic.h"
+
+#define BATCH 32
+#define WAKE_LINE "/dev/ttyS1" /* the VM's second serial port (core/vm.c) */
+#define BUSY_NS (20ull * 1000000ull)	/* after a frame: poll every 100 us */
+#define AWAKE_NS (500ull * 1000000ull) /* then every 1 ms, before sleeping */
+#define POLL_BUSY_NS 100000l
+#define POLL_IDLE_NS 1000000l
+
+static struct {
+	uint8_t *mem;
+	size_t size;
+	struct bh_vmnic_guest *page;
+	struct bh_packet_stream ch[2];
+	bool attached;
+	uint32_t epoch;
+	int sock;
+	int wake;		 /* the wake-up line, or -1: we poll */
+	volatile uint32_t *regs; /* BAR 0: the doorbell */
+	char ifname[IFNAMSIZ];
+	char pci[32];
+	uint64_t to_host, from_host, dropped, epochs, irqs, rings;
+} c = { .sock = -1, .wake = -1 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static bool hex_is(const char *dev, const char *attr, unsigned int want)
+{
+	char path[300], buf[16] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", dev, attr);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	return strtoul(buf, NULL, 16) == want;
+}
+
+/* the ivshmem-doorbell device core gave the VM: its PCI address, or false */
+static bool find_ivshmem(void)
+{
+	DIR *d = opendir("/sys/bus/pci/devices");
+	struct dirent *e;
+	bool found = false;
+
+	while (d && !found && (e = readdir(d)))
+		if (e->d_name[0] != '.' && hex_is(e->d_name, "vendor", BH_IVSHMEM_VENDOR) &&
+		    hex_is(e->d_name, "device", BH_IVSHMEM_DEVICE)) {
+			snprintf(c.pci, sizeof(c.pci), "%s", e->d_name);
+			found = true;
+		}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* a sysfs or procfs switch on */
+static void set_one(const char *path)
+{
+	FILE *f = fopen(path, "we");
+
+	if (!f || fputs("1", f) < 0)
+		printf("bulkhead-agent: %s: %s\n", path, strerror(errno));
+	if (f)
+		fclose(f);
+}
+
+/* the interface carries frames for the host only: no GRO, no IPv6 of the guest's own */
+static void quiet_interface(const char *ifname)
+{
+	struct ethtool_value ev = { .cmd = ETHTOOL_SGRO, .data = 0 };
+	struct ifreq ifr;
+	char path[128];
+
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&ev;
+	/* GRO would hand us 64 KiB packets where the wire had frames */
+	if (ioctl(c.sock, SIOCETHTOOL, &ifr) < 0)
+		printf("bulkhead-agent: cannot turn GRO off on %s: %s\n", ifname, strerror(errno));
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
+	set_one(path);
+}
+
+/* the host's doorbell (BAR 0) and our wake-up line: false if not (we poll then) */
+static bool doorbell_open(void)
+{
+	char path[300];
+	struct termios t;
+	void *regs;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource0", c.pci);
+	fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
+	regs = fd < 0 ? MAP_FAILED : mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (fd >= 0)
+		close(fd);
+	c.wake = open(WAKE_LINE, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (regs == MAP_FAILED || c.wake < 0) {
+		printf("bulkhead-agent: nic channel: %s: %s: polling\n",
+		       regs == MAP_FAILED ? path : WAKE_LINE, strerror(errno));
+		if (c.wake >= 0)
+			close(c.wake);
+		c.wake = -1;
+		return false;
+	}
+	/* raw: every byte wakes us, none comes back as an echo */
+	if (tcgetattr(c.wake, &t) == 0) {
+		cfmakeraw(&t);
+		tcsetattr(c.wake, TCSANOW, &t);
+	}
+	c.regs = regs;
+	return true;
+}
+
+/* the host woke us: what it sent says nothing more */
+static void woken(void)
+{
+	char buf[64];
+
+	while (read(c.wake, buf, sizeof(buf)) > 0)
+		c.irqs++;
+}
+
+/* we published on the channel: if the host sleeps, ring its doorbell */
+static void wake_host(void)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (c.regs && __atomic_load_n(&bh_vmnic_host_page(c.mem)->sleeping, __ATOMIC_RELAXED)) {
+		c.regs[BH_IVSHMEM_DOORBELL / 4] = BH_VMNIC_HOST_PEER << 16 | 0;
+		c.rings++;
+	}
+}
+
+/* may we sleep until an interrupt? Only with one, and with nothing waiting */
+static bool may_sleep(void)
+{
+	bool idle;
+
+	if (c.wake < 0 || !c.attached)
+		return false;
+	__atomic_store_n(&c.page->sleeping, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	idle = !bh_ps_pending(&c.ch[BH_VMNIC_TO_GUEST]) &&
+	       !bh_ps_pending(&c.ch[BH_VMNIC_FROM_GUEST]);
+	if (!idle)
+		__atomic_store_n(&c.page->sleeping, 0, __ATOMIC_RELAXED);
+	return idle;
+}
+
+int channel_open(const char *ifname)
+{
+	char path[300];
+	struct stat st;
+	int fd, one = 1, rcvbuf = 4 << 20;
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
+
+	if (!find_ivshmem())
+		return 0;
+	snprintf(c.ifname, sizeof(c.ifname), "%s", ifname);
+	/* memory decoding on: no driver of the guest's has the device, nor enabled it */
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/enable", c.pci);
+	set_one(path);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource2", c.pci);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		printf("bulkhead-agent: nic channel: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	c.size = (size_t)st.st_size;
+	c.mem = mmap(NULL, c.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (c.mem == MAP_FAILED || c.size < bh_vmnic_stream_offset(2)) {
+		printf("bulkhead-agent: nic channel: cannot map %zu bytes of %s (%s)\n", c.size,
+		       path, c.mem == MAP_FAILED ? strerror(errno) : "too small");
+		return -1;
+	}
+	c.page = bh_vmnic_guest_page(c.mem);
+	sll.sll_ifindex = (int)if_nametoindex(ifname);
+	c.sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	if (c.sock < 0 || bind(c.sock, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
+		printf("bulkhead-agent: nic channel: AF_PACKET on %s: %s\n", ifname,
+		       strerror(errno));
+		return -1;
+	}
+	/* what the guest's own stack sends is not the host's business */
+	setsockopt(c.sock, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one));
+	setsockopt(c.sock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
+	setsockopt(c.sock, SOL_SOCKET, SO_SNDBUFFORCE, &rcvbuf, sizeof(rcvbuf));
+	quiet_interface(ifname);
+	doorbell_open();
+	return 1;
+}
+
+/* the guest page: who we are, and the link (once a second) */
+static void describe(void)
+{
+	char mac[32], carrier[8], speed[16];
+	unsigned int m[6] = { 0 };
+
+	net_attr(c.ifname, "address", mac, sizeof(mac));
+	net_attr(c.ifname, "carrier", carrier, sizeof(carrier));
+	net_attr(c.ifname, "speed", speed, sizeof(speed));
+	sscanf(mac, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]);
+	for (int i = 0; i < 6; i++)
+		c.page->mac[i] = (uint8_t)m[i];
+	c.page->mtu = BH_NIC_MTU;
+	c.page->link_up = strcmp(carrier, "1") == 0;
+	c.page->speed_mbps = c.page->link_up ? (uint32_t)strtoul(speed, NULL, 10) : 0;
+	c.page->dropped = c.dropped;
+}
+
+/* a new epoch: the host empties the rings and says so; we attach then */
+static void start_epoch(void)
+{
+	struct bh_vmnic_host *host = bh_vmnic_host_page(c.mem);
+
+	if (c.attached)
+		bh_vmnic_detach(c.ch);
+	c.attached = false;
+	c.epoch = __atomic_load_n(&host->epoch, __ATOMIC_ACQUIRE) + 1;
+	if (!c.epoch)
+		c.epoch = 1;
+	c.epochs++;
+	describe();
+	snprintf(c.page->driver, sizeof(c.page->driver), "%s", if_driver(c.ifname));
+	snprintf(c.page->ifname, sizeof(c.page->ifname), "%s", c.ifname);
+	c.page->version = BH_VMNIC_VERSION;
+	c.page->doorbell = c.wake >= 0;
+	__atomic_store_n(&c.page->epoch, c.epoch, __ATOMIC_RELEASE);
+	__atomic_store_n(&c.page->magic, BH_VMNIC_MAGIC, __ATOMIC_RELEASE);
+}
+
+static void try_attach(void)
+{
+	struct bh_vmnic_host *host = bh_vmnic_host_page(c.mem);
+
+	if (__atomic_load_n(&host->epoch, __ATOMIC_ACQUIRE) != c.epoch)
+		return;
+	c.attached = bh_vmnic_attach(c.ch, c.mem, c.size, false) == 0;
+	printf("bulkhead-agent: nic channel %s: %s <-> ivshmem %s, epoch %u\n",
+	       c.attached ? "open" : "cannot attach", c.ifname, c.pci, c.epoch);
+}
+
+/* frames from the host go out on the wire; how many, or -1 if the host broke the ring */
+static int host_to_wire(void)
+{
+	struct bh_packet_stream *ps = &c.ch[BH_VMNIC_TO_GUEST];
+	struct bh_ps_desc d[BATCH];
+	int got = bh_ps_take(ps, 0, d, BATCH);
+
+	if (got <= 0)
+		return got < 0 ? -1 : 0;
+	for (int i = 0; i < got; i++) {
+		if (d[i].status < 0 || !bh_nic_frame_ok(d[i].length) ||
+		    send(c.sock, bh_ps_data(ps, &d[i]), d[i].length, 0) < 0)
+			c.dropped++;
+		else
+			c.from_host++;
+		d[i].status = 0;
+	}
+	bh_ps_put(ps, d, (unsigned int)got);
+	bh_ps_flush(ps);
+	wake_host();
+	return got;
+}
+
+/* frames from the wire go to the host; how many, or -1 if the host broke the ring */
+static int wire_to_host(void)
+{
+	struct bh_packet_stream *ps = &c.ch[BH_VMNIC_FROM_GUEST];
+	struct bh_ps_desc d[BATCH];
+	unsigned int n = 0;
+	int got;
+
+	got = bh_ps_reclaim(ps, BATCH);
+	if (got < 0)
+		return -1;
+	while (n < (unsigned int)got && bh_ps_alloc(ps, BH_VMNIC_SLOT, &d[n]) == 0) {
+		ssize_t len = recv(c.sock, bh_ps_data(ps, &d[n]), BH_VMNIC_SLOT,
+				   MSG_DONTWAIT | MSG_TRUNC);
+		if (len < 0) {
+			bh_ps_free(ps, &d[n]);
+			break;
+		}
+		if (!bh_nic_frame_ok((uint32_t)len)) {
+			bh_ps_free(ps, &d[n]);
+			c.dropped++;
+			continue;
+		}
+		d[n].length = (uint32_t)len;
+		d[n].op = 0;
+		n++;
+	}
+	if (n) {
+		c.to_host += n;
+		bh_ps_put(ps, d, n);
+		bh_ps_flush(ps);
+		wake_host();
+	}
+	return (int)n;
+}
+
+/* while no channel is open: what arrives has nowhere to go */
+static int drain(void)
+{
+	char buf[64];
+	int n = 0;
+
+	while (recv(c.sock, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC) >= 0)
+		n++;
+	c.dropped += (uint64_t)n;
+	return 0;
+}
+
+/* every 10 s that moved frames: the counters, on the console (core's log) */
+static void report(void)
+{
+	static uint64_t last;
+	char buf[200];
+
+	if (c.to_host + c.from_host == last)
+		return;
+	last = c.to_host + c.from_host;
+	channel_counters(buf, sizeof(buf));
+	printf("bulkhead-agent: nic%s\n", buf);
+}
+
+void channel_run(void (*each_second)(void))
+{
+	uint64_t last_frame = 0, next_second = 0;
+	unsigned int seconds = 0;
+
+	start_epoch();
+	for (;;) {
+		uint64_t now = now_ns();
+		int a = 0, b = 0;
+
+		__atomic_store_n(&c.page->beat, now / 1000000, __ATOMIC_RELAXED);
+		if (now >= next_second) {
+			next_second = now + 1000000000ull;
+			describe();
+			each_second();
+			if (++seconds % 10 == 0)
+				report();
+		}
+		if (!c.attached)
+			try_attach();
+		if (c.attached) {
+			a = host_to_wire();
+			b = wire_to_host();
+			if (a < 0 || b < 0) {
+				printf("bulkhead-agent: nic channel: the host's rings are not what we "
+				       "left (it restarted, or broke them): epoch %u ends\n",
+				       c.epoch);
+				start_epoch();
+				continue;
+			}
+		} else {
+			drain();
+		}
+		if (a > 0 || b > 0) {
+			last_frame = now;
+			continue;
+		}
+		struct pollfd p[3] = { { .fd = c.sock, .events = POLLIN },
+				       { .fd = 0, .events = POLLIN },
+				       { .fd = c.wake, .events = POLLIN } };
+		struct timespec ts = { .tv_nsec = now - last_frame < BUSY_NS ? POLL_BUSY_NS : POLL_IDLE_NS };
+		/*
+		 * quiet for a while: sleep until the host wakes us (or a second, for
+		 * the beat); while traffic flows, a short poll costs less than waking
+		 */
+		if (now - last_frame >= AWAKE_NS && may_sleep())
+			ts = (struct timespec){ .tv_sec = 1 };
+		if (ppoll(p, 3, &ts, NULL) > 0) {
+			if (p[1].revents)
+				console_commands();
+			if (p[2].revents)
+				woken();
+		}
+		__atomic_store_n(&c.page->sleeping, 0, __ATOMIC_RELAXED);
+	}
+}
+
+void channel_counters(char *buf, size_t len)
+{
+	snprintf(buf, len,
+		 " channel epoch=%u %s to_host=%llu from_host=%llu dropped=%llu irqs=%llu "
+		 "doorbells=%llu%s",
+		 c.epoch, c.attached ? "open" : "waiting", (unsigned long long)c.to_host,
+		 (unsigned long long)c.from_host, (unsigned long long)c.dropped,
+		 (unsigned long long)c.irqs, (unsigned long long)c.rings,
+		 c.wake < 0 ? " polling" : "");
+}
