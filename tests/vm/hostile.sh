@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# vm: --devices e1000e,e1000e,nvme:rp,edu,edu --mem 1536 --timeout 1200
+# vm: --icount 3 --smp 1 --devices e1000e,e1000e,nvme:rp,edu,edu --mem 1536 --timeout 1800
 # Hostile neighbours (issue 13): for each server with two clients, one
 # client attacks while the other carries traffic, and the bystander's
 # traffic must not notice. One boot, one core config:
@@ -12,13 +12,24 @@
 #     devices), and a component that spins on a CPU; both bystanders watched.
 # Every attacker is bulkhead-hostile, idle until SIGUSR1, attacking until
 # SIGUSR2. Per attack the bystander is measured just before, during, and one
-# second after. A test fails when the bystander stops working: an echo lost
-# during or after, or nothing coming through during the attack. The
-# issue's finer bounds (during: median round trip <= 1.5x and throughput
-# >= 0.8x of before; after: round trip <= 1.1x and throughput >= before/1.1)
-# are judged on every attack and said in its line and RESULT, not failed
-# on: this host's own swings between quiet windows are wider than they are
-# (see attack()). A failed bound is measured once more (the line says so).
+# second after, and the issue's bounds are what a test passes on: no echo
+# lost; during, median round trip <= 1.5x and throughput >= 0.8x of before;
+# one second after, round trip <= 1.1x and throughput >= before/1.1. A
+# missed bound is measured once more (the line says so).
+#
+# The test machine counts time in instructions (--icount, one CPU): the
+# bystander's figures are then the same whatever else the host runs. On a
+# real clock they swung between quiet windows seconds apart by more than
+# the bounds (171-425 Mbit/s, 882-1810 IOPS); under --icount the twelve
+# "before" windows of one run, on a host at load 10, were 137-143 Mbit/s
+# and 1151-1177 IOPS. One CPU is also the hardest case: attackers, servers,
+# core and bystander share it. The attackers run at cpu_weight = 10, as an
+# operator runs a component it does not trust: what the suite tests is the
+# work servers and core do for them (printed per attack: "CPU used during
+# the attack"), and the spinner's limit (cpu = 10%) on its own. Core keeps
+# 128 huge pages: a session's 16 MiB of streams on 4 KiB pages cost core
+# 3.8 s of CPU in 4 s of malformed set-ups (pinning and mapping 4096 pages
+# each) and nbd0 half its reads; on 2 MiB pages, 0.27 s and 3 %.
 # Core's fds and memory are compared before and after the whole suite.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -29,7 +40,7 @@ conf=$WORK/hostile.conf
 log=$WORK/hostile.log
 hostile=$BUILD/tests/bulkhead-hostile
 {
-	conf_core "hugepages = 16"
+	conf_core "hugepages = 128"
 	conf_e1000e "$ours" "restart = on-failure"
 	conf_nic_tap "restart = on-failure"
 	conf_nvme "restart = on-failure" "backoff_ms = 200"
@@ -37,7 +48,7 @@ hostile=$BUILD/tests/bulkhead-hostile
 } >"$conf"
 # the attackers: name, arguments, extra config lines
 hostile_component() {
-	printf '\n[component "%s"]\nexec = %s\nargs = %s\nrestart = never\n' "$1" "$hostile" "$2"
+	printf '\n[component "%s"]\nexec = %s\nargs = %s\nrestart = never\ncpu_weight = 10\n' "$1" "$hostile" "$2"
 	shift 2
 	printf '%s\n' "$@"
 }
@@ -191,6 +202,26 @@ bystander_down() {
 			'BEGIN { exit !(n == "-" || b == "-" || n < wn / 2 || b < wb / 2) }'
 }
 
+# cpu_ticks SNAP: "NAME TICKS" of core and every component running in
+# status snapshot SNAP (user + system time, 1/100 s)
+cpu_ticks() {
+	local name pid
+	for name in core $(awk '$1 == "component" || $1 == "vm" { print $2 }' <<<"$1"); do
+		if [ "$name" = core ]; then pid=$CORE_PID; else pid=$(field "$name" pid "$1"); fi
+		[ -n "$pid" ] && [ "$pid" != 0 ] || continue
+		awk -v n="$name" '{ sub(/.*\) /, ""); print n, $12 + $13 }' "/proc/$pid/stat" 2>/dev/null
+	done
+}
+
+# cpu_used BEFORE AFTER: who used how much CPU between two cpu_ticks, the
+# busiest first ("e1000e 0.52 s, nic-tap 0.40 s, ...")
+cpu_used() {
+	printf '%s\n--\n%s\n' "$1" "$2" |
+		awk '$1 == "--" { after = 1; next } !after { t[$1] = $2; next }
+			($1 in t) { d = $2 - t[$1]; if (d > 0) print d, $1 }' | sort -rn | head -6 |
+		awk '{ printf "%s%s %.2f s", s, $2, $1 / 100; s = ", " }'
+}
+
 # attack NAME KIND COMPONENT [READY_REGEX]: one attack, judged; KIND says
 # which bystander it aims at (nic, blk, or both for attacks on core)
 attack() {
@@ -217,6 +248,8 @@ attack() {
 		note+=" (the bystander took $((SECONDS - t0)) s to come back from the previous attack)"
 	B_LOSS=$LOSS B_RTT=$RTT B_NET=$NET B_BLK=$BLK
 	echo "$name: during" >"$step"
+	local ticks0 cpu
+	ticks0=$(cpu_ticks "$snap")
 	kill -USR1 "$pid"
 	# hold and exhaustion attacks first take what they can, then hold it
 	if [ -n "$ready" ]; then
@@ -236,6 +269,8 @@ attack() {
 		why_d=$(phase_verdict during "$kind")
 	fi
 	D_LOSS=$X_LOSS D_RTT=$X_RTT D_NET=$X_NET D_BLK=$X_BLK
+	cpu=$(cpu_used "$ticks0" "$(cpu_ticks "$snap")")
+	echo "$name: CPU used during the attack: $cpu"
 	echo "$name: after" >"$step"
 	kill -USR2 "$pid"
 	t_end=$SECONDS
@@ -258,13 +293,9 @@ attack() {
 		echo "RESULT hostile-$name bystander=bh0 ping_loss=$D_LOSS rtt_before_ms=$B_RTT rtt_during_ms=$D_RTT rtt_after_ms=$X_RTT tput_before=$B_NET tput_during=$D_NET tput_after=$X_NET unit=Mbit/s ping_loss_before=$B_LOSS ping_loss_after=$X_LOSS"
 	[ "$kind" = nic ] ||
 		echo "RESULT hostile-$name bystander=nbd0 ping_loss=- rtt_before_ms=- rtt_during_ms=- rtt_after_ms=- tput_before=$B_BLK tput_during=$D_BLK tput_after=$X_BLK unit=IOPS"
-	# the verdict: the bystander kept working, during and 1 s after: no echo
-	# lost, and a figure (something came through). Before sessions were
-	# paid for, a session flood lost 30 of 30 echoes and moved nothing. The
-	# issue's finer bounds (round trip within 1.5x, throughput above 0.8x;
-	# after, both within 1.1x) are judged and reported, not failed on: on
-	# this host the same bystander, unattacked, ranged 882-1810 IOPS and
-	# 171-425 Mbit/s between windows seconds apart, wider than those bounds
+	# the verdict: no echo lost, something came through, and the issue's
+	# bounds met (during: round trip within 1.5x, throughput above 0.8x;
+	# one second after: both within 1.1x of before)
 	local hard="" bounds
 	[ "$kind" = blk ] || [ "$D_LOSS" = 0 ] || hard+=" during: $D_LOSS of 30 echoes lost;"
 	[ "$kind" = blk ] || [ "$X_LOSS" = 0 ] || hard+=" after: $X_LOSS of 30 echoes lost;"
@@ -275,7 +306,7 @@ attack() {
 	else
 		bounds="the issue's bounds: missed:${why_d:+ during:$why_d}${why_a:+ after:$why_a}"
 	fi
-	[ -z "$hard" ]
+	[ -z "$hard$why_d$why_a" ]
 	result "hostile_${name//-/_}" $? "${hard:+$hard }$bounds${note:+; note:$note}"
 }
 
