@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# vm: --devices edu,e1000e,e1000e --mem 1024 --timeout 900
+# vm: --host-cc --devices edu,e1000e,e1000e --mem 1024 --timeout 900
 # The bulkhead command (issue 16): devices, bind and unbind of a test-machine
 # NIC, status (table and JSON), logs and logs -f, stop/start/restart, and a
 # reload that restarts one changed component and starts one added component
@@ -273,23 +273,37 @@ echo "RESULT cli reload_ms=$(((t1 - t0) / 1000000)) ping_during_reload=\"${loss:
 
 # edit to running: a developer changes edu's source, rebuilds the one driver
 # against the built libbulkhead, puts the binary in place and restarts it;
-# from the edit to the new driver's tests passing on the device
+# from the edit to the new driver's tests passing on the device. The
+# developer builds on the host (tools/vm/run --host-cc compiles there, 10-20x
+# faster than TCG runs a compiler in here); without it, in here.
 dev=$WORK/devloop
 cp "$ROOT/drivers/edu/edu.c" "$dev/edu.c"
 pid0=$(comp "$("$B" status --json)" edu pid)
+hcc=${BULKHEAD_HOST_CC:-}
+where="in the test machine"
+if [ -n "$hcc" ]; then
+	mkdir -p "$hcc" && rm -f "$hcc"/edu "$hcc"/edu.* && where="on the host (tools/vm/host-cc)"
+fi
 t0=$(date +%s%N)
 sed -i 's/"all tests passed"/"all tests passed, edited"/' "$dev/edu.c"
-cc -std=gnu17 -O2 -D_GNU_SOURCE -I"$ROOT/include" -I"$ROOT/drivers/edu" -c "$dev/edu.c" \
-	-o "$dev/edu.o" >"$dev/cc.out" 2>&1 &&
-	cc -static "$dev/edu.o" "$BUILD/lib/libbulkhead.a" -o "$dev/new" >>"$dev/cc.out" 2>&1 &&
-	mv "$dev/new" "$edubin"
+if [ -n "$hcc" ]; then
+	cp "$dev/edu.c" "$hcc/edu.c" && echo edu >"$hcc/edu.tmp" && mv "$hcc/edu.tmp" "$hcc/edu.build"
+	for _ in $(seq 600); do [ -e "$hcc/edu.done" ] && break; sleep 0.02; done
+	cp "$hcc/edu.out" "$dev/cc.out" 2>/dev/null
+	[ "$(cat "$hcc/edu.done" 2>/dev/null)" = 0 ] && cp "$hcc/edu" "$dev/new" && mv "$dev/new" "$edubin"
+else
+	cc -std=gnu17 -O2 -D_GNU_SOURCE -I"$ROOT/include" -I"$ROOT/drivers/edu" -c "$dev/edu.c" \
+		-o "$dev/edu.o" >"$dev/cc.out" 2>&1 &&
+		cc -static "$dev/edu.o" "$BUILD/lib/libbulkhead.a" -o "$dev/new" >>"$dev/cc.out" 2>&1 &&
+		mv "$dev/new" "$edubin"
+fi
 t1=$(date +%s%N)
 "$B" restart edu >"$dev/restart.out" 2>&1
 wait_for "$log" "edu\| edu: all tests passed, edited" 60
 t2=$(date +%s%N)
 pid1=$(comp "$("$B" status --json)" edu pid)
 grep -q "edu| edu: all tests passed, edited" "$log" && [ "$pid1" != "$pid0" ]
-result cli_edit_to_running $? "edit -> rebuilt $(((t1 - t0) / 1000000)) ms -> restarted and serving (its tests passed on the device) $(((t2 - t0) / 1000000)) ms in all (issue 16 asks under 5 s; TCG runs the compiler 10-20x slower than the host); pid $pid0 -> $pid1; $(head -c 300 "$dev/cc.out") $(cat "$dev/restart.out")"
+result cli_edit_to_running $? "edit -> rebuilt $where $(((t1 - t0) / 1000000)) ms -> restarted and serving (its tests passed on the device) $(((t2 - t0) / 1000000)) ms in all (issue 16 asks under 5 s); pid $pid0 -> $pid1; $(head -c 300 "$dev/cc.out") $(cat "$dev/restart.out")"
 echo "RESULT cli edit_to_running_ms=$(((t2 - t0) / 1000000)) rebuild_ms=$(((t1 - t0) / 1000000))"
 
 stop_core
