@@ -15,10 +15,10 @@
 # one second after the attacker has stopped, and the bounds are
 # what a test passes on: no echo lost; during, median round trip <= 1.5x
 # and throughput >= 0.8x of before; one second after, round trip <= 1.1x
-# and throughput >= before/1.1. A
-# missed bound is measured up to twice more (the line says so): under
-# --icount (below) the guest's clock still follows the host's while the
-# guest waits for a device, so a busy host leaks into the round trips.
+# and throughput >= before/1.1. A missed bound is measured up to twice
+# more (the line says so): under --icount (below) the guest's clock still
+# follows the host's while the guest waits for a device, so a busy host
+# leaks into the round trips.
 #
 # The test machine counts time in instructions (--icount, one CPU): the
 # bystander's figures are then the same whatever else the host runs. On a
