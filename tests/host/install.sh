@@ -51,3 +51,17 @@ result install_unit_verifies $rc "systemd-analyze verify --root: exit $rc${out:+
 
 out=$("$root/bin/bulkhead-core" --check -c "$root/etc/bulkhead/bulkhead.conf" 2>&1)
 result install_config_parses $? "$out"
+
+# the manual pages: installed where man looks, and rendered without a warning
+mandir=$(meson introspect --buildoptions "$BUILD" 2>/dev/null |
+	python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "mandir"))')
+missing=
+warnings=
+for page in man1/bulkhead.1 man8/bulkhead-core.8 man5/bulkhead.conf.5; do
+	f=$root/$mandir/$page
+	[ -e "$f" ] || { missing+=" $page"; continue; }
+	w=$(groff -man -ww -z "$f" 2>&1)
+	[ -z "$w" ] || warnings+=" $page: $w"
+done
+[ -z "$missing" ] && [ -z "$warnings" ]
+result install_man_pages $? "bulkhead(1), bulkhead-core(8), bulkhead.conf(5) in $prefix/$mandir, groff -man -ww: ${warnings:-no warnings}${missing:+; not installed:$missing}"
