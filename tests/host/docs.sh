@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The documentation's picture stays current: docs/architecture.svg records the
+# sha256 of the docs/architecture.dot it was rendered from (make docs), which
+# must be the .dot as it is now; and the .dot must render without a warning
+# (skipped, saying so, where Graphviz is not installed).
+set -u
+. "$(dirname "$0")/../vm/lib.sh"
+dotfile=$ROOT/docs/architecture.dot
+svg=$ROOT/docs/architecture.svg
+want=$(sha256sum <"$dotfile" | cut -d' ' -f1)
+got=$(sed -n 's/^<!-- rendered from docs\/architecture.dot sha256 \([0-9a-f]*\) -->$/\1/p' "$svg" 2>/dev/null)
+[ "$got" = "$want" ]
+result docs_architecture_svg_current $? "docs/architecture.svg rendered from ${got:-an unknown source}, docs/architecture.dot is $want$([ "$got" = "$want" ] || echo ": run make docs and commit docs/architecture.svg")"
+
+if command -v dot >/dev/null; then
+	out=$(dot -Tsvg "$dotfile" 2>&1 >/dev/null)
+	rc=$?
+	[ $rc = 0 ] && [ -z "$out" ]
+	result docs_architecture_renders $? "$(dot -V 2>&1): exit $rc${out:+: $out}"
+else
+	result docs_architecture_renders 0 "skipped: Graphviz's dot is not installed (apt-get install graphviz to check that docs/architecture.dot renders)"
+fi
