@@ -2,7 +2,8 @@
 # The documentation's picture stays current: docs/architecture.svg records the
 # sha256 of the docs/architecture.dot it was rendered from (make docs), which
 # must be the .dot as it is now; and the .dot must render without a warning
-# (skipped, saying so, where Graphviz is not installed).
+# (skipped, saying so, where Graphviz is not installed); and bulkhead(1) has
+# every subcommand `bulkhead --help` lists, options and all.
 set -u
 . "$(dirname "$0")/../vm/lib.sh"
 dotfile=$ROOT/docs/architecture.dot
@@ -20,3 +21,15 @@ if command -v dot >/dev/null; then
 else
 	result docs_architecture_renders 0 "skipped: Graphviz's dot is not installed (apt-get install graphviz to check that docs/architecture.dot renders)"
 fi
+
+# bulkhead(1) has every subcommand as `bulkhead --help` lists it, with the same options
+bulkhead_bin=$BUILD/tools/bulkhead/bulkhead
+usages=$("$bulkhead_bin" --help 2>/dev/null | sed -n 's/^  bulkhead \([a-z].*\)$/\1/p' | grep -v '^COMMAND')
+headings=$(sed -n 's/^\.SS "\(.*\)"$/\1/p' "$ROOT/man/bulkhead.1" | sed 's/\\//g')
+missing=
+while read -r u; do
+	[ -n "$u" ] && ! grep -qxF -- "$u" <<<"$headings" && missing+=" [$u]"
+done <<<"$usages"
+n=$(grep -c . <<<"$usages")
+[ "$n" -gt 10 ] && [ -z "$missing" ]
+result docs_man_bulkhead_current $? "$n subcommands in bulkhead --help${missing:+; not in man/bulkhead.1 as written there:$missing (add a .SS heading)}"
