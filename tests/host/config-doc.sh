@@ -10,10 +10,11 @@ keys=$(grep -ho 'strcmp(name, "[a-z_]*")' "$ROOT/core/config.c" "$ROOT/core/vm_c
 # and each section with strcmp(section, "core") or sscanf(section, "component ...")
 sections=$(grep -ho 'strcmp(section, "[a-z_]*")\|sscanf(section, "[a-z_]*' "$ROOT/core/config.c" |
 	sed 's/^[^"]*"\([a-z_]*\).*/\1/' | sort -u)
-nkeys=$(echo $keys | wc -w)
+nkeys=$(wc -w <<<"$keys")
+section_list=$(tr '\n' ' ' <<<"$sections" | sed 's/ $//; s/ /], [/g')
 
 documented() { # test-name file how-a-key-line-starts (a grep regex)
-	local missing= k
+	local missing='' k
 	for k in $keys; do
 		grep -q "$3$k\b" "$2" || missing+=" $k"
 	done
@@ -22,7 +23,7 @@ documented() { # test-name file how-a-key-line-starts (a grep regex)
 	done
 	# a parser this test no longer understands must not pass by finding nothing
 	[ "$nkeys" -gt 40 ] && [ -z "$missing" ]
-	result "$1" $? "$nkeys keys and the sections [$(echo $sections | sed 's/ /], [/g')] in core/config.c and core/vm_config.c${missing:+; not documented in ${2#"$ROOT"/}:$missing (add them)}"
+	result "$1" $? "$nkeys keys and the sections [$section_list] in core/config.c and core/vm_config.c${missing:+; not documented in ${2#"$ROOT"/}:$missing (add them)}"
 }
 # docs/config.md: a table row per key, "| `key` |"
 documented config_doc_reference "$ROOT/docs/config.md" '^| `'
