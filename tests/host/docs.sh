@@ -3,7 +3,8 @@
 # sha256 of the docs/architecture.dot it was rendered from (make docs), which
 # must be the .dot as it is now; and the .dot must render without a warning
 # (skipped, saying so, where Graphviz is not installed); and bulkhead(1) has
-# every subcommand `bulkhead --help` lists, options and all.
+# every subcommand `bulkhead --help` lists, options and all; and every
+# session a header defines has its page in docs/sessions/.
 set -u
 . "$(dirname "$0")/../vm/lib.sh"
 dotfile=$ROOT/docs/architecture.dot
@@ -33,3 +34,12 @@ done <<<"$usages"
 n=$(grep -c . <<<"$usages")
 [ "$n" -gt 10 ] && [ -z "$missing" ]
 result docs_man_bulkhead_current $? "$n subcommands in bulkhead --help${missing:+; not in man/bulkhead.1 as written there:$missing (add a .SS heading)}"
+
+# every session a header defines (#define BH_X_SERVICE "name") has its row in docs/sessions/
+services=$(grep -ho 'define BH_[A-Z_]*_SERVICE "[a-z_-]*"' "$ROOT"/include/bulkhead/*.h | sed 's/.*"\(.*\)"/\1/' | sort -u)
+missing=
+for s in $services; do
+	grep -q "^| [^|]*\`$s\`" "$ROOT/docs/sessions/README.md" || missing+=" $s"
+done
+[ -n "$services" ] && [ -z "$missing" ]
+result docs_sessions_current $? "sessions in include/bulkhead: $(tr "\n" " " <<<"$services")${missing:+; no row in docs/sessions/README.md:$missing (add a page and a row)}"
