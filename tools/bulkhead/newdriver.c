@@ -190,11 +190,11 @@ int bh_cmd_new_driver(int argc, char **argv)
 			return BH_EXIT_FAILED;
 	}
 	printf("made %s/ from %s:\n"
-	       "  %s.c       the driver: takes its device, maps BAR0, names its registers,\n"
-	       "               heartbeats, exits cleanly when core stops it\n"
-	       "  Makefile   builds bulkhead-%s with pkg-config bulkhead alone\n"
-	       "  %s.conf    its section for core's config\n"
-	       "next: make -C %s, paste %s/%s.conf into core's config (set its device), "
+	       "  %s.c: the driver: takes its device, maps BAR0, names its registers,\n"
+	       "    heartbeats, exits cleanly when core stops it\n"
+	       "  Makefile: builds bulkhead-%s with pkg-config bulkhead alone\n"
+	       "  %s.conf: its section for core's config\n"
+	       "next: make -C %s, paste %s/%s.conf into core's config (set its device), then "
 	       "bulkhead reload\n",
 	       abs, tdir, name, name, name, dir, dir, name);
 	return 0;
