@@ -261,25 +261,23 @@ rc=$?
 result cli_unbind_refuses_held $? "exit $rc: $out"
 
 # ---- debug: gdb from outside the sandbox, the watchdog paused while gdb holds it ----
-out=$("$B" debug edu -batch -ex bt 2>&1)
-rc=$?
-bt=$(echo "$out" | grep -E '^#[0-9]+ ')
-[ $rc = 0 ] && echo "$bt" | grep -qE ' main \(.*\) at [^ ]*edu\.c:[0-9]+'
-result cli_debug_bt $? "debug edu -batch -ex bt: exit $rc: $(echo "$bt" | head -3 | tr -s ' ' | tr '\n' ';')"
-
-# held stopped 5 s, past edu's 3 s watchdog: alive after, same pid, no restart
+# one session (gdb takes seconds to start here): a backtrace, then edu held
+# stopped 5 s, past its 3 s watchdog: alive after, same pid, no restart
 # core's clock at its last log line matching RE
 at() { grep -E "$1" "$log" | tail -1 | sed -E 's/^core \[ *([0-9.]+)\].*/\1/'; }
 stops='debug: "edu" \(pid [0-9]+\) stopped by the debugger'
 s0=$("$B" status --json)
 n=$(grep -cE "$stops" "$log")
-"$B" debug edu -batch -ex "shell sleep 5" >"$WORK/debug-hold.out" 2>&1 &
+"$B" debug edu -batch -ex bt -ex "shell sleep 5" >"$WORK/debug-hold.out" 2>&1 &
 dbg=$!
 wait_for_count "$log" "$stops" $((n + 1)) 30
 during=$(field edu debugging)
 shown=$("$B" status --table edu | awk '$1 == "edu" { print $2 }')
 wait $dbg
 rc=$?
+bt=$(grep -E '^#[0-9]+ ' "$WORK/debug-hold.out")
+[ $rc = 0 ] && echo "$bt" | grep -qE ' main \(.*\) at [^ ]*edu\.c:[0-9]+'
+result cli_debug_bt $? "debug edu -batch -ex bt: exit $rc: $(echo "$bt" | head -3 | tr -s ' ' | tr '\n' ';')"
 sleep 4 # past the watchdog again: edu heartbeats
 s1=$("$B" status --json)
 held=$(echo "$(at "$stops") $(at 'debug: "edu".*watchdog runs again')" | awk '{ printf "%.1f", $2 - $1 }')

@@ -90,8 +90,12 @@ static int templates(char *dir, size_t len)
 	for (int i = 0; i < nc; i++) {
 		struct stat st;
 		snprintf(dir, len, "%s/driver", candidates[i]);
-		if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
+			char real[PATH_MAX];
+			if (realpath(dir, real))
+				snprintf(dir, len, "%s", real);
 			return 0;
+		}
 		snprintf(tried + strlen(tried), sizeof(tried) - strlen(tried), "%s%s",
 			 i ? ", " : "", dir);
 	}
