@@ -107,24 +107,28 @@ int bh_debug_command(struct bh_core_state *core, int fd, const char *cmd)
 		return refuse(fd, -EINVAL, "error usage: debug NAME\n");
 	c = bh_admin_find(core, name);
 	if (!c || c->removed)
-		return refuse(fd, -ENOENT, "error unknown: no component '%s' in %s (bulkhead status lists "
-			     "them)\n",
-			     name, core->cfg.path);
+		return refuse(fd, -ENOENT,
+			      "error unknown: no component '%s' in %s (bulkhead status lists "
+			      "them)\n",
+			      name, core->cfg.path);
 	if (c->cfg->vm.enabled)
-		return refuse(fd, -EPERM, "error refused: \"%s\" is a driver VM (kind = vm): its driver runs "
-			     "in the guest's kernel, which gdb on the host cannot attach to; read "
-			     "its console with 'bulkhead logs %s', or have the guest's kernel "
-			     "show its tasks' stacks with 'bulkhead sysrq %s t'\n",
-			     name, name, name);
+		return refuse(fd, -EPERM,
+			      "error refused: \"%s\" is a driver VM (kind = vm): its driver runs "
+			      "in the guest's kernel, which gdb on the host cannot attach to; read "
+			      "its console with 'bulkhead logs %s', or have the guest's kernel "
+			      "show its tasks' stacks with 'bulkhead sysrq %s t'\n",
+			      name, name, name);
 	if (c->state != BH_RUNNING || c->pid <= 0)
-		return refuse(fd, -ESRCH, "error refused: \"%s\" is not running (%s%s%s); start it with "
-			     "'bulkhead start %s'\n",
-			     name, bh_state_name(c), c->last_exit[0] ? ", last exit: " : "",
-			     c->last_exit, name);
+		return refuse(fd, -ESRCH,
+			      "error refused: \"%s\" is not running (%s%s%s); start it with "
+			      "'bulkhead start %s'\n",
+			      name, bh_state_name(c), c->last_exit[0] ? ", last exit: " : "",
+			      c->last_exit, name);
 	if (c->debug_fd >= 0)
-		return refuse(fd, -EBUSY, "error refused: \"%s\" is being debugged already (one debugger at "
-			     "a time)\n",
-			     name);
+		return refuse(fd, -EBUSY,
+			      "error refused: \"%s\" is being debugged already (one debugger at "
+			      "a time)\n",
+			      name);
 	ev.data.u64 = BH_TAG(BH_TAG_DEBUG, c->index);
 	if (epoll_ctl(core->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return refuse(fd, -errno, "error failed: %s\n", strerror(errno));

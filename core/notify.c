@@ -25,5 +25,5 @@ void bh_notify(const char *fmt, ...)
 	/* 0: $NOTIFY_SOCKET stays set, for the next state; components get their own env */
 	rc = sd_notify(0, state);
 	if (rc < 0)
-		bh_log("sd_notify \"%.*s\": %s", (int)strcspn(state, "\n"), state, strerror(-rc));
+		bh_log("sd_notify \"%.*s\": %s", (int) strcspn(state, "\n"), state, strerror(-rc));
 }

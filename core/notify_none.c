@@ -11,7 +11,7 @@ void bh_notify(const char *fmt, ...)
 {
 	static bool said;
 
-	(void)fmt;
+	(void) fmt;
 	if (!said && getenv("NOTIFY_SOCKET"))
 		bh_log("NOTIFY_SOCKET is set but core was built without libsystemd: readiness is "
 		       "not reported (install libsystemd-dev and rebuild, or use Type=simple)");

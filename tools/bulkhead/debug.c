@@ -66,8 +66,9 @@ static const char *program(long pid, const char *exec, char *buf, size_t len)
 	snprintf(buf, len, "/proc/%ld/exe", pid);
 	if (stat(exec, &on_disk) == 0 && stat(buf, &running) == 0 &&
 	    (on_disk.st_dev != running.st_dev || on_disk.st_ino != running.st_ino)) {
-		fprintf(stderr, "bulkhead: %s changed since the component started: symbols from "
-				"the running program (%s)\n",
+		fprintf(stderr,
+			"bulkhead: %s changed since the component started: symbols from "
+			"the running program (%s)\n",
 			exec, buf);
 		return buf;
 	}
@@ -109,7 +110,9 @@ int bh_cmd_debug(int argc, char **argv)
 		fprintf(stderr,
 			"bulkhead: debug needs gdb, and %s%s is not there: install Debian's gdb "
 			"(apt-get install gdb), or name one with --gdb PATH\n",
-			given ? given : getenv("BULKHEAD_GDB") ? getenv("BULKHEAD_GDB") : "gdb",
+			given			 ? given
+			: getenv("BULKHEAD_GDB") ? getenv("BULKHEAD_GDB")
+						 : "gdb",
 			given || getenv("BULKHEAD_GDB") ? "" : " (in $PATH)");
 		return BH_EXIT_FAILED;
 	}

@@ -31,12 +31,13 @@ static const struct {
 static bool keyword(const char *s)
 {
 	static const char *const words[] = {
-	    "auto",	"break",    "case",	"char",	    "const",	"continue", "default",
-	    "do",	"double",   "else",	"enum",	    "extern",	"float",    "for",
-	    "goto",	"if",	    "inline",	"int",	    "long",	"register", "restrict",
-	    "return",	"short",    "signed",	"sizeof",   "static",	"struct",   "switch",
-	    "typedef",	"union",    "unsigned", "void",	    "volatile", "while",    "bool",
-	    "true",	"false",    "main",	"_Bool",    "_Atomic",	"alignas",  "alignof",
+	    "auto",	"break",    "case",	     "char",	     "const",	  "continue",
+	    "default",	"do",	    "double",	     "else",	     "enum",	  "extern",
+	    "float",	"for",	    "goto",	     "if",	     "inline",	  "int",
+	    "long",	"register", "restrict",	     "return",	     "short",	  "signed",
+	    "sizeof",	"static",   "struct",	     "switch",	     "typedef",	  "union",
+	    "unsigned", "void",	    "volatile",	     "while",	     "bool",	  "true",
+	    "false",	"main",	    "_Bool",	     "_Atomic",	     "alignas",	  "alignof",
 	    "nullptr",	"typeof",   "static_assert", "thread_local", "constexpr",
 	};
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
@@ -82,7 +83,8 @@ static int templates(char *dir, size_t len)
 		/* installed (or staged): beside the binary, PREFIX/bin/../share */
 		if (strrchr(exe, '/')) {
 			*strrchr(exe, '/') = 0;
-			snprintf(relocated, sizeof(relocated), "%s/../share/bulkhead/templates", exe);
+			snprintf(relocated, sizeof(relocated), "%s/../share/bulkhead/templates",
+				 exe);
 			candidates[nc++] = relocated;
 		}
 		candidates[nc++] = BH_DATADIR "/bulkhead/templates";
@@ -124,7 +126,8 @@ static int expand(const char *in, const char *out, const char *const keys[][2], 
 	fclose(f);
 	g = fopen(out, "wxe");
 	if (!g) {
-		fprintf(stderr, "bulkhead: new-driver: cannot write %s: %s\n", out, strerror(errno));
+		fprintf(stderr, "bulkhead: new-driver: cannot write %s: %s\n", out,
+			strerror(errno));
 		free(text);
 		return -1;
 	}
