@@ -275,7 +275,7 @@ int main(int argc, char **argv)
 	bh_platform_fini(&core);
 	bh_control_close(&core);
 	bh_hugepages_release(BH_HUGEPAGES_DIR, hugepages_added);
-	bh_notify("STATUS=stopped: every component ended, %d device(s) reset and given back",
+	bh_notify("STATUS=stopped: every component ended, %d device(s) quiesced and given back",
 		  core.ndevices);
 	bh_log("core stopped");
 	return rc;
