@@ -229,6 +229,8 @@ int main(int argc, char **argv)
 	}
 	if (bh_control_open(&core, err, sizeof(err)) < 0) {
 		bh_log("%s", err);
+		/* the devices it took go back to the kernel, as at a stop */
+		bh_platform_fini(&core);
 		return 1;
 	}
 	if (core.backend->iommu && bh_iommu_fault_open(&core) < 0)
