@@ -298,8 +298,16 @@ int bh_admin_command(struct bh_core_state *core, const char *cmd, char *out, siz
 
 	if (sscanf(cmd, "%15s %32s %7s", verb, name, arg) < 1)
 		return REPLY("error usage: empty command\n");
-	if (strcmp(verb, "reload") == 0)
-		return reload(core, out, len);
+	if (strcmp(verb, "reload") == 0) {
+		int n;
+
+		bh_notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s",
+			  (unsigned long long)(bh_now_ns() / 1000), core->cfg.path);
+		n = reload(core, out, len);
+		/* systemd shows the outcome: "ok reloaded ..." or "error config: ..." */
+		bh_notify("READY=1\nSTATUS=%.*s", (int)strcspn(out, "\n"), out);
+		return n;
+	}
 	if (strcmp(verb, "sysrq") == 0)
 		return (int)bh_vm_sysrq(core, bh_admin_find(core, name), arg, out, len);
 	return one(core, verb, name, out, len);

@@ -35,13 +35,14 @@ static size_t status(struct bh_core_state *core, char *buf, size_t len)
 		char cpu[128];
 		OUT("component %s state=%s pid=%d uid=%u restarts=%u devices=%d dma_mappings=%d "
 		    "dma_bytes=%llu denials=%u iommu_faults=%u sessions=%u/%u session_bytes=%llu/%llu "
-		    "session_failures=%u session_delays=%u refusals=%u throttled=%u last_exit=\"%s\"",
+		    "session_failures=%u session_delays=%u refusals=%u throttled=%u last_exit=\"%s\""
+		    " debugging=%d",
 		    c->cfg->name, bh_state_name(c), c->pid, c->uid, c->restarts, c->ndevices,
 		    c->ndma, (unsigned long long)c->dma_bytes, c->denials, c->iommu_faults,
 		    c->open_sessions, c->cfg->sessions, (unsigned long long)c->session_bytes,
 		    (unsigned long long)c->cfg->session_memory, c->session_failures,
 		    c->session_delays, c->refusals, c->throttled,
-		    c->last_exit[0] ? c->last_exit : "-");
+		    c->last_exit[0] ? c->last_exit : "-", c->debug_fd >= 0);
 		/* from its cgroup, which outlives restarts: cpu_ms counts them all */
 		bh_cgroup_describe(c, cpu, sizeof(cpu));
 		OUT("%s", cpu);
@@ -106,6 +107,15 @@ int bh_control_open(struct bh_core_state *core, char *err, size_t err_len)
 	return 0;
 }
 
+bool bh_control_peer_root(int fd)
+{
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+
+	/* the socket is root's (0600), but a root that dropped to another uid may hold it */
+	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 && cred.uid == 0;
+}
+
 static bool is_admin(const char *cmd)
 {
 	static const char *const verbs[] = { "start ", "stop ", "restart ", "reload", "sysrq " };
@@ -145,11 +155,13 @@ void bh_control_accept(struct bh_core_state *core)
 	} else if (strncmp(cmd, "trace ", 6) == 0 || strcmp(cmd, "crashes") == 0) {
 		/* 0: the reply went with the ring's fd */
 		len = bh_trace_command(core, fd, cmd, out, sizeof(out));
+	} else if (strncmp(cmd, "debug ", 6) == 0) {
+		/* 0: core keeps the connection while gdb is attached */
+		if (bh_debug_command(core, fd, cmd) == 0)
+			return;
+		len = 0;
 	} else if (is_admin(cmd)) {
-		struct ucred cred;
-		socklen_t cl = sizeof(cred);
-		/* the socket is root's (0600), but a root that dropped to another uid may hold it */
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cred.uid != 0)
+		if (!bh_control_peer_root(fd))
 			len = (size_t)snprintf(out, sizeof(out), "error denied: only root may %s\n",
 					       cmd);
 		else
@@ -160,7 +172,7 @@ void bh_control_accept(struct bh_core_state *core)
 		len = (size_t)snprintf(out, sizeof(out),
 				       "error usage: unknown command '%s'; try status, logs [NAME] "
 				       "[follow], start|stop|restart NAME, reload, trace NAME [on|off], "
-				       "crashes, sysrq VM KEY\n",
+				       "crashes, sysrq VM KEY, debug NAME\n",
 				       cmd);
 	}
 	(void)!write(fd, out, len);

@@ -113,6 +113,9 @@ struct bh_component {
 	bool loading;
 	int loader; /* -1 until the child sent it */
 	unsigned int loader_opens;
+	/* bulkhead debug (core/debug.c): the CLI's connection while gdb is attached, or -1 */
+	int debug_fd;
+	bool debug_stopped; /* the debugger holds it stopped: the watchdog waits */
 };
 
 /* one session core routed: who serves it, and who pays for it */
@@ -226,6 +229,20 @@ void bh_iommu_fault_read(struct bh_core_state *core);
 int bh_control_open(struct bh_core_state *core, char *err, size_t err_len);
 void bh_control_accept(struct bh_core_state *core);
 void bh_control_close(struct bh_core_state *core);
+/* the peer of control connection fd is root */
+bool bh_control_peer_root(int fd);
+
+/* core/notify.c: a state line for systemd (sd_notify: "READY=1\nSTATUS=..."), if it asked */
+void bh_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* core/debug.c: "debug NAME" (gdb attached by the CLI); 0 if core keeps fd */
+int bh_debug_command(struct bh_core_state *core, int fd, const char *cmd);
+/* the debugger's connection has something: its hang-up ends the session */
+void bh_debug_event(struct bh_core_state *core, struct bh_component *c);
+/* the session ends (the connection closed, the component ended) */
+void bh_debug_end(struct bh_core_state *core, struct bh_component *c, const char *why);
+/* does a debugger hold c stopped now? then the watchdog waits; *next: when to look again */
+bool bh_debug_holds(struct bh_component *c, uint64_t now, int64_t *next);
 
 /* core/admin.c: root's start, stop, restart and reload; the reply (one line) into out */
 int bh_admin_command(struct bh_core_state *core, const char *cmd, char *out, size_t len);
@@ -301,6 +318,7 @@ enum bh_tag_kind {
 	BH_TAG_UBLK, /* core's ublk control ring: completions */
 	BH_TAG_VM, /* a driver VM's serial line */
 	BH_TAG_LOADER, /* a dynamic component's loader: its openat (core/loader.c) */
+	BH_TAG_DEBUG, /* bulkhead debug's connection (core/debug.c) */
 };
 #define BH_TAG(kind, index) (((uint64_t)(kind) << 32) | (uint32_t)(index))
 

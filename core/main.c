@@ -56,6 +56,7 @@ static void handle_signals(void)
 		} else if (!core.stopping) {
 			bh_log("signal %d: stopping all components", si.ssi_signo);
 			core.stopping = true;
+			bh_notify("STOPPING=1\nSTATUS=stopping: signal %d", si.ssi_signo);
 			/* a hang-up on its core socket, and SIGTERM for those that handle it
 			 * (a component is pid 1 of its namespace: default actions do not apply) */
 			for (int i = 0; i < core.ncomp; i++) {
@@ -114,6 +115,10 @@ static void dispatch(uint64_t tag)
 		break;
 	case BH_TAG_LOADER:
 		bh_loader_answer(&core, &core.comp[index]);
+		break;
+	case BH_TAG_DEBUG:
+		if (core.comp[index].debug_fd >= 0)
+			bh_debug_event(&core, &core.comp[index]);
 		break;
 	}
 }
@@ -224,6 +229,8 @@ int main(int argc, char **argv)
 	}
 	if (bh_control_open(&core, err, sizeof(err)) < 0) {
 		bh_log("%s", err);
+		/* the devices it took go back to the kernel, as at a stop */
+		bh_platform_fini(&core);
 		return 1;
 	}
 	if (core.backend->iommu && bh_iommu_fault_open(&core) < 0)
@@ -250,6 +257,8 @@ int main(int argc, char **argv)
 	bh_ublk_prepare(&core.cfg);
 	for (int i = 0; i < core.ncomp; i++)
 		bh_component_start(&core, &core.comp[i]);
+	bh_notify("READY=1\nSTATUS=%d component(s) started, %d device(s); control socket %s",
+		  core.ncomp, core.ndevices, core.cfg.control);
 	rc = run();
 	for (int i = 0; i < core.ncomp; i++) {
 		if (core.comp[i].sock >= 0 || core.comp[i].ndma)
@@ -268,6 +277,8 @@ int main(int argc, char **argv)
 	bh_platform_fini(&core);
 	bh_control_close(&core);
 	bh_hugepages_release(BH_HUGEPAGES_DIR, hugepages_added);
+	bh_notify("STATUS=stopped: every component ended, %d device(s) quiesced and given back",
+		  core.ndevices);
 	bh_log("core stopped");
 	return rc;
 }

@@ -167,6 +167,28 @@ int bh_platform_add(struct bh_core_state *core, struct bh_component *c)
 	return 0;
 }
 
+/*
+ * core bound dev to vfio-pci (or uio_pci_generic) at its start: clear the
+ * override and let the kernel's own driver, if it has one, probe it again.
+ * A device root bound beforehand (bulkhead bind) stays as root left it.
+ */
+static void give_back(const struct bh_device *dev)
+{
+	const char *addr = dev->pci.address;
+	char now[64], err[512];
+
+	bh_pci_driver(&bh_host_real, addr, now, sizeof(now));
+	if (strcmp(now, dev->pci.driver) == 0)
+		return;
+	if (bh_pci_unbind(&bh_host_real, addr, err, sizeof(err)) < 0) {
+		bh_log("device %s: cannot give it back to the kernel: %s", addr, err);
+		return;
+	}
+	bh_pci_driver(&bh_host_real, addr, now, sizeof(now));
+	bh_log("device %s given back to the kernel: driver %s (core found it with %s)", addr,
+	       now[0] ? now : "none", dev->pci.driver[0] ? dev->pci.driver : "none");
+}
+
 void bh_platform_fini(struct bh_core_state *core)
 {
 	for (int i = 0; i < core->ndevices; i++) {
@@ -177,6 +199,9 @@ void bh_platform_fini(struct bh_core_state *core)
 	}
 	for (int i = 0; i < core->ncomp; i++)
 		core->backend->domain_close(&core->comp[i].domain);
+	/* every fd on them closed: the kernel may take them */
+	for (int i = 0; i < core->ndevices; i++)
+		give_back(&core->devices[i]);
 }
 
 void bh_device_irq_close(struct bh_core_state *core, struct bh_device *dev)

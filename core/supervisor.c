@@ -38,6 +38,7 @@ void bh_component_init(struct bh_core_state *core, int i)
 	c->sock = c->output = -1;
 	c->domain.container_fd = -1;
 	c->tap_fd = -1;
+	c->debug_fd = -1;
 	for (int k = 0; k < BH_MAX_SERVICES; k++)
 		c->channel[k] = -1;
 	/*
@@ -229,6 +230,7 @@ static void ended(struct bh_core_state *core, struct bh_component *c, int status
 	bh_log("\"%s\" (pid %d) ended: %s, after %.1f s", cc->name, c->pid, how,
 	       (double)(now - c->started_ns) / 1e9);
 	bh_trace_ended(core, c, status, how);
+	bh_debug_end(core, c, "it ended");
 	c->pid = 0;
 	/*
 	 * A bridge that will not be back: let its /dev/nbdN go now, not after
@@ -319,7 +321,8 @@ int bh_supervisor_tick(struct bh_core_state *core)
 				next = 1000;
 		}
 		/* a held component waits on core, not the other way round */
-		if (c->state == BH_RUNNING && cc->watchdog_ms && c->sock >= 0 && !c->held) {
+		if (c->state == BH_RUNNING && cc->watchdog_ms && c->sock >= 0 && !c->held &&
+		    !bh_debug_holds(c, now, &next)) {
 			/* a component started just now in this loop heartbeats after now */
 			uint64_t quiet = now > c->last_heartbeat_ns
 						 ? (now - c->last_heartbeat_ns) / 1000000ull

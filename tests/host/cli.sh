@@ -14,7 +14,7 @@ rc=$?
 result cli_help $? "exit $rc; $(echo "$out" | grep -c '^  bulkhead ') commands listed"
 
 bad=
-for c in status devices bind unbind start stop restart reload logs check inject trace crashes; do
+for c in status devices bind unbind start stop restart reload logs check inject trace crashes debug new-driver; do
 	out=$("$B" "$c" --help)
 	rc=$?
 	{ [ $rc = 0 ] && echo "$out" | grep -q "^usage: bulkhead $c"; } || bad="$bad $c(exit $rc)"
@@ -32,12 +32,12 @@ rc3=$?
 result cli_usage_exit $? "unknown command: $rc1, start without a name: $rc2, unknown option: $rc3 (2: usage)"
 
 codes=
-for c in "status" "status --json" "logs" "logs edu -f" "stop edu" "restart edu" "reload" "trace edu"; do
+for c in "status" "status --json" "logs" "logs edu -f" "stop edu" "restart edu" "reload" "trace edu" "debug edu"; do
 	# shellcheck disable=SC2086
 	"$B" -s $nosock $c >/dev/null 2>&1
 	codes="$codes $?"
 done
-[ "$codes" = " 3 3 3 3 3 3 3 3" ]
+[ "$codes" = " 3 3 3 3 3 3 3 3 3" ]
 result cli_no_core_exit $? "without core ($nosock): exit codes$codes (3: core not reachable)"
 
 out=$("$B" -s $nosock status 2>&1)
@@ -76,3 +76,31 @@ out=$("$B" unbind --dry-run 0000:7f:1f.7 2>&1)
 rc=$?
 [ $rc = 4 ]
 result cli_unbind_unknown $? "exit $rc: $out"
+
+# new-driver: a folder from the source tree's template (run from build/), and its refusals
+nd=$(mktemp -d)
+out=$(cd "$nd" && "$B" new-driver my_drv 2>&1)
+rc=$?
+left=$(grep -l '@[A-Z]*@' "$nd"/my_drv/* 2>/dev/null)
+[ $rc = 0 ] && [ -f "$nd/my_drv/my_drv.c" ] && [ -f "$nd/my_drv/Makefile" ] && [ -f "$nd/my_drv/my_drv.conf" ] &&
+	[ -z "$left" ] && grep -q "^exec = $nd/my_drv/bulkhead-my_drv$" "$nd/my_drv/my_drv.conf" &&
+	grep -q "MY_DRV_REG0" "$nd/my_drv/my_drv.c" && "$CORE" --check -c "$nd/my_drv/my_drv.conf" >/dev/null 2>&1
+result cli_new_driver_files $? "exit $rc: $(ls "$nd/my_drv" | tr '\n' ' ')${left:+; placeholders left in $left}; its config snippet parses"
+
+bad=
+for name in 1st my-drv int "" "$(printf 'a%.0s' $(seq 40))"; do
+	out=$(cd "$nd" && "$B" new-driver "$name" 2>&1)
+	rc=$?
+	{ [ $rc = 2 ] && echo "$out" | grep -q "cannot name a driver: "; } || bad="$bad '$name'(exit $rc)"
+done
+out=$(cd "$nd" && "$B" new-driver my_drv 2>&1)
+rc=$?
+{ [ $rc = 1 ] && echo "$out" | grep -q "my_drv exists already"; } || bad="$bad existing(exit $rc: $out)"
+[ -z "$bad" ]
+result cli_new_driver_refusals $? "${bad:-bad names (1st my-drv int '' 40 x a) exit 2 with the reason; an existing folder exits 1: $out}"
+
+out=$(cd "$nd" && BULKHEAD_TEMPLATES=/nonexistent "$B" new-driver other 2>&1)
+rc=$?
+[ $rc = 1 ] && echo "$out" | grep -q "no driver template in /nonexistent/driver" && [ ! -e "$nd/other" ]
+result cli_new_driver_no_templates $? "exit $rc: $out"
+rm -rf "$nd"

@@ -47,7 +47,15 @@ mkdir -p "$stage/usr/lib/systemd"
 cp -a /usr/lib/systemd/system "$stage/usr/lib/systemd/"
 out=$(systemd-analyze verify --man=no --root="$stage" "$root/lib/systemd/system/bulkhead.service" 2>&1)
 rc=$?
-result install_unit_verifies $rc "systemd-analyze verify --root: exit $rc${out:+: $out}; $(grep -E '^(ExecStart|ExecReload|Delegate|KillMode)=' "$root/lib/systemd/system/bulkhead.service" | tr '\n' ' ')"
+# core reports readiness (sd_notify): systemd waits for READY=1
+[ $rc = 0 ] && grep -qx "Type=notify" "$root/lib/systemd/system/bulkhead.service" &&
+	grep -qx "Delegate=yes" "$root/lib/systemd/system/bulkhead.service" &&
+	grep -qx "KillMode=mixed" "$root/lib/systemd/system/bulkhead.service"
+result install_unit_verifies $? "systemd-analyze verify --root: exit $rc${out:+: $out}; $(grep -E '^(Type|ExecStart|ExecReload|Delegate|KillMode)=' "$root/lib/systemd/system/bulkhead.service" | tr '\n' ' ')"
+# new-driver's templates, installed where an installed bulkhead looks for them
+[ -f "$root/share/bulkhead/templates/driver/driver.c.in" ] && [ -f "$root/share/bulkhead/templates/driver/Makefile.in" ] &&
+	[ -f "$root/share/bulkhead/templates/driver/driver.conf.in" ]
+result install_templates $? "$(ls "$root/share/bulkhead/templates/driver" | tr '\n' ' ')"
 
 out=$("$root/bin/bulkhead-core" --check -c "$root/etc/bulkhead/bulkhead.conf" 2>&1)
 result install_config_parses $? "$out"

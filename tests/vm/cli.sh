@@ -4,7 +4,12 @@
 # NIC, status (table and JSON), logs and logs -f, stop/start/restart, and a
 # reload that restarts one changed component and starts one added component
 # while the others keep their pids and the NIC keeps its traffic; and the
-# refusals, each with its reason.
+# refusals, each with its reason. debug: gdb's backtrace of edu, edu held
+# stopped past its watchdog and alive after, a killed debug command that
+# leaves edu to its watchdog. Readiness for systemd (READY=1, RELOADING=1,
+# STOPPING=1 on NOTIFY_SOCKET), devices given back to the kernel at core's
+# stop, and new-driver: a driver from the installed template, built with
+# pkg-config, run by the installed core on edu.
 #   0000:00:02.0 edu     core's edu driver
 #   0000:00:03.0 e1000e  core's e1000e driver, nic-tap makes it bh0
 #   0000:00:04.0 e1000e  bound and unbound by the tests, then the kernel's
@@ -93,6 +98,7 @@ exec = $edubin
 device = 1234:11e8
 restart = on-failure
 dma = 1M
+watchdog_ms = 8000
 
 [component "e1000e"]
 exec = $BUILD/drivers/e1000e/bulkhead-e1000e
@@ -118,13 +124,30 @@ mkdir -p "$WORK/devloop"
 cp "$BUILD/drivers/edu/bulkhead-edu" "$edubin"
 write_conf "" >"$conf"
 modprobe tun
-start_core "$conf" "$log" || { result cli_core_start 1 "core did not start"; exit 1; }
+# what core tells systemd (sd_notify), each datagram a line: a unit's NOTIFY_SOCKET
+notify=$WORK/notify.txt
+rm -f "$WORK/notify.sock" "$notify"
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as f:
+    while True:
+        f.write(s.recv(4096).decode(errors="replace").replace("\n", " | ") + "\n")
+' "$WORK/notify.sock" "$notify" &
+listener=$!
+for _ in $(seq 50); do [ -S "$WORK/notify.sock" ] && break; sleep 0.1; done
+NOTIFY_SOCKET=$WORK/notify.sock start_core "$conf" "$log" || { result cli_core_start 1 "core did not start"; exit 1; }
 wait_for "$log" "edu\| edu: (all tests passed|FAILED)" 90
 wait_for "$log" "nic-tap\| nic-tap: bh0 <-> nic session" 60
 wait_for_count "$log" "hostile: spin: ready" 2 30
 peer_if=$(peer_netns "$spare" 10.0.0.2/24)
 tap_up "$log" bh0 10.0.0.1/24
 busybox ping -c 2 -W 3 10.0.0.2 >/dev/null 2>&1
+
+wait_for "$notify" "READY=1" 10
+grep -qE "^READY=1 \| STATUS=5 component\(s\) started" "$notify"
+result cli_notify_ready $? "NOTIFY_SOCKET got: $(head -1 "$notify")"
 
 # ---- status ----
 "$B" status --table
@@ -197,6 +220,11 @@ rc=$?
 [ $rc = 0 ] && echo "$out" | grep -q "idle1 is not running (finished)"
 result cli_stop_again $? "a second stop: exit $rc: $out"
 
+out=$("$B" debug idle1 2>&1)
+rc=$?
+[ $rc = 1 ] && echo "$out" | grep -q '"idle1" is not running (finished'
+result cli_debug_not_running $? "exit $rc: $out"
+
 out=$("$B" start idle1)
 rc=$?
 s1=$("$B" status --json)
@@ -231,6 +259,61 @@ out=$("$B" unbind --dry-run "$edu" 2>&1)
 rc=$?
 [ $rc = 1 ] && echo "$out" | grep -q 'core holds it for component "edu"'
 result cli_unbind_refuses_held $? "exit $rc: $out"
+
+# ---- debug: gdb from outside the sandbox, the watchdog paused while gdb holds it ----
+# one session (gdb takes seconds to start here): a backtrace, then edu held
+# stopped 9 s, past its 8 s watchdog (edu's tests before its first heartbeat
+# took over 3 s at a load average of 14): alive after, same pid, no restart
+# core's clock at its last log line matching RE
+at() { grep -E "$1" "$log" | tail -1 | sed -E 's/^core \[ *([0-9.]+)\].*/\1/'; }
+stops='debug: "edu" \(pid [0-9]+\) stopped by the debugger'
+s0=$("$B" status --json)
+n=$(grep -cE "$stops" "$log")
+"$B" debug edu -batch -ex bt -ex "shell sleep 9" >"$WORK/debug-hold.out" 2>&1 &
+dbg=$!
+wait_for_count "$log" "$stops" $((n + 1)) 30
+during=$(field edu debugging)
+shown=$("$B" status --table edu | awk '$1 == "edu" { print $2 }')
+wait $dbg
+rc=$?
+bt=$(grep -E '^#[0-9]+ ' "$WORK/debug-hold.out")
+[ $rc = 0 ] && echo "$bt" | grep -qE ' main \(.*\) at [^ ]*edu\.c:[0-9]+'
+result cli_debug_bt $? "debug edu -batch -ex bt: exit $rc: $(echo "$bt" | head -3 | tr -s ' ' | tr '\n' ';')"
+sleep 8.5 # past the watchdog again: edu heartbeats
+s1=$("$B" status --json)
+held=$(echo "$(at "$stops") $(at 'debug: "edu".*watchdog runs again')" | awk '{ printf "%.1f", $2 - $1 }')
+[ $rc = 0 ] && [ "$during" = 1 ] && [ "$shown" = debugging ] && [ "$(comp "$s1" edu pid)" = "$(comp "$s0" edu pid)" ] &&
+	[ "$(comp "$s1" edu restarts)" = "$(comp "$s0" edu restarts)" ] && [ "$(comp "$s1" edu state)" = running ] &&
+	[ "$(comp "$s1" edu debugging)" = 0 ] && ! grep -q 'watchdog: "edu"' "$log"
+result cli_debug_watchdog_paused $? "held stopped ${held:-?} s (watchdog_ms = 8000): debugging=$during, table state '$shown'; after: pid $(comp "$s0" edu pid) -> $(comp "$s1" edu pid), restarts $(comp "$s0" edu restarts) -> $(comp "$s1" edu restarts), $(comp "$s1" edu state) 8.5 s later"
+
+# the debug command killed while gdb holds edu: core's watchdog is back, and ends it
+r0=$(comp "$s1" edu restarts)
+"$B" debug edu -batch -ex "shell sleep 120" >"$WORK/debug-killed.out" 2>&1 &
+dbg=$!
+wait_for_count "$log" "$stops" $((n + 2)) 30
+gdbpid=$(pgrep -P $dbg)
+kill -KILL $dbg
+wait $dbg 2>/dev/null
+wait_for "$log" 'watchdog: "edu" silent' 30
+killed=$?
+# gdb still traces it: core hears of its end once gdb has gone
+kill -KILL $gdbpid 2>/dev/null
+wait_for "$log" "edu\| edu: .*start $((r0 + 2))" 90
+s2=$("$B" status --json)
+[ $killed = 0 ] && grep -q "debugger's connection closed; its watchdog runs again" "$log" &&
+	[ "$(comp "$s2" edu state)" = running ] && [ "$(comp "$s2" edu restarts)" = $((r0 + 1)) ]
+result cli_debug_cli_killed $? "$(grep -E 'debugger.s connection closed|watchdog: "edu"' "$log" | tail -2 | sed 's/^core //' | tr '\n' ';') edu $(comp "$s2" edu state), restarts $r0 -> $(comp "$s2" edu restarts)"
+
+out=$("$B" debug nosuch 2>&1)
+rc=$?
+[ $rc = 4 ] && echo "$out" | grep -q "no component 'nosuch'"
+result cli_debug_unknown $? "exit $rc: $out"
+
+out=$(PATH=/nonexistent "$B" debug edu 2>&1)
+rc=$?
+[ $rc = 1 ] && echo "$out" | grep -q "debug needs gdb"
+result cli_debug_no_gdb $? "PATH without gdb: exit $rc: $out"
 
 # ---- reload ----
 p1=$(pids "$("$B" status --json)")
@@ -270,6 +353,9 @@ result cli_reload $? "exit $rc in $(((t1 - t0) / 1000000)) ms: $(echo "$out" | t
 busybox ping -c 2 -W 3 10.0.0.2 >/dev/null 2>&1
 result cli_reload_traffic $? "ping through bh0 across the reload: ${loss:-no summary}; after it: replies"
 echo "RESULT cli reload_ms=$(((t1 - t0) / 1000000)) ping_during_reload=\"${loss:-?}\""
+grep -qE "^RELOADING=1 \| MONOTONIC_USEC=[0-9]+ \| STATUS=reloading" "$notify" &&
+	grep -qE "^READY=1 \| STATUS=ok reloaded .*added: idle3" "$notify"
+result cli_notify_reload $? "$(grep -E '^RELOADING|^READY=1 \| STATUS=ok' "$notify" | tail -2 | tr '\n' ';')"
 
 # edit to running: a developer changes edu's source, rebuilds the one driver
 # against the built libbulkhead, puts the binary in place and restarts it;
@@ -309,25 +395,58 @@ echo "RESULT cli edit_to_running_ms=$(((t2 - t0) / 1000000)) rebuild_ms=$(((t1 -
 stop_core
 echo "---- core log (last 40 of $(wc -l <"$log")) ----"
 tail -40 "$log"
+kill $listener 2>/dev/null
+wait $listener 2>/dev/null
+grep -q "^STOPPING=1" "$notify" && tail -1 "$notify" | grep -q "STATUS=stopped: every component ended"
+result cli_notify_stopping $? "$(grep -A1 '^STOPPING=1' "$notify" | tr '\n' ';')"
+# core bound edu and its NIC to vfio-pci: now edu is nobody's, the NIC the kernel's e1000e
+ov_edu=$(cat /sys/bus/pci/devices/$edu/driver_override)
+[ -z "$(driver_of $edu)" ] && [ "$(driver_of $ours)" = e1000e ] && [ "$ov_edu" = "(null)" ] &&
+	grep -q "device $ours given back to the kernel: driver e1000e" "$log"
+result cli_devices_given_back $? "after core's stop: $edu driver '$(driver_of $edu)' override $ov_edu; $ours driver '$(driver_of $ours)'; $(grep 'given back' "$log" | sed 's/^core //' | tr '\n' ';')"
 
-# installed like a service: meson install into a staging root, a driver
-# built outside the tree against it (examples/hello, pkg-config), run by
-# the installed core with the edu device granted
+# installed like a service: meson install into a staging root, drivers
+# built outside the tree against it with pkg-config, run by the installed
+# core: examples/hello on the NIC core gave back, and a driver new-driver
+# made from the installed template on edu; and a driver VM debug refuses
 stage=$WORK/stage
 pc=$(install_staged "$stage")
 prefix=$(sed -n 's/^prefix=//p' "$stage"/usr/local/lib/*/pkgconfig/bulkhead.pc)
+IB=$stage$prefix/bin/bulkhead
 cp -r "$ROOT/examples/hello" "$WORK/hello"
 PKG_CONFIG_SYSROOT_DIR=$stage PKG_CONFIG_LIBDIR=$pc make -C "$WORK/hello" -s >>"$WORK/install.out" 2>&1
+nd_out=$(cd "$WORK" && "$IB" new-driver mydrv 2>&1)
+nd_rc=$?
+PKG_CONFIG_SYSROOT_DIR=$stage PKG_CONFIG_LIBDIR=$pc make -C "$WORK/mydrv" -s >"$WORK/mydrv.out" 2>&1
+mk_rc=$?
 hconf=$WORK/installed.conf
 {
 	conf_core
-	conf_component hello "exec = $WORK/hello/bulkhead-hello" "device = 1234:11e8" \
+	conf_component hello "exec = $WORK/hello/bulkhead-hello" "device = $ours" \
 		"restart = never"
+	# the snippet new-driver wrote, pasted as it is
+	echo
+	cat "$WORK/mydrv/mydrv.conf"
+	# a driver VM that cannot start (no device): debug's refusal is about its kind
+	conf_component vmx "kind = vm" "kernel = $(ls /boot/vmlinuz-* | head -1)" \
+		"initramfs = $BUILD/build.ninja" "restart = never"
 } >"$hconf"
 hlog=$WORK/installed.log
 CORE=$stage$prefix/bin/bulkhead-core start_core "$hconf" "$hlog" &&
-	wait_for "$hlog" "hello\| hello: (done|.*: )" 30
+	wait_for "$hlog" "hello\| hello: (done|.*: )" 30 && wait_for "$hlog" "mydrv\| mydrv: (ready|.*: )" 30
+names=$("$IB" trace mydrv --once --last 64 --json | jq -r 'select(.name != null) | .name' | sort -u | tr '\n' ' ')
+vm_out=$("$IB" debug vmx 2>&1)
+vm_rc=$?
 stop_core
 said=$(grep -E "hello\| hello: " "$hlog" | sed 's/^hello| //' | tr '\n' ' ')
-grep -q "hello| hello: done" "$hlog" && grep -q "hello| hello: device 0: .* 1234:11e8" "$hlog"
+grep -q "hello| hello: done" "$hlog" && grep -q "hello| hello: device 0: .* 8086:10d3" "$hlog"
 result cli_installed_out_of_tree $? "installed core $prefix/bin/bulkhead-core ran examples/hello (built against the installed libbulkhead): ${said:-nothing; $(tail -3 "$hlog" "$WORK/install.out" | tr '\n' ' ')}"
+
+said=$(grep -E "mydrv\| mydrv: " "$hlog" | sed 's/^mydrv| //' | tr '\n' ' ')
+[ $nd_rc = 0 ] && [ $mk_rc = 0 ] && grep -qE "mydrv\| mydrv: device .* 1234:11e8 .*BAR0 [0-9]+ KiB mapped" "$hlog" &&
+	grep -qE "mydrv\| mydrv: MYDRV_REG0 = 0x[0-9a-f]{4}00ed" "$hlog" && echo "$names" | grep -qw MYDRV_REG0 &&
+	grep -qE "mydrv\| mydrv: stopping \((SIGTERM|core hung up)\)" "$hlog" && grep -qE '"mydrv" \(pid [0-9]+\) ended: exit code 0' "$hlog"
+result cli_new_driver $? "new-driver (installed template): exit $nd_rc, make with pkg-config: exit $mk_rc $(head -c 200 "$WORK/mydrv.out"); it said: ${said:-nothing; $(tail -3 "$hlog" | tr '\n' ' ')}; trace names: $names; $(grep -oE '"mydrv" \(pid [0-9]+\) ended: [^,]*' "$hlog")"
+
+[ $vm_rc = 1 ] && echo "$vm_out" | grep -q 'is a driver VM (kind = vm)'
+result cli_debug_vm $? "exit $vm_rc: $vm_out"

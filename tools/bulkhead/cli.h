@@ -91,5 +91,11 @@ int bh_cmd_crashes(int argc, char **argv);
 /* a crash report's signal, function, file and line (JSON), or NULL; and as one line */
 struct json_object *bh_crash_brief(const char *path);
 void bh_crash_brief_print(const char *name, const char *path, FILE *f);
+/* main.c: a command's usage and help into f; returns rc */
+int bh_cmd_help(const char *name, FILE *f, int rc);
+/* debug.c: gdb on a running component */
+int bh_cmd_debug(int argc, char **argv);
+/* newdriver.c: a driver folder from the template */
+int bh_cmd_new_driver(int argc, char **argv);
 
 #endif

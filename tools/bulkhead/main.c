@@ -76,6 +76,23 @@ static const struct {
     {"inject", "inject PID segv|loop|wild-mmio|bad-desc|bad-dma|oom|fds|abort",
      "Make a component fail from inside (fault campaigns; it must run with\n"
      "env = BULKHEAD_FAULTS=1)."},
+    {"debug", "debug [--gdb PATH] NAME [GDB-ARGS...]",
+     "Attach gdb to a running component from outside its sandbox (its pid as the host sees\n"
+     "it, its program for symbols). While gdb holds it stopped, core's watchdog for it\n"
+     "waits (bulkhead status shows debugging=1); it runs again when gdb detaches or exits,\n"
+     "or if this command dies. GDB-ARGS pass through: bulkhead debug edu -batch -ex bt\n"
+     "prints a backtrace and detaches. gdb: --gdb PATH, else $BULKHEAD_GDB, else gdb in\n"
+     "$PATH. Refuses an unknown component (exit 4), one that is not running and a driver\n"
+     "VM (kind = vm) (exit 1), and says so when gdb is missing (exit 1). Otherwise exits\n"
+     "with gdb's status."},
+    {"new-driver", "new-driver NAME [DIR]",
+     "Make a driver folder DIR (default ./NAME) from the template: NAME.c (takes its granted\n"
+     "device, maps BAR0, declares its register names, logs what it found, heartbeats, and\n"
+     "exits cleanly when core stops it), a Makefile that builds it with pkg-config bulkhead\n"
+     "alone, and NAME.conf, a section to paste into core's config. NAME: a C identifier\n"
+     "(letters, digits, _; not starting with a digit), at most 31 characters. Refuses a\n"
+     "DIR that exists. Templates: $BULKHEAD_TEMPLATES, else the source tree's (when run\n"
+     "from build/), else the installed share/bulkhead/templates."},
 };
 #define NCOMMANDS (int) (sizeof(commands) / sizeof(commands[0]))
 
@@ -96,7 +113,6 @@ static int help(FILE *f, int rc)
 	return rc;
 }
 
-int bh_cmd_help(const char *name, FILE *f, int rc);
 int bh_cmd_help(const char *name, FILE *f, int rc)
 {
 	for (int i = 0; i < NCOMMANDS; i++)
@@ -346,7 +362,8 @@ static void status_table(const struct snapshot *s, const char *name)
 				 strtoul(get(r, "denials"), NULL, 10) +
 				     strtoul(get(r, "refusals"), NULL, 10));
 			const char *row[] = {r->name,
-					     get(r, "state"),
+					     strcmp(get(r, "debugging"), "1") == 0 ? "debugging"
+										: get(r, "state"),
 					     get(r, "pid"),
 					     get(r, "uid"),
 					     get(r, "restarts"),
@@ -859,6 +876,10 @@ int main(int argc, char **argv)
 		return cmd_inject(argc, argv);
 	if (strcmp(cmd, "sysrq") == 0)
 		return cmd_sysrq(argc, argv);
+	if (strcmp(cmd, "debug") == 0)
+		return bh_cmd_debug(argc, argv);
+	if (strcmp(cmd, "new-driver") == 0)
+		return bh_cmd_new_driver(argc, argv);
 	fprintf(stderr, "bulkhead: unknown command '%s'\n\n", cmd);
 	return help(stderr, BH_EXIT_USAGE);
 }
