@@ -15,10 +15,10 @@
  * Latency (a 4 KiB read at queue depth 1): while the driver holds none of
  * a queue's requests, the thread commits what is done and waits for the
  * kernel's next request in one io_uring_enter; while it holds some, the
- * thread looks at the session's acknowledgements for SPIN_POLLS rounds
- * before it arms the stream's wake-up and sleeps, so a fast completion
- * costs the driver no eventfd write and us no wake-up
- * (BULKHEAD_UBLK_SPIN=N sets the rounds). BULKHEAD_UBLK_STATS=1 logs, per
+ * thread looks at the session's acknowledgements for up to SPIN_US
+ * microseconds (by the TSC, bulkhead/spin.h) before it arms the stream's
+ * wake-up and sleeps, so a fast completion costs the driver no eventfd
+ * write and us no wake-up (BULKHEAD_UBLK_SPIN_US=N sets the window). BULKHEAD_UBLK_STATS=1 logs, per
  * queue, where a request's time went.
  *
  * Data moves once. Each tag's buffer is a slot of the Block session's bulk
@@ -70,6 +70,7 @@
 #include "bulkhead/bulkhead.h"
 #include "bulkhead/fault.h"
 #include "bulkhead/proto.h"
+#include "bulkhead/spin.h"
 #include "bulkhead/ublk.h"
 
 #define MAX_TAGS 128
@@ -78,8 +79,10 @@
 #define RECONNECT_MS 60000
 #define BEAT_MS 200
 #define STATS_MS 5000
-/* looks at the ack ring before sleeping while the driver has requests (BULKHEAD_UBLK_SPIN=N) */
-#define SPIN_POLLS 1000
+/* looks at the ack ring before sleeping while the driver has requests (BULKHEAD_UBLK_SPIN_US) */
+#define SPIN_US 50
+/* after a request, looks for the kernel's next before sleeping (BULKHEAD_UBLK_IDLE_SPIN_US) */
+#define IDLE_SPIN_US 0
 #define PROBE_TAG 0xffff0000u
 
 enum tag_state { T_KERNEL, T_DRIVER };
@@ -102,6 +105,7 @@ struct gen {
 struct stats {
 	uint64_t done, driver_ticks; /* requests acked, TSC from request seen to ack seen */
 	uint64_t spun, slept, waited; /* acks found spinning, sleeps on the stream, idle enters */
+	uint64_t spun_idle; /* the kernel's requests found in the idle window */
 	uint64_t last_ns, last_done;
 };
 
@@ -118,7 +122,7 @@ struct queue {
 	struct tag tag[MAX_TAGS];
 	unsigned int aborted;
 	unsigned int with_driver; /* tags in T_DRIVER */
-	uint64_t requests, reissued, reconnects;
+	uint64_t requests, acks, reissued, reconnects;
 	struct stats st;
 	pthread_t thread;
 };
@@ -130,7 +134,8 @@ struct bridge {
 	unsigned int depth, nq, stopped;
 	int dev;
 	bool stats;
-	unsigned int spin; /* SPIN_POLLS, or BULKHEAD_UBLK_SPIN */
+	struct bh_spin spin; /* SPIN_US, or BULKHEAD_UBLK_SPIN_US; .start is unused */
+	struct bh_spin idle_spin; /* IDLE_SPIN_US, or BULKHEAD_UBLK_IDLE_SPIN_US */
 	double tsc_per_us;
 	struct queue q[MAX_QUEUES];
 };
@@ -261,6 +266,7 @@ static int reap_acks(struct queue *q)
 			if (a[i].status)
 				fprintf(stderr, "block-ublk: op %u at block %llu failed: %s\n",
 					a[i].op, (unsigned long long)a[i].arg, strerror(-res));
+			q->acks++;
 			if (q->b->stats) {
 				q->st.done++;
 				q->st.driver_ticks += __rdtsc() - q->tag[t].seen;
@@ -503,11 +509,12 @@ static void stats(struct queue *q)
 		return;
 	printf("block-ublk: stats: queue %u: %llu requests, request -> ack %.1f us (session and "
 	       "driver); per request: %.2f acks found spinning, %.2f sleeps on the stream, %.2f "
-	       "waits for the kernel\n",
+	       "requests found in the idle window, %.2f waits for the kernel\n",
 	       q->id, (unsigned long long)n, (double)st->driver_ticks / n / q->b->tsc_per_us,
-	       (double)st->spun / n, (double)st->slept / n, (double)st->waited / n);
+	       (double)st->spun / n, (double)st->slept / n, (double)st->spun_idle / n,
+	       (double)st->waited / n);
 	st->last_done = st->done;
-	st->driver_ticks = st->spun = st->slept = st->waited = 0;
+	st->driver_ticks = st->spun = st->slept = st->waited = st->spun_idle = 0;
 }
 
 /* idle: is the session or core gone? (a poll that does not wait) */
@@ -528,8 +535,27 @@ static void check_hangups(struct queue *q)
 		reconnect(q);
 }
 
+/*
+ * A polling window: acks while the driver has requests, and the kernel's
+ * requests (ublk hands them over as task work, which interrupts us); true
+ * if it found either
+ */
+static bool poll_window(struct queue *q, const struct bh_spin *w)
+{
+	uint64_t t0 = __rdtsc();
+
+	do {
+		if (io_uring_cq_ready(&q->ring) || (q->with_driver && reap_acks(q) != 0))
+			return true;
+		__builtin_ia32_pause();
+	} while (__rdtsc() - t0 < w->ticks);
+	return false;
+}
+
 static void serve(struct queue *q)
 {
+	uint64_t worked = 0; /* requests + acks when the idle window last ran */
+
 	for (;;) {
 		struct pollfd p[4];
 		int n;
@@ -552,6 +578,15 @@ static void serve(struct queue *q)
 			struct __kernel_timespec ts = { .tv_nsec = BEAT_MS * 1000000ll };
 			struct io_uring_cqe *cqe;
 
+			/* or first the idle window, after work: the request comes as task work */
+			if (q->b->idle_spin.ticks && q->requests + q->acks != worked) {
+				worked = q->requests + q->acks;
+				io_uring_submit(&q->ring);
+				if (poll_window(q, &q->b->idle_spin)) {
+					q->st.spun_idle++;
+					continue;
+				}
+			}
 			q->st.waited++;
 			n = io_uring_submit_and_wait_timeout(&q->ring, &cqe, 1, &ts, NULL);
 			if (n == -ETIME)
@@ -562,14 +597,10 @@ static void serve(struct queue *q)
 		}
 		io_uring_submit(&q->ring);
 		/* the driver has some: a fast ack is cheaper found than signalled */
-		n = 0;
-		for (unsigned int k = 0; !n && k < q->b->spin && !io_uring_cq_ready(&q->ring); k++) {
-			__builtin_ia32_pause();
-			n = reap_acks(q);
-		}
-		q->st.spun += n > 0;
-		if (n || io_uring_cq_ready(&q->ring))
+		if (poll_window(q, &q->b->spin)) {
+			q->st.spun++;
 			continue;
+		}
 		if (!bh_ps_prepare_wait(q->blk->ps))
 			continue;
 		q->st.slept++;
@@ -631,8 +662,9 @@ int main(void)
 		return 1;
 	}
 	b.stats = getenv("BULKHEAD_UBLK_STATS") != NULL;
-	b.spin = getenv("BULKHEAD_UBLK_SPIN") ? (unsigned int)atoi(getenv("BULKHEAD_UBLK_SPIN"))
-					       : SPIN_POLLS;
+	if (bh_spin_init(&b.spin, "BULKHEAD_UBLK_SPIN_US", SPIN_US) ||
+	    bh_spin_init(&b.idle_spin, "BULKHEAD_UBLK_IDLE_SPIN_US", IDLE_SPIN_US))
+		return 1;
 	if (b.stats)
 		b.tsc_per_us = bh_tsc_per_us();
 	for (unsigned int i = 0; i < MAX_QUEUES; i++)
