@@ -81,8 +81,6 @@
 #define STATS_MS 5000
 /* looks at the ack ring before sleeping while the driver has requests (BULKHEAD_UBLK_SPIN_US) */
 #define SPIN_US 50
-/* after a request, looks for the kernel's next before sleeping (BULKHEAD_UBLK_IDLE_SPIN_US) */
-#define IDLE_SPIN_US 0
 #define PROBE_TAG 0xffff0000u
 
 enum tag_state { T_KERNEL, T_DRIVER };
@@ -105,7 +103,6 @@ struct gen {
 struct stats {
 	uint64_t done, driver_ticks; /* requests acked, TSC from request seen to ack seen */
 	uint64_t spun, slept, waited; /* acks found spinning, sleeps on the stream, idle enters */
-	uint64_t spun_idle; /* the kernel's requests found in the idle window */
 	uint64_t last_ns, last_done;
 };
 
@@ -122,7 +119,7 @@ struct queue {
 	struct tag tag[MAX_TAGS];
 	unsigned int aborted;
 	unsigned int with_driver; /* tags in T_DRIVER */
-	uint64_t requests, acks, reissued, reconnects;
+	uint64_t requests, reissued, reconnects;
 	struct stats st;
 	pthread_t thread;
 };
@@ -134,8 +131,7 @@ struct bridge {
 	unsigned int depth, nq, stopped;
 	int dev;
 	bool stats;
-	struct bh_spin spin; /* SPIN_US, or BULKHEAD_UBLK_SPIN_US; .start is unused */
-	struct bh_spin idle_spin; /* IDLE_SPIN_US, or BULKHEAD_UBLK_IDLE_SPIN_US */
+	struct bh_spin spin; /* SPIN_US, or BULKHEAD_UBLK_SPIN_US (each queue copies it) */
 	double tsc_per_us;
 	struct queue q[MAX_QUEUES];
 };
@@ -266,7 +262,6 @@ static int reap_acks(struct queue *q)
 			if (a[i].status)
 				fprintf(stderr, "block-ublk: op %u at block %llu failed: %s\n",
 					a[i].op, (unsigned long long)a[i].arg, strerror(-res));
-			q->acks++;
 			if (q->b->stats) {
 				q->st.done++;
 				q->st.driver_ticks += __rdtsc() - q->tag[t].seen;
@@ -509,12 +504,11 @@ static void stats(struct queue *q)
 		return;
 	printf("block-ublk: stats: queue %u: %llu requests, request -> ack %.1f us (session and "
 	       "driver); per request: %.2f acks found spinning, %.2f sleeps on the stream, %.2f "
-	       "requests found in the idle window, %.2f waits for the kernel\n",
+	       "waits for the kernel\n",
 	       q->id, (unsigned long long)n, (double)st->driver_ticks / n / q->b->tsc_per_us,
-	       (double)st->spun / n, (double)st->slept / n, (double)st->spun_idle / n,
-	       (double)st->waited / n);
+	       (double)st->spun / n, (double)st->slept / n, (double)st->waited / n);
 	st->last_done = st->done;
-	st->driver_ticks = st->spun = st->slept = st->waited = st->spun_idle = 0;
+	st->driver_ticks = st->spun = st->slept = st->waited = 0;
 }
 
 /* idle: is the session or core gone? (a poll that does not wait) */
@@ -536,26 +530,22 @@ static void check_hangups(struct queue *q)
 }
 
 /*
- * A polling window: acks while the driver has requests, and the kernel's
- * requests (ublk hands them over as task work, which interrupts us); true
- * if it found either
+ * The polling window while the driver has requests: its acks, or the
+ * kernel's next requests (ublk hands them over as task work, which
+ * interrupts us); true if it found either
  */
-static bool poll_window(struct queue *q, const struct bh_spin *w)
+static bool poll_window(struct queue *q)
 {
-	uint64_t t0 = __rdtsc();
+	struct bh_spin w = q->b->spin;
 
-	do {
-		if (io_uring_cq_ready(&q->ring) || (q->with_driver && reap_acks(q) != 0))
+	for (bh_spin_begin(&w); bh_spin_more(&w);)
+		if (io_uring_cq_ready(&q->ring) || reap_acks(q) != 0)
 			return true;
-		__builtin_ia32_pause();
-	} while (__rdtsc() - t0 < w->ticks);
 	return false;
 }
 
 static void serve(struct queue *q)
 {
-	uint64_t worked = 0; /* requests + acks when the idle window last ran */
-
 	for (;;) {
 		struct pollfd p[4];
 		int n;
@@ -578,15 +568,6 @@ static void serve(struct queue *q)
 			struct __kernel_timespec ts = { .tv_nsec = BEAT_MS * 1000000ll };
 			struct io_uring_cqe *cqe;
 
-			/* or first the idle window, after work: the request comes as task work */
-			if (q->b->idle_spin.ticks && q->requests + q->acks != worked) {
-				worked = q->requests + q->acks;
-				io_uring_submit(&q->ring);
-				if (poll_window(q, &q->b->idle_spin)) {
-					q->st.spun_idle++;
-					continue;
-				}
-			}
 			q->st.waited++;
 			n = io_uring_submit_and_wait_timeout(&q->ring, &cqe, 1, &ts, NULL);
 			if (n == -ETIME)
@@ -597,7 +578,7 @@ static void serve(struct queue *q)
 		}
 		io_uring_submit(&q->ring);
 		/* the driver has some: a fast ack is cheaper found than signalled */
-		if (poll_window(q, &q->b->spin)) {
+		if (poll_window(q)) {
 			q->st.spun++;
 			continue;
 		}
@@ -662,8 +643,7 @@ int main(void)
 		return 1;
 	}
 	b.stats = getenv("BULKHEAD_UBLK_STATS") != NULL;
-	if (bh_spin_init(&b.spin, "BULKHEAD_UBLK_SPIN_US", SPIN_US) ||
-	    bh_spin_init(&b.idle_spin, "BULKHEAD_UBLK_IDLE_SPIN_US", IDLE_SPIN_US))
+	if (bh_spin_init(&b.spin, "BULKHEAD_UBLK_SPIN_US", SPIN_US))
 		return 1;
 	if (b.stats)
 		b.tsc_per_us = bh_tsc_per_us();
