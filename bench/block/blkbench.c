@@ -25,7 +25,7 @@ static struct bh_spin window;
  * clocksource is the HPET, so each read is a system call and an emulated
  * register read under QEMU's big lock, which the NVMe model needs as well.
  */
-#define SPIN_US 50
+#define SPIN_US 400
 
 /* per-request times by the TSC, for the same reason; the job's length by the clock */
 static double tsc_per_us;

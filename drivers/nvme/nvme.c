@@ -20,8 +20,14 @@
  * request rings for up to that many microseconds (by the TSC, spin.h)
  * before it sleeps on the interrupt and the clients' eventfds. A request
  * or a completion found so costs no wake-up of ours and no eventfd write
- * of the client's; at queue depth 1 both come within the window, since
- * the client submits its next request as soon as it has the last ack.
+ * of the client's. With commands in flight the window always runs (the
+ * device answers within it at queue depth 1). With none, it waits only
+ * for the clients' next requests, which a client that submits as soon as
+ * it has its ack (blkbench) sends within microseconds and one behind the
+ * kernel (block-ublk: fio's wake-up, then ublk's task work) sends after
+ * more than the window: so that one runs only while such windows have
+ * been finding requests (credit), and every PROBE_EVERY-th time to find
+ * out again; spinning for nothing takes a CPU the others need.
  *
  * Recovery: a command that does not complete in IO_TIMEOUT_MS means the
  * controller is stuck; a command the controller refuses as malformed, or
@@ -70,7 +76,9 @@
 #define MAX_CLIENTS 4
 #define ADMIN_TIMEOUT_MS 5000
 #define IO_TIMEOUT_MS 10000 /* QEMU under TCG and load: well under 1 s */
-#define SPIN_US 50 /* the polling window; BULKHEAD_NVME_SPIN_US sets it */
+#define SPIN_US 400 /* the polling window; BULKHEAD_NVME_SPIN_US sets it */
+#define CREDIT_MAX 8 /* idle windows that found a request, remembered */
+#define PROBE_EVERY 32 /* without credit, an idle window this often all the same */
 #define BATCH 32
 #define BEAT_MS 200
 #define STATS_MS 5000
@@ -132,6 +140,8 @@ struct nvme {
 	uint64_t last_beat_ns;
 	uint32_t cc; /* what we wrote to CC */
 	struct bh_spin poll; /* the polling window */
+	int credit; /* recent idle windows' finds (CREDIT_MAX) minus misses */
+	unsigned int idle_passes;
 	/* BULKHEAD_NVME_STATS: where a command's time went, logged every STATS_MS */
 	struct {
 		bool on;
@@ -816,6 +826,12 @@ static bool clients_pending(const struct nvme *n)
 	return false;
 }
 
+/* with nothing in flight: is a window for the clients' next requests worth it? */
+static bool idle_window(struct nvme *n)
+{
+	return n->inflight || n->credit > 0 || ++n->idle_passes % PROBE_EVERY == 0;
+}
+
 /*
  * The loop: take requests, reap completions, and after work poll the CQ and
  * the clients' rings for the polling window before sleeping on the
@@ -860,12 +876,17 @@ static void serve(struct nvme *n)
 		if (n->inflight)
 			check_timeouts(n);
 		/* after work: the polling window (above); an idle pass sleeps at once */
-		if (found || n->requests != requests || n->inflight) {
+		if ((found || n->requests != requests || n->inflight) && idle_window(n)) {
+			bool idle = !n->inflight;
+
 			requests = n->requests;
 			found = false;
 			for (bh_spin_begin(&n->poll); !found && bh_spin_more(&n->poll);)
 				found = (n->inflight && reap(n)) || clients_pending(n);
 			n->st.spun += found;
+			if (idle)
+				n->credit = found ? (n->credit < CREDIT_MAX ? n->credit + 1 : CREDIT_MAX)
+						  : (n->credit > 0 ? n->credit - 2 : 0);
 			if (found)
 				continue;
 			n->st.slept += n->inflight != 0;
