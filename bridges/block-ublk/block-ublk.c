@@ -15,10 +15,10 @@
  * Latency (a 4 KiB read at queue depth 1): while the driver holds none of
  * a queue's requests, the thread commits what is done and waits for the
  * kernel's next request in one io_uring_enter; while it holds some, the
- * thread looks at the session's acknowledgements for SPIN_POLLS rounds
- * before it arms the stream's wake-up and sleeps, so a fast completion
- * costs the driver no eventfd write and us no wake-up
- * (BULKHEAD_UBLK_SPIN=N sets the rounds). BULKHEAD_UBLK_STATS=1 logs, per
+ * thread looks at the session's acknowledgements for up to SPIN_US
+ * microseconds (by the TSC, bulkhead/spin.h) before it arms the stream's
+ * wake-up and sleeps, so a fast completion costs the driver no eventfd
+ * write and us no wake-up (BULKHEAD_UBLK_SPIN_US=N sets the window). BULKHEAD_UBLK_STATS=1 logs, per
  * queue, where a request's time went.
  *
  * Data moves once. Each tag's buffer is a slot of the Block session's bulk
@@ -70,6 +70,7 @@
 #include "bulkhead/bulkhead.h"
 #include "bulkhead/fault.h"
 #include "bulkhead/proto.h"
+#include "bulkhead/spin.h"
 #include "bulkhead/ublk.h"
 
 #define MAX_TAGS 128
@@ -78,8 +79,8 @@
 #define RECONNECT_MS 60000
 #define BEAT_MS 200
 #define STATS_MS 5000
-/* looks at the ack ring before sleeping while the driver has requests (BULKHEAD_UBLK_SPIN=N) */
-#define SPIN_POLLS 1000
+/* looks at the ack ring before sleeping while the driver has requests (BULKHEAD_UBLK_SPIN_US) */
+#define SPIN_US 50
 #define PROBE_TAG 0xffff0000u
 
 enum tag_state { T_KERNEL, T_DRIVER };
@@ -130,7 +131,7 @@ struct bridge {
 	unsigned int depth, nq, stopped;
 	int dev;
 	bool stats;
-	unsigned int spin; /* SPIN_POLLS, or BULKHEAD_UBLK_SPIN */
+	struct bh_spin spin; /* SPIN_US, or BULKHEAD_UBLK_SPIN_US (each queue copies it) */
 	double tsc_per_us;
 	struct queue q[MAX_QUEUES];
 };
@@ -528,6 +529,21 @@ static void check_hangups(struct queue *q)
 		reconnect(q);
 }
 
+/*
+ * The polling window while the driver has requests: its acks, or the
+ * kernel's next requests (ublk hands them over as task work, which
+ * interrupts us); true if it found either
+ */
+static bool poll_window(struct queue *q)
+{
+	struct bh_spin w = q->b->spin;
+
+	for (bh_spin_begin(&w); bh_spin_more(&w);)
+		if (io_uring_cq_ready(&q->ring) || reap_acks(q) != 0)
+			return true;
+	return false;
+}
+
 static void serve(struct queue *q)
 {
 	for (;;) {
@@ -562,14 +578,10 @@ static void serve(struct queue *q)
 		}
 		io_uring_submit(&q->ring);
 		/* the driver has some: a fast ack is cheaper found than signalled */
-		n = 0;
-		for (unsigned int k = 0; !n && k < q->b->spin && !io_uring_cq_ready(&q->ring); k++) {
-			__builtin_ia32_pause();
-			n = reap_acks(q);
-		}
-		q->st.spun += n > 0;
-		if (n || io_uring_cq_ready(&q->ring))
+		if (poll_window(q)) {
+			q->st.spun++;
 			continue;
+		}
 		if (!bh_ps_prepare_wait(q->blk->ps))
 			continue;
 		q->st.slept++;
@@ -631,8 +643,8 @@ int main(void)
 		return 1;
 	}
 	b.stats = getenv("BULKHEAD_UBLK_STATS") != NULL;
-	b.spin = getenv("BULKHEAD_UBLK_SPIN") ? (unsigned int)atoi(getenv("BULKHEAD_UBLK_SPIN"))
-					       : SPIN_POLLS;
+	if (bh_spin_init(&b.spin, "BULKHEAD_UBLK_SPIN_US", SPIN_US))
+		return 1;
 	if (b.stats)
 		b.tsc_per_us = bh_tsc_per_us();
 	for (unsigned int i = 0; i < MAX_QUEUES; i++)

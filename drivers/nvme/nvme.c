@@ -15,6 +15,20 @@
  * pair is enough for a single-threaded driver: the commands of all
  * clients share it, up to IO_SLOTS in flight.
  *
+ * Polling window (BULKHEAD_NVME_SPIN_US, default SPIN_US): after a pass that
+ * did something, the loop looks at the completion queue and the clients'
+ * request rings for up to that many microseconds (by the TSC, spin.h)
+ * before it sleeps on the interrupt and the clients' eventfds. A request
+ * or a completion found so costs no wake-up of ours and no eventfd write
+ * of the client's. With commands in flight the window always runs (the
+ * device answers within it at queue depth 1). With none, it waits only
+ * for the clients' next requests, which a client that submits as soon as
+ * it has its ack (blkbench) sends within microseconds and one behind the
+ * kernel (block-ublk: fio's wake-up, then ublk's task work) sends after
+ * more than the window: so that one runs only while such windows have
+ * been finding requests (credit), and every PROBE_EVERY-th time to find
+ * out again; spinning for nothing takes a CPU the others need.
+ *
  * Recovery: a command that does not complete in IO_TIMEOUT_MS means the
  * controller is stuck; a command the controller refuses as malformed, or
  * whose data it could not move, means our queues or mappings are broken.
@@ -47,6 +61,7 @@
 #include "bulkhead/fault.h"
 #include "bulkhead/service.h"
 #include "bulkhead/session.h"
+#include "bulkhead/spin.h"
 #include "regs.h"
 
 #define NVME_VENDOR 0x1b36
@@ -61,7 +76,9 @@
 #define MAX_CLIENTS 4
 #define ADMIN_TIMEOUT_MS 5000
 #define IO_TIMEOUT_MS 10000 /* QEMU under TCG and load: well under 1 s */
-#define SPIN_POLLS 1000 /* under load, look at the CQ this often before sleeping */
+#define SPIN_US 400 /* the polling window; BULKHEAD_NVME_SPIN_US sets it */
+#define CREDIT_MAX 8 /* idle windows that found a request, remembered */
+#define PROBE_EVERY 32 /* without credit, an idle window this often all the same */
 #define BATCH 32
 #define BEAT_MS 200
 #define STATS_MS 5000
@@ -122,6 +139,9 @@ struct nvme {
 	uint64_t last_check_ns;
 	uint64_t last_beat_ns;
 	uint32_t cc; /* what we wrote to CC */
+	struct bh_spin poll; /* the polling window */
+	int credit; /* recent idle windows' finds (CREDIT_MAX) minus misses */
+	unsigned int idle_passes;
 	/* BULKHEAD_NVME_STATS: where a command's time went, logged every STATS_MS */
 	struct {
 		bool on;
@@ -739,8 +759,8 @@ static void stats(struct nvme *n)
 	n->st.last_ns = now;
 	if (n->st.done)
 		printf("nvme: stats: %llu commands, doorbell -> completion seen %.1f us (the device "
-		       "and its interrupt); per command: %.2f completions found spinning, %.2f "
-		       "spins that ran out with commands in flight\n",
+		       "and its interrupt); per command: %.2f completions or requests found in "
+		       "the polling window, %.2f windows that ran out with commands in flight\n",
 		       (unsigned long long)n->st.done,
 		       (double)n->st.device_ticks / n->st.done / n->st.tsc_per_us,
 		       (double)n->st.spun / n->st.done, (double)n->st.slept / n->st.done);
@@ -797,12 +817,30 @@ static void accept_clients(struct nvme *n)
 		printf("nvme: channel: %s\n", strerror(-rc));
 }
 
+/* a request waits on some client's ring */
+static bool clients_pending(const struct nvme *n)
+{
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (n->client[i].open && !n->client[i].closing && bh_ps_pending(n->client[i].ps))
+			return true;
+	return false;
+}
+
+/* with nothing in flight: is a window for the clients' next requests worth it? */
+static bool idle_window(struct nvme *n)
+{
+	return n->inflight || n->credit > 0 || ++n->idle_passes % PROBE_EVERY == 0;
+}
+
 /*
- * The loop: take requests, reap completions, and under load poll the CQ a
- * little before sleeping on the interrupt and the clients' eventfds.
+ * The loop: take requests, reap completions, and after work poll the CQ and
+ * the clients' rings for the polling window before sleeping on the
+ * interrupt and the clients' eventfds.
  */
 static void serve(struct nvme *n)
 {
+	uint64_t requests = n->requests;
+	bool found = false; /* the last polling window found work */
 	struct bh_pollset w;
 
 	for (;;) {
@@ -835,15 +873,23 @@ static void serve(struct nvme *n)
 		}
 		if (stopping)
 			break;
-		if (n->inflight) {
-			/* by count: a clock read here would cost more than the wait */
-			for (unsigned int k = 0; !(busy = reap(n)) && k < SPIN_POLLS; k++)
-				__builtin_ia32_pause();
+		if (n->inflight)
 			check_timeouts(n);
-			n->st.spun += busy;
-			if (busy)
+		/* after work: the polling window (above); an idle pass sleeps at once */
+		if ((found || n->requests != requests || n->inflight) && idle_window(n)) {
+			bool idle = !n->inflight;
+
+			requests = n->requests;
+			found = false;
+			for (bh_spin_begin(&n->poll); !found && bh_spin_more(&n->poll);)
+				found = (n->inflight && reap(n)) || clients_pending(n);
+			n->st.spun += found;
+			if (idle)
+				n->credit = found ? (n->credit < CREDIT_MAX ? n->credit + 1 : CREDIT_MAX)
+						  : (n->credit > 0 ? n->credit - 2 : 0);
+			if (found)
 				continue;
-			n->st.slept++;
+			n->st.slept += n->inflight != 0;
 		}
 		/* tell each client to signal us, and re-check before sleeping */
 		for (int i = 0; i < MAX_CLIENTS; i++)
@@ -940,10 +986,12 @@ int main(void)
 		fprintf(stderr, "nvme: %s\n", bh_error(&n.core));
 		return 1;
 	}
+	if (bh_spin_init(&n.poll, "BULKHEAD_NVME_SPIN_US", SPIN_US))
+		return 1;
 	n.st.on = getenv("BULKHEAD_NVME_STATS") != NULL;
 	if (n.st.on)
 		n.st.tsc_per_us = bh_tsc_per_us();
-	printf("nvme: ready: serving '%s'\n", BH_BLOCK_SERVICE);
+	printf("nvme: ready: serving '%s'; polling window %u us\n", BH_BLOCK_SERVICE, n.poll.us);
 	serve(&n);
 	stop(&n);
 	return 0;
