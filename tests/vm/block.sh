@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# vm: --devices nvme:rp --mem 1024
+# vm: --devices nvme:rp --mem 1024 --timeout 900
 # The storage path on the test machine: bulkhead's NVMe driver serves a Block
 # session, the block-nbd bridge turns it into /dev/nbd0, and Linux formats,
 # mounts, fills and checks it; then the driver is killed mid-write and
