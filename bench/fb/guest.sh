@@ -17,11 +17,7 @@ set -u
 
 N=${BENCH_FRAMES:-200}
 SECS=${BENCH_SECONDS:-10}
-devs=()
-for d in /sys/bus/pci/devices/*; do
-	read -r v <"$d/vendor" && read -r i <"$d/device" || continue
-	[ "$v:$i" = 0x1234:0x1111 ] && devs+=("${d##*/}")
-done
+mapfile -t devs < <(pci_devs 0x1234:0x1111)
 if [ ${#devs[@]} -lt 2 ]; then
 	echo "bench: error: two bochs-display devices wanted, ${#devs[@]} found"
 	exit 1

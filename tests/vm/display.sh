@@ -20,15 +20,8 @@ set -u
 
 # the device: bochs-display, or VGA, which is the boot display and so is
 # named by address to be taken from the host
-addr= kind=bochs-display
-for d in /sys/bus/pci/devices/*; do
-	read -r v <"$d/vendor" && read -r i <"$d/device" || continue
-	[ "$v:$i" = 0x1234:0x1111 ] || continue
-	addr=${d##*/}
-	read -r class <"$d/class"
-	[ "$class" = 0x030000 ] && kind=VGA
-	break
-done
+addr=$(first_dev 0x1234:0x1111) kind=bochs-display
+[ -n "$addr" ] && [ "$addr" = "$(first_dev 0x1234:0x1111:0x030000)" ] && kind=VGA
 device="1234:1111"
 [ $kind = VGA ] && device="$addr take-from-host"
 OUT=${BULKHEAD_OUT:-$WORK}

@@ -15,107 +15,55 @@ rows=$WORK/faults.rows
 
 # e1000e: the first 82574L goes to bulkhead (bh0 via nic-tap), the second
 # to the kernel in namespace "peer", the far end of the probe
-nics=$(for d in /sys/bus/pci/devices/*; do
-	[ "$(cat "$d/vendor")" = 0x8086 ] && [ "$(cat "$d/device")" = 0x10d3 ] && basename "$d"
-done 2>/dev/null)
+nics=$(pci_devs 0x8086:0x10d3)
 nic_ours=$(echo "$nics" | sed -n 1p)
 nic_peer=$(echo "$nics" | sed -n 2p)
 # nvme: the first QEMU NVMe controller goes to bulkhead, served to Linux as
 # /dev/nbd0 by block-nbd. Watchdogs of 5 and 10 s: core answers no heartbeat while
 # it bus-resets a device (2-5 s under TCG) and then counts that stall against all
-nvme_dev=$(for d in /sys/bus/pci/devices/*; do
-	[ "$(cat "$d/vendor")" = 0x1b36 ] && [ "$(cat "$d/device")" = 0x0010 ] && basename "$d"
-done 2>/dev/null | head -1)
-# the first PCI device VENDOR DEVICE [CLASS] (as sysfs spells them), or nothing
-first_dev() {
-	for d in /sys/bus/pci/devices/*; do
-		[ "$(cat "$d/vendor")" = "$1" ] && [ "$(cat "$d/device")" = "$2" ] &&
-			[ "$(cat "$d/class")" = "${3:-$(cat "$d/class")}" ] && basename "$d"
-	done 2>/dev/null | head -1
-}
+nvme_dev=$(first_dev 0x1b36:0x0010)
 # serial: pci-serial, whose far end (tools/vm/run pci-serial:echo) sends every
 # byte back, as a pty through term-pty; xhci: the CCID reader with a card,
 # used by the ccid driver and a client exchanging APDUs; bochs: the display,
 # with a client that owns the screen and fb-png watching it; vesa: QEMU's
 # VGA (the same 1234:1111, of the VGA class) through its own video BIOS, with
 # its own owner and fb-png
-serial_dev=$(first_dev 0x1b36 0x0002)
-xhci_dev=$(first_dev 0x1b36 0x000d)
-bochs_dev=$(first_dev 0x1234 0x1111 0x038000)
-vesa_dev=$(first_dev 0x1234 0x1111 0x030000)
+serial_dev=$(first_dev 0x1b36:0x0002)
+xhci_dev=$(first_dev 0x1b36:0x000d)
+bochs_dev=$(first_dev 0x1234:0x1111:0x038000)
+vesa_dev=$(first_dev 0x1234:0x1111:0x030000)
 
-cat >"$conf" <<CONF
-[core]
-backend = vfio
-
-[component "edu"]
-exec = $BUILD/drivers/edu/bulkhead-edu
-device = 1234:11e8
-env = BULKHEAD_FAULTS=1
-restart = always
-backoff_ms = 50
-backoff_max_ms = 400
-max_restarts = 100000
-watchdog_ms = 3000
-
-[component "pit"]
-exec = $BUILD/drivers/pit/bulkhead-pit
-args = 4
-ioport = 0x40-0x43
-restart = never
-CONF
+# fire WATCHDOG_MS: what every driver under fire gets (in FIRE): its fault
+# hooks on, restarted at once and as often as the campaign needs
+fire() {
+	FIRE=("env = BULKHEAD_FAULTS=1" "restart = always" "backoff_ms = 20" "backoff_max_ms = 200"
+		"max_restarts = 100000" "watchdog_ms = $1")
+}
+{
+	printf '[core]\nbackend = vfio\n'
+	conf_component edu "exec = $BUILD/drivers/edu/bulkhead-edu" "device = 1234:11e8" \
+		"env = BULKHEAD_FAULTS=1" "restart = always" "backoff_ms = 50" "backoff_max_ms = 400" \
+		"max_restarts = 100000" "watchdog_ms = 3000"
+	conf_component pit "exec = $BUILD/drivers/pit/bulkhead-pit" "args = 4" \
+		"ioport = 0x40-0x43" "restart = never"
+} >"$conf"
 if [ -n "$nic_peer" ]; then
-	cat >>"$conf" <<CONF
-
-[component "e1000e"]
-exec = $BUILD/drivers/e1000e/bulkhead-e1000e
-device = $nic_ours
-provides = nic
-dma = 16M
-env = BULKHEAD_FAULTS=1
-restart = always
-backoff_ms = 20
-backoff_max_ms = 200
-max_restarts = 100000
-watchdog_ms = 1000
-
-[component "nic-tap"]
-exec = $BUILD/bridges/nic-tap/bulkhead-nic-tap
-session = nic e1000e
-tap = bh0
-restart = on-failure
-watchdog_ms = 3000
-CONF
+	fire 1000
+	conf_e1000e "$nic_ours" "${FIRE[@]}" >>"$conf"
+	conf_nic_tap "restart = on-failure" "watchdog_ms = 3000" >>"$conf"
 fi
 if [ -n "$nvme_dev" ]; then
-	cat >>"$conf" <<CONF
-
-[component "nvme"]
-exec = $BUILD/drivers/nvme/bulkhead-nvme
-device = $nvme_dev
-provides = block
-dma = 96M
-env = BULKHEAD_FAULTS=1
-restart = always
-backoff_ms = 20
-backoff_max_ms = 200
-max_restarts = 100000
-watchdog_ms = 5000
-
-[component "block-nbd"]
-exec = $BUILD/bridges/block-nbd/bulkhead-block-nbd
-session = block nvme
-nbd = 0
-restart = on-failure
-watchdog_ms = 10000
-CONF
+	fire 5000
+	conf_component nvme "exec = $BUILD/drivers/nvme/bulkhead-nvme" "device = $nvme_dev" \
+		"provides = block" "dma = 96M" "${FIRE[@]}" >>"$conf"
+	conf_component block-nbd "exec = $BUILD/bridges/block-nbd/bulkhead-block-nbd" \
+		"session = block nvme" "nbd = 0" "restart = on-failure" "watchdog_ms = 10000" >>"$conf"
 fi
 
 if [ -n "$serial_dev" ]; then
+	fire 3000
 	conf_component serial "exec = $BUILD/drivers/serial16550/bulkhead-serial16550" \
-		"device = $serial_dev" "provides = terminal" "env = BULKHEAD_FAULTS=1" \
-		"restart = always" "backoff_ms = 20" "backoff_max_ms = 200" "max_restarts = 100000" \
-		"watchdog_ms = 3000" >>"$conf"
+		"device = $serial_dev" "provides = terminal" "${FIRE[@]}" >>"$conf"
 	conf_component pty "exec = $BUILD/bridges/term-pty/bulkhead-term-pty" \
 		"session = terminal serial" "pty = ser0" "restart = on-failure" >>"$conf"
 fi
@@ -128,14 +76,14 @@ if [ -n "$xhci_dev" ]; then
 		"session = smartcard ccid" "restart = always" "backoff_ms = 200" >>"$conf"
 fi
 if [ -n "$bochs_dev" ]; then
-	conf_bochs "$bochs_dev" "env = BULKHEAD_FAULTS=1" "restart = always" "backoff_ms = 20" \
-		"backoff_max_ms = 200" "max_restarts = 100000" "watchdog_ms = 5000" >>"$conf"
+	fire 5000
+	conf_bochs "$bochs_dev" "${FIRE[@]}" >>"$conf"
 	conf_fb_pattern pattern bochs >>"$conf"
 	conf_fb_png png bochs "$WORK/faults-screen.png" >>"$conf"
 fi
 if [ -n "$vesa_dev" ]; then
-	conf_vesa "$vesa_dev" "env = BULKHEAD_FAULTS=1" "restart = always" "backoff_ms = 20" \
-		"backoff_max_ms = 200" "max_restarts = 100000" "watchdog_ms = 10000" >>"$conf"
+	fire 10000
+	conf_vesa "$vesa_dev" "${FIRE[@]}" >>"$conf"
 	conf_fb_pattern vpattern vesa >>"$conf"
 	conf_fb_png vpng vesa "$WORK/faults-vesa.png" >>"$conf"
 fi

@@ -81,6 +81,23 @@ conf_xhci() { # [LINE...] (XHCI_DEVICE: which controller, default any qemu-xhci)
 		"provides = usb" "dma = 4M" "backoff_ms = 200" "watchdog_ms = 5000" "$@"
 }
 
+# pci_devs VENDOR:DEVICE[:CLASS]: the addresses of the PCI devices of that id,
+# as sysfs spells them (0x1b36:0x0002, 0x1234:0x1111:0x030000), in PCI order;
+# first_dev: the first of them, or nothing
+pci_devs() {
+	local d v i c
+	for d in /sys/bus/pci/devices/*; do
+		read -r v <"$d/vendor" && read -r i <"$d/device" && read -r c <"$d/class" || continue
+		[[ $v:$i:$c == "$1" || $v:$i == "$1" ]] && echo "${d##*/}"
+	done
+	return 0
+}
+first_dev() {
+	local all
+	all=$(pci_devs "$1")
+	echo "${all%%$'\n'*}"
+}
+
 # A component's lines from a log, loaded once and searched in bash: under TCG
 # every process spawned costs a noticeable share of a second.
 # load_lines LOG PREFIX: the lines that start with PREFIX (a sed regex), without it
@@ -104,12 +121,10 @@ cnt() {
 # port: monitor_open finds it and keeps it open as $monfd, its output in
 # $WORK/monitor.out
 monitor_open() {
-	local d v i t
+	local d t
 	mon=
-	for d in /sys/bus/pci/devices/*; do
-		read -r v <"$d/vendor" && read -r i <"$d/device" || continue
-		[ "$v:$i" = 0x1b36:0x0002 ] || continue
-		for t in "$d"/tty/tty*; do [ -e "$t" ] && mon=/dev/${t##*/}; done
+	for d in $(pci_devs 0x1b36:0x0002); do
+		for t in /sys/bus/pci/devices/"$d"/tty/tty*; do [ -e "$t" ] && mon=/dev/${t##*/}; done
 	done
 	[ -n "$mon" ] || return 1
 	stty -F "$mon" raw -echo -crtscts clocal
@@ -369,14 +384,7 @@ conf_usbip() {
 		"watchdog_ms = 8000" "${@:3}"
 }
 # usb_controllers: the PCI addresses of the qemu-xhci controllers, in PCI order
-usb_controllers() {
-	local d v i
-	for d in /sys/bus/pci/devices/*; do
-		read -r v <"$d/vendor" && read -r i <"$d/device" || continue
-		[ "$v:$i" = 0x1b36:0x000d ] && echo "${d##*/}"
-	done
-	return 0
-}
+usb_controllers() { pci_devs 0x1b36:0x000d; }
 # usb_device_dir VENDOR:PRODUCT WHERE: the sysfs folder of the USB device with
 # that id whose path has WHERE in it (vhci_hcd, or a controller's PCI address)
 usb_device_dir() {

@@ -16,9 +16,7 @@ log=$WORK/serial-test.log
 pty=/run/bulkhead/pty/ser0
 MiB=1048576
 
-ours=$(for d in /sys/bus/pci/devices/*; do
-	[ "$(cat "$d/vendor")" = 0x1b36 ] && [ "$(cat "$d/device")" = 0x0002 ] && basename "$d"
-done 2>/dev/null | head -1)
+ours=$(first_dev 0x1b36:0x0002)
 echolog=${BULKHEAD_OUT:-/nonexistent}/pci-serial0.echo
 [ -n "$ours" ] && [ -f "$echolog" ]
 result serial_port $? "ours $ours; the host's end logs to $echolog" || exit 1

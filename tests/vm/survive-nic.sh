@@ -13,30 +13,12 @@ conf=$WORK/survive-nic.conf
 log=$WORK/survive-nic.log
 T=20
 KILLS=5
-cat >"$conf" <<CONF
-[core]
-backend = vfio
-control = /run/bulkhead/core.sock
-
-[component "e1000e"]
-exec = $BUILD/drivers/e1000e/bulkhead-e1000e
-device = $ours
-provides = nic
-dma = 16M
-restart = always
-backoff_ms = 20
-backoff_max_ms = 100
-max_restarts = 1000
-watchdog_ms = 2000
-
-[component "nic-tap"]
-exec = $BUILD/bridges/nic-tap/bulkhead-nic-tap
-session = nic e1000e
-tap = bh0
-restart = always
-backoff_ms = 20
-watchdog_ms = 2000
-CONF
+{
+	conf_core
+	conf_e1000e "$ours" "restart = always" "backoff_ms = 20" "backoff_max_ms = 100" \
+		"max_restarts = 1000" "watchdog_ms = 2000"
+	conf_nic_tap "restart = always" "backoff_ms = 20" "watchdog_ms = 2000"
+} >"$conf"
 
 modprobe tun
 start_core "$conf" "$log" || { result survive_nic_start 1 "core did not start"; exit 1; }

@@ -18,11 +18,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/display-lib.sh"
 
-addr=
-for d in /sys/bus/pci/devices/*; do
-	read -r v <"$d/vendor" && read -r i <"$d/device" && read -r class <"$d/class" || continue
-	[ "$v:$i:$class" = 0x1234:0x1111:0x030000 ] && addr=${d##*/} && break
-done
+addr=$(first_dev 0x1234:0x1111:0x030000)
 OUT=${BULKHEAD_OUT:-$WORK}
 conf=$WORK/vesa-test.conf
 log=$WORK/vesa-test.log
