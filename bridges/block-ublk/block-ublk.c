@@ -14,11 +14,15 @@
  *
  * Latency (a 4 KiB read at queue depth 1): while the driver holds none of
  * a queue's requests, the thread commits what is done and waits for the
- * kernel's next request in one io_uring_enter; while it holds some, the
- * thread looks at the session's acknowledgements for up to SPIN_US
- * microseconds (by the TSC, bulkhead/spin.h) before it arms the stream's
- * wake-up and sleeps, so a fast completion costs the driver no eventfd
- * write and us no wake-up (BULKHEAD_UBLK_SPIN_US=N sets the window). BULKHEAD_UBLK_STATS=1 logs, per
+ * kernel's next request in one io_uring_enter; while it holds one (up to
+ * SPIN_DEPTH), the thread looks at the session's acknowledgements for up
+ * to SPIN_US microseconds (by the TSC, bulkhead/spin.h) before it arms the
+ * stream's wake-up and sleeps, so a fast completion costs the driver no
+ * eventfd write and us no wake-up (BULKHEAD_UBLK_SPIN_US=N sets the
+ * window, BULKHEAD_UBLK_SPIN_DEPTH=N the depth); with more in flight acks
+ * come anyway, and a spinning vCPU takes what the kernel needs. The
+ * kernel's requests come as deferred task work (DEFER_TASKRUN, above
+ * TASKRUN), run in one batch when we ask. BULKHEAD_UBLK_STATS=1 logs, per
  * queue, where a request's time went.
  *
  * Data moves once. Each tag's buffer is a slot of the Block session's bulk
