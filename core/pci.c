@@ -156,6 +156,12 @@ static int write_file(const char *path, const char *s)
 	return 0;
 }
 
+/* a short string into a sysfs attribute (ublk.c: a disk's scheduler): 0 or -errno */
+int bh_sysfs_write(const char *path, const char *s)
+{
+	return write_file(path, s);
+}
+
 /* is "dev" (maj:min) mounted or used as swap? */
 static bool block_in_use(const struct bh_host *h, const char *devno, const char *name,
 			 char *why, size_t why_len)

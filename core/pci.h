@@ -58,5 +58,6 @@ int bh_pci_unbind(const struct bh_host *h, const char *address, char *err, size_
 
 /* load a kernel module by running modprobe; 0 or -1 */
 int bh_modprobe(const char *module);
+int bh_sysfs_write(const char *path, const char *s);
 
 #endif
