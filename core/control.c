@@ -108,7 +108,8 @@ int bh_control_open(struct bh_core_state *core, char *err, size_t err_len)
 
 static bool is_admin(const char *cmd)
 {
-	static const char *const verbs[] = { "start ", "stop ", "restart ", "reload", "sysrq " };
+	static const char *const verbs[] = { "start ", "stop ", "restart ", "reload", "sysrq ",
+					       "probe-dma " };
 
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (strncmp(cmd, verbs[i], strlen(verbs[i])) == 0)
@@ -160,7 +161,7 @@ void bh_control_accept(struct bh_core_state *core)
 		len = (size_t)snprintf(out, sizeof(out),
 				       "error usage: unknown command '%s'; try status, logs [NAME] "
 				       "[follow], start|stop|restart NAME, reload, trace NAME [on|off], "
-				       "crashes, sysrq VM KEY\n",
+				       "crashes, sysrq VM KEY, probe-dma VM ADDR\n",
 				       cmd);
 	}
 	(void)!write(fd, out, len);

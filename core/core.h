@@ -276,6 +276,9 @@ void bh_vm_reacquire(struct bh_core_state *core, struct bh_component *c);
 /* root's "sysrq VM KEY": the agent writes KEY to the guest's /proc/sysrq-trigger */
 size_t bh_vm_sysrq(struct bh_core_state *core, struct bh_component *c, const char *key, char *out,
 		   size_t len);
+/* root's "probe-dma VM ADDR": the agent aims its NIC's DMA at ADDR, outside the guest */
+size_t bh_vm_probe_dma(struct bh_core_state *core, struct bh_component *c, const char *addr,
+		       char *out, size_t len);
 /* its line for "bulkhead status", or nothing for other components */
 size_t bh_vm_describe(const struct bh_component *c, char *buf, size_t len);
 

@@ -200,12 +200,34 @@ static bool may_sleep(void)
 	return idle;
 }
 
+/* the AF_PACKET socket on ifname the frames go through (anew when the interface is) */
+static int packet_socket(const char *ifname)
+{
+	int one = 1, rcvbuf = 4 << 20;
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
+
+	if (c.sock >= 0)
+		close(c.sock);
+	sll.sll_ifindex = (int)if_nametoindex(ifname);
+	c.sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	if (c.sock < 0 || bind(c.sock, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
+		printf("bulkhead-agent: nic channel: AF_PACKET on %s: %s\n", ifname,
+		       strerror(errno));
+		return -1;
+	}
+	/* what the guest's own stack sends is not the host's business */
+	setsockopt(c.sock, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one));
+	setsockopt(c.sock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
+	setsockopt(c.sock, SOL_SOCKET, SO_SNDBUFFORCE, &rcvbuf, sizeof(rcvbuf));
+	quiet_interface(ifname);
+	return 0;
+}
+
 int channel_open(const char *ifname)
 {
 	char path[300];
 	struct stat st;
-	int fd, one = 1, rcvbuf = 4 << 20;
-	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
+	int fd;
 
 	if (!find_ivshmem())
 		return 0;
@@ -228,20 +250,18 @@ int channel_open(const char *ifname)
 		return -1;
 	}
 	c.page = bh_vmnic_guest_page(c.mem);
-	sll.sll_ifindex = (int)if_nametoindex(ifname);
-	c.sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
-	if (c.sock < 0 || bind(c.sock, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
-		printf("bulkhead-agent: nic channel: AF_PACKET on %s: %s\n", ifname,
-		       strerror(errno));
+	if (packet_socket(ifname) < 0)
 		return -1;
-	}
-	/* what the guest's own stack sends is not the host's business */
-	setsockopt(c.sock, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one));
-	setsockopt(c.sock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
-	setsockopt(c.sock, SOL_SOCKET, SO_SNDBUFFORCE, &rcvbuf, sizeof(rcvbuf));
-	quiet_interface(ifname);
 	doorbell_open();
 	return 1;
+}
+
+int channel_rebind(const char *ifname)
+{
+	if (!c.mem)
+		return 0;
+	snprintf(c.ifname, sizeof(c.ifname), "%s", ifname);
+	return packet_socket(ifname);
 }
 
 /* the guest page: who we are, and the link (once a second) */

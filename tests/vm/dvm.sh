@@ -114,6 +114,21 @@ ns=$?
 	[ "$rootls" = "bin dev lib lib64 sys usr vm " ]
 result dvm_qemu_sandbox $? "uid $quid, NoNewPrivs $nnp, Seccomp $sec, own net+pid ns $([ $ns = 0 ] && echo yes || echo no), root: $rootls; /dev: $devls"
 
+# QEMU cannot open beyond its grants: every fd it holds is one of them, and
+# a process as its uid in its mount namespace and root finds nothing else
+# (no /etc, no /proc, no other device's group) and cannot write or mknod
+qgid=$(awk '/^Gid:/ { print $2 }' "$st")
+group=$(basename "$(readlink "/sys/bus/pci/devices/$ours/iommu_group")")
+other=$(basename "$(readlink "/sys/bus/pci/devices/$theirs/iommu_group")")
+fds=$(for f in /proc/"$qpid"/fd/*; do readlink "$f"; done | sed -E 's/:\[[0-9]+\]$//; s#^/memfd:.*#memfd#' | sort | uniq -c | awk '{ printf "%s%s ", $2, ($1 > 1 ? "x" $1 : "") }')
+stray=$(for f in /proc/"$qpid"/fd/*; do readlink "$f"; done |
+	grep -vE "^(/dev/kvm|/dev/null|/dev/vfio/vfio|/dev/vfio/$group|/vm/kernel|/vm/initramfs|/usr/.*|/memfd:.*|socket:.*|pipe:.*|anon_inode:.*)( \(deleted\))?$" | tr '\n' ' ')
+inside() { nsenter -t "$qpid" -m -r -w -S "$quid" -G "$qgid" -- /bin/sh -c "$1" 2>&1 | tr '\n' ' '; }
+tries=$(inside "cat /etc/shadow; ls /proc; : >/dev/vfio/$other; : >/usr/x; mknod /dev/mem c 1 1; : </dev/kvm && echo kvm-ok")
+[ -z "$stray" ] && [ -n "$fds" ] && echo "$tries" | grep -q "kvm-ok" &&
+	[ "$(echo "$tries" | grep -oE "(No such file or directory|Read-only file system|Operation not permitted|Permission denied)" | wc -l)" -ge 5 ]
+result dvm_qemu_no_other_files $? "fds: ${fds}${stray:+; NOT granted: $stray}; as uid $quid in its root: $tries"
+
 # ping from the peer to the guest's Linux, which owns our NIC
 ping_vm() { ip netns exec peer busybox ping -c "$1" -W 3 10.0.0.3 2>&1; }
 ping_vm 2 >/dev/null # ARP
@@ -163,14 +178,48 @@ idle="vm-nic $(((v1 - v0) * 100 / 500))% of a CPU, QEMU (the guest: its kernel, 
 [ -n "$v1" ] && [ -n "$q1" ]
 result dvm_nic_idle_cost $? "idle for 5 s: $idle"
 
-# the others' pids, which a VM's restart must not change
-others() { for n in vm-nic nic-tap; do printf '%s=%s ' "$n" "$(field "$n" pid)"; done; }
-others0=$(others)
-# bh0 carries ping again after a VM restart (the VM's boot is waited for)
+# bh0 carries ping again again after a VM restart or the probe (the VM's boot is waited for)
 bh0_again() {
 	for _ in $(seq 30); do ping_bh0 1 | grep -q " 0% packet loss" && break; sleep 1; done
 	busybox ping -c 5 -i 0.2 -W 5 10.0.0.2 2>&1
 }
+
+# The VM cannot reach memory it was not given: its agent takes the e1000e
+# from Linux's driver and points its transmit ring at a guest-physical
+# address outside the guest's RAM, which is this machine's canary page (the
+# guest's addresses are the IOMMU's device addresses). The IOMMU must refuse
+# the fetch (the kernel's DMAR fault naming the device, core's report), the
+# canary stay as written (unblocked, the device would write back into it),
+# and the guest serve again once e1000e has the device back
+"$BUILD/tests/dma-canary" 10000000 b0000000 >"$WORK/canary.out" 2>&1 &
+cpid=$!
+wait_for "$WORK/canary.out" "canary at 0x" 20
+caddr=$(grep -oE "canary at 0x[0-9a-f]+" "$WORK/canary.out" | head -1 | cut -d' ' -f3)
+qpid=$(field dvm pid)
+faults0=$(field dvm iommu_faults)
+probe=$("$CLI" probe-dma dvm "${caddr:-0}" 2>&1)
+wait_for "$log" "dvm guest\| bulkhead-agent: probe-dma: .*serving again" 90
+wait_for "$log" "IOMMU blocked a DMA by $ours \(\"dvm\"\) to device address ${caddr:-none}" 30
+kill -TERM "$cpid"
+wait "$cpid"
+crc=$?
+aimed=$(grep -E "dvm guest\| bulkhead-agent: probe-dma: .* tail rung" "$log" | tail -1 | sed 's/^.*probe-dma: //')
+again=$(grep -E "dvm guest\| bulkhead-agent: probe-dma: .*serving again" "$log" | tail -1 | sed 's/^.*probe-dma: //')
+blocked=$(grep -E "IOMMU blocked a DMA by $ours \(\"dvm\"\)" "$log" | tail -1 | sed 's/^.*] //')
+dmar=$(dmesg | grep -E "DMAR: .*Request device \[00:02.0\] .*fault addr ${caddr:-none}" | tail -1 | sed 's/^\[[ 0-9.]*\] //')
+[ -n "$caddr" ] && echo "$aimed" | grep -q "head 0 -> 1$" && [ -n "$blocked" ] && [ -n "$dmar" ] &&
+	[ "$(field dvm iommu_faults)" -gt "${faults0:-0}" ] && [ $crc = 0 ]
+result dvm_dma_outside_blocked $? "$probe; guest: $aimed; kernel: $dmar; core: $blocked; $(tail -1 "$WORK/canary.out")"
+out=$(bh0_again)
+ping_vm 2 >/dev/null
+vout=$(ping_vm 5)
+[ "$(field dvm pid)" = "$qpid" ] && echo "$again" | grep -q " serving again" &&
+	echo "$out" | grep -qE " [45] packets received" && echo "$vout" | grep -qE " [45] packets received"
+result dvm_dma_probe_recovered $? "the same QEMU (pid $qpid -> $(field dvm pid)); guest: $again; bh0 -> peer: $(echo "$out" | grep -E "packet loss"); peer -> guest: $(echo "$vout" | grep -E "packet loss")"
+
+# the others' pids, which a VM's restart must not change
+others() { for n in vm-nic nic-tap; do printf '%s=%s ' "$n" "$(field "$n" pid)"; done; }
+others0=$(others)
 
 # QEMU killed from outside: core takes the group back, resets the NIC and
 # starts the VM again; the peer reaches the guest again
