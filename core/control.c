@@ -61,9 +61,11 @@ static size_t status(struct bh_core_state *core, char *buf, size_t len)
 	for (int i = 0; i < BH_MAX_SESSIONS; i++) {
 		const struct bh_session_rec *r = &core->session[i];
 		if (r->id)
-			OUT("session %u service=%s server=%s client=%s\n", r->id,
-			    core->comp[r->server].cfg->provides[r->service], core->comp[r->server].cfg->name,
-			    r->client >= 0 ? core->comp[r->client].cfg->name : "-");
+			OUT("session %u service=%s server=%s client=%s reserved=%llu charged=%llu\n",
+			    r->id, core->comp[r->server].cfg->provides[r->service],
+			    core->comp[r->server].cfg->name,
+			    r->client >= 0 ? core->comp[r->client].cfg->name : "-",
+			    (unsigned long long)r->reserved, (unsigned long long)r->charged);
 	}
 	for (int i = 0; i < core->ndevices; i++) {
 		struct bh_device *d = &core->devices[i];

@@ -173,6 +173,12 @@ void bh_account_charged(struct bh_core_state *core, struct bh_component *server,
 			struct bh_dma_buf *buf);
 void bh_account_uncharge(struct bh_core_state *core, struct bh_component *server,
 			 const struct bh_dma_buf *buf);
+/*
+ * memory for session id other than DMA (a driver VM's streams, core/vm_nic.c),
+ * after bh_account_charge allowed it: the record holds it until the session ends
+ */
+void bh_account_charged_memory(struct bh_core_state *core, struct bh_component *server,
+			       uint32_t id, uint64_t size);
 /* the server says session id is over; flags: BH_SESSION_END_* */
 void bh_account_end(struct bh_core_state *core, struct bh_component *server, uint32_t id,
 		    uint32_t flags, struct bh_msg *reply);

@@ -67,6 +67,8 @@ backoff_ms = 500
 
 $(conf_vm_nic dvm)
 $(NIC_SERVER=vm-nic conf_nic_tap)
+$(conf_component nic-small "exec = $BUILD/bridges/nic-tap/bulkhead-nic-tap" "session = nic vm-nic" \
+	"tap = bh1" "session_memory = 256K" "restart = never")
 
 [component "dvm-hostdev"]
 kind = vm
@@ -120,11 +122,13 @@ result dvm_qemu_sandbox $? "uid $quid, NoNewPrivs $nnp, Seccomp $sec, own net+pi
 qgid=$(awk '/^Gid:/ { print $2 }' "$st")
 group=$(basename "$(readlink "/sys/bus/pci/devices/$ours/iommu_group")")
 other=$(basename "$(readlink "/sys/bus/pci/devices/$theirs/iommu_group")")
-fds=$(for f in /proc/"$qpid"/fd/*; do readlink "$f"; done | sed -E 's/:\[[0-9]+\]$//; s#^/memfd:.*#memfd#' | sort | uniq -c | awk '{ printf "%s%s ", $2, ($1 > 1 ? "x" $1 : "") }')
-stray=$(for f in /proc/"$qpid"/fd/*; do readlink "$f"; done |
-	grep -vE "^(/dev/kvm|/dev/null|/dev/vfio/vfio|/dev/vfio/$group|/vm/kernel|/vm/initramfs|/usr/.*|/memfd:.*|socket:.*|pipe:.*|anon_inode:.*)( \(deleted\))?$" | tr '\n' ' ')
+# (paths as seen from here: its root was built at /newroot; /null is the
+# host's devtmpfs /dev/null core gave it as stdin)
+qfds() { for f in /proc/"$qpid"/fd/*; do readlink "$f"; done | sed -E 's#^/newroot/#/#'; }
+fds=$(qfds | sed -E 's/:\[[0-9]+\]$//; s#^/memfd:.*#memfd#' | sort | uniq -c | awk '{ printf "%s%s ", $2, ($1 > 1 ? "x" $1 : "") }')
+stray=$(qfds | grep -vE "^(/dev/kvm|/dev/null|/null|/dev/vfio/vfio|/dev/vfio/$group|/vm/kernel|/vm/initramfs|/usr/.*|/memfd:.*|socket:.*|pipe:.*|anon_inode:.*)( \(deleted\))?$" | tr '\n' ' ')
 inside() { nsenter -t "$qpid" -m -r -w -S "$quid" -G "$qgid" -- /bin/sh -c "$1" 2>&1 | tr '\n' ' '; }
-tries=$(inside "cat /etc/shadow; ls /proc; : >/dev/vfio/$other; : >/usr/x; mknod /dev/mem c 1 1; : </dev/kvm && echo kvm-ok")
+tries=$(inside "cat /etc/shadow; ls /proc; cat /dev/vfio/$other; echo x >/usr/x; mknod /dev/mem c 1 1; echo kvm-ok </dev/kvm")
 [ -z "$stray" ] && [ -n "$fds" ] && echo "$tries" | grep -q "kvm-ok" &&
 	[ "$(echo "$tries" | grep -oE "(No such file or directory|Read-only file system|Operation not permitted|Permission denied)" | wc -l)" -ge 5 ]
 result dvm_qemu_no_other_files $? "fds: ${fds}${stray:+; NOT granted: $stray}; as uid $quid in its root: $tries"
@@ -167,6 +171,21 @@ rxout=$(timeout 60 iperf3 -c 10.0.0.2 -t 5 -R 2>&1)
 tx=$(echo "$txout" | mbits) rx=$(echo "$rxout" | mbits)
 echo "$txout" | grep -q "receiver$" && echo "$rxout" | grep -q "receiver$"
 result dvm_nic_iperf3 $? "TCP 5 s through bh0 and the driver VM: to the peer $tx Mbit/s, from it $rx Mbit/s; $(grep -E "vm-nic\| vm-nic: to the guest" "$log" | tail -1 | sed 's/^.*vm-nic: //'); guest: $(grep -E "dvm guest\| bulkhead-agent: nic " "$log" | tail -1 | sed 's/^.*agent: //')$(echo "$txout$rxout" | grep -m1 -iE "error|unable" | sed 's/^/; /')"
+# The session's streams are paid by its client, as a native driver's DMA
+# for a session is: core made them for nic-tap's session and charged them to
+# it (the record's charge, nic-tap's session_bytes), none to vm-nic's own;
+# a client whose session_memory cannot pay for them is refused, and told
+# which key to raise
+snap=$("$CLI" status)
+srec=$(echo "$snap" | grep -E "^session [0-9]+ service=nic server=vm-nic client=nic-tap ")
+charged=$(echo "$srec" | grep -oE "charged=[0-9]+" | cut -d= -f2)
+cost=$(echo "$snap" | grep -E "^service vm-nic:nic " | grep -oE "cost=[0-9]+" | cut -d= -f2)
+small=$(grep -m1 -oE "a 'nic' session of \"vm-nic\" costs [^:]*: raise session_memory" "$log")
+[ -n "$charged" ] && [ "$charged" = "$cost" ] &&
+	[ "$(field nic-tap session_bytes "$snap" | cut -d/ -f1)" = "$cost" ] &&
+	[ "$(field vm-nic dma_bytes "$snap")" = 0 ] && [ -n "$small" ] && [ "$(field nic-small state "$snap")" != running ]
+result dvm_nic_session_memory $? "${srec:-no session record} (cost $cost); nic-tap session_bytes=$(field nic-tap session_bytes "$snap"), vm-nic dma_bytes=$(field vm-nic dma_bytes "$snap"); nic-small ($(field nic-small state "$snap")): ${small:-not refused}"
+
 # what polling the channel costs while nothing flows: CPU time over 5 s
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 vpid=$(field vm-nic pid)
@@ -205,7 +224,7 @@ wait "$cpid"
 crc=$?
 aimed=$(grep -E "dvm guest\| bulkhead-agent: probe-dma: .* tail rung" "$log" | tail -1 | sed 's/^.*probe-dma: //')
 again=$(grep -E "dvm guest\| bulkhead-agent: probe-dma: .*serving again" "$log" | tail -1 | sed 's/^.*probe-dma: //')
-blocked=$(grep -E "IOMMU blocked a DMA by $ours \(\"dvm\"\)" "$log" | tail -1 | sed 's/^.*] //')
+blocked=$(grep -oE "IOMMU blocked a DMA by $ours \(\"dvm\"\) to device address 0x[0-9a-f]+" "$log" | tail -1)
 dmar=$(dmesg | grep -E "DMAR: .*Request device \[00:02.0\] .*fault addr ${caddr:-none}" | tail -1 | sed 's/^\[[ 0-9.]*\] //')
 [ -n "$caddr" ] && echo "$aimed" | grep -q "head 0 -> 1$" && [ -n "$blocked" ] && [ -n "$dmar" ] &&
 	[ "$(field dvm iommu_faults)" -gt "${faults0:-0}" ] && [ $crc = 0 ]
