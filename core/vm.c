@@ -362,10 +362,16 @@ void bh_vm_channel(struct bh_core_state *core, struct bh_component *c)
 	fflush(stdout);
 }
 
-/* is c a running VM, whose agent reads core's words on the guest's console? */
-static bool agent_reachable(const struct bh_component *c)
+/*
+ * is c a running VM, whose agent reads core's words on the guest's console?
+ * 0 if so, else the length of the error said in out
+ */
+static size_t unreachable(const struct bh_component *c, const char *usage, char *out, size_t len)
 {
-	return c && c->cfg->vm.enabled && c->pid > 0 && c->sock >= 0;
+	if (c && c->cfg->vm.enabled && c->pid > 0 && c->sock >= 0)
+		return 0;
+	return (size_t)snprintf(out, len, "error usage: %s: '%s' is not a running driver VM\n",
+				usage, c ? c->cfg->name : "?");
 }
 
 /* line to the agent, on the guest's console (its stdin) */
@@ -386,10 +392,9 @@ size_t bh_vm_sysrq(struct bh_core_state *core, struct bh_component *c, const cha
 	size_t n;
 
 	(void)core;
-	if (!agent_reachable(c))
-		return (size_t)snprintf(out, len, "error usage: sysrq VM KEY: '%s' is not a running "
-						  "driver VM\n",
-					c ? c->cfg->name : "?");
+	n = unreachable(c, "sysrq VM KEY", out, len);
+	if (n)
+		return n;
 	if (strlen(key) != 1 || !strchr("bcehilmstw", key[0]))
 		return (size_t)snprintf(out, len, "error usage: sysrq VM KEY: KEY is one of "
 						  "b c e h i l m s t w (c crashes the guest's kernel)\n");
@@ -409,10 +414,9 @@ size_t bh_vm_probe_dma(struct bh_core_state *core, struct bh_component *c, const
 	size_t n;
 
 	(void)core;
-	if (!agent_reachable(c))
-		return (size_t)snprintf(out, len, "error usage: probe-dma VM ADDR: '%s' is not a "
-						  "running driver VM\n",
-					c ? c->cfg->name : "?");
+	n = unreachable(c, "probe-dma VM ADDR", out, len);
+	if (n)
+		return n;
 	errno = 0;
 	a = strtoull(addr, &end, 16);
 	if (errno || end == addr || *end || a == 0 || a % 4096)
