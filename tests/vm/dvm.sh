@@ -175,7 +175,7 @@ result dvm_nic_iperf3 $? "TCP 5 s through bh0 and the driver VM: to the peer $tx
 # for a session is: core made them for nic-tap's session and charged them to
 # it (the record's charge, nic-tap's session_bytes), none to vm-nic's own;
 # a client whose session_memory cannot pay for them is refused, and told
-# which key to raise
+# which key to raise (nic-tap keeps asking, with core's backoff)
 snap=$("$CLI" status)
 srec=$(echo "$snap" | grep -E "^session [0-9]+ service=nic server=vm-nic client=nic-tap ")
 charged=$(echo "$srec" | grep -oE "charged=[0-9]+" | cut -d= -f2)
@@ -183,8 +183,9 @@ cost=$(echo "$snap" | grep -E "^service vm-nic:nic " | grep -oE "cost=[0-9]+" | 
 small=$(grep -m1 -oE "a 'nic' session of \"vm-nic\" costs [^:]*: raise session_memory" "$log")
 [ -n "$charged" ] && [ "$charged" = "$cost" ] &&
 	[ "$(field nic-tap session_bytes "$snap" | cut -d/ -f1)" = "$cost" ] &&
-	[ "$(field vm-nic dma_bytes "$snap")" = 0 ] && [ -n "$small" ] && [ "$(field nic-small state "$snap")" != running ]
-result dvm_nic_session_memory $? "${srec:-no session record} (cost $cost); nic-tap session_bytes=$(field nic-tap session_bytes "$snap"), vm-nic dma_bytes=$(field vm-nic dma_bytes "$snap"); nic-small ($(field nic-small state "$snap")): ${small:-not refused}"
+	[ "$(field vm-nic dma_bytes "$snap")" = 0 ] && [ -n "$small" ] && [ "$(field nic-small refusals "$snap")" -ge 1 ] &&
+	[ "$(field nic-small sessions "$snap" | cut -d/ -f1)" = 0 ]
+result dvm_nic_session_memory $? "${srec:-no session record} (cost $cost); nic-tap session_bytes=$(field nic-tap session_bytes "$snap"), vm-nic dma_bytes=$(field vm-nic dma_bytes "$snap"); nic-small (refusals=$(field nic-small refusals "$snap"), sessions=$(field nic-small sessions "$snap")): ${small:-not refused}"
 
 # what polling the channel costs while nothing flows: CPU time over 5 s
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
