@@ -143,7 +143,7 @@ static int one(struct bh_core_state *core, const char *verb, const char *name, c
 /* a section without what only tells where it was written */
 static void unlined(struct bh_component_config *c)
 {
-	c->line = c->cpu_line = c->cpu_weight_line = 0;
+	c->line = c->cpu_line = c->cpu_weight_line = c->vm.line = 0;
 	for (int i = 0; i < BH_MAX_MATCH; i++)
 		c->match[i].line = 0;
 	for (int i = 0; i < BH_MAX_SERVICES; i++)

@@ -163,8 +163,10 @@ run umount /tmp/disk
 
 if grep -q '^\[component "dvm"\]' "$conf"; then
 	say "a driver VM: Linux's own e1000e driver, unmodified, in a KVM guest that owns only $dvm_dev (QEMU unprivileged and sandboxed, its DMA confined by the IOMMU)"
+	t_vm=$SECONDS
 	wait_for "$log" 'vm "dvm": guest serving' 240
 	grep -E 'vm "dvm": guest serving' "$log" | head -1
+	echo "(booted while the demo ran; waited for here: $((SECONDS - t_vm)) s)"
 	"$CLI" status | grep -E "^vm dvm"
 	ip netns exec peer busybox ping -c 2 -W 3 10.0.0.3 >/dev/null 2>&1 # ARP
 	run ip netns exec peer busybox ping -c 3 -W 3 10.0.0.3
