@@ -170,7 +170,7 @@ txout=$(timeout 60 iperf3 -c 10.0.0.2 -t 5 2>&1)
 rxout=$(timeout 60 iperf3 -c 10.0.0.2 -t 5 -R 2>&1)
 tx=$(echo "$txout" | mbits) rx=$(echo "$rxout" | mbits)
 echo "$txout" | grep -q "receiver$" && echo "$rxout" | grep -q "receiver$"
-result dvm_nic_iperf3 $? "TCP 5 s through bh0 and the driver VM: to the peer $tx Mbit/s, from it $rx Mbit/s; $(grep -E "vm-nic\| vm-nic: to the guest" "$log" | tail -1 | sed 's/^.*vm-nic: //'); guest: $(grep -E "dvm guest\| bulkhead-agent: nic " "$log" | tail -1 | sed 's/^.*agent: //')$(echo "$txout$rxout" | grep -m1 -iE "error|unable" | sed 's/^/; /')"
+result dvm_nic_iperf3 $? "TCP 5 s through bh0 and the driver VM: to the peer $tx Mbit/s, from it $rx Mbit/s; $(grep -E "vm-nic\| vm-nic: to the guest" "$log" | tail -1 | sed 's/^.*vm-nic: //'); guest: $(grep -E "dvm guest\| bulkhead-agent: nic " "$log" | tail -2 | sed 's/^.*agent: //' | tr '\n' ' ')$(echo "$txout$rxout" | grep -m1 -iE "error|unable" | sed 's/^/; /')"
 # The session's streams are paid by its client, as a native driver's DMA
 # for a session is: core made them for nic-tap's session and charged them to
 # it (the record's charge, nic-tap's session_bytes), none to vm-nic's own;
