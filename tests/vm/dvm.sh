@@ -218,7 +218,7 @@ caddr=$(grep -oE "canary at 0x[0-9a-f]+" "$WORK/canary.out" | head -1 | cut -d' 
 qpid=$(field dvm pid)
 faults0=$(field dvm iommu_faults)
 probe=$("$CLI" probe-dma dvm "${caddr:-0}" 2>&1)
-wait_for "$log" "dvm guest\| bulkhead-agent: probe-dma: .*serving again" 90
+wait_for "$log" "dvm guest\| bulkhead-agent: probe-dma: .*serving again" 180
 wait_for "$log" "IOMMU blocked a DMA by $ours \(\"dvm\"\) to device address ${caddr:-none}" 30
 kill -TERM "$cpid"
 wait "$cpid"
