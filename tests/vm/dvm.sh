@@ -6,10 +6,14 @@
 # bulkhead's agent (tools/dvm/mkguest); Linux's own e1000e drives the NIC in
 # there. The second (0000:00:03.0) is the kernel's, in namespace "peer".
 # Checks: a host-used device is refused to a VM as to a driver; the guest
-# serves and answers ping from the peer; QEMU's sandbox; the guest's
+# serves and answers ping from the peer; QEMU's sandbox, its fds and what a
+# process as its uid in its root can open; the guest's
 # interface served as a NIC session (drivers/vm-nic over the VM's ivshmem
-# channel) with nic-tap's bh0 on top: ping and iperf3 to the peer, and the
-# channel's idle cost; QEMU killed from outside and the guest's kernel
+# channel) with nic-tap's bh0 on top: ping and iperf3 to the peer, the
+# streams charged to nic-tap's session_memory (a client too small for them
+# refused), and the channel's idle cost; a DMA the guest aims outside its
+# RAM (probe-dma, at a canary page here) refused by the IOMMU, the guest
+# serving on; QEMU killed from outside and the guest's kernel
 # crashed from inside (sysrq c) -> core resets the device and restarts the
 # VM, bh0 carries ping again, the other components keep their pids; and
 # the same ping through bulkhead's native e1000e driver, for comparison.
