@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mount.h>
@@ -361,27 +362,75 @@ void bh_vm_channel(struct bh_core_state *core, struct bh_component *c)
 	fflush(stdout);
 }
 
+/*
+ * is c a running VM, whose agent reads core's words on the guest's console?
+ * 0 if so, else the length of the error said in out
+ */
+static size_t unreachable(const struct bh_component *c, const char *usage, char *out, size_t len)
+{
+	if (c && c->cfg->vm.enabled && c->pid > 0 && c->sock >= 0)
+		return 0;
+	return (size_t)snprintf(out, len, "error usage: %s: '%s' is not a running driver VM\n",
+				usage, c ? c->cfg->name : "?");
+}
+
+/* line to the agent, on the guest's console (its stdin) */
+static size_t tell_agent(struct bh_component *c, const char *line, char *out, size_t len)
+{
+	size_t n = strlen(line);
+
+	if (write(c->sock, line, n) != (ssize_t)n)
+		return (size_t)snprintf(out, len, "error failed: cannot write to %s's console: %s\n",
+					c->cfg->name, strerror(errno));
+	return 0;
+}
+
 size_t bh_vm_sysrq(struct bh_core_state *core, struct bh_component *c, const char *key, char *out,
 		   size_t len)
 {
 	char line[32];
-	int n;
+	size_t n;
 
 	(void)core;
-	if (!c || !c->cfg->vm.enabled || c->pid <= 0 || c->sock < 0)
-		return (size_t)snprintf(out, len, "error usage: sysrq VM KEY: '%s' is not a running "
-						  "driver VM\n",
-					c ? c->cfg->name : "?");
+	n = unreachable(c, "sysrq VM KEY", out, len);
+	if (n)
+		return n;
 	if (strlen(key) != 1 || !strchr("bcehilmstw", key[0]))
 		return (size_t)snprintf(out, len, "error usage: sysrq VM KEY: KEY is one of "
 						  "b c e h i l m s t w (c crashes the guest's kernel)\n");
-	/* the guest's console is the agent's stdin */
-	n = snprintf(line, sizeof(line), "\nbulkhead-sysrq %c\n", key[0]);
-	if (write(c->sock, line, (size_t)n) != n)
-		return (size_t)snprintf(out, len, "error failed: cannot write to %s's console: %s\n",
-					c->cfg->name, strerror(errno));
+	snprintf(line, sizeof(line), "\nbulkhead-sysrq %c\n", key[0]);
+	n = tell_agent(c, line, out, len);
+	if (n)
+		return n;
 	bh_log("vm \"%s\": sysrq %c, as root asked", c->cfg->name, key[0]);
 	return (size_t)snprintf(out, len, "ok sysrq %c sent to %s\n", key[0], c->cfg->name);
+}
+
+size_t bh_vm_probe_dma(struct bh_core_state *core, struct bh_component *c, const char *addr,
+		       char *out, size_t len)
+{
+	unsigned long long a;
+	char line[64], *end;
+	size_t n;
+
+	(void)core;
+	n = unreachable(c, "probe-dma VM ADDR", out, len);
+	if (n)
+		return n;
+	errno = 0;
+	a = strtoull(addr, &end, 16);
+	if (errno || end == addr || *end || a == 0 || a % 4096)
+		return (size_t)snprintf(out, len, "error usage: probe-dma VM ADDR: ADDR '%s' is not a "
+						  "page-aligned guest-physical address in hex, e.g. "
+						  "0x20000000\n",
+					addr);
+	snprintf(line, sizeof(line), "\nbulkhead-probe-dma %llx\n", a);
+	n = tell_agent(c, line, out, len);
+	if (n)
+		return n;
+	bh_log("vm \"%s\": its agent aims the device's DMA at 0x%llx, as root asked",
+	       c->cfg->name, a);
+	return (size_t)snprintf(out, len, "ok probe-dma 0x%llx sent to %s\n", a, c->cfg->name);
 }
 
 size_t bh_vm_describe(const struct bh_component *c, char *buf, size_t len)

@@ -131,6 +131,44 @@ int bh_vm_nic_server(struct bh_core_state *core, struct bh_component *vm, int fd
 	return 0;
 }
 
+/*
+ * a stream's memory, paid as DMA is: for a session (q->session), by its
+ * client's session_memory (core/account.c); else by the server's own dma
+ * quota, for its life (core cannot see it close a memfd)
+ */
+static void stream(struct bh_core_state *core, struct bh_component *c, const struct bh_request *q,
+		   struct bh_msg *reply, int *fd)
+{
+	uint64_t size = (q->size + 4095) & ~4095ull, own = c->dma_bytes - c->session_dma;
+
+	if (q->session) {
+		if (bh_account_charge(core, c, q->session, size, reply) < 0)
+			return;
+	} else if (size > c->cfg->dma_quota - own || own > c->cfg->dma_quota) {
+		bh_refuse(c, reply, EDQUOT, "a stream of %llu bytes for no session: \"%s\" has %llu of "
+					    "%llu bytes of DMA quota left; raise dma = in its "
+					    "[component] section, or ask for the stream with its "
+					    "session's id (its client pays then)",
+			  (unsigned long long)size, c->cfg->name,
+			  (unsigned long long)(own < c->cfg->dma_quota ? c->cfg->dma_quota - own : 0),
+			  (unsigned long long)c->cfg->dma_quota);
+		return;
+	}
+	*fd = memfd_create("bulkhead-vm-nic-stream", MFD_CLOEXEC);
+	if (*fd >= 0 && ftruncate(*fd, (off_t)q->size) < 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	if (*fd < 0) {
+		bh_refuse(c, reply, errno, "vm-nic stream: %s", strerror(errno));
+		return;
+	}
+	if (q->session)
+		bh_account_charged_memory(core, c, q->session, size);
+	else
+		c->dma_bytes += size;
+}
+
 void bh_vm_nic_request(struct bh_core_state *core, struct bh_component *c,
 		       const struct bh_request *q, struct bh_msg *reply, int *fd)
 {
@@ -164,11 +202,8 @@ void bh_vm_nic_request(struct bh_core_state *core, struct bh_component *c,
 				     : ch[vm->index].line;
 		*fd = fcntl(rc, F_DUPFD_CLOEXEC, 0);
 	} else if (q->index <= 2 && q->size && q->size <= BH_VM_NIC_STREAM_MAX) {
-		*fd = memfd_create("bulkhead-vm-nic-stream", MFD_CLOEXEC);
-		if (*fd >= 0 && ftruncate(*fd, (off_t)q->size) < 0) {
-			close(*fd);
-			*fd = -1;
-		}
+		stream(core, c, q, reply, fd);
+		return;
 	} else {
 		bh_refuse(c, reply, EINVAL, "vm-nic: index %u size %llu: ask for index 0 (the VM's "
 					    "memory), 1-2 (a stream of at most %u bytes), 3 (the "

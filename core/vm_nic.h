@@ -19,9 +19,10 @@ int bh_vm_nic_server(struct bh_core_state *core, struct bh_component *vm, int fd
  * BH_OP_VM_NIC, for the component whose config says vm_nic = VM:
  * index 0, the VM's shared memory; 1 or 2, a fresh memfd of size bytes
  * (at most BH_VM_NIC_STREAM_MAX) for one stream of the NIC session it
- * serves (a server without a device has no DMA buffers to put them in;
- * the pages are charged to the memory cgroup of whoever touches them
- * first); 3, the eventfd the guest's doorbell writes; 4, vm-nic's end of
+ * serves (a server without a device has no DMA buffers to put them in),
+ * paid as DMA is: with q->session, by that session's client (its
+ * session_memory, core/account.c), else by the server's own dma quota;
+ * 3, the eventfd the guest's doorbell writes; 4, vm-nic's end of
  * the current QEMU's wake-up line (a byte on it interrupts the guest;
  * EAGAIN before the VM's first start).
  */

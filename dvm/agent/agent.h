@@ -3,7 +3,9 @@
 #ifndef BH_AGENT_H
 #define BH_AGENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* one line of /sys/class/net/IF/ATTR into buf, "" if there is none */
 void net_attr(const char *ifname, const char *attr, char *buf, size_t len);
@@ -22,6 +24,14 @@ void console_commands(void);
  * failure (said on the console)
  */
 int channel_open(const char *ifname);
+/* the interface was made anew (probe-dma): the channel's frames go through it; -1 on failure */
+int channel_rebind(const char *ifname);
+/*
+ * The confinement probe (probe.c): Linux's e1000e steps aside, ifname's
+ * device fetches a transmit descriptor from guest-physical addr (outside
+ * the guest's RAM), the driver takes it back; newif: its new interface
+ */
+int probe_dma(const char *ifname, uint64_t addr, char *newif, size_t len);
 /* move frames for ever; each_second is called once a second */
 void channel_run(void (*each_second)(void)) __attribute__((noreturn));
 /* the channel's state and counters, for the alive line */

@@ -63,6 +63,8 @@ static struct {
 	char ifname[IFNAMSIZ];
 	char pci[32];
 	uint64_t to_host, from_host, dropped, epochs, irqs, rings;
+	/* where the time goes: ringing the host, sending on the wire, short naps */
+	uint64_t ring_ns, sends, send_ns, naps, nap_ns, nap_asked_ns;
 } c = { .sock = -1, .wake = -1 };
 
 static uint64_t now_ns(void)
@@ -179,8 +181,10 @@ static void wake_host(void)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (c.regs && __atomic_load_n(&bh_vmnic_host_page(c.mem)->sleeping, __ATOMIC_RELAXED)) {
+		uint64_t t0 = now_ns();
 		c.regs[BH_IVSHMEM_DOORBELL / 4] = BH_VMNIC_HOST_PEER << 16 | 0;
 		c.rings++;
+		c.ring_ns += now_ns() - t0;
 	}
 }
 
@@ -200,12 +204,34 @@ static bool may_sleep(void)
 	return idle;
 }
 
+/* the AF_PACKET socket on ifname the frames go through (anew when the interface is) */
+static int packet_socket(const char *ifname)
+{
+	int one = 1, rcvbuf = 4 << 20;
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
+
+	if (c.sock >= 0)
+		close(c.sock);
+	sll.sll_ifindex = (int)if_nametoindex(ifname);
+	c.sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	if (c.sock < 0 || bind(c.sock, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
+		printf("bulkhead-agent: nic channel: AF_PACKET on %s: %s\n", ifname,
+		       strerror(errno));
+		return -1;
+	}
+	/* what the guest's own stack sends is not the host's business */
+	setsockopt(c.sock, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one));
+	setsockopt(c.sock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
+	setsockopt(c.sock, SOL_SOCKET, SO_SNDBUFFORCE, &rcvbuf, sizeof(rcvbuf));
+	quiet_interface(ifname);
+	return 0;
+}
+
 int channel_open(const char *ifname)
 {
 	char path[300];
 	struct stat st;
-	int fd, one = 1, rcvbuf = 4 << 20;
-	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
+	int fd;
 
 	if (!find_ivshmem())
 		return 0;
@@ -228,20 +254,18 @@ int channel_open(const char *ifname)
 		return -1;
 	}
 	c.page = bh_vmnic_guest_page(c.mem);
-	sll.sll_ifindex = (int)if_nametoindex(ifname);
-	c.sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
-	if (c.sock < 0 || bind(c.sock, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
-		printf("bulkhead-agent: nic channel: AF_PACKET on %s: %s\n", ifname,
-		       strerror(errno));
+	if (packet_socket(ifname) < 0)
 		return -1;
-	}
-	/* what the guest's own stack sends is not the host's business */
-	setsockopt(c.sock, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one));
-	setsockopt(c.sock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
-	setsockopt(c.sock, SOL_SOCKET, SO_SNDBUFFORCE, &rcvbuf, sizeof(rcvbuf));
-	quiet_interface(ifname);
 	doorbell_open();
 	return 1;
+}
+
+int channel_rebind(const char *ifname)
+{
+	if (!c.mem)
+		return 0;
+	snprintf(c.ifname, sizeof(c.ifname), "%s", ifname);
+	return packet_socket(ifname);
 }
 
 /* the guest page: who we are, and the link (once a second) */
@@ -303,6 +327,7 @@ static int host_to_wire(void)
 
 	if (got <= 0)
 		return got < 0 ? -1 : 0;
+	uint64_t t0 = now_ns();
 	for (int i = 0; i < got; i++) {
 		if (d[i].status < 0 || !bh_nic_frame_ok(d[i].length) ||
 		    send(c.sock, bh_ps_data(ps, &d[i]), d[i].length, 0) < 0)
@@ -311,6 +336,8 @@ static int host_to_wire(void)
 			c.from_host++;
 		d[i].status = 0;
 	}
+	c.sends += (uint64_t)got;
+	c.send_ns += now_ns() - t0;
 	bh_ps_put(ps, d, (unsigned int)got);
 	bh_ps_flush(ps);
 	wake_host();
@@ -365,6 +392,12 @@ static int drain(void)
 	return 0;
 }
 
+/* an average in microseconds, 0 of none */
+static unsigned long long avg_us(uint64_t ns, uint64_t n)
+{
+	return n ? (unsigned long long)(ns / n / 1000) : 0;
+}
+
 /* every 10 s that moved frames: the counters, on the console (core's log) */
 static void report(void)
 {
@@ -376,6 +409,10 @@ static void report(void)
 	last = c.to_host + c.from_host;
 	channel_counters(buf, sizeof(buf));
 	printf("bulkhead-agent: nic%s\n", buf);
+	printf("bulkhead-agent: nic time: us per doorbell %llu, per frame sent %llu, per nap %llu "
+	       "(asked %llu; %llu naps)\n",
+	       avg_us(c.ring_ns, c.rings), avg_us(c.send_ns, c.sends), avg_us(c.nap_ns, c.naps),
+	       avg_us(c.nap_asked_ns, c.naps), (unsigned long long)c.naps);
 }
 
 void channel_run(void (*each_second)(void))
@@ -425,7 +462,16 @@ void channel_run(void (*each_second)(void))
 		 */
 		if (now - last_frame >= AWAKE_NS && may_sleep())
 			ts = (struct timespec){ .tv_sec = 1 };
-		if (ppoll(p, 3, &ts, NULL) > 0) {
+		bool nap = ts.tv_sec == 0;
+		uint64_t t0 = now_ns();
+		int ready = ppoll(p, 3, &ts, NULL);
+		if (nap) {
+			c.naps++;
+			c.nap_ns += now_ns() - t0;
+			c.nap_asked_ns += (uint64_t)(now - last_frame < BUSY_NS ? POLL_BUSY_NS
+									: POLL_IDLE_NS);
+		}
+		if (ready > 0) {
 			if (p[1].revents)
 				console_commands();
 			if (p[2].revents)

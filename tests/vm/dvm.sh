@@ -6,10 +6,14 @@
 # bulkhead's agent (tools/dvm/mkguest); Linux's own e1000e drives the NIC in
 # there. The second (0000:00:03.0) is the kernel's, in namespace "peer".
 # Checks: a host-used device is refused to a VM as to a driver; the guest
-# serves and answers ping from the peer; QEMU's sandbox; the guest's
+# serves and answers ping from the peer; QEMU's sandbox, its fds and what a
+# process as its uid in its root can open; the guest's
 # interface served as a NIC session (drivers/vm-nic over the VM's ivshmem
-# channel) with nic-tap's bh0 on top: ping and iperf3 to the peer, and the
-# channel's idle cost; QEMU killed from outside and the guest's kernel
+# channel) with nic-tap's bh0 on top: ping and iperf3 to the peer, the
+# streams charged to nic-tap's session_memory (a client too small for them
+# refused), and the channel's idle cost; a DMA the guest aims outside its
+# RAM (probe-dma, at a canary page here) refused by the IOMMU, the guest
+# serving on; QEMU killed from outside and the guest's kernel
 # crashed from inside (sysrq c) -> core resets the device and restarts the
 # VM, bh0 carries ping again, the other components keep their pids; and
 # the same ping through bulkhead's native e1000e driver, for comparison.
@@ -67,6 +71,8 @@ backoff_ms = 500
 
 $(conf_vm_nic dvm)
 $(NIC_SERVER=vm-nic conf_nic_tap)
+$(conf_component nic-small "exec = $BUILD/bridges/nic-tap/bulkhead-nic-tap" "session = nic vm-nic" \
+	"tap = bh1" "session_memory = 256K" "restart = never")
 
 [component "dvm-hostdev"]
 kind = vm
@@ -114,6 +120,23 @@ ns=$?
 	[ "$rootls" = "bin dev lib lib64 sys usr vm " ]
 result dvm_qemu_sandbox $? "uid $quid, NoNewPrivs $nnp, Seccomp $sec, own net+pid ns $([ $ns = 0 ] && echo yes || echo no), root: $rootls; /dev: $devls"
 
+# QEMU cannot open beyond its grants: every fd it holds is one of them, and
+# a process as its uid in its mount namespace and root finds nothing else
+# (no /etc, no /proc, no other device's group) and cannot write or mknod
+qgid=$(awk '/^Gid:/ { print $2 }' "$st")
+group=$(basename "$(readlink "/sys/bus/pci/devices/$ours/iommu_group")")
+other=$(basename "$(readlink "/sys/bus/pci/devices/$theirs/iommu_group")")
+# (paths as seen from here: its root was built at /newroot; /null is the
+# host's devtmpfs /dev/null core gave it as stdin)
+qfds() { for f in /proc/"$qpid"/fd/*; do readlink "$f"; done | sed -E 's#^/newroot/#/#'; }
+fds=$(qfds | sed -E 's/:\[[0-9]+\]$//; s#^/memfd:.*#memfd#' | sort | uniq -c | awk '{ printf "%s%s ", $2, ($1 > 1 ? "x" $1 : "") }')
+stray=$(qfds | grep -vE "^(/dev/kvm|/dev/null|/null|/dev/vfio/vfio|/dev/vfio/$group|/vm/kernel|/vm/initramfs|/usr/.*|/memfd:.*|socket:.*|pipe:.*|anon_inode:.*)( \(deleted\))?$" | tr '\n' ' ')
+inside() { nsenter -t "$qpid" -m -r -w -S "$quid" -G "$qgid" -- /bin/sh -c "$1" 2>&1 | tr '\n' ' '; }
+tries=$(inside "cat /etc/shadow; ls /proc; cat /dev/vfio/$other; echo x >/usr/x; mknod /dev/mem c 1 1; echo kvm-ok </dev/kvm")
+[ -z "$stray" ] && [ -n "$fds" ] && echo "$tries" | grep -q "kvm-ok" &&
+	[ "$(echo "$tries" | grep -oE "(No such file or directory|Read-only file system|Operation not permitted|Permission denied)" | wc -l)" -ge 5 ]
+result dvm_qemu_no_other_files $? "fds: ${fds}${stray:+; NOT granted: $stray}; as uid $quid in its root: $tries"
+
 # ping from the peer to the guest's Linux, which owns our NIC
 ping_vm() { ip netns exec peer busybox ping -c "$1" -W 3 10.0.0.3 2>&1; }
 ping_vm 2 >/dev/null # ARP
@@ -151,7 +174,23 @@ txout=$(timeout 60 iperf3 -c 10.0.0.2 -t 5 2>&1)
 rxout=$(timeout 60 iperf3 -c 10.0.0.2 -t 5 -R 2>&1)
 tx=$(echo "$txout" | mbits) rx=$(echo "$rxout" | mbits)
 echo "$txout" | grep -q "receiver$" && echo "$rxout" | grep -q "receiver$"
-result dvm_nic_iperf3 $? "TCP 5 s through bh0 and the driver VM: to the peer $tx Mbit/s, from it $rx Mbit/s; $(grep -E "vm-nic\| vm-nic: to the guest" "$log" | tail -1 | sed 's/^.*vm-nic: //'); guest: $(grep -E "dvm guest\| bulkhead-agent: nic " "$log" | tail -1 | sed 's/^.*agent: //')$(echo "$txout$rxout" | grep -m1 -iE "error|unable" | sed 's/^/; /')"
+result dvm_nic_iperf3 $? "TCP 5 s through bh0 and the driver VM: to the peer $tx Mbit/s, from it $rx Mbit/s; $(grep -E "vm-nic\| vm-nic: to the guest" "$log" | tail -1 | sed 's/^.*vm-nic: //'); guest: $(grep -E "dvm guest\| bulkhead-agent: nic " "$log" | tail -2 | sed 's/^.*agent: //' | tr '\n' ' ')$(echo "$txout$rxout" | grep -m1 -iE "error|unable" | sed 's/^/; /')"
+# The session's streams are paid by its client, as a native driver's DMA
+# for a session is: core made them for nic-tap's session and charged them to
+# it (the record's charge, nic-tap's session_bytes), none to vm-nic's own;
+# a client whose session_memory cannot pay for them is refused, and told
+# which key to raise (nic-tap keeps asking, with core's backoff)
+snap=$("$CLI" status)
+srec=$(echo "$snap" | grep -E "^session [0-9]+ service=nic server=vm-nic client=nic-tap ")
+charged=$(echo "$srec" | grep -oE "charged=[0-9]+" | cut -d= -f2)
+cost=$(echo "$snap" | grep -E "^service vm-nic:nic " | grep -oE "cost=[0-9]+" | cut -d= -f2)
+small=$(grep -m1 -oE "a 'nic' session of \"vm-nic\" costs [^:]*: raise session_memory" "$log")
+[ -n "$charged" ] && [ "$charged" = "$cost" ] &&
+	[ "$(field nic-tap session_bytes "$snap" | cut -d/ -f1)" = "$cost" ] &&
+	[ "$(field vm-nic dma_bytes "$snap")" = 0 ] && [ -n "$small" ] && [ "$(field nic-small refusals "$snap")" -ge 1 ] &&
+	[ "$(field nic-small sessions "$snap" | cut -d/ -f1)" = 0 ]
+result dvm_nic_session_memory $? "${srec:-no session record} (cost $cost); nic-tap session_bytes=$(field nic-tap session_bytes "$snap"), vm-nic dma_bytes=$(field vm-nic dma_bytes "$snap"); nic-small (refusals=$(field nic-small refusals "$snap"), sessions=$(field nic-small sessions "$snap")): ${small:-not refused}"
+
 # what polling the channel costs while nothing flows: CPU time over 5 s
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 vpid=$(field vm-nic pid)
@@ -163,14 +202,48 @@ idle="vm-nic $(((v1 - v0) * 100 / 500))% of a CPU, QEMU (the guest: its kernel, 
 [ -n "$v1" ] && [ -n "$q1" ]
 result dvm_nic_idle_cost $? "idle for 5 s: $idle"
 
-# the others' pids, which a VM's restart must not change
-others() { for n in vm-nic nic-tap; do printf '%s=%s ' "$n" "$(field "$n" pid)"; done; }
-others0=$(others)
-# bh0 carries ping again after a VM restart (the VM's boot is waited for)
+# bh0 carries ping again again after a VM restart or the probe (the VM's boot is waited for)
 bh0_again() {
 	for _ in $(seq 30); do ping_bh0 1 | grep -q " 0% packet loss" && break; sleep 1; done
 	busybox ping -c 5 -i 0.2 -W 5 10.0.0.2 2>&1
 }
+
+# The VM cannot reach memory it was not given: its agent takes the e1000e
+# from Linux's driver and points its transmit ring at a guest-physical
+# address outside the guest's RAM, which is this machine's canary page (the
+# guest's addresses are the IOMMU's device addresses). The IOMMU must refuse
+# the fetch (the kernel's DMAR fault naming the device, core's report), the
+# canary stay as written (unblocked, the device would write back into it),
+# and the guest serve again once e1000e has the device back
+"$BUILD/tests/dma-canary" 10000000 b0000000 >"$WORK/canary.out" 2>&1 &
+cpid=$!
+wait_for "$WORK/canary.out" "canary at 0x" 20
+caddr=$(grep -oE "canary at 0x[0-9a-f]+" "$WORK/canary.out" | head -1 | cut -d' ' -f3)
+qpid=$(field dvm pid)
+faults0=$(field dvm iommu_faults)
+probe=$("$CLI" probe-dma dvm "${caddr:-0}" 2>&1)
+wait_for "$log" "dvm guest\| bulkhead-agent: probe-dma: .*serving again" 180
+wait_for "$log" "IOMMU blocked a DMA by $ours \(\"dvm\"\) to device address ${caddr:-none}" 30
+kill -TERM "$cpid"
+wait "$cpid"
+crc=$?
+aimed=$(grep -E "dvm guest\| bulkhead-agent: probe-dma: .* tail rung" "$log" | tail -1 | sed 's/^.*probe-dma: //')
+again=$(grep -E "dvm guest\| bulkhead-agent: probe-dma: .*serving again" "$log" | tail -1 | sed 's/^.*probe-dma: //')
+blocked=$(grep -oE "IOMMU blocked a DMA by $ours \(\"dvm\"\) to device address 0x[0-9a-f]+" "$log" | tail -1)
+dmar=$(dmesg | grep -E "DMAR: .*Request device \[00:02.0\] .*fault addr ${caddr:-none}" | tail -1 | sed 's/^\[[ 0-9.]*\] //')
+[ -n "$caddr" ] && echo "$aimed" | grep -q "head 0 -> 1$" && [ -n "$blocked" ] && [ -n "$dmar" ] &&
+	[ "$(field dvm iommu_faults)" -gt "${faults0:-0}" ] && [ $crc = 0 ]
+result dvm_dma_outside_blocked $? "$probe; guest: $aimed; kernel: $dmar; core: $blocked; $(tail -1 "$WORK/canary.out")"
+out=$(bh0_again)
+ping_vm 2 >/dev/null
+vout=$(ping_vm 5)
+[ "$(field dvm pid)" = "$qpid" ] && echo "$again" | grep -q " serving again" &&
+	echo "$out" | grep -qE " [45] packets received" && echo "$vout" | grep -qE " [45] packets received"
+result dvm_dma_probe_recovered $? "the same QEMU (pid $qpid -> $(field dvm pid)); guest: $again; bh0 -> peer: $(echo "$out" | grep -E "packet loss"); peer -> guest: $(echo "$vout" | grep -E "packet loss")"
+
+# the others' pids, which a VM's restart must not change
+others() { for n in vm-nic nic-tap; do printf '%s=%s ' "$n" "$(field "$n" pid)"; done; }
+others0=$(others)
 
 # QEMU killed from outside: core takes the group back, resets the NIC and
 # starts the VM again; the peer reaches the guest again
