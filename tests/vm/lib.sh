@@ -72,9 +72,13 @@ conf_nvme() { # [LINE...]
 	conf_component nvme "exec = $BUILD/drivers/nvme/bulkhead-nvme" "device = 1b36:0010" \
 		"provides = block" "dma = 96M" "$@"
 }
-conf_nbd() { # [LINE...]
+conf_nbd() { # [LINE...]; BLOCK_SERVER=NAME for another server than nvme
 	conf_component nbd "exec = $BUILD/bridges/block-nbd/bulkhead-block-nbd" \
-		"session = block nvme" "nbd = 0" "$@"
+		"session = block ${BLOCK_SERVER:-nvme}" "nbd = 0" "$@"
+}
+conf_vm_blk() { # VM [LINE...]: the Block server of driver VM VM (drivers/vm-blk)
+	conf_component vm-blk "exec = $BUILD/drivers/vm-blk/bulkhead-vm-blk" "vm_blk = $1" \
+		"provides = block" "restart = on-failure" "${@:2}"
 }
 conf_xhci() { # [LINE...] (XHCI_DEVICE: which controller, default any qemu-xhci)
 	conf_component xhci "exec = $BUILD/drivers/xhci/bulkhead-xhci" "device = ${XHCI_DEVICE:-1b36:000d}" \
