@@ -74,7 +74,7 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 result dvmblk_read_direct $rc "32 MiB in 128 KiB O_DIRECT reads through the VM in $ms ms ($((32000 / (ms + 1))) MiB/s)"
 
 # the others' pids, which a VM's restart must not change
-others() { for n in vm-blk; do printf '%s=%s ' "$n" "$(field "$n" pid)"; done; }
+others() { printf 'vm-blk=%s ' "$(field vm-blk pid)"; }
 others0=$(others)
 nbd0=$(field nbd pid)
 kill_writers_start "$mnt"
