@@ -200,7 +200,7 @@ int main(void)
 	if (block > 0) {
 		char disk[96];
 		block_describe(disk, sizeof(disk));
-		printf("; block channel for %s", disk);
+		printf("%s block channel for %s", nifs ? ";" : "", disk);
 	}
 	/* the guest's share of the boot: the rest went to QEMU and the firmware */
 	char uptime[32];

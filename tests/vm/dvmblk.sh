@@ -77,6 +77,8 @@ result dvmblk_read_direct $rc "32 MiB in 128 KiB O_DIRECT reads through the VM i
 others() { printf 'vm-blk=%s ' "$(field vm-blk pid)"; }
 others0=$(others)
 nbd0=$(field nbd pid)
+# 1 MiB rewrites: each 4 KiB O_DIRECT write crosses the nested VM
+KW_STREAM_BLOCKS=256
 kill_writers_start "$mnt"
 
 # the VM's restart, and the writes going on across it: PREFIX HOW
@@ -117,7 +119,7 @@ sleep 2
 kill_writers_stop
 nacked=$(wc -l <"$KW_ACKED")
 [ "$KW_ERRORS" = 0 ] && [ "$nacked" -gt 0 ]
-result dvmblk_outage_writes $? "$KW_FILES files written, $KW_NFILES acknowledged (fsync returned), $KW_REWRITES rewrites of an 8 MiB file in 4 KiB O_DIRECT writes across two VM restarts; write errors: $KW_ERRORS; reissued by vm-blk: $(grep -oE 'vm-blk: reissued [0-9]+' "$log" | awk '{ s += $3 } END { print s + 0 }') requests; block-nbd restarts (the kernel's 15 s request timeout): $(count_of "$log" '"nbd" \(pid [0-9]+\) ended')"
+result dvmblk_outage_writes $? "$KW_FILES files written, $KW_NFILES acknowledged (fsync returned), $KW_REWRITES rewrites of a 1 MiB file in 4 KiB O_DIRECT writes across two VM restarts; write errors: $KW_ERRORS; reissued by vm-blk: $(grep -oE 'vm-blk: reissued [0-9]+' "$log" | awk '{ s += $3 } END { print s + 0 }') requests; block-nbd restarts (the kernel's 15 s request timeout): $(count_of "$log" '"nbd" \(pid [0-9]+\) ended')"
 
 umount "$mnt"
 urc=$?
