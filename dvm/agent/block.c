@@ -38,6 +38,7 @@
 #include <dirent.h>
 
 #include "agent.h"
+#include "bulkhead/vm_chan.h"
 #include "bulkhead/block.h"
 #include "bulkhead/vm_blk.h"
 
@@ -387,16 +388,10 @@ static void try_attach(void)
 /* may we sleep until an interrupt or a completion? Only with a line, and nothing waiting */
 static bool may_sleep(void)
 {
-	bool idle;
+	/* the host wakes us only through the line (a completion through the eventfd) */
+	const uint32_t line = b.wake >= 0;
 
-	if (b.wake < 0 || !b.attached)
-		return false;
-	__atomic_store_n(&b.page->sleeping, 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	idle = !bh_ps_pending(&b.ch);
-	if (!idle)
-		__atomic_store_n(&b.page->sleeping, 0, __ATOMIC_RELAXED);
-	return idle;
+	return bh_vm_chan_may_sleep(b.attached, &line, &b.page->sleeping, &b.ch, 1);
 }
 
 static void *run(void *arg)

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "bulkhead/vm_chan.h"
 #include "bulkhead/nic.h"
 #include "bulkhead/vm_nic.h"
 
@@ -106,17 +107,10 @@ static void wake_host(void)
 /* may we sleep until an interrupt? Only with one, and with nothing waiting */
 static bool may_sleep(void)
 {
-	bool idle;
+	/* the host wakes us only through the line */
+	const uint32_t line = c.wake >= 0;
 
-	if (c.wake < 0 || !c.attached)
-		return false;
-	__atomic_store_n(&c.page->sleeping, 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	idle = !bh_ps_pending(&c.ch[BH_VMNIC_TO_GUEST]) &&
-	       !bh_ps_pending(&c.ch[BH_VMNIC_FROM_GUEST]);
-	if (!idle)
-		__atomic_store_n(&c.page->sleeping, 0, __ATOMIC_RELAXED);
-	return idle;
+	return bh_vm_chan_may_sleep(c.attached, &line, &c.page->sleeping, c.ch, 2);
 }
 
 int channel_open(const char *ifname)
