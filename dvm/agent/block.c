@@ -271,18 +271,33 @@ static int reap(long min, struct timespec *wait)
 	return got < 0 ? 0 : (int)got;
 }
 
-/* a request done at once (flush, trim): its status */
-static int at_once(const struct bh_ps_desc *d)
+/*
+ * Requests done at once, d[0] and those after it that it takes along:
+ * a flush, or a trim with the valid trims that continue its range (mkfs
+ * trims a whole disk in max_transfer pieces: one ioctl for a batch of
+ * them). How many it took; each acked.
+ */
+static int at_once(struct bh_ps_desc *d, int n)
 {
-	if (d->op == BH_BLOCK_FLUSH) {
+	int rc, k = 1;
+
+	if (d[0].op == BH_BLOCK_FLUSH) {
 		b.flushes++;
-		return fdatasync(b.fd) < 0 ? -errno : 0;
+		ack(&d[0], fdatasync(b.fd) < 0 ? -errno : 0);
+		return 1;
 	}
-	uint64_t range[2] = { d->arg * b.info.block_size, d->length };
-	b.trims++;
+	uint64_t range[2] = { d[0].arg * b.info.block_size, d[0].length };
+	while (k < n && d[k].op == BH_BLOCK_TRIM && !bh_block_check(&b.info, &d[k]) &&
+	       d[k].arg * b.info.block_size == range[0] + range[1])
+		range[1] += d[k++].length;
+	b.trims += (uint64_t)k;
 	if (!(b.info.flags & BH_BLOCK_CAN_TRIM))
-		return -EOPNOTSUPP;
-	return ioctl(b.fd, BLKDISCARD, range) < 0 ? -errno : 0;
+		rc = -EOPNOTSUPP;
+	else
+		rc = ioctl(b.fd, BLKDISCARD, range) < 0 ? -errno : 0;
+	for (int i = 0; i < k; i++)
+		ack(&d[i], rc);
+	return k;
 }
 
 /* the host's requests to the disk: how many, or -1 if it broke the ring */
@@ -300,9 +315,13 @@ static int take(void)
 		int rc = bh_block_check(&b.info, &d[k]);
 		unsigned int j = 0;
 
-		if (rc || d[k].op == BH_BLOCK_FLUSH || d[k].op == BH_BLOCK_TRIM) {
-			b.refused += rc != 0;
-			ack(&d[k], rc ? rc : at_once(&d[k]));
+		if (rc) {
+			b.refused++;
+			ack(&d[k], rc);
+			continue;
+		}
+		if (d[k].op == BH_BLOCK_FLUSH || d[k].op == BH_BLOCK_TRIM) {
+			k += at_once(&d[k], got - k) - 1;
 			continue;
 		}
 		while (b.io[j].busy)
