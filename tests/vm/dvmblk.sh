@@ -42,8 +42,11 @@ result dvmblk_guest_initramfs $? "$initrd: $(zcat "$initrd" | cpio -t --quiet 2>
 		"watchdog_ms = 15000" "boot_ms = 240000" "restart = on-failure" "backoff_ms = 500"
 	conf_vm_blk dvmblk
 	# the kernel drops the bridge's socket when a request is 15 s old
-	# (core/nbd.c): a VM's restart takes longer, so the bridge restarts too
-	BLOCK_SERVER=vm-blk conf_nbd "restart = on-failure"
+	# (core/nbd.c): a VM's restart takes longer (45-120 s here), so the
+	# bridge restarts too, every 15 s until the VM serves again: more than
+	# the 10 restarts core allows by default
+	BLOCK_SERVER=vm-blk conf_nbd "restart = on-failure" "max_restarts = 100" \
+		"backoff_ms = 200" "backoff_max_ms = 1000"
 } >"$conf"
 
 modprobe nbd nbds_max=2 2>/dev/null
