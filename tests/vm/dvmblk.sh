@@ -81,6 +81,7 @@ others() { printf 'vm-blk=%s ' "$(field vm-blk pid)"; }
 others0=$(others)
 nbd0=$(field nbd pid)
 # 1 MiB rewrites: each 4 KiB O_DIRECT write crosses the nested VM
+# shellcheck disable=SC2034 # read by lib.sh's kill writers
 KW_STREAM_BLOCKS=256
 kill_writers_start "$mnt"
 
