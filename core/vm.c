@@ -189,13 +189,43 @@ static int add_arg(struct bh_vm_sandbox *s, int *n, const char *fmt, ...)
 	return 0;
 }
 
+/*
+ * The block channel (core/vm_nic.c, bulkhead/vm_blk.h), if a component
+ * serves the VM's disk: a second ivshmem-doorbell device, and a serial
+ * line after the NIC's, whose name the guest finds on its command line
+ * (argument append of the n so far). 0, -E2BIG, or -errno with err said.
+ */
+static int vm_blk_channel(struct bh_core_state *core, struct bh_component *c,
+			  struct bh_vm_sandbox *s, int *n, int append, char *err, size_t err_len)
+{
+	char *cmdline = s->args[append];
+	size_t len = strlen(cmdline);
+	int rc = bh_vm_channel_server(core, c, BH_VM_CHAN_BLK, s->blk_fd, err, err_len);
+
+	if (rc < 0 || s->blk_fd[0] < 0)
+		return rc;
+	rc |= add_arg(s, n, "-chardev");
+	rc |= add_arg(s, n, "socket,id=bhblk,fd=%d", BH_VM_BLK_FD);
+	rc |= add_arg(s, n, "-device");
+	rc |= add_arg(s, n, "ivshmem-doorbell,chardev=bhblk,vectors=1");
+	rc |= add_arg(s, n, "-chardev");
+	rc |= add_arg(s, n, "socket,id=bhblkwake,fd=%d", BH_VM_BLK_FD + 1);
+	rc |= add_arg(s, n, "-serial");
+	rc |= add_arg(s, n, "chardev:bhblkwake");
+	/* the console is ttyS0, the NIC's line (if any) ttyS1 */
+	if (rc || snprintf(cmdline + len, sizeof(s->args[0]) - len, " bulkhead.blkline=ttyS%d",
+			   s->nic_fd[0] >= 0 ? 2 : 1) >= (int)(sizeof(s->args[0]) - len))
+		return -E2BIG;
+	return 0;
+}
+
 int bh_vm_spawn(struct bh_core_state *core, struct bh_component *c, struct bh_spawn *sp,
 		char *err, size_t err_len)
 {
 	const struct bh_component_config *cc = c->cfg;
 	const struct bh_vm_config *vm = &cc->vm;
 	static struct bh_vm_sandbox s; /* large; the child gets its own copy */
-	int n = 0, rc = 0;
+	int n = 0, rc = 0, append = 0;
 
 	if (!core->backend->iommu) {
 		snprintf(err, err_len, "a driver VM needs VFIO with an IOMMU (backend = %s): boot "
@@ -221,6 +251,7 @@ int bh_vm_spawn(struct bh_core_state *core, struct bh_component *c, struct bh_sp
 	}
 	release(core, c);
 	memset(&s, 0, sizeof(s));
+	s.blk_fd[0] = s.blk_fd[1] = -1;
 	s.kernel = vm->kernel;
 	s.initramfs = vm->initramfs;
 	s.memlock = vm->memory + (256ull << 20);
@@ -244,6 +275,7 @@ int bh_vm_spawn(struct bh_core_state *core, struct bh_component *c, struct bh_sp
 	rc |= add_arg(&s, &n, "-smp");
 	rc |= add_arg(&s, &n, "%u", vm->vcpus);
 	rc |= add_arg(&s, &n, "-append");
+	append = n;
 	rc |= add_arg(&s, &n, "console=ttyS0 quiet loglevel=3 panic=-1 bulkhead.modules=%s%s%s",
 		      vm->modules[0] ? vm->modules : "-", vm->append[0] ? " " : "", vm->append);
 	for (int i = 0; i < c->ndevices; i++) {
@@ -275,15 +307,18 @@ int bh_vm_spawn(struct bh_core_state *core, struct bh_component *c, struct bh_sp
 		rc |= add_arg(&s, &n, "-serial");
 		rc |= add_arg(&s, &n, "chardev:bhwake");
 	}
-	if (rc) {
+	rc = rc ?: vm_blk_channel(core, c, &s, &n, append, err, err_len);
+	if (rc == -E2BIG) {
 		snprintf(err, err_len, "the QEMU command line is too long");
-		rc = -E2BIG;
-	} else {
+	} else if (!rc) {
 		rc = bh_spawn_vm(cc, c->uid, c->gid, c->cgroup, &s, sp, err, err_len);
 	}
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		if (s.nic_fd[i] >= 0)
 			close(s.nic_fd[i]);
+		if (s.blk_fd[i] >= 0)
+			close(s.blk_fd[i]);
+	}
 	return rc;
 }
 

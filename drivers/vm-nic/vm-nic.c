@@ -36,6 +36,7 @@
 #include "bulkhead/nic.h"
 #include "bulkhead/service.h"
 #include "bulkhead/session.h"
+#include "bulkhead/vm_chan.h"
 #include "bulkhead/vm_nic.h"
 
 #define BATCH 32
@@ -63,11 +64,9 @@ struct server {
 	struct bh_core core;
 	struct bh_service svc;
 	bool announced;
-	/* the channel */
-	uint8_t *mem;
-	size_t mem_size;
+	/* the channel: its memory, doorbell and line; its streams */
+	struct bh_vm_chan vc;
 	struct bh_packet_stream ch[2];
-	int kick, line; /* the doorbell the guest rings; the line that wakes the guest */
 	bool attached;
 	uint32_t epoch;
 	uint64_t last_reset_ns;
@@ -81,7 +80,6 @@ struct server {
 	struct bh_nic_link link; /* what the client was told */
 	/* counters */
 	uint64_t to_guest, from_guest, dropped_down, dropped_full, refused, invalid, resets;
-	uint64_t irqs, kicks;
 	uint64_t busy_until_ns;
 };
 
@@ -118,29 +116,13 @@ static void tell_link(struct server *v)
 /* we published on the channel: if the guest sleeps, wake it */
 static void wake_guest(struct server *v)
 {
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (v->line >= 0 &&
-	    __atomic_load_n(&bh_vmnic_guest_page(v->mem)->sleeping, __ATOMIC_RELAXED) &&
-	    write(v->line, "!", 1) == 1)
-		v->irqs++;
-}
-
-/* the current QEMU's end of the wake-up line: a new one comes with each VM start */
-static void line_open(struct server *v)
-{
-	if (v->line >= 0)
-		close(v->line);
-	v->line = -1;
-	if (bh_vm_nic_open(&v->core, 4, 0, &v->line) < 0) {
-		printf("vm-nic: no wake-up line to the guest (%s): it polls\n", bh_error(&v->core));
-		v->line = -1;
-	}
+	bh_vm_chan_wake(&v->vc, &bh_vmnic_guest_page(v->vc.mem)->sleeping);
 }
 
 static void guest_check(struct server *v, uint64_t now)
 {
 	struct bh_vmnic_guest g;
-	int rc = bh_vmnic_guest_read(v->mem, &g);
+	int rc = bh_vmnic_guest_read(v->vc.mem, &g);
 
 	if (rc == -EPROTO) {
 		v->invalid++;
@@ -162,15 +144,15 @@ static void guest_check(struct server *v, uint64_t now)
 		/* a new agent (the VM restarted): empty rings, then say we are there */
 		if (v->attached)
 			bh_vmnic_detach(v->ch);
-		bh_vmnic_clear(v->mem);
-		v->attached = bh_vmnic_attach(v->ch, v->mem, v->mem_size, true) == 0;
+		bh_vmnic_clear(v->vc.mem);
+		v->attached = bh_vmnic_attach(v->ch, v->vc.mem, v->vc.size, true) == 0;
 		v->epoch = g.epoch;
-		line_open(v);
+		bh_vm_chan_line_open(&v->core, &v->vc);
 		v->last_reset_ns = now;
 		v->resets++;
 		v->beat_ns = now;
 		v->alive = true;
-		__atomic_store_n(&bh_vmnic_host_page(v->mem)->epoch, g.epoch, __ATOMIC_RELEASE);
+		__atomic_store_n(&bh_vmnic_host_page(v->vc.mem)->epoch, g.epoch, __ATOMIC_RELEASE);
 		printf("vm-nic: guest agent epoch %u: %s %02x:%02x:%02x:%02x:%02x:%02x (driver "
 		       "%s), link %s; channel %s, %s (reset %llu)\n",
 		       g.epoch, g.ifname, g.mac[0], g.mac[1], g.mac[2], g.mac[3], g.mac[4],
@@ -298,8 +280,8 @@ static void report(struct server *v, uint64_t now)
 	       "(no room); wake-ups sent %llu, doorbells heard %llu; wake-up line %s\n",
 	       (unsigned long long)v->to_guest, (unsigned long long)v->from_guest,
 	       (unsigned long long)v->dropped_down, (unsigned long long)v->dropped_full,
-	       (unsigned long long)v->irqs, (unsigned long long)v->kicks,
-	       v->line >= 0 ? "open" : "none");
+	       (unsigned long long)v->vc.irqs, (unsigned long long)v->vc.kicks,
+	       v->vc.line >= 0 ? "open" : "none");
 }
 
 /* ---- the session ---- */
@@ -311,46 +293,16 @@ static void client_close(struct server *v, const char *why)
 	       "wake-ups sent %llu, doorbells heard %llu)\n",
 	       v->s.peer, why, (unsigned long long)v->to_guest, (unsigned long long)v->from_guest,
 	       (unsigned long long)v->dropped_down, (unsigned long long)v->dropped_full,
-	       (unsigned long long)v->refused, (unsigned long long)v->irqs,
-	       (unsigned long long)v->kicks);
+	       (unsigned long long)v->refused, (unsigned long long)v->vc.irqs,
+	       (unsigned long long)v->vc.kicks);
 	/* the streams go with it: their memory was its client's */
 	bh_session_close(&v->core, &v->s);
 	v->open = false;
 }
 
-static void *map_fd(int fd, size_t size);
-
-/* session id's streams: memory core charges to its client's session_memory; 0, or -1 */
-static int streams_for(struct server *v, uint32_t id, int memfd[2], void *map[2], char *why,
-		       size_t why_len)
-{
-	for (int i = 0; i < 2; i++) {
-		size_t size = bh_ps_region_size(nic_spec[i].capacity, nic_spec[i].bulk_size);
-		memfd[i] = -1;
-		map[i] = NULL;
-		if (bh_vm_nic_stream(&v->core, id, 1 + (unsigned int)i, size, &memfd[i]) < 0)
-			snprintf(why, why_len, "%s", bh_error(&v->core));
-		else if (!(map[i] = map_fd(memfd[i], size)))
-			snprintf(why, why_len, "cannot map one: %s", strerror(errno));
-		if (!map[i]) {
-			for (int j = 0; j <= i; j++) {
-				if (map[j])
-					munmap(map[j], bh_ps_region_size(nic_spec[j].capacity,
-									 nic_spec[j].bulk_size));
-				if (memfd[j] >= 0)
-					close(memfd[j]);
-			}
-			return -1;
-		}
-	}
-	return 0;
-}
-
 static void client_open(struct server *v, struct bh_session_request *req)
 {
 	struct bh_nic_info info = { .mtu = BH_NIC_MTU, .driver = "vm-nic" };
-	int rc, memfd[2];
-	void *map[2];
 	char why[300];
 
 	if (v->open) {
@@ -359,28 +311,15 @@ static void client_open(struct server *v, struct bh_session_request *req)
 		bh_service_refuse(&v->svc, req);
 		return;
 	}
-	if (streams_for(v, req->id, memfd, map, why, sizeof(why)) < 0) {
-		printf("vm-nic: session from \"%s\" refused: its streams: %s\n", req->client, why);
+	memcpy(info.mac, v->guest.mac, sizeof(info.mac));
+	info.link = current_link(v);
+	if (bh_vm_chan_offer(&v->core, req, BH_NIC_SERVICE, nic_spec, 2, &info, sizeof(info),
+			     &v->s, why, sizeof(why)) < 0) {
+		printf("vm-nic: session from \"%s\" refused: %s\n", req->client, why);
 		bh_service_refuse(&v->svc, req);
 		return;
 	}
-	memcpy(info.mac, v->guest.mac, sizeof(info.mac));
-	info.link = current_link(v);
-	rc = bh_session_offer_regions(req->fd, BH_NIC_SERVICE, nic_spec, 2, memfd, map, &info,
-				      sizeof(info), &v->s);
-	for (int i = 0; i < 2; i++) {
-		/* bh_session_close unmaps what the offer mapped, and closes these */
-		if (!v->s.map[i])
-			munmap(map[i], bh_ps_region_size(nic_spec[i].capacity, nic_spec[i].bulk_size));
-		v->s.memfd[i] = memfd[i];
-	}
-	v->s.id = req->id;
-	snprintf(v->s.peer, sizeof(v->s.peer), "%s", req->client);
 	v->open = true;
-	if (rc) {
-		client_close(v, "the setup failed");
-		return;
-	}
 	v->s.set_up = 1;
 	v->link = info.link;
 	fcntl(req->fd, F_SETFL, fcntl(req->fd, F_GETFL) | O_NONBLOCK);
@@ -390,87 +329,22 @@ static void client_open(struct server *v, struct bh_session_request *req)
 	       info.mac[5], v->guest.ifname, v->guest.driver, info.link.up ? "up" : "down");
 }
 
-/* what the client says on the socket: nothing is expected but its hang-up */
-static void client_events(struct server *v)
-{
-	struct bh_session_event ev;
-	int rc;
-
-	while ((rc = bh_session_recv_event(&v->s, &ev)) == 1)
-		;
-	if (rc == 0)
-		client_close(v, "it hung up");
-	else if (rc != -EAGAIN)
-		client_close(v, "it sent a malformed event");
-}
-
 /* ---- set-up ---- */
-
-static void *map_fd(int fd, size_t size)
-{
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-
-	return p == MAP_FAILED ? NULL : p;
-}
 
 static void setup(struct server *v)
 {
-	struct stat st;
-	int fd;
-
 	if (bh_core_open(&v->core) < 0)
 		die(v, "core");
-	if (bh_vm_nic_open(&v->core, 0, 0, &fd) < 0)
-		die(v, "the VM's channel memory");
-	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < bh_vmnic_stream_offset(2) ||
-	    !(v->mem = map_fd(fd, (size_t)st.st_size))) {
-		fprintf(stderr, "vm-nic: the VM's channel memory (%lld bytes) cannot hold the "
-				"channel (%llu bytes) or cannot be mapped\n",
-			(long long)st.st_size, (unsigned long long)bh_vmnic_stream_offset(2));
-		exit(1);
-	}
-	v->mem_size = (size_t)st.st_size;
-	close(fd);
-	if (bh_vm_nic_open(&v->core, 3, 0, &v->kick) < 0)
-		die(v, "the VM's doorbell");
+	bh_vm_chan_open(&v->core, &v->vc, bh_vmnic_stream_offset(2));
 	printf("vm-nic: uid %u, channel memory %zu KiB; waiting for the guest's agent\n",
-	       getuid(), v->mem_size / 1024);
-}
-
-/* the guest has nothing to say on the line: drain it, and drop it once QEMU is gone */
-static void line_input(struct server *v)
-{
-	char buf[64];
-	ssize_t n = read(v->line, buf, sizeof(buf));
-
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-		close(v->line);
-		v->line = -1;
-	}
-}
-
-/* may we sleep until the guest rings? It must have a doorbell, and nothing may wait */
-static bool may_sleep(struct server *v)
-{
-	struct bh_vmnic_host *host = bh_vmnic_host_page(v->mem);
-	bool idle;
-
-	if (!v->attached ||
-	    !__atomic_load_n(&bh_vmnic_guest_page(v->mem)->doorbell, __ATOMIC_RELAXED))
-		return false;
-	__atomic_store_n(&host->sleeping, 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	idle = !bh_ps_pending(&v->ch[BH_VMNIC_FROM_GUEST]) &&
-	       !bh_ps_pending(&v->ch[BH_VMNIC_TO_GUEST]);
-	if (!idle)
-		__atomic_store_n(&host->sleeping, 0, __ATOMIC_RELAXED);
-	return idle;
+	       getuid(), v->vc.size / 1024);
 }
 
 static void sleep_a_while(struct server *v, uint64_t now)
 {
 	struct timespec ts = { .tv_nsec = now < v->busy_until_ns ? POLL_BUSY_NS : POLL_IDLE_NS };
 	struct bh_pollset ps;
+	const char *why;
 	int who, fd;
 
 	bh_pollset_server(&ps, &v->core, &v->svc, -1);
@@ -483,12 +357,14 @@ static void sleep_a_while(struct server *v, uint64_t now)
 			ts.tv_nsec = 0;
 	}
 	/* with the guest's doorbell: until it rings, or a second for the beats */
-	if (ts.tv_nsec && now >= v->busy_until_ns + AWAKE_NS - BUSY_NS && may_sleep(v)) {
-		bh_pollset_add(&ps, v->kick, POLLIN, 2);
+	if (ts.tv_nsec && now >= v->busy_until_ns + AWAKE_NS - BUSY_NS &&
+	    bh_vm_chan_may_sleep(v->attached, &bh_vmnic_guest_page(v->vc.mem)->doorbell,
+				 &bh_vmnic_host_page(v->vc.mem)->sleeping, v->ch, 2)) {
+		bh_pollset_add(&ps, v->vc.kick, POLLIN, 2);
 		ts = (struct timespec){ .tv_sec = 1 };
 	}
-	if (v->line >= 0)
-		bh_pollset_add(&ps, v->line, POLLIN, 3);
+	if (v->vc.line >= 0)
+		bh_pollset_add(&ps, v->vc.line, POLLIN, 3);
 	if (ppoll(ps.p, ps.n, &ts, NULL) > 0) {
 		ps.next = 0;
 		while (bh_pollset_next(&ps, &who, &fd)) {
@@ -498,22 +374,20 @@ static void sleep_a_while(struct server *v, uint64_t now)
 			}
 			if (who == 1)
 				bh_ps_drain_signal(&v->s.ps[BH_NIC_TX]);
-			if (who == 0 && v->open)
-				client_events(v);
+			if (who == 0 && v->open && (why = bh_vm_chan_client_events(&v->s)))
+				client_close(v, why);
 			if (who == 3)
-				line_input(v);
+				bh_vm_chan_line_input(&v->vc);
 		}
 	}
-	__atomic_store_n(&bh_vmnic_host_page(v->mem)->sleeping, 0, __ATOMIC_RELAXED);
-	uint64_t n;
-	if (read(v->kick, &n, sizeof(n)) == sizeof(n))
-		v->kicks += n;
+	bh_vm_chan_woken(&v->vc, &bh_vmnic_host_page(v->vc.mem)->sleeping);
 }
 
 int main(void)
 {
 	/* no service channel until the guest is there: poll skips fd -1 */
-	static struct server v = { .svc = { .channel = -1 }, .kick = -1, .line = -1 };
+	static struct server v = { .svc = { .channel = -1 },
+				   .vc = { .who = "vm-nic", .kick = -1, .line = -1 } };
 	uint64_t next_beat = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);

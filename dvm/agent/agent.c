@@ -32,6 +32,7 @@ static char ifs[MAX_IFS][IFNAMSIZ];
 static int nifs;
 static int channel; /* channel_open's answer */
 static int inet_sock; /* for the interfaces' flags and addresses */
+static int block;     /* block_open's answer */
 
 static void alive(void);
 
@@ -205,8 +206,10 @@ void console_commands(void)
 static void alive(void)
 {
 	static unsigned long beat;
-	char ch[160] = "";
+	char ch[160] = "", blk[200] = "";
 
+	/* one line, whole: the block channel's thread prints too */
+	flockfile(stdout);
 	printf("bulkhead-agent: alive %lu", ++beat);
 	for (int i = 0; i < nifs; i++) {
 		char rx[32], tx[32];
@@ -216,7 +219,10 @@ static void alive(void)
 	}
 	if (channel > 0)
 		channel_counters(ch, sizeof(ch));
-	printf("%s\n", ch);
+	if (block > 0)
+		block_counters(blk, sizeof(blk));
+	printf("%s%s\n", ch, blk);
+	funlockfile(stdout);
 }
 
 int main(void)
@@ -226,7 +232,8 @@ int main(void)
 	inet_sock = sock;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	find_interfaces();
-	if (!nifs)
+	block = block_open();
+	if (!nifs && !block)
 		printf("bulkhead-agent: no network interface: did the module load, and does "
 		       "it know the device? (see the guest's lines above)\n");
 	for (int i = 0; i < nifs; i++) {
@@ -250,6 +257,11 @@ int main(void)
 	}
 	if (channel > 0)
 		printf("; nic channel for %s", ifs[0]);
+	if (block > 0) {
+		char disk[96];
+		block_describe(disk, sizeof(disk));
+		printf("%s block channel for %s", nifs ? ";" : "", disk);
+	}
 	/* the guest's share of the boot: the rest went to QEMU and the firmware */
 	char uptime[32];
 	FILE *f = fopen("/proc/uptime", "re");
@@ -259,6 +271,8 @@ int main(void)
 		fclose(f);
 	printf("; guest uptime %s s\n", uptime);
 	fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+	if (block > 0 && block_start() < 0)
+		printf("bulkhead-agent: block channel: cannot start its thread\n");
 	if (channel > 0)
 		channel_run(alive);
 	for (;;) {

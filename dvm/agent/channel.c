@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "bulkhead/vm_chan.h"
 #include "bulkhead/nic.h"
 #include "bulkhead/vm_nic.h"
 
@@ -75,50 +76,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static bool hex_is(const char *dev, const char *attr, unsigned int want)
-{
-	char path[300], buf[16] = "";
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", dev, attr);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-	return strtoul(buf, NULL, 16) == want;
-}
-
-/* the ivshmem-doorbell device core gave the VM: its PCI address, or false */
-static bool find_ivshmem(void)
-{
-	DIR *d = opendir("/sys/bus/pci/devices");
-	struct dirent *e;
-	bool found = false;
-
-	while (d && !found && (e = readdir(d)))
-		if (e->d_name[0] != '.' && hex_is(e->d_name, "vendor", BH_IVSHMEM_VENDOR) &&
-		    hex_is(e->d_name, "device", BH_IVSHMEM_DEVICE)) {
-			snprintf(c.pci, sizeof(c.pci), "%s", e->d_name);
-			found = true;
-		}
-	if (d)
-		closedir(d);
-	return found;
-}
-
-/* a sysfs or procfs switch on */
-static void set_one(const char *path)
-{
-	FILE *f = fopen(path, "we");
-
-	if (!f || fputs("1", f) < 0)
-		printf("bulkhead-agent: %s: %s\n", path, strerror(errno));
-	if (f)
-		fclose(f);
-}
-
 /* the interface carries frames for the host only: no GRO, no IPv6 of the guest's own */
 static void quiet_interface(const char *ifname)
 {
@@ -136,53 +93,18 @@ static void quiet_interface(const char *ifname)
 	set_one(path);
 }
 
-/* the host's doorbell (BAR 0) and our wake-up line: false if not (we poll then) */
-static bool doorbell_open(void)
-{
-	char path[300];
-	struct termios t;
-	void *regs;
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource0", c.pci);
-	fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
-	regs = fd < 0 ? MAP_FAILED : mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (fd >= 0)
-		close(fd);
-	c.wake = open(WAKE_LINE, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-	if (regs == MAP_FAILED || c.wake < 0) {
-		printf("bulkhead-agent: nic channel: %s: %s: polling\n",
-		       regs == MAP_FAILED ? path : WAKE_LINE, strerror(errno));
-		if (c.wake >= 0)
-			close(c.wake);
-		c.wake = -1;
-		return false;
-	}
-	/* raw: every byte wakes us, none comes back as an echo */
-	if (tcgetattr(c.wake, &t) == 0) {
-		cfmakeraw(&t);
-		tcsetattr(c.wake, TCSANOW, &t);
-	}
-	c.regs = regs;
-	return true;
-}
-
 /* the host woke us: what it sent says nothing more */
 static void woken(void)
 {
-	char buf[64];
-
-	while (read(c.wake, buf, sizeof(buf)) > 0)
-		c.irqs++;
+	c.irqs += ivshmem_woken(c.wake);
 }
 
 /* we published on the channel: if the host sleeps, ring its doorbell */
 static void wake_host(void)
 {
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (c.regs && __atomic_load_n(&bh_vmnic_host_page(c.mem)->sleeping, __ATOMIC_RELAXED)) {
-		uint64_t t0 = now_ns();
-		c.regs[BH_IVSHMEM_DOORBELL / 4] = BH_VMNIC_HOST_PEER << 16 | 0;
+	uint64_t t0 = now_ns();
+
+	if (ivshmem_ring(c.regs, &bh_vmnic_host_page(c.mem)->sleeping)) {
 		c.rings++;
 		c.ring_ns += now_ns() - t0;
 	}
@@ -191,17 +113,10 @@ static void wake_host(void)
 /* may we sleep until an interrupt? Only with one, and with nothing waiting */
 static bool may_sleep(void)
 {
-	bool idle;
+	/* the host wakes us only through the line */
+	const uint32_t line = c.wake >= 0;
 
-	if (c.wake < 0 || !c.attached)
-		return false;
-	__atomic_store_n(&c.page->sleeping, 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	idle = !bh_ps_pending(&c.ch[BH_VMNIC_TO_GUEST]) &&
-	       !bh_ps_pending(&c.ch[BH_VMNIC_FROM_GUEST]);
-	if (!idle)
-		__atomic_store_n(&c.page->sleeping, 0, __ATOMIC_RELAXED);
-	return idle;
+	return bh_vm_chan_may_sleep(c.attached, &line, &c.page->sleeping, c.ch, 2);
 }
 
 /* the AF_PACKET socket on ifname the frames go through (anew when the interface is) */
@@ -229,34 +144,17 @@ static int packet_socket(const char *ifname)
 
 int channel_open(const char *ifname)
 {
-	char path[300];
-	struct stat st;
-	int fd;
-
-	if (!find_ivshmem())
+	/* the NIC's memory is BH_VMNIC_SIZE: a block channel's is another size */
+	if (!ivshmem_find(BH_VMNIC_SIZE, c.pci, sizeof(c.pci)))
 		return 0;
 	snprintf(c.ifname, sizeof(c.ifname), "%s", ifname);
-	/* memory decoding on: no driver of the guest's has the device, nor enabled it */
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/enable", c.pci);
-	set_one(path);
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource2", c.pci);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		printf("bulkhead-agent: nic channel: %s: %s\n", path, strerror(errno));
+	c.mem = ivshmem_map(c.pci, &c.size, "nic");
+	if (!c.mem)
 		return -1;
-	}
-	c.size = (size_t)st.st_size;
-	c.mem = mmap(NULL, c.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (c.mem == MAP_FAILED || c.size < bh_vmnic_stream_offset(2)) {
-		printf("bulkhead-agent: nic channel: cannot map %zu bytes of %s (%s)\n", c.size,
-		       path, c.mem == MAP_FAILED ? strerror(errno) : "too small");
-		return -1;
-	}
 	c.page = bh_vmnic_guest_page(c.mem);
 	if (packet_socket(ifname) < 0)
 		return -1;
-	doorbell_open();
+	ivshmem_bells(c.pci, WAKE_LINE, "nic", &c.regs, &c.wake);
 	return 1;
 }
 
