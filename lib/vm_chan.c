@@ -87,6 +87,22 @@ bool bh_vm_chan_may_sleep(bool attached, const uint32_t *wakes_us, uint32_t *sle
 	return idle;
 }
 
+void bh_vm_chan_waiting(struct bh_vm_chan *ch, const void *guest_page, uint64_t now)
+{
+	const uint32_t *w = guest_page;
+
+	if (!ch->waiting_since)
+		ch->waiting_since = now;
+	if (now - ch->waiting_since < ch->waiting_said + 10000000000ull)
+		return;
+	ch->waiting_said = now - ch->waiting_since;
+	printf("%s: no agent on the channel after %llu s: the guest's page holds magic 0x%08x, "
+	       "version %u, epoch %u\n",
+	       ch->who, (unsigned long long)(ch->waiting_said / 1000000000ull),
+	       __atomic_load_n(&w[0], __ATOMIC_ACQUIRE), __atomic_load_n(&w[1], __ATOMIC_RELAXED),
+	       __atomic_load_n(&w[2], __ATOMIC_RELAXED));
+}
+
 void bh_vm_chan_woken(struct bh_vm_chan *ch, uint32_t *sleeping)
 {
 	uint64_t n;

@@ -474,6 +474,8 @@ int main(void)
 		bh_heartbeat_every(&v.core, &next_beat, 1000, "vm-blk");
 		report(&v, now);
 		guest_check(&v, now);
+		if (!v.known)
+			bh_vm_chan_waiting(&v.vc, bh_vmblk_guest_page(v.vc.mem), now);
 		/* clients come once the guest has said what disk they get */
 		if (v.known && !v.announced) {
 			struct bh_session_stream_spec spec = block_spec();

@@ -400,6 +400,8 @@ int main(void)
 		bh_heartbeat_every(&v.core, &next_beat, 1000, "vm-nic");
 		report(&v, now);
 		guest_check(&v, now);
+		if (!v.known)
+			bh_vm_chan_waiting(&v.vc, bh_vmnic_guest_page(v.vc.mem), now);
 		/* clients come once the guest has said which MAC they get */
 		if (v.known && !v.announced) {
 			if (bh_service_open(&v.svc, &v.core, BH_NIC_SERVICE,

@@ -205,15 +205,17 @@ static void start_epoch(void)
 	__atomic_store_n(&c.page->magic, BH_VMNIC_MAGIC, __ATOMIC_RELEASE);
 }
 
-static void try_attach(void)
+/* has the host emptied the rings for our epoch? Then attach: whether we are */
+static bool try_attach(void)
 {
 	struct bh_vmnic_host *host = bh_vmnic_host_page(c.mem);
 
 	if (__atomic_load_n(&host->epoch, __ATOMIC_ACQUIRE) != c.epoch)
-		return;
+		return false;
 	c.attached = bh_vmnic_attach(c.ch, c.mem, c.size, false) == 0;
 	printf("bulkhead-agent: nic channel %s: %s <-> ivshmem %s, epoch %u\n",
 	       c.attached ? "open" : "cannot attach", c.ifname, c.pci, c.epoch);
+	return c.attached;
 }
 
 /* frames from the host go out on the wire; how many, or -1 if the host broke the ring */
@@ -317,6 +319,7 @@ void channel_run(void (*each_second)(void))
 {
 	uint64_t last_frame = 0, next_second = 0;
 	unsigned int seconds = 0;
+	bool said_waiting = false;
 
 	start_epoch();
 	for (;;) {
@@ -331,8 +334,13 @@ void channel_run(void (*each_second)(void))
 			if (++seconds % 10 == 0)
 				report();
 		}
-		if (!c.attached)
-			try_attach();
+		if (!c.attached && !try_attach() && seconds == 10 && !said_waiting) {
+			said_waiting = true;
+			printf("bulkhead-agent: nic channel: no host after 10 s: our epoch %u, the "
+			       "host page's %u\n",
+			       c.epoch, __atomic_load_n(&bh_vmnic_host_page(c.mem)->epoch,
+							 __ATOMIC_ACQUIRE));
+		}
 		if (c.attached) {
 			a = host_to_wire();
 			b = wire_to_host();

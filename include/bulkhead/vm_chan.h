@@ -24,6 +24,7 @@ struct bh_vm_chan {
 	int kick; /* the doorbell the guest rings: an eventfd */
 	int line; /* the line that wakes the guest, or -1: it polls */
 	uint64_t irqs, kicks; /* wake-ups sent, doorbells heard */
+	uint64_t waiting_since, waiting_said; /* bh_vm_chan_waiting's */
 };
 
 /* map the VM's channel memory (at least need bytes) and take its doorbell; exits on failure */
@@ -45,6 +46,12 @@ void bh_vm_chan_wake(struct bh_vm_chan *ch, const uint32_t *guest_sleeping);
  */
 bool bh_vm_chan_may_sleep(bool attached, const uint32_t *wakes_us, uint32_t *sleeping,
 			  const struct bh_packet_stream *ps, unsigned int n);
+/*
+ * no agent has shown itself on the channel yet: every 10 s, say what the
+ * guest's page holds (its first words, magic, version and epoch, are the
+ * same in every kind of channel), so a channel that stays silent is seen
+ */
+void bh_vm_chan_waiting(struct bh_vm_chan *ch, const void *guest_page, uint64_t now);
 /* after the sleep: we are awake, and the doorbell's count is taken */
 void bh_vm_chan_woken(struct bh_vm_chan *ch, uint32_t *sleeping);
 /*

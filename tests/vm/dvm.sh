@@ -193,6 +193,8 @@ loss=$(echo "$out" | grep -oE "[0-9]+% packet loss")
 med=$(echo "$out" | median_ms)
 echo "$out" | grep -q " 0% packet loss"
 result dvm_nic_ping $? "bh0 (nic-tap on vm-nic on the VM's e1000e) -> peer: $loss, median ${med:-?} ms, $(echo "$out" | grep -E "round-trip" | sed 's/^round-trip //'); ${chan#*] }"
+# a channel that never opened: what each side saw of it
+[ -n "$chan" ] || grep -E "vm-nic\| |dvm guest\| bulkhead-agent: nic|\"vm-nic\"" "$log" | tail -n 20
 # iperf3 completes both ways (under nested TCG the figures say little; bench-vm has them)
 txout=$(timeout 60 iperf3 -c 10.0.0.2 -t 5 2>&1)
 rxout=$(timeout 60 iperf3 -c 10.0.0.2 -t 5 -R 2>&1)
