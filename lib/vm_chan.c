@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The host's side of a driver VM's channel, for vm-nic and vm-blk alike (bulkhead/vm_chan.h). */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,34 @@ void bh_vm_chan_waiting(struct bh_vm_chan *ch, const void *guest_page, uint64_t 
 	       ch->who, (unsigned long long)(ch->waiting_said / 1000000000ull),
 	       __atomic_load_n(&w[0], __ATOMIC_ACQUIRE), __atomic_load_n(&w[1], __ATOMIC_RELAXED),
 	       __atomic_load_n(&w[2], __ATOMIC_RELAXED));
+}
+
+const char *bh_vm_chan_sleep(struct bh_vm_chan *ch, struct bh_pollset *ps,
+			     const struct timespec *ts, struct bh_session *s,
+			     struct bh_packet_stream *stream, uint32_t *sleeping)
+{
+	const char *why = NULL;
+	int who, fd;
+
+	if (ch->line >= 0)
+		bh_pollset_add(ps, ch->line, POLLIN, 3);
+	if (ppoll(ps->p, ps->n, ts, NULL) > 0) {
+		ps->next = 0;
+		while (bh_pollset_next(ps, &who, &fd)) {
+			if (who == BH_POLL_CORE) {
+				fprintf(stderr, "%s: core hung up\n", ch->who);
+				exit(1);
+			}
+			if (who == 1)
+				bh_ps_drain_signal(stream);
+			if (who == 0 && !why)
+				why = bh_vm_chan_client_events(s);
+			if (who == 3)
+				bh_vm_chan_line_input(ch);
+		}
+	}
+	bh_vm_chan_woken(ch, sleeping);
+	return why;
 }
 
 void bh_vm_chan_woken(struct bh_vm_chan *ch, uint32_t *sleeping)

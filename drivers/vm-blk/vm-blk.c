@@ -419,7 +419,6 @@ static void sleep_a_while(struct server *v, uint64_t now)
 	bool takes = v->open && v->attached && v->alive && !v->orphans && v->used < RING;
 	struct bh_pollset ps;
 	const char *why;
-	int who, fd;
 
 	bh_pollset_server(&ps, &v->core, &v->svc, -1);
 	if (v->open) {
@@ -437,24 +436,9 @@ static void sleep_a_while(struct server *v, uint64_t now)
 		bh_pollset_add(&ps, v->vc.kick, POLLIN, 2);
 		ts = (struct timespec){ .tv_sec = 1 };
 	}
-	if (v->vc.line >= 0)
-		bh_pollset_add(&ps, v->vc.line, POLLIN, 3);
-	if (ppoll(ps.p, ps.n, &ts, NULL) > 0) {
-		ps.next = 0;
-		while (bh_pollset_next(&ps, &who, &fd)) {
-			if (who == BH_POLL_CORE) {
-				fprintf(stderr, "vm-blk: core hung up\n");
-				exit(1);
-			}
-			if (who == 1)
-				bh_ps_drain_signal(v->ps);
-			if (who == 0 && v->open && (why = bh_vm_chan_client_events(&v->s)))
-				client_close(v, why);
-			if (who == 3)
-				bh_vm_chan_line_input(&v->vc);
-		}
-	}
-	bh_vm_chan_woken(&v->vc, &bh_vmblk_host_page(v->vc.mem)->sleeping);
+	why = bh_vm_chan_sleep(&v->vc, &ps, &ts, &v->s, v->ps, &bh_vmblk_host_page(v->vc.mem)->sleeping);
+	if (why && v->open)
+		client_close(v, why);
 }
 
 int main(void)

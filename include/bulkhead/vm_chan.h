@@ -12,9 +12,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "bulkhead/bulkhead.h"
 #include "bulkhead/packet_stream.h"
+#include "bulkhead/service.h"
 #include "bulkhead/session.h"
 
 struct bh_vm_chan {
@@ -52,6 +54,16 @@ bool bh_vm_chan_may_sleep(bool attached, const uint32_t *wakes_us, uint32_t *sle
  * same in every kind of channel), so a channel that stays silent is seen
  */
 void bh_vm_chan_waiting(struct bh_vm_chan *ch, const void *guest_page, uint64_t now);
+/*
+ * a server's sleep: ps holds core's socket (BH_POLL_CORE) and, while a
+ * client is there, 0 its session's socket and 1 its stream's wait fd, and
+ * 2 our doorbell if we may sleep on it; the line joins as 3. Sleeps up to
+ * ts, then: core gone, exit; the stream's signal drained; the line
+ * drained; awake (bh_vm_chan_woken). NULL, or why the client on s is gone.
+ */
+const char *bh_vm_chan_sleep(struct bh_vm_chan *ch, struct bh_pollset *ps,
+			     const struct timespec *ts, struct bh_session *s,
+			     struct bh_packet_stream *stream, uint32_t *sleeping);
 /* after the sleep: we are awake, and the doorbell's count is taken */
 void bh_vm_chan_woken(struct bh_vm_chan *ch, uint32_t *sleeping);
 /*

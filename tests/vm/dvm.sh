@@ -206,16 +206,24 @@ result dvm_nic_iperf3 $? "TCP 5 s through bh0 and the driver VM: to the peer $tx
 # it (the record's charge, nic-tap's session_bytes), none to vm-nic's own;
 # a client whose session_memory cannot pay for them is refused, and told
 # which key to raise (nic-tap keeps asking, with core's backoff)
-snap=$("$CLI" status)
-srec=$(echo "$snap" | grep -E "^session [0-9]+ service=nic server=vm-nic client=nic-tap ")
-charged=$(echo "$srec" | grep -oE "charged=[0-9]+" | cut -d= -f2)
-cost=$(echo "$snap" | grep -E "^service vm-nic:nic " | grep -oE "cost=[0-9]+" | cut -d= -f2)
-small=$(grep -m1 -oE "a 'nic' session of \"vm-nic\" costs [^:]*: raise session_memory" "$log")
-[ -n "$charged" ] && [ "$charged" = "$cost" ] &&
-	[ "$(field nic-tap session_bytes "$snap" | cut -d/ -f1)" = "$cost" ] &&
-	[ "$(field vm-nic dma_bytes "$snap")" = 0 ] && [ -n "$small" ] && [ "$(field nic-small refusals "$snap")" -ge 1 ] &&
-	[ "$(field nic-small sessions "$snap" | cut -d/ -f1)" = 0 ]
-result dvm_nic_session_memory $? "${srec:-no session record} (cost $cost); nic-tap session_bytes=$(field nic-tap session_bytes "$snap"), vm-nic dma_bytes=$(field vm-nic dma_bytes "$snap"); nic-small (refusals=$(field nic-small refusals "$snap"), sessions=$(field nic-small sessions "$snap")): ${small:-not refused}"
+# paid_by_client NAME SERVICE SERVER CLIENT SMALL: SERVER's session of
+# SERVICE for CLIENT charged to CLIENT (the record's charge, CLIENT's
+# session_bytes, none of SERVER's dma_bytes), and SMALL refused, the key named
+paid_by_client() {
+	local name=$1 svc=$2 server=$3 client=$4 small=$5 snap rec charged cost why
+	snap=$("$CLI" status)
+	rec=$(echo "$snap" | grep -E "^session [0-9]+ service=$svc server=$server client=$client ")
+	charged=$(echo "$rec" | grep -oE "charged=[0-9]+" | cut -d= -f2)
+	cost=$(echo "$snap" | grep -E "^service $server:$svc " | grep -oE "cost=[0-9]+" | cut -d= -f2)
+	why=$(grep -m1 -oE "a '$svc' session of \"$server\" costs [^:]*: raise session_memory" "$log")
+	[ -n "$charged" ] && [ "$charged" = "$cost" ] &&
+		[ "$(field "$client" session_bytes "$snap" | cut -d/ -f1)" = "$cost" ] &&
+		[ "$(field "$server" dma_bytes "$snap")" = 0 ] && [ -n "$why" ] &&
+		[ "$(field "$small" refusals "$snap")" -ge 1 ] &&
+		[ "$(field "$small" sessions "$snap" | cut -d/ -f1)" = 0 ]
+	result "$name" $? "${rec:-no session record} (cost $cost); $client session_bytes=$(field "$client" session_bytes "$snap"), $server dma_bytes=$(field "$server" dma_bytes "$snap"); $small (refusals=$(field "$small" refusals "$snap"), sessions=$(field "$small" sessions "$snap")): ${why:-not refused}"
+}
+paid_by_client dvm_nic_session_memory nic vm-nic nic-tap nic-small
 
 # what polling the channel costs while nothing flows: CPU time over 5 s
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
@@ -243,16 +251,7 @@ rc=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
 result dvm_blk_read_direct $rc "32 MiB in 128 KiB O_DIRECT reads through the VM in $ms ms ($((32000 / (ms + 1))) MiB/s)"
 # vm-blk's stream is paid by its client too, and a client too small is refused
-snap=$("$CLI" status)
-brec=$(echo "$snap" | grep -E "^session [0-9]+ service=block server=vm-blk client=nbd ")
-bcharged=$(echo "$brec" | grep -oE "charged=[0-9]+" | cut -d= -f2)
-bcost=$(echo "$snap" | grep -E "^service vm-blk:block " | grep -oE "cost=[0-9]+" | cut -d= -f2)
-bsmall=$(grep -m1 -oE "a 'block' session of \"vm-blk\" costs [^:]*: raise session_memory" "$log")
-[ -n "$bcharged" ] && [ "$bcharged" = "$bcost" ] &&
-	[ "$(field nbd session_bytes "$snap" | cut -d/ -f1)" = "$bcost" ] &&
-	[ "$(field vm-blk dma_bytes "$snap")" = 0 ] && [ -n "$bsmall" ] &&
-	[ "$(field nbd-small refusals "$snap")" -ge 1 ]
-result dvm_blk_session_memory $? "${brec:-no session record} (cost $bcost); nbd session_bytes=$(field nbd session_bytes "$snap"), vm-blk dma_bytes=$(field vm-blk dma_bytes "$snap"); nbd-small (refusals=$(field nbd-small refusals "$snap")): ${bsmall:-not refused}"
+paid_by_client dvm_blk_session_memory block vm-blk nbd nbd-small
 
 # bh0 carries ping again again after a VM restart or the probe (the VM's boot is waited for)
 bh0_again() {
