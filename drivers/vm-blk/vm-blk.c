@@ -436,7 +436,8 @@ static void sleep_a_while(struct server *v, uint64_t now)
 		bh_pollset_add(&ps, v->vc.kick, POLLIN, 2);
 		ts = (struct timespec){ .tv_sec = 1 };
 	}
-	why = bh_vm_chan_sleep(&v->vc, &ps, &ts, &v->s, v->ps, &bh_vmblk_host_page(v->vc.mem)->sleeping);
+	why = bh_vm_chan_sleep(&v->vc, &ps, &ts, &v->s, v->ps,
+			       &bh_vmblk_host_page(v->vc.mem)->sleeping);
 	if (why && v->open)
 		client_close(v, why);
 }
