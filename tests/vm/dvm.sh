@@ -371,6 +371,7 @@ umount "$mnt"
 
 # a hung VM (QEMU stopped): the watchdog hears no heartbeat, kills it,
 # core resets the device and starts the VM again (its boot is not waited for)
+wait_for_count "$log" "vm \"dvm\": guest serving" "$(count_of "$log" "started \"dvm\" pid")" 300
 qpid=$(field dvm pid)
 resets0=$(field "$ours" resets)
 restarts0=$(field dvm restarts)
