@@ -4,7 +4,8 @@
 # ways: (a) the kernel's own e1000e driver, (b) bulkhead's native e1000e +
 # nic-tap, (c) a driver VM (Linux's e1000e in QEMU with KVM, nested) whose
 # interface vm-nic serves as a NIC session, + nic-tap. Also the VM's time
-# from QEMU's start to serving, and to bh0 carrying its first ping. Writes
+# from QEMU's start to serving, and to bh0 carrying its first ping. Then
+# fio on an NVMe through the kernel's nvme and through a driver VM. Writes
 # "name metric value" lines to $BULKHEAD_OUT/vm.txt.
 set -u
 . "$(dirname "$0")/../../tests/vm/lib.sh"
@@ -62,5 +63,46 @@ echo "vm serving_s ${serving:-0}" >>"$out"
 echo "vm first_ping_s $first_ping" >>"$out"
 echo "bench: vm: serving ${serving:-?} s after QEMU started, bh0's first ping ${first_ping} s after core started"
 grep -E "vm-nic: |guest agent|nic channel" "$log" | head -5 | sed "s/^/bench:   /"
+stop_core
+
+# (d) fio on the NVMe: the kernel's own nvme driver, then the same disk
+# through a driver VM (Linux's nvme in QEMU with KVM, nested) whose disk
+# vm-blk serves as a Block session, + block-nbd
+blk_jobs() { # PATH DEV: the three jobs, "PATH JOB_iops N" and "PATH JOB_mbs N" lines
+	local j rw bs qd v
+	for j in randread-4k-qd1:randread:4k:1 randread-4k-qd32:randread:4k:32 \
+		seqread-128k-qd8:read:128k:8; do
+		IFS=: read -r j rw bs qd <<<"$j"
+		v=$(SECS=$T fio_job "$rw" "$bs" "$qd" "$2")
+		echo "$1 ${j}_iops ${v% *}" >>"$out"
+		echo "$1 ${j}_mbs ${v#* }" >>"$out"
+		echo "bench: $1 $j: ${v% *} IOPS, ${v#* } MB/s"
+	done
+}
+nvme=$(grep -l 0x0010 /sys/bus/pci/devices/*/device | xargs -n1 dirname |
+	while read -r d; do grep -q 0x1b36 "$d/vendor" && basename "$d"; done | head -1)
+modprobe nvme
+for _ in $(seq 100); do ls /sys/bus/pci/devices/"$nvme"/nvme/*/nvme*n1 >/dev/null 2>&1 && break; sleep 0.1; done
+kdisk=/dev/$(basename "$(ls -d /sys/bus/pci/devices/"$nvme"/nvme/*/nvme*n1 | head -1)")
+blk_jobs kernel-blk "$kdisk"
+echo "$nvme" >/sys/bus/pci/drivers/nvme/unbind
+modprobe nbd nbds_max=2 2>/dev/null
+{
+	conf_core
+	conf_component dvmblk "kind = vm" "device = $nvme" "kernel = $kernel" \
+		"initramfs = $BUILD/dvm/nvme.cpio.gz" "modules = nvme" "guest_memory = 128M" \
+		"boot_ms = 300000"
+	conf_vm_blk dvmblk
+	BLOCK_SERVER=vm-blk conf_nbd
+} >"$conf"
+log=$WORK/bench-vm-blk.log
+t0=$SECONDS
+start_core "$conf" "$log" || { echo "bench: core did not start"; exit 1; }
+wait_for "$log" "nbd\\| block-nbd: /dev/nbd0 serves" 300
+serving=$(grep -oE "vm \"dvmblk\": guest serving [0-9.]+ s" "$log" | grep -oE "[0-9.]+ s" | cut -d' ' -f1)
+echo "vm-blk serving_s ${serving:-0}" >>"$out"
+echo "vm-blk nbd_s $((SECONDS - t0))" >>"$out"
+blk_jobs vm-blk /dev/nbd0
+grep -E "vm-blk: |block channel" "$log" | head -5 | sed "s/^/bench:   /"
 stop_core
 echo "bench: done"

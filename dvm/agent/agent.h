@@ -3,7 +3,9 @@
 #ifndef BH_AGENT_H
 #define BH_AGENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* one line of /sys/class/net/IF/ATTR into buf, "" if there is none */
 void net_attr(const char *ifname, const char *attr, char *buf, size_t len);
@@ -22,9 +24,44 @@ void console_commands(void);
  * failure (said on the console)
  */
 int channel_open(const char *ifname);
+/* the interface was made anew (probe-dma): the channel's frames go through it; -1 on failure */
+int channel_rebind(const char *ifname);
+/*
+ * The confinement probe (probe.c): Linux's e1000e steps aside, ifname's
+ * device fetches a transmit descriptor from guest-physical addr (outside
+ * the guest's RAM), the driver takes it back; newif: its new interface
+ */
+int probe_dma(const char *ifname, uint64_t addr, char *newif, size_t len);
 /* move frames for ever; each_second is called once a second */
 void channel_run(void (*each_second)(void)) __attribute__((noreturn));
 /* the channel's state and counters, for the alive line */
 void channel_counters(char *buf, size_t len);
+
+/* ivshmem.c: the channels' devices */
+/* the ivshmem-doorbell device whose memory is size bytes: its PCI address in pci */
+bool ivshmem_find(uint64_t size, char *pci, size_t len);
+/* its memory (BAR 2) mapped, size in *size; NULL on failure (said, naming what) */
+void *ivshmem_map(const char *pci, size_t *size, const char *what);
+/* its doorbell (BAR 0) and our wake-up line (a tty, raw); false if not (we poll then) */
+bool ivshmem_bells(const char *pci, const char *line, const char *what,
+		   volatile uint32_t **regs, int *wake);
+/* the host woke us on the line: how many reads it took to drain */
+unsigned long ivshmem_woken(int wake);
+/* we published: ring the host's doorbell if it sleeps; true if we did */
+bool ivshmem_ring(volatile uint32_t *regs, const uint32_t *host_sleeping);
+/* a sysfs or procfs switch on */
+void set_one(const char *path);
+
+/*
+ * The block channel (bulkhead/vm_blk.h), if core gave the VM one: 1 when
+ * it serves the guest's first disk, 0 when there is no such device, -1 on
+ * failure (said on the console). Waits up to a while for the disk.
+ */
+int block_open(void);
+/* serve it from a thread of its own; 0 or -errno */
+int block_start(void);
+/* the disk's name and geometry, for the ready line; the counters, for the alive line */
+void block_describe(char *buf, size_t len);
+void block_counters(char *buf, size_t len);
 
 #endif

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "bulkhead/vm_chan.h"
 #include "bulkhead/nic.h"
 #include "bulkhead/vm_nic.h"
 
@@ -63,6 +64,8 @@ static struct {
 	char ifname[IFNAMSIZ];
 	char pci[32];
 	uint64_t to_host, from_host, dropped, epochs, irqs, rings;
+	/* where the time goes: ringing the host, sending on the wire, short naps */
+	uint64_t ring_ns, sends, send_ns, naps, nap_ns, nap_asked_ns;
 } c = { .sock = -1, .wake = -1 };
 
 static uint64_t now_ns(void)
@@ -71,50 +74,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static bool hex_is(const char *dev, const char *attr, unsigned int want)
-{
-	char path[300], buf[16] = "";
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", dev, attr);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-	return strtoul(buf, NULL, 16) == want;
-}
-
-/* the ivshmem-doorbell device core gave the VM: its PCI address, or false */
-static bool find_ivshmem(void)
-{
-	DIR *d = opendir("/sys/bus/pci/devices");
-	struct dirent *e;
-	bool found = false;
-
-	while (d && !found && (e = readdir(d)))
-		if (e->d_name[0] != '.' && hex_is(e->d_name, "vendor", BH_IVSHMEM_VENDOR) &&
-		    hex_is(e->d_name, "device", BH_IVSHMEM_DEVICE)) {
-			snprintf(c.pci, sizeof(c.pci), "%s", e->d_name);
-			found = true;
-		}
-	if (d)
-		closedir(d);
-	return found;
-}
-
-/* a sysfs or procfs switch on */
-static void set_one(const char *path)
-{
-	FILE *f = fopen(path, "we");
-
-	if (!f || fputs("1", f) < 0)
-		printf("bulkhead-agent: %s: %s\n", path, strerror(errno));
-	if (f)
-		fclose(f);
 }
 
 /* the interface carries frames for the host only: no GRO, no IPv6 of the guest's own */
@@ -134,100 +93,40 @@ static void quiet_interface(const char *ifname)
 	set_one(path);
 }
 
-/* the host's doorbell (BAR 0) and our wake-up line: false if not (we poll then) */
-static bool doorbell_open(void)
-{
-	char path[300];
-	struct termios t;
-	void *regs;
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource0", c.pci);
-	fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
-	regs = fd < 0 ? MAP_FAILED : mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (fd >= 0)
-		close(fd);
-	c.wake = open(WAKE_LINE, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-	if (regs == MAP_FAILED || c.wake < 0) {
-		printf("bulkhead-agent: nic channel: %s: %s: polling\n",
-		       regs == MAP_FAILED ? path : WAKE_LINE, strerror(errno));
-		if (c.wake >= 0)
-			close(c.wake);
-		c.wake = -1;
-		return false;
-	}
-	/* raw: every byte wakes us, none comes back as an echo */
-	if (tcgetattr(c.wake, &t) == 0) {
-		cfmakeraw(&t);
-		tcsetattr(c.wake, TCSANOW, &t);
-	}
-	c.regs = regs;
-	return true;
-}
-
 /* the host woke us: what it sent says nothing more */
 static void woken(void)
 {
-	char buf[64];
-
-	while (read(c.wake, buf, sizeof(buf)) > 0)
-		c.irqs++;
+	c.irqs += ivshmem_woken(c.wake);
 }
 
 /* we published on the channel: if the host sleeps, ring its doorbell */
 static void wake_host(void)
 {
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (c.regs && __atomic_load_n(&bh_vmnic_host_page(c.mem)->sleeping, __ATOMIC_RELAXED)) {
-		c.regs[BH_IVSHMEM_DOORBELL / 4] = BH_VMNIC_HOST_PEER << 16 | 0;
+	uint64_t t0 = now_ns();
+
+	if (ivshmem_ring(c.regs, &bh_vmnic_host_page(c.mem)->sleeping)) {
 		c.rings++;
+		c.ring_ns += now_ns() - t0;
 	}
 }
 
 /* may we sleep until an interrupt? Only with one, and with nothing waiting */
 static bool may_sleep(void)
 {
-	bool idle;
+	/* the host wakes us only through the line */
+	const uint32_t line = c.wake >= 0;
 
-	if (c.wake < 0 || !c.attached)
-		return false;
-	__atomic_store_n(&c.page->sleeping, 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	idle = !bh_ps_pending(&c.ch[BH_VMNIC_TO_GUEST]) &&
-	       !bh_ps_pending(&c.ch[BH_VMNIC_FROM_GUEST]);
-	if (!idle)
-		__atomic_store_n(&c.page->sleeping, 0, __ATOMIC_RELAXED);
-	return idle;
+	return bh_vm_chan_may_sleep(c.attached, &line, &c.page->sleeping, c.ch, 2);
 }
 
-int channel_open(const char *ifname)
+/* the AF_PACKET socket on ifname the frames go through (anew when the interface is) */
+static int packet_socket(const char *ifname)
 {
-	char path[300];
-	struct stat st;
-	int fd, one = 1, rcvbuf = 4 << 20;
+	int one = 1, rcvbuf = 4 << 20;
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
 
-	if (!find_ivshmem())
-		return 0;
-	snprintf(c.ifname, sizeof(c.ifname), "%s", ifname);
-	/* memory decoding on: no driver of the guest's has the device, nor enabled it */
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/enable", c.pci);
-	set_one(path);
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource2", c.pci);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		printf("bulkhead-agent: nic channel: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	c.size = (size_t)st.st_size;
-	c.mem = mmap(NULL, c.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (c.mem == MAP_FAILED || c.size < bh_vmnic_stream_offset(2)) {
-		printf("bulkhead-agent: nic channel: cannot map %zu bytes of %s (%s)\n", c.size,
-		       path, c.mem == MAP_FAILED ? strerror(errno) : "too small");
-		return -1;
-	}
-	c.page = bh_vmnic_guest_page(c.mem);
+	if (c.sock >= 0)
+		close(c.sock);
 	sll.sll_ifindex = (int)if_nametoindex(ifname);
 	c.sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
 	if (c.sock < 0 || bind(c.sock, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
@@ -240,8 +139,31 @@ int channel_open(const char *ifname)
 	setsockopt(c.sock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
 	setsockopt(c.sock, SOL_SOCKET, SO_SNDBUFFORCE, &rcvbuf, sizeof(rcvbuf));
 	quiet_interface(ifname);
-	doorbell_open();
+	return 0;
+}
+
+int channel_open(const char *ifname)
+{
+	/* the NIC's memory is BH_VMNIC_SIZE: a block channel's is another size */
+	if (!ivshmem_find(BH_VMNIC_SIZE, c.pci, sizeof(c.pci)))
+		return 0;
+	snprintf(c.ifname, sizeof(c.ifname), "%s", ifname);
+	c.mem = ivshmem_map(c.pci, &c.size, "nic");
+	if (!c.mem)
+		return -1;
+	c.page = bh_vmnic_guest_page(c.mem);
+	if (packet_socket(ifname) < 0)
+		return -1;
+	ivshmem_bells(c.pci, WAKE_LINE, "nic", &c.regs, &c.wake);
 	return 1;
+}
+
+int channel_rebind(const char *ifname)
+{
+	if (!c.mem)
+		return 0;
+	snprintf(c.ifname, sizeof(c.ifname), "%s", ifname);
+	return packet_socket(ifname);
 }
 
 /* the guest page: who we are, and the link (once a second) */
@@ -283,15 +205,17 @@ static void start_epoch(void)
 	__atomic_store_n(&c.page->magic, BH_VMNIC_MAGIC, __ATOMIC_RELEASE);
 }
 
-static void try_attach(void)
+/* has the host emptied the rings for our epoch? Then attach: whether we are */
+static bool try_attach(void)
 {
 	struct bh_vmnic_host *host = bh_vmnic_host_page(c.mem);
 
 	if (__atomic_load_n(&host->epoch, __ATOMIC_ACQUIRE) != c.epoch)
-		return;
+		return false;
 	c.attached = bh_vmnic_attach(c.ch, c.mem, c.size, false) == 0;
 	printf("bulkhead-agent: nic channel %s: %s <-> ivshmem %s, epoch %u\n",
 	       c.attached ? "open" : "cannot attach", c.ifname, c.pci, c.epoch);
+	return c.attached;
 }
 
 /* frames from the host go out on the wire; how many, or -1 if the host broke the ring */
@@ -303,6 +227,7 @@ static int host_to_wire(void)
 
 	if (got <= 0)
 		return got < 0 ? -1 : 0;
+	uint64_t t0 = now_ns();
 	for (int i = 0; i < got; i++) {
 		if (d[i].status < 0 || !bh_nic_frame_ok(d[i].length) ||
 		    send(c.sock, bh_ps_data(ps, &d[i]), d[i].length, 0) < 0)
@@ -311,6 +236,8 @@ static int host_to_wire(void)
 			c.from_host++;
 		d[i].status = 0;
 	}
+	c.sends += (uint64_t)got;
+	c.send_ns += now_ns() - t0;
 	bh_ps_put(ps, d, (unsigned int)got);
 	bh_ps_flush(ps);
 	wake_host();
@@ -365,6 +292,12 @@ static int drain(void)
 	return 0;
 }
 
+/* an average in microseconds, 0 of none */
+static unsigned long long avg_us(uint64_t ns, uint64_t n)
+{
+	return n ? (unsigned long long)(ns / n / 1000) : 0;
+}
+
 /* every 10 s that moved frames: the counters, on the console (core's log) */
 static void report(void)
 {
@@ -376,12 +309,17 @@ static void report(void)
 	last = c.to_host + c.from_host;
 	channel_counters(buf, sizeof(buf));
 	printf("bulkhead-agent: nic%s\n", buf);
+	printf("bulkhead-agent: nic time: us per doorbell %llu, per frame sent %llu, per nap %llu "
+	       "(asked %llu; %llu naps)\n",
+	       avg_us(c.ring_ns, c.rings), avg_us(c.send_ns, c.sends), avg_us(c.nap_ns, c.naps),
+	       avg_us(c.nap_asked_ns, c.naps), (unsigned long long)c.naps);
 }
 
 void channel_run(void (*each_second)(void))
 {
 	uint64_t last_frame = 0, next_second = 0;
 	unsigned int seconds = 0;
+	bool said_waiting = false;
 
 	start_epoch();
 	for (;;) {
@@ -396,8 +334,13 @@ void channel_run(void (*each_second)(void))
 			if (++seconds % 10 == 0)
 				report();
 		}
-		if (!c.attached)
-			try_attach();
+		if (!c.attached && !try_attach() && seconds == 10 && !said_waiting) {
+			said_waiting = true;
+			printf("bulkhead-agent: nic channel: no host after 10 s: our epoch %u, the "
+			       "host page's %u\n",
+			       c.epoch, __atomic_load_n(&bh_vmnic_host_page(c.mem)->epoch,
+							 __ATOMIC_ACQUIRE));
+		}
 		if (c.attached) {
 			a = host_to_wire();
 			b = wire_to_host();
@@ -425,7 +368,16 @@ void channel_run(void (*each_second)(void))
 		 */
 		if (now - last_frame >= AWAKE_NS && may_sleep())
 			ts = (struct timespec){ .tv_sec = 1 };
-		if (ppoll(p, 3, &ts, NULL) > 0) {
+		bool nap = ts.tv_sec == 0;
+		uint64_t t0 = now_ns();
+		int ready = ppoll(p, 3, &ts, NULL);
+		if (nap) {
+			c.naps++;
+			c.nap_ns += now_ns() - t0;
+			c.nap_asked_ns += (uint64_t)(now - last_frame < BUSY_NS ? POLL_BUSY_NS
+									: POLL_IDLE_NS);
+		}
+		if (ready > 0) {
 			if (p[1].revents)
 				console_commands();
 			if (p[2].revents)
