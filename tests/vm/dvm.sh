@@ -35,9 +35,23 @@ initrd=$BUILD/dvm/e1000e-nvme.cpio.gz
 kernel=$BUILD/vm/vmlinux-$(uname -r)
 [ -r "$kernel" ] || kernel=/boot/vmlinuz-$(uname -r)
 
-modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null
+# This machine's KVM runs on QEMU's TCG emulation of AMD SVM; the module
+# options it gets are DVM_KVM (kvm's) and DVM_KVM_AMD (kvm_amd's), to
+# compare setups (docs/driver-vms.md, "Stability")
+# shellcheck disable=SC2086 # word splitting wanted: module options
+modprobe kvm ${DVM_KVM-} 2>/dev/null
+# shellcheck disable=SC2086
+modprobe kvm_amd ${DVM_KVM_AMD-} 2>/dev/null || modprobe kvm_intel 2>/dev/null
+kvm_params() {
+	local m p
+	for m in kvm kvm_amd; do
+		for p in vgif vls avic nested npt halt_poll_ns; do
+			[ -r "/sys/module/$m/parameters/$p" ] && printf '%s.%s=%s ' "$m" "$p" "$(cat "/sys/module/$m/parameters/$p")"
+		done
+	done
+}
 [ -e /dev/kvm ]
-result dvm_kvm $? "/dev/kvm in the test machine: $(ls -l /dev/kvm 2>&1)" || exit 1
+result dvm_kvm $? "/dev/kvm in the test machine: $(ls -l /dev/kvm 2>&1); $(kvm_params); svm flags: $(grep -m1 '^flags' /proc/cpuinfo | grep -owE 'svm|npt|vgif|v_vmsave_vmload|avic|nrip_save|lbrv|svm_lock|vmcb_clean|pausefilter|pfthreshold|tsc_scale|flushbyasid|decodeassists|x2avic|v_spec_ctrl' | tr '\n' ' ')" || exit 1
 
 t0=$SECONDS
 if [ -s "$initrd" ]; then
