@@ -19,11 +19,18 @@ void *bh_vm_chan_map(int fd, size_t size)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-void bh_vm_chan_open(struct bh_core *core, struct bh_vm_chan *ch, uint64_t need)
+void bh_vm_chan_open(struct bh_core *core, struct bh_vm_chan *ch, const char *who, uint64_t need)
 {
 	struct stat st;
 	int fd;
 
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	ch->who = who;
+	ch->kick = ch->line = -1;
+	if (bh_core_open(core) < 0) {
+		fprintf(stderr, "%s: core: %s\n", who, bh_error(core));
+		exit(1);
+	}
 	if (bh_vm_nic_open(core, 0, 0, &fd) < 0) {
 		fprintf(stderr, "%s: the VM's channel memory: %s\n", ch->who, bh_error(core));
 		exit(1);
@@ -131,6 +138,64 @@ const char *bh_vm_chan_sleep(struct bh_vm_chan *ch, struct bh_pollset *ps,
 	}
 	bh_vm_chan_woken(ch, sleeping);
 	return why;
+}
+
+void bh_vm_chan_run(struct bh_vm_chan *ch, struct bh_core *core, struct bh_service *svc,
+		    const char *service, uint64_t cost, const struct bh_vm_server_ops *ops,
+		    void *arg)
+{
+	for (;;) {
+		uint64_t now = bh_now_ns();
+		struct bh_session_request req;
+
+		bh_heartbeat_every(core, &ch->next_beat, 1000, ch->who);
+		if (!ops->check(arg, now)) {
+			bh_vm_chan_waiting(ch, ch->guest_page, now);
+		} else if (!ch->announced) {
+			if (bh_service_open(svc, core, service, cost, 1) < 0) {
+				fprintf(stderr, "%s: announcing the %s service: %s\n", ch->who,
+					service, bh_error(core));
+				exit(1);
+			}
+			ch->announced = true;
+			printf("%s: ready: serving '%s'\n", ch->who, service);
+		}
+		if (ch->announced) {
+			bh_service_pass(svc);
+			while (bh_service_next(svc, &req) == 1)
+				ops->open(arg, &req);
+		}
+		if (ops->move(arg, now))
+			ch->busy_until_ns = now + BH_VM_CHAN_BUSY_NS;
+		else
+			ops->wait(arg, now);
+	}
+}
+
+const char *bh_vm_chan_idle(struct bh_vm_chan *ch, struct bh_core *core, struct bh_service *svc,
+			    struct bh_session *s, struct bh_packet_stream *stream, bool attached,
+			    uint64_t now, uint64_t linger_ns)
+{
+	struct timespec ts = { .tv_nsec = now < ch->busy_until_ns ? 100000l : 1000000l };
+	struct bh_pollset ps;
+
+	bh_pollset_server(&ps, core, svc, -1);
+	if (s) {
+		bh_pollset_add(&ps, s->fd, POLLIN, 0);
+		/* the client signals its stream only if we said we sleep */
+		if (stream && bh_ps_prepare_wait(stream))
+			bh_pollset_add(&ps, bh_ps_wait_fd(stream), POLLIN, 1);
+		else if (stream)
+			ts.tv_nsec = 0;
+	}
+	/* with the guest's doorbell: until it rings, or a second for the beats */
+	if (ts.tv_nsec && now >= ch->busy_until_ns + linger_ns &&
+	    bh_vm_chan_may_sleep(attached, ch->guest_doorbell, ch->host_sleeping, ch->streams,
+				 ch->nstreams)) {
+		bh_pollset_add(&ps, ch->kick, POLLIN, 2);
+		ts = (struct timespec){ .tv_sec = 1 };
+	}
+	return bh_vm_chan_sleep(ch, &ps, &ts, s, stream, ch->host_sleeping);
 }
 
 /*

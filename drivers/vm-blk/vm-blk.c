@@ -52,9 +52,6 @@
 
 #define RING BH_VMBLK_RING
 #define SILENT_NS (5000ull * 1000000ull) /* no guest beat for this long: it is away */
-#define BUSY_NS (20ull * 1000000ull)	 /* requests this recently: poll fast */
-#define POLL_BUSY_NS 100000l
-#define POLL_IDLE_NS 1000000l
 #define RESET_GAP_NS (100ull * 1000000ull) /* a guest restarting faster is slowed down */
 
 /* one request of the client's, while it is ours */
@@ -69,7 +66,6 @@ struct row {
 struct server {
 	struct bh_core core;
 	struct bh_service svc;
-	bool announced;
 	/* the channel: its memory, doorbell and line; its stream */
 	struct bh_vm_chan vc;
 	struct bh_packet_stream ch;
@@ -89,14 +85,7 @@ struct server {
 	unsigned int used, orphans;
 	/* counters */
 	uint64_t requests, refused, failed, reissued, dropped, invalid, resets;
-	uint64_t busy_until_ns;
 };
-
-static void die(struct server *v, const char *what)
-{
-	fprintf(stderr, "vm-blk: %s: %s\n", what, bh_error(&v->core));
-	exit(1);
-}
 
 static struct bh_session_stream_spec block_spec(void)
 {
@@ -187,8 +176,9 @@ static void reissue(struct server *v)
 	}
 }
 
-static void guest_check(struct server *v, uint64_t now)
+static bool guest_check(void *arg, uint64_t now)
 {
+	struct server *v = arg;
 	struct bh_vmblk_guest g;
 	int rc = bh_vmblk_guest_read(v->vc.mem, &g);
 
@@ -199,17 +189,17 @@ static void guest_check(struct server *v, uint64_t now)
 			       "%llu blocks, flags 0x%x): ignoring it\n",
 			       g.version, g.block_size, (unsigned long long)g.block_count, g.flags);
 		v->alive = false;
-		return;
+		return v->known;
 	}
 	if (rc)
-		return;
+		return v->known;
 	if (g.beat != v->beat) {
 		v->beat = g.beat;
 		v->beat_ns = now;
 	}
 	v->alive = now - v->beat_ns < SILENT_NS;
 	if (g.epoch == v->epoch || now - v->last_reset_ns <= RESET_GAP_NS)
-		return;
+		return v->known;
 	/* a new agent (the VM restarted), or one that found our ring broken */
 	if (v->attached)
 		bh_ps_detach(&v->ch);
@@ -252,6 +242,7 @@ static void guest_check(struct server *v, uint64_t now)
 		       v->guest.flags);
 	}
 	reissue(v);
+	return v->known;
 }
 
 /* ack one request to the client, unless it hung up */
@@ -375,8 +366,9 @@ static void client_close(struct server *v, const char *why)
 	v->open = false;
 }
 
-static void client_open(struct server *v, struct bh_session_request *req)
+static void client_open(void *arg, struct bh_session_request *req)
 {
+	struct server *v = arg;
 	struct bh_session_stream_spec spec = block_spec();
 	char why[300];
 
@@ -406,91 +398,60 @@ static void client_open(struct server *v, struct bh_session_request *req)
 
 static void setup(struct server *v)
 {
-	if (bh_core_open(&v->core) < 0)
-		die(v, "core");
-	bh_vm_chan_open(&v->core, &v->vc, bh_vmblk_needed());
+	bh_vm_chan_open(&v->core, &v->vc, "vm-blk", bh_vmblk_needed());
+	v->vc.guest_page = bh_vmblk_guest_page(v->vc.mem);
+	v->vc.guest_doorbell = &bh_vmblk_guest_page(v->vc.mem)->doorbell;
+	v->vc.host_sleeping = &bh_vmblk_host_page(v->vc.mem)->sleeping;
+	v->vc.streams = &v->ch;
+	v->vc.nstreams = 1;
 	printf("vm-blk: uid %u, channel memory %zu KiB; waiting for the guest's agent\n", getuid(),
 	       v->vc.size / 1024);
 }
 
-static void sleep_a_while(struct server *v, uint64_t now)
+static void sleep_a_while(void *arg, uint64_t now)
 {
-	struct timespec ts = { .tv_nsec = now < v->busy_until_ns ? POLL_BUSY_NS : POLL_IDLE_NS };
+	struct server *v = arg;
 	bool takes = v->open && v->attached && v->alive && !v->orphans && v->used < RING;
-	struct bh_pollset ps;
-	const char *why;
+	const char *why = bh_vm_chan_idle(&v->vc, &v->core, &v->svc, v->open ? &v->s : NULL,
+					  takes ? v->ps : NULL, v->attached,
+					  now, 0);
 
-	bh_pollset_server(&ps, &v->core, &v->svc, -1);
-	if (v->open) {
-		bh_pollset_add(&ps, v->s.fd, POLLIN, 0);
-		/* the client signals its stream only if we said we sleep */
-		if (takes && bh_ps_prepare_wait(v->ps))
-			bh_pollset_add(&ps, bh_ps_wait_fd(v->ps), POLLIN, 1);
-		else if (takes)
-			ts.tv_nsec = 0;
-	}
-	/* with the guest's doorbell: until it rings, or a second for the beats */
-	if (ts.tv_nsec && now >= v->busy_until_ns &&
-	    bh_vm_chan_may_sleep(v->attached, &bh_vmblk_guest_page(v->vc.mem)->doorbell,
-				 &bh_vmblk_host_page(v->vc.mem)->sleeping, &v->ch, 1)) {
-		bh_pollset_add(&ps, v->vc.kick, POLLIN, 2);
-		ts = (struct timespec){ .tv_sec = 1 };
-	}
-	why = bh_vm_chan_sleep(&v->vc, &ps, &ts, &v->s, v->ps,
-			       &bh_vmblk_host_page(v->vc.mem)->sleeping);
 	if (why && v->open)
 		client_close(v, why);
+}
+
+/* the guest's acks and the client's requests, the counters said: true if any moved */
+static bool move(void *arg, uint64_t now)
+{
+	struct server *v = arg;
+	int a = v->attached ? from_guest(v) : 0;
+	int b;
+
+	report(v, now);
+	if (a == -2) {
+		/* the guest broke the ring: wait for its next epoch, then reissue */
+		printf("vm-blk: the guest corrupted the channel's ring; waiting for it to "
+		       "start over\n");
+		bh_ps_detach(&v->ch);
+		v->attached = false;
+		v->invalid++;
+	}
+	b = from_client(v);
+	if (b == -1 && v->open)
+		client_close(v, "it corrupted its stream");
+	return a > 0 || b > 0;
 }
 
 int main(void)
 {
 	/* no service channel until the guest is there: poll skips fd -1 */
-	static struct server v = { .svc = { .channel = -1 },
-				   .vc = { .who = "vm-blk", .kick = -1, .line = -1 } };
-	uint64_t next_beat = 0;
+	static struct server v = { .svc = { .channel = -1 } };
+	static const struct bh_vm_server_ops ops = { guest_check, client_open, move,
+						     sleep_a_while };
+	struct bh_session_stream_spec spec = block_spec();
 
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	setup(&v);
-	for (;;) {
-		uint64_t now = bh_now_ns();
-		struct bh_session_request req;
-		int a, b;
-
-		bh_heartbeat_every(&v.core, &next_beat, 1000, "vm-blk");
-		report(&v, now);
-		guest_check(&v, now);
-		if (!v.known)
-			bh_vm_chan_waiting(&v.vc, bh_vmblk_guest_page(v.vc.mem), now);
-		/* clients come once the guest has said what disk they get */
-		if (v.known && !v.announced) {
-			struct bh_session_stream_spec spec = block_spec();
-			if (bh_service_open(&v.svc, &v.core, BH_BLOCK_SERVICE,
-					    bh_session_cost(&spec, 1), 1) < 0)
-				die(&v, "announcing the block service");
-			v.announced = true;
-			printf("vm-blk: ready: serving '%s'\n", BH_BLOCK_SERVICE);
-		}
-		if (v.announced) {
-			bh_service_pass(&v.svc);
-			while (bh_service_next(&v.svc, &req) == 1)
-				client_open(&v, &req);
-		}
-		a = v.attached ? from_guest(&v) : 0;
-		if (a == -2) {
-			/* the guest broke the ring: wait for its next epoch, then reissue */
-			printf("vm-blk: the guest corrupted the channel's ring; waiting for it to "
-			       "start over\n");
-			bh_ps_detach(&v.ch);
-			v.attached = false;
-			v.invalid++;
-		}
-		b = from_client(&v);
-		if (b == -1 && v.open)
-			client_close(&v, "it corrupted its stream");
-		if (a > 0 || b > 0) {
-			v.busy_until_ns = now + BUSY_NS;
-			continue;
-		}
-		sleep_a_while(&v, now);
-	}
+	/* clients come once the guest has said what disk they get */
+	bh_vm_chan_run(&v.vc, &v.core, &v.svc, BH_BLOCK_SERVICE, bh_session_cost(&spec, 1), &ops,
+		       &v);
 }

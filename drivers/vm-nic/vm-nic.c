@@ -41,7 +41,6 @@
 
 #define BATCH 32
 #define SILENT_NS (5000ull * 1000000ull) /* no guest beat for this long: link down */
-#define BUSY_NS (20ull * 1000000ull)	 /* frames this recently: poll fast */
 /*
  * then every 1 ms up to this long after the last frame, before sleeping on
  * the guest's doorbell: a ring costs the guest a VM exit to QEMU, 14.7 ms
@@ -49,8 +48,6 @@
  * time" line), against a 1 ms poll here
  */
 #define AWAKE_NS (500ull * 1000000ull)
-#define POLL_BUSY_NS 100000l
-#define POLL_IDLE_NS 1000000l
 #define RESET_GAP_NS (100ull * 1000000ull) /* a guest restarting faster is slowed down */
 
 /* the session's streams: nic.h's geometry, without offloads */
@@ -63,7 +60,6 @@ static const struct bh_session_stream_spec nic_spec[2] = {
 struct server {
 	struct bh_core core;
 	struct bh_service svc;
-	bool announced;
 	/* the channel: its memory, doorbell and line; its streams */
 	struct bh_vm_chan vc;
 	struct bh_packet_stream ch[2];
@@ -80,14 +76,7 @@ struct server {
 	struct bh_nic_link link; /* what the client was told */
 	/* counters */
 	uint64_t to_guest, from_guest, dropped_down, dropped_full, refused, invalid, resets;
-	uint64_t busy_until_ns;
 };
-
-static void die(struct server *v, const char *what)
-{
-	fprintf(stderr, "vm-nic: %s: %s\n", what, bh_error(&v->core));
-	exit(1);
-}
 
 /* the link as the client should see it: the guest's, and down while it is silent */
 static struct bh_nic_link current_link(const struct server *v)
@@ -119,8 +108,9 @@ static void wake_guest(struct server *v)
 	bh_vm_chan_wake(&v->vc, &bh_vmnic_guest_page(v->vc.mem)->sleeping);
 }
 
-static void guest_check(struct server *v, uint64_t now)
+static bool guest_check(void *arg, uint64_t now)
 {
+	struct server *v = arg;
 	struct bh_vmnic_guest g;
 	int rc = bh_vmnic_guest_read(v->vc.mem, &g);
 
@@ -131,10 +121,10 @@ static void guest_check(struct server *v, uint64_t now)
 			       "%u): ignoring it\n",
 			       g.version, g.link_up, g.mtu);
 		v->alive = false;
-		return;
+		return v->known;
 	}
 	if (rc)
-		return;
+		return v->known;
 	if (g.beat != v->beat) {
 		v->beat = g.beat;
 		v->beat_ns = now;
@@ -171,6 +161,7 @@ static void guest_check(struct server *v, uint64_t now)
 		v->guest.speed_mbps = g.speed_mbps;
 	}
 	tell_link(v);
+	return v->known;
 }
 
 /* frames from the guest go to the client: how many; -1 the session broke, -2 the channel */
@@ -300,8 +291,9 @@ static void client_close(struct server *v, const char *why)
 	v->open = false;
 }
 
-static void client_open(struct server *v, struct bh_session_request *req)
+static void client_open(void *arg, struct bh_session_request *req)
 {
+	struct server *v = arg;
 	struct bh_nic_info info = { .mtu = BH_NIC_MTU, .driver = "vm-nic" };
 	char why[300];
 
@@ -333,88 +325,57 @@ static void client_open(struct server *v, struct bh_session_request *req)
 
 static void setup(struct server *v)
 {
-	if (bh_core_open(&v->core) < 0)
-		die(v, "core");
-	bh_vm_chan_open(&v->core, &v->vc, bh_vmnic_stream_offset(2));
+	bh_vm_chan_open(&v->core, &v->vc, "vm-nic", bh_vmnic_stream_offset(2));
+	v->vc.guest_page = bh_vmnic_guest_page(v->vc.mem);
+	v->vc.guest_doorbell = &bh_vmnic_guest_page(v->vc.mem)->doorbell;
+	v->vc.host_sleeping = &bh_vmnic_host_page(v->vc.mem)->sleeping;
+	v->vc.streams = v->ch;
+	v->vc.nstreams = 2;
 	printf("vm-nic: uid %u, channel memory %zu KiB; waiting for the guest's agent\n",
 	       getuid(), v->vc.size / 1024);
 }
 
-static void sleep_a_while(struct server *v, uint64_t now)
+static void sleep_a_while(void *arg, uint64_t now)
 {
-	struct timespec ts = { .tv_nsec = now < v->busy_until_ns ? POLL_BUSY_NS : POLL_IDLE_NS };
-	struct bh_pollset ps;
-	const char *why;
+	struct server *v = arg;
+	const char *why = bh_vm_chan_idle(&v->vc, &v->core, &v->svc, v->open ? &v->s : NULL,
+					  v->open ? &v->s.ps[BH_NIC_TX] : NULL, v->attached,
+					  now, AWAKE_NS - BH_VM_CHAN_BUSY_NS);
 
-	bh_pollset_server(&ps, &v->core, &v->svc, -1);
-	if (v->open) {
-		bh_pollset_add(&ps, v->s.fd, POLLIN, 0);
-		/* nic-tap signals the tx stream only if we said we sleep */
-		if (bh_ps_prepare_wait(&v->s.ps[BH_NIC_TX]))
-			bh_pollset_add(&ps, bh_ps_wait_fd(&v->s.ps[BH_NIC_TX]), POLLIN, 1);
-		else
-			ts.tv_nsec = 0;
-	}
-	/* with the guest's doorbell: until it rings, or a second for the beats */
-	if (ts.tv_nsec && now >= v->busy_until_ns + AWAKE_NS - BUSY_NS &&
-	    bh_vm_chan_may_sleep(v->attached, &bh_vmnic_guest_page(v->vc.mem)->doorbell,
-				 &bh_vmnic_host_page(v->vc.mem)->sleeping, v->ch, 2)) {
-		bh_pollset_add(&ps, v->vc.kick, POLLIN, 2);
-		ts = (struct timespec){ .tv_sec = 1 };
-	}
-	why = bh_vm_chan_sleep(&v->vc, &ps, &ts, &v->s, &v->s.ps[BH_NIC_TX],
-			       &bh_vmnic_host_page(v->vc.mem)->sleeping);
 	if (why && v->open)
 		client_close(v, why);
+}
+
+/* frames both ways, the counters said: true if any moved (we poll fast for a while) */
+static bool move(void *arg, uint64_t now)
+{
+	struct server *v = arg;
+	int a = v->attached ? from_guest(v) : 0;
+	int b = to_guest(v);
+
+	report(v, now);
+	if (a == -2 || b == -2) {
+		/* the guest broke a ring: wait for its next epoch */
+		printf("vm-nic: the guest corrupted the channel's rings; waiting for it to "
+		       "start over\n");
+		bh_vmnic_detach(v->ch);
+		v->attached = false;
+		v->invalid++;
+	}
+	if ((a == -1 || b == -1) && v->open)
+		client_close(v, "it corrupted a stream");
+	return a > 0 || b > 0;
 }
 
 int main(void)
 {
 	/* no service channel until the guest is there: poll skips fd -1 */
-	static struct server v = { .svc = { .channel = -1 },
-				   .vc = { .who = "vm-nic", .kick = -1, .line = -1 } };
-	uint64_t next_beat = 0;
+	static struct server v = { .svc = { .channel = -1 } };
+	static const struct bh_vm_server_ops ops = { guest_check, client_open, move,
+						     sleep_a_while };
 
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	setup(&v);
-	for (;;) {
-		uint64_t now = bh_now_ns();
-		struct bh_session_request req;
-		int a, b;
-
-		bh_heartbeat_every(&v.core, &next_beat, 1000, "vm-nic");
-		report(&v, now);
-		guest_check(&v, now);
-		if (!v.known)
-			bh_vm_chan_waiting(&v.vc, bh_vmnic_guest_page(v.vc.mem), now);
-		/* clients come once the guest has said which MAC they get */
-		if (v.known && !v.announced) {
-			if (bh_service_open(&v.svc, &v.core, BH_NIC_SERVICE,
-					    bh_session_cost(nic_spec, 2), 1) < 0)
-				die(&v, "announcing the nic service");
-			v.announced = true;
-		}
-		if (v.announced) {
-			bh_service_pass(&v.svc);
-			while (bh_service_next(&v.svc, &req) == 1)
-				client_open(&v, &req);
-		}
-		a = v.attached ? from_guest(&v) : 0;
-		b = to_guest(&v);
-		if (a == -2 || b == -2) {
-			/* the guest broke a ring: wait for its next epoch */
-			printf("vm-nic: the guest corrupted the channel's rings; waiting for it to "
-			       "start over\n");
-			bh_vmnic_detach(v.ch);
-			v.attached = false;
-			v.invalid++;
-		}
-		if ((a == -1 || b == -1) && v.open)
-			client_close(&v, "it corrupted a stream");
-		if (a > 0 || b > 0) {
-			v.busy_until_ns = now + BUSY_NS;
-			continue;
-		}
-		sleep_a_while(&v, now);
-	}
+	/* clients come once the guest has said which MAC they get */
+	bh_vm_chan_run(&v.vc, &v.core, &v.svc, BH_NIC_SERVICE, bh_session_cost(nic_spec, 2), &ops,
+		       &v);
 }

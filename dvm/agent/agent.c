@@ -202,6 +202,18 @@ void console_commands(void)
 	}
 }
 
+void counters_line(char *buf, size_t len, const char *what, uint32_t epoch, bool open,
+		   const struct counter *c, size_t n, bool polling)
+{
+	size_t at = (size_t)snprintf(buf, len, " %s epoch=%u %s", what, epoch,
+				     open ? "open" : "waiting");
+
+	for (size_t i = 0; i < n && at < len; i++)
+		at += (size_t)snprintf(buf + at, len - at, " %s=%llu", c[i].name, c[i].value);
+	if (polling && at < len)
+		snprintf(buf + at, len - at, " polling");
+}
+
 /* the heartbeat core's watchdog waits for, with the interfaces' counters */
 static void alive(void)
 {

@@ -37,6 +37,15 @@ void channel_run(void (*each_second)(void)) __attribute__((noreturn));
 /* the channel's state and counters, for the alive line */
 void channel_counters(char *buf, size_t len);
 
+/* a channel's counter, for its part of the alive line */
+struct counter {
+	const char *name;
+	unsigned long long value;
+};
+/* " WHAT epoch=E open|waiting NAME=VALUE ...[ polling]": a channel's part of the alive line */
+void counters_line(char *buf, size_t len, const char *what, uint32_t epoch, bool open,
+		   const struct counter *c, size_t n, bool polling);
+
 /* ivshmem.c: the channels' devices */
 /* the ivshmem-doorbell device whose memory is size bytes: its PCI address in pci */
 bool ivshmem_find(uint64_t size, char *pci, size_t len);

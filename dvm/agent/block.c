@@ -222,14 +222,14 @@ void block_describe(char *buf, size_t len)
 
 void block_counters(char *buf, size_t len)
 {
-	snprintf(buf, len,
-		 " block epoch=%u %s reads=%llu writes=%llu flushes=%llu trims=%llu errors=%llu "
-		 "refused=%llu inflight=%u irqs=%llu doorbells=%llu%s",
-		 b.epoch, b.attached ? "open" : "waiting", (unsigned long long)b.reads,
-		 (unsigned long long)b.writes, (unsigned long long)b.flushes,
-		 (unsigned long long)b.trims, (unsigned long long)b.errors,
-		 (unsigned long long)b.refused, b.inflight, (unsigned long long)b.irqs,
-		 (unsigned long long)b.rings, b.wake < 0 ? " polling" : "");
+	const struct counter c[] = {
+		{ "reads", b.reads },	    { "writes", b.writes }, { "flushes", b.flushes },
+		{ "trims", b.trims },	    { "errors", b.errors }, { "refused", b.refused },
+		{ "inflight", b.inflight }, { "irqs", b.irqs },	    { "doorbells", b.rings },
+	};
+
+	counters_line(buf, len, "block", b.epoch, b.attached, c, sizeof(c) / sizeof(c[0]),
+		      b.wake < 0);
 }
 
 /* we published on the channel: if the host sleeps, ring its doorbell */

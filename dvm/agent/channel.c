@@ -389,11 +389,11 @@ void channel_run(void (*each_second)(void))
 
 void channel_counters(char *buf, size_t len)
 {
-	snprintf(buf, len,
-		 " channel epoch=%u %s to_host=%llu from_host=%llu dropped=%llu irqs=%llu "
-		 "doorbells=%llu%s",
-		 c.epoch, c.attached ? "open" : "waiting", (unsigned long long)c.to_host,
-		 (unsigned long long)c.from_host, (unsigned long long)c.dropped,
-		 (unsigned long long)c.irqs, (unsigned long long)c.rings,
-		 c.wake < 0 ? " polling" : "");
+	const struct counter k[] = {
+		{ "to_host", c.to_host }, { "from_host", c.from_host }, { "dropped", c.dropped },
+		{ "irqs", c.irqs },	  { "doorbells", c.rings },
+	};
+
+	counters_line(buf, len, "channel", c.epoch, c.attached, k, sizeof(k) / sizeof(k[0]),
+		      c.wake < 0);
 }

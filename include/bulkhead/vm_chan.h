@@ -27,10 +27,29 @@ struct bh_vm_chan {
 	int line; /* the line that wakes the guest, or -1: it polls */
 	uint64_t irqs, kicks; /* wake-ups sent, doorbells heard */
 	uint64_t waiting_since, waiting_said; /* bh_vm_chan_waiting's */
+	/*
+	 * the server's kind of channel, set after bh_vm_chan_open: the guest's
+	 * page, its "I sleep on the line and ring yours" word, our "ring me"
+	 * word, and the channel's streams (bh_vm_chan_idle)
+	 */
+	const void *guest_page;
+	const uint32_t *guest_doorbell;
+	uint32_t *host_sleeping;
+	const struct bh_packet_stream *streams;
+	unsigned int nstreams;
+	uint64_t next_beat; /* bh_vm_chan_run's */
+	bool announced;
+	uint64_t busy_until_ns; /* something moved: poll fast until then */
 };
 
-/* map the VM's channel memory (at least need bytes) and take its doorbell; exits on failure */
-void bh_vm_chan_open(struct bh_core *core, struct bh_vm_chan *ch, uint64_t need);
+#define BH_VM_CHAN_BUSY_NS (20ull * 1000000ull) /* after a move, poll every 100 us this long */
+
+/*
+ * the server who (its name, for its messages): stdout line-buffered, core
+ * opened, the VM's channel memory (at least need bytes) mapped and its
+ * doorbell taken; exits on failure
+ */
+void bh_vm_chan_open(struct bh_core *core, struct bh_vm_chan *ch, const char *who, uint64_t need);
 /* a file mapped shared, or NULL */
 void *bh_vm_chan_map(int fd, size_t size);
 /* the current QEMU's end of the wake-up line: a new one comes with each VM start */
@@ -64,6 +83,39 @@ void bh_vm_chan_waiting(struct bh_vm_chan *ch, const void *guest_page, uint64_t 
 const char *bh_vm_chan_sleep(struct bh_vm_chan *ch, struct bh_pollset *ps,
 			     const struct timespec *ts, struct bh_session *s,
 			     struct bh_packet_stream *stream, uint32_t *sleeping);
+/* what a driver VM's server does its own way (bh_vm_chan_run); arg is the server */
+struct bh_vm_server_ops {
+	/* read the guest's page: true once the guest has said who it is */
+	bool (*check)(void *arg, uint64_t now);
+	/* a new client's request: serve it, or refuse it */
+	void (*open)(void *arg, struct bh_session_request *req);
+	/* move what there is between the client and the guest: true if anything moved (busy) */
+	bool (*move)(void *arg, uint64_t now);
+	/* nothing moved: wait a while (bh_vm_chan_idle) */
+	void (*wait)(void *arg, uint64_t now);
+};
+/*
+ * a server's loop, for ever: each turn its heartbeat to core and the
+ * guest's page checked; while the guest is not known, what its page holds
+ * said every 10 s; once known, the service announced (one session, cost
+ * bytes; exits if core refuses) and new clients opened; then what there
+ * is moved, or a wait
+ */
+void bh_vm_chan_run(struct bh_vm_chan *ch, struct bh_core *core, struct bh_service *svc,
+		    const char *service, uint64_t cost, const struct bh_vm_server_ops *ops,
+		    void *arg) __attribute__((noreturn));
+/*
+ * a server's idle wait: 100 us while busy (bh_vm_chan_run), 1 ms after,
+ * watching core, the service, the client's socket while s is not NULL and
+ * its stream's signal while stream is not NULL (no wait then if the client
+ * has already put something); linger_ns after the busy time, with an
+ * attached channel whose guest rings and nothing pending on its streams,
+ * until the doorbell rings or a second passes. NULL, or why the client on
+ * s is gone (bh_vm_chan_sleep)
+ */
+const char *bh_vm_chan_idle(struct bh_vm_chan *ch, struct bh_core *core, struct bh_service *svc,
+			    struct bh_session *s, struct bh_packet_stream *stream, bool attached,
+			    uint64_t now, uint64_t linger_ns);
 /* after the sleep: we are awake, and the doorbell's count is taken */
 void bh_vm_chan_woken(struct bh_vm_chan *ch, uint32_t *sleeping);
 /*
