@@ -140,6 +140,31 @@ const char *bh_vm_chan_sleep(struct bh_vm_chan *ch, struct bh_pollset *ps,
 	return why;
 }
 
+int bh_vm_chan_guest(struct bh_vm_chan *ch, struct bh_core *core, int rc, uint64_t beat,
+		     uint32_t epoch, uint64_t now)
+{
+	bool was = ch->alive;
+
+	if (rc == -EPROTO)
+		ch->alive = false;
+	if (rc)
+		return rc == -EPROTO && was ? -1 : 0;
+	if (beat != ch->beat) {
+		ch->beat = beat;
+		ch->beat_ns = now;
+	}
+	ch->alive = now - ch->beat_ns < BH_VM_CHAN_SILENT_NS;
+	if (epoch == ch->epoch || now - ch->last_reset_ns <= BH_VM_CHAN_RESET_GAP_NS)
+		return 0;
+	ch->epoch = epoch;
+	bh_vm_chan_line_open(core, ch);
+	ch->last_reset_ns = now;
+	ch->resets++;
+	ch->beat_ns = now;
+	ch->alive = true;
+	return 1;
+}
+
 void bh_vm_chan_run(struct bh_vm_chan *ch, struct bh_core *core, struct bh_service *svc,
 		    const char *service, uint64_t cost, const struct bh_vm_server_ops *ops,
 		    void *arg)

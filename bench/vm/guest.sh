@@ -33,6 +33,23 @@ ip netns del kern
 echo "$ours" >/sys/bus/pci/drivers/e1000e/unbind
 
 conf=$WORK/bench-vm.conf
+# dvm_core VM DEVICE INITRD MODULES SERVERS WAIT: core with driver VM VM
+# owning DEVICE (Linux's MODULES, from INITRD) and what function SERVERS
+# writes of its servers and bridge; then WAIT (a regex) in its log, $log.
+# serving: the VM's time from QEMU's start to serving; t0 when core started
+dvm_core() {
+	{
+		conf_core
+		conf_component "$1" "kind = vm" "device = $2" "kernel = $kernel" \
+			"initramfs = $3" "modules = $4" "guest_memory = 128M" "boot_ms = 300000"
+		"$5"
+	} >"$conf"
+	log=$WORK/bench-vm-$1.log
+	t0=$SECONDS
+	start_core "$conf" "$log" || { echo "bench: core did not start"; exit 1; }
+	wait_for "$log" "$6" 300
+	serving=$(grep -oE "vm \"$1\": guest serving [0-9.]+ s" "$log" | grep -oE "[0-9.]+ s" | cut -d' ' -f1)
+}
 # (b) bulkhead's own e1000e driver and nic-tap
 { conf_core; conf_e1000e "$ours"; conf_nic_tap; } >"$conf"
 log=$WORK/bench-vm-native.log
@@ -43,21 +60,11 @@ measure bulkhead ""
 stop_core
 
 # (c) the driver VM, vm-nic and nic-tap
-{
-	conf_core
-	conf_component dvm "kind = vm" "device = $ours" "kernel = $kernel" \
-		"initramfs = $initrd" "modules = e1000e" "guest_memory = 128M" "boot_ms = 300000"
-	conf_vm_nic dvm
-	NIC_SERVER=vm-nic conf_nic_tap
-} >"$conf"
-log=$WORK/bench-vm-dvm.log
-t0=$SECONDS
-start_core "$conf" "$log" || { echo "bench: core did not start"; exit 1; }
-wait_for "$log" "nic-tap\\| nic-tap: bh0 <-> nic session" 300
+nic_servers() { conf_vm_nic dvm; NIC_SERVER=vm-nic conf_nic_tap; }
+dvm_core dvm "$ours" "$initrd" e1000e nic_servers "nic-tap\\| nic-tap: bh0 <-> nic session"
 tap_up "$log" bh0 10.0.0.1/24
 for _ in $(seq 60); do busybox ping -c 1 -W 1 10.0.0.2 >/dev/null 2>&1 && break; done
 first_ping=$((SECONDS - t0))
-serving=$(grep -oE "vm \"dvm\": guest serving [0-9.]+ s" "$log" | grep -oE "[0-9.]+ s" | cut -d' ' -f1)
 measure vm ""
 echo "vm serving_s ${serving:-0}" >>"$out"
 echo "vm first_ping_s $first_ping" >>"$out"
@@ -87,19 +94,8 @@ kdisk=/dev/$(basename "$(ls -d /sys/bus/pci/devices/"$nvme"/nvme/*/nvme*n1 | hea
 blk_jobs kernel-blk "$kdisk"
 echo "$nvme" >/sys/bus/pci/drivers/nvme/unbind
 modprobe nbd nbds_max=2 2>/dev/null
-{
-	conf_core
-	conf_component dvmblk "kind = vm" "device = $nvme" "kernel = $kernel" \
-		"initramfs = $BUILD/dvm/nvme.cpio.gz" "modules = nvme" "guest_memory = 128M" \
-		"boot_ms = 300000"
-	conf_vm_blk dvmblk
-	BLOCK_SERVER=vm-blk conf_nbd
-} >"$conf"
-log=$WORK/bench-vm-blk.log
-t0=$SECONDS
-start_core "$conf" "$log" || { echo "bench: core did not start"; exit 1; }
-wait_for "$log" "nbd\\| block-nbd: /dev/nbd0 serves" 300
-serving=$(grep -oE "vm \"dvmblk\": guest serving [0-9.]+ s" "$log" | grep -oE "[0-9.]+ s" | cut -d' ' -f1)
+blk_servers() { conf_vm_blk dvmblk; BLOCK_SERVER=vm-blk conf_nbd; }
+dvm_core dvmblk "$nvme" "$BUILD/dvm/nvme.cpio.gz" nvme blk_servers "nbd\\| block-nbd: /dev/nbd0 serves"
 echo "vm-blk serving_s ${serving:-0}" >>"$out"
 echo "vm-blk nbd_s $((SECONDS - t0))" >>"$out"
 blk_jobs vm-blk /dev/nbd0

@@ -51,8 +51,6 @@
 #include "bulkhead/vm_chan.h"
 
 #define RING BH_VMBLK_RING
-#define SILENT_NS (5000ull * 1000000ull) /* no guest beat for this long: it is away */
-#define RESET_GAP_NS (100ull * 1000000ull) /* a guest restarting faster is slowed down */
 
 /* one request of the client's, while it is ours */
 struct row {
@@ -70,12 +68,8 @@ struct server {
 	struct bh_vm_chan vc;
 	struct bh_packet_stream ch;
 	bool attached;
-	uint32_t epoch;
-	uint64_t last_reset_ns;
 	struct bh_vmblk_guest guest; /* the first good copy: the geometry clients get */
 	bool known;
-	uint64_t beat, beat_ns;
-	bool alive;
 	/* the session (one client at a time); its stream is its client's, for its life */
 	struct bh_block_info info;
 	struct bh_session s;
@@ -84,7 +78,7 @@ struct server {
 	struct row row[RING];
 	unsigned int used, orphans;
 	/* counters */
-	uint64_t requests, refused, failed, reissued, dropped, invalid, resets;
+	uint64_t requests, refused, failed, reissued, dropped, invalid;
 };
 
 static struct bh_session_stream_spec block_spec(void)
@@ -179,38 +173,27 @@ static void reissue(struct server *v)
 static bool guest_check(void *arg, uint64_t now)
 {
 	struct server *v = arg;
-	struct bh_vmblk_guest g;
+	struct bh_vmblk_guest g = { 0 };
 	int rc = bh_vmblk_guest_read(v->vc.mem, &g);
+	int news = bh_vm_chan_guest(&v->vc, &v->core, rc, g.beat, g.epoch, now);
 
 	if (rc == -EPROTO) {
 		v->invalid++;
-		if (v->alive)
+		if (news < 0)
 			printf("vm-blk: the guest's page holds nonsense (version %u, block size %u, "
 			       "%llu blocks, flags 0x%x): ignoring it\n",
 			       g.version, g.block_size, (unsigned long long)g.block_count, g.flags);
-		v->alive = false;
 		return v->known;
 	}
 	if (rc)
 		return v->known;
-	if (g.beat != v->beat) {
-		v->beat = g.beat;
-		v->beat_ns = now;
-	}
-	v->alive = now - v->beat_ns < SILENT_NS;
-	if (g.epoch == v->epoch || now - v->last_reset_ns <= RESET_GAP_NS)
+	if (!news)
 		return v->known;
 	/* a new agent (the VM restarted), or one that found our ring broken */
 	if (v->attached)
 		bh_ps_detach(&v->ch);
 	bh_vmblk_clear(v->vc.mem);
 	v->attached = bh_vmblk_attach(&v->ch, v->vc.mem, v->vc.size, true) == 0;
-	v->epoch = g.epoch;
-	bh_vm_chan_line_open(&v->core, &v->vc);
-	v->last_reset_ns = now;
-	v->resets++;
-	v->beat_ns = now;
-	v->alive = true;
 	__atomic_store_n(&bh_vmblk_host_page(v->vc.mem)->epoch, g.epoch, __ATOMIC_RELEASE);
 	printf("vm-blk: guest agent epoch %u: %s (%s), %llu blocks of %u bytes%s%s%s; channel "
 	       "%s, %s (reset %llu)\n",
@@ -219,7 +202,7 @@ static bool guest_check(void *arg, uint64_t now)
 	       g.flags & BH_BLOCK_CAN_FLUSH ? ", flush" : "", g.flags & BH_BLOCK_CAN_TRIM ? ", trim" : "",
 	       v->attached ? "open" : "cannot attach",
 	       g.doorbell ? "doorbells both ways" : "polled (the guest has no wake-up line)",
-	       (unsigned long long)v->resets);
+	       (unsigned long long)v->vc.resets);
 	if (!v->known) {
 		v->guest = g;
 		v->info = (struct bh_block_info){
@@ -292,7 +275,7 @@ static int from_client(struct server *v)
 	int got;
 
 	/* nothing new while the guest is away, or an old client's writes are in flight */
-	if (!v->open || !v->attached || !v->alive || v->orphans || !room)
+	if (!v->open || !v->attached || !v->vc.alive || v->orphans || !room)
 		return 0;
 	got = bh_ps_take(v->ps, v->used, d, room);
 	if (got < 0)
@@ -411,7 +394,7 @@ static void setup(struct server *v)
 static void sleep_a_while(void *arg, uint64_t now)
 {
 	struct server *v = arg;
-	bool takes = v->open && v->attached && v->alive && !v->orphans && v->used < RING;
+	bool takes = v->open && v->attached && v->vc.alive && !v->orphans && v->used < RING;
 	const char *why = bh_vm_chan_idle(&v->vc, &v->core, &v->svc, v->open ? &v->s : NULL,
 					  takes ? v->ps : NULL, v->attached,
 					  now, 0);

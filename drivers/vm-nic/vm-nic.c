@@ -40,7 +40,6 @@
 #include "bulkhead/vm_nic.h"
 
 #define BATCH 32
-#define SILENT_NS (5000ull * 1000000ull) /* no guest beat for this long: link down */
 /*
  * then every 1 ms up to this long after the last frame, before sleeping on
  * the guest's doorbell: a ring costs the guest a VM exit to QEMU, 14.7 ms
@@ -48,7 +47,6 @@
  * time" line), against a 1 ms poll here
  */
 #define AWAKE_NS (500ull * 1000000ull)
-#define RESET_GAP_NS (100ull * 1000000ull) /* a guest restarting faster is slowed down */
 
 /* the session's streams: nic.h's geometry, without offloads */
 static const struct bh_session_stream_spec nic_spec[2] = {
@@ -64,18 +62,14 @@ struct server {
 	struct bh_vm_chan vc;
 	struct bh_packet_stream ch[2];
 	bool attached;
-	uint32_t epoch;
-	uint64_t last_reset_ns;
 	struct bh_vmnic_guest guest; /* the last good copy */
 	bool known;		     /* the guest has said who it is */
-	uint64_t beat, beat_ns;	     /* its last beat, and when it changed */
-	bool alive;
 	/* the session (one client at a time); its streams are its client's, for its life */
 	struct bh_session s;
 	bool open;
 	struct bh_nic_link link; /* what the client was told */
 	/* counters */
-	uint64_t to_guest, from_guest, dropped_down, dropped_full, refused, invalid, resets;
+	uint64_t to_guest, from_guest, dropped_down, dropped_full, refused, invalid;
 };
 
 /* the link as the client should see it: the guest's, and down while it is silent */
@@ -83,7 +77,7 @@ static struct bh_nic_link current_link(const struct server *v)
 {
 	struct bh_nic_link l = { 0 };
 
-	if (v->known && v->alive && v->attached && v->guest.link_up)
+	if (v->known && v->vc.alive && v->attached && v->guest.link_up)
 		l = (struct bh_nic_link){ .up = 1, .speed_mbps = v->guest.speed_mbps };
 	return l;
 }
@@ -111,37 +105,26 @@ static void wake_guest(struct server *v)
 static bool guest_check(void *arg, uint64_t now)
 {
 	struct server *v = arg;
-	struct bh_vmnic_guest g;
+	struct bh_vmnic_guest g = { 0 };
 	int rc = bh_vmnic_guest_read(v->vc.mem, &g);
+	int news = bh_vm_chan_guest(&v->vc, &v->core, rc, g.beat, g.epoch, now);
 
 	if (rc == -EPROTO) {
 		v->invalid++;
-		if (v->alive)
+		if (news < 0)
 			printf("vm-nic: the guest's page holds nonsense (version %u, link %u, mtu "
 			       "%u): ignoring it\n",
 			       g.version, g.link_up, g.mtu);
-		v->alive = false;
 		return v->known;
 	}
 	if (rc)
 		return v->known;
-	if (g.beat != v->beat) {
-		v->beat = g.beat;
-		v->beat_ns = now;
-	}
-	v->alive = now - v->beat_ns < SILENT_NS;
-	if (g.epoch != v->epoch && now - v->last_reset_ns > RESET_GAP_NS) {
+	if (news > 0) {
 		/* a new agent (the VM restarted): empty rings, then say we are there */
 		if (v->attached)
 			bh_vmnic_detach(v->ch);
 		bh_vmnic_clear(v->vc.mem);
 		v->attached = bh_vmnic_attach(v->ch, v->vc.mem, v->vc.size, true) == 0;
-		v->epoch = g.epoch;
-		bh_vm_chan_line_open(&v->core, &v->vc);
-		v->last_reset_ns = now;
-		v->resets++;
-		v->beat_ns = now;
-		v->alive = true;
 		__atomic_store_n(&bh_vmnic_host_page(v->vc.mem)->epoch, g.epoch, __ATOMIC_RELEASE);
 		printf("vm-nic: guest agent epoch %u: %s %02x:%02x:%02x:%02x:%02x:%02x (driver "
 		       "%s), link %s; channel %s, %s (reset %llu)\n",
@@ -149,7 +132,7 @@ static bool guest_check(void *arg, uint64_t now)
 		       g.mac[5], g.driver, g.link_up ? "up" : "down",
 		       v->attached ? "open" : "cannot attach",
 		       g.doorbell ? "doorbells both ways" : "polled (the guest has no wake-up line)",
-		       (unsigned long long)v->resets);
+		       (unsigned long long)v->vc.resets);
 		if (v->known && memcmp(v->guest.mac, g.mac, 6))
 			printf("vm-nic: the guest's MAC changed; the client keeps the first one\n");
 		if (!v->known)

@@ -37,6 +37,23 @@ void channel_run(void (*each_second)(void)) __attribute__((noreturn));
 /* the channel's state and counters, for the alive line */
 void channel_counters(char *buf, size_t len);
 
+/* the channels' polling: every 100 us after work, every 1 ms after that, then sleep */
+#define BUSY_NS (20ull * 1000000ull)
+#define AWAKE_NS (500ull * 1000000ull)
+#define POLL_BUSY_NS 100000l
+#define POLL_IDLE_NS 1000000l
+
+/* what each channel keeps of its ivshmem-doorbell device */
+struct agent_chan {
+	uint8_t *mem;
+	size_t size;
+	bool attached;
+	uint32_t epoch;
+	char pci[32];
+	volatile uint32_t *regs; /* BAR 0: the doorbell */
+	int wake;		 /* the wake-up line, or -1: we poll */
+};
+
 /* a channel's counter, for its part of the alive line */
 struct counter {
 	const char *name;

@@ -44,21 +44,11 @@
 
 #define RING BH_VMBLK_RING
 #define DISK_WAIT_MS 30000
-#define BUSY_NS (20ull * 1000000ull)	/* after a request: poll every 100 us */
-#define AWAKE_NS (500ull * 1000000ull) /* then every 1 ms, before sleeping */
-#define POLL_BUSY_NS 100000l
-#define POLL_IDLE_NS 1000000l
 
 static struct {
-	uint8_t *mem;
-	size_t size;
+	struct agent_chan k;
 	struct bh_vmblk_guest *page;
 	struct bh_packet_stream ch;
-	bool attached;
-	uint32_t epoch;
-	char pci[32];
-	volatile uint32_t *regs; /* BAR 0: the doorbell */
-	int wake;		 /* the wake-up line, or -1: we poll */
 	/* the disk */
 	char disk[16];
 	int fd;
@@ -73,7 +63,7 @@ static struct {
 	unsigned int inflight;
 	uint8_t *bounce; /* RING x BH_VMBLK_SLOT, page-aligned */
 	uint64_t reads, writes, flushes, trims, errors, refused, epochs, irqs, rings;
-} b = { .fd = -1, .wake = -1, .done = -1 };
+} b = { .fd = -1, .k.wake = -1, .done = -1 };
 
 static uint64_t now_ns(void)
 {
@@ -169,7 +159,7 @@ int block_open(void)
 	const char *arg;
 	FILE *f;
 
-	if (!ivshmem_find(BH_VMBLK_SIZE, b.pci, sizeof(b.pci)))
+	if (!ivshmem_find(BH_VMBLK_SIZE, b.k.pci, sizeof(b.k.pci)))
 		return 0;
 	/* Linux's nvme probes asynchronously: the disk comes a moment after the module */
 	for (int waited = 0; !find_disk(); waited += 100) {
@@ -183,15 +173,15 @@ int block_open(void)
 	}
 	if (disk_open() < 0)
 		return -1;
-	b.mem = ivshmem_map(b.pci, &b.size, "block");
-	if (!b.mem)
+	b.k.mem = ivshmem_map(b.k.pci, &b.k.size, "block");
+	if (!b.k.mem)
 		return -1;
-	if (b.size < bh_vmblk_needed()) {
-		printf("bulkhead-agent: block channel: %zu bytes of memory, %llu needed\n", b.size,
+	if (b.k.size < bh_vmblk_needed()) {
+		printf("bulkhead-agent: block channel: %zu bytes of memory, %llu needed\n", b.k.size,
 		       (unsigned long long)bh_vmblk_needed());
 		return -1;
 	}
-	b.page = bh_vmblk_guest_page(b.mem);
+	b.page = bh_vmblk_guest_page(b.k.mem);
 	if (posix_memalign((void **)&b.bounce, 4096, (size_t)RING * BH_VMBLK_SLOT) ||
 	    syscall(SYS_io_setup, RING, &b.aio) < 0 ||
 	    (b.done = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
@@ -206,7 +196,7 @@ int block_open(void)
 		fclose(f);
 	arg = strstr(cmdline, "bulkhead.blkline=");
 	if (arg && sscanf(arg, "bulkhead.blkline=%15[a-zA-Z0-9]", line + 5) == 1)
-		ivshmem_bells(b.pci, line, "block", &b.regs, &b.wake);
+		ivshmem_bells(b.k.pci, line, "block", &b.k.regs, &b.k.wake);
 	else
 		printf("bulkhead-agent: block channel: no bulkhead.blkline= on the command line: "
 		       "polling\n");
@@ -228,14 +218,14 @@ void block_counters(char *buf, size_t len)
 		{ "inflight", b.inflight }, { "irqs", b.irqs },	    { "doorbells", b.rings },
 	};
 
-	counters_line(buf, len, "block", b.epoch, b.attached, c, sizeof(c) / sizeof(c[0]),
-		      b.wake < 0);
+	counters_line(buf, len, "block", b.k.epoch, b.k.attached, c, sizeof(c) / sizeof(c[0]),
+		      b.k.wake < 0);
 }
 
 /* we published on the channel: if the host sleeps, ring its doorbell */
 static void wake_host(void)
 {
-	if (ivshmem_ring(b.regs, &bh_vmblk_host_page(b.mem)->sleeping))
+	if (ivshmem_ring(b.k.regs, &bh_vmblk_host_page(b.k.mem)->sleeping))
 		b.rings++;
 }
 
@@ -261,9 +251,9 @@ static int reap(long min, struct timespec *wait)
 			     : ev[i].res < 0		       ? (int)ev[i].res
 							       : -EIO;
 
-		if (!status && d->op == BH_BLOCK_READ && b.attached)
+		if (!status && d->op == BH_BLOCK_READ && b.k.attached)
 			memcpy(bh_ps_data(&b.ch, d), b.bounce + (size_t)j * BH_VMBLK_SLOT, d->length);
-		if (b.attached)
+		if (b.k.attached)
 			ack(d, status);
 		b.io[j].busy = false;
 		b.inflight--;
@@ -371,46 +361,46 @@ static int take(void)
  */
 static void start_epoch(void)
 {
-	struct bh_vmnic_host *host = bh_vmblk_host_page(b.mem);
+	struct bh_vmnic_host *host = bh_vmblk_host_page(b.k.mem);
 
-	if (b.attached)
+	if (b.k.attached)
 		bh_ps_detach(&b.ch);
-	b.attached = false;
+	b.k.attached = false;
 	while (b.inflight)
 		reap((long)b.inflight, NULL);
-	b.epoch = __atomic_load_n(&host->epoch, __ATOMIC_ACQUIRE) + 1;
-	if (!b.epoch)
-		b.epoch = 1;
+	b.k.epoch = __atomic_load_n(&host->epoch, __ATOMIC_ACQUIRE) + 1;
+	if (!b.k.epoch)
+		b.k.epoch = 1;
 	b.epochs++;
 	b.page->version = BH_VMBLK_VERSION;
 	b.page->block_size = b.info.block_size;
 	b.page->block_count = b.info.block_count;
 	b.page->flags = b.info.flags;
-	b.page->doorbell = b.wake >= 0;
+	b.page->doorbell = b.k.wake >= 0;
 	snprintf(b.page->model, sizeof(b.page->model), "%s", b.info.model);
 	snprintf(b.page->disk, sizeof(b.page->disk), "%s", b.disk);
-	__atomic_store_n(&b.page->epoch, b.epoch, __ATOMIC_RELEASE);
+	__atomic_store_n(&b.page->epoch, b.k.epoch, __ATOMIC_RELEASE);
 	__atomic_store_n(&b.page->magic, BH_VMBLK_MAGIC, __ATOMIC_RELEASE);
 }
 
 static void try_attach(void)
 {
-	struct bh_vmnic_host *host = bh_vmblk_host_page(b.mem);
+	struct bh_vmnic_host *host = bh_vmblk_host_page(b.k.mem);
 
-	if (__atomic_load_n(&host->epoch, __ATOMIC_ACQUIRE) != b.epoch)
+	if (__atomic_load_n(&host->epoch, __ATOMIC_ACQUIRE) != b.k.epoch)
 		return;
-	b.attached = bh_vmblk_attach(&b.ch, b.mem, b.size, false) == 0;
+	b.k.attached = bh_vmblk_attach(&b.ch, b.k.mem, b.k.size, false) == 0;
 	printf("bulkhead-agent: block channel %s: %s <-> ivshmem %s, epoch %u\n",
-	       b.attached ? "open" : "cannot attach", b.disk, b.pci, b.epoch);
+	       b.k.attached ? "open" : "cannot attach", b.disk, b.k.pci, b.k.epoch);
 }
 
 /* may we sleep until an interrupt or a completion? Only with a line, and nothing waiting */
 static bool may_sleep(void)
 {
 	/* the host wakes us only through the line (a completion through the eventfd) */
-	const uint32_t line = b.wake >= 0;
+	const uint32_t line = b.k.wake >= 0;
 
-	return bh_vm_chan_may_sleep(b.attached, &line, &b.page->sleeping, &b.ch, 1);
+	return bh_vm_chan_may_sleep(b.k.attached, &line, &b.page->sleeping, &b.ch, 1);
 }
 
 static void *run(void *arg)
@@ -425,18 +415,18 @@ static void *run(void *arg)
 		int taken = 0, done;
 
 		__atomic_store_n(&b.page->beat, now / 1000000, __ATOMIC_RELAXED);
-		if (!b.attached)
+		if (!b.k.attached)
 			try_attach();
 		done = reap(0, &zero);
-		if (b.attached && (taken = take()) < 0) {
+		if (b.k.attached && (taken = take()) < 0) {
 			printf("bulkhead-agent: block channel: the host's ring is not what we left "
 			       "(it restarted, or broke it): epoch %u ends\n",
-			       b.epoch);
+			       b.k.epoch);
 			start_epoch();
 			continue;
 		}
 		if (done || taken) {
-			if (b.attached) {
+			if (b.k.attached) {
 				bh_ps_flush(&b.ch);
 				wake_host();
 			}
@@ -444,7 +434,7 @@ static void *run(void *arg)
 			continue;
 		}
 		struct pollfd p[2] = { { .fd = b.done, .events = POLLIN },
-				       { .fd = b.wake, .events = POLLIN } };
+				       { .fd = b.k.wake, .events = POLLIN } };
 		struct timespec ts = { .tv_nsec = now - last < BUSY_NS ? POLL_BUSY_NS : POLL_IDLE_NS };
 		if (now - last >= AWAKE_NS && may_sleep())
 			ts = (struct timespec){ .tv_sec = 1 };
@@ -453,7 +443,7 @@ static void *run(void *arg)
 			if (p[0].revents && read(b.done, &n, sizeof(n)) < 0)
 				n = 0;
 			if (p[1].revents)
-				b.irqs += ivshmem_woken(b.wake);
+				b.irqs += ivshmem_woken(b.k.wake);
 		}
 		__atomic_store_n(&b.page->sleeping, 0, __ATOMIC_RELAXED);
 	}

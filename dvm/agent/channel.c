@@ -46,27 +46,17 @@
 
 #define BATCH 32
 #define WAKE_LINE "/dev/ttyS1" /* the VM's second serial port (core/vm.c) */
-#define BUSY_NS (20ull * 1000000ull)	/* after a frame: poll every 100 us */
-#define AWAKE_NS (500ull * 1000000ull) /* then every 1 ms, before sleeping */
-#define POLL_BUSY_NS 100000l
-#define POLL_IDLE_NS 1000000l
 
 static struct {
-	uint8_t *mem;
-	size_t size;
+	struct agent_chan k;
 	struct bh_vmnic_guest *page;
 	struct bh_packet_stream ch[2];
-	bool attached;
-	uint32_t epoch;
 	int sock;
-	int wake;		 /* the wake-up line, or -1: we poll */
-	volatile uint32_t *regs; /* BAR 0: the doorbell */
 	char ifname[IFNAMSIZ];
-	char pci[32];
 	uint64_t to_host, from_host, dropped, epochs, irqs, rings;
 	/* where the time goes: ringing the host, sending on the wire, short naps */
 	uint64_t ring_ns, sends, send_ns, naps, nap_ns, nap_asked_ns;
-} c = { .sock = -1, .wake = -1 };
+} c = { .sock = -1, .k.wake = -1 };
 
 static uint64_t now_ns(void)
 {
@@ -96,7 +86,7 @@ static void quiet_interface(const char *ifname)
 /* the host woke us: what it sent says nothing more */
 static void woken(void)
 {
-	c.irqs += ivshmem_woken(c.wake);
+	c.irqs += ivshmem_woken(c.k.wake);
 }
 
 /* we published on the channel: if the host sleeps, ring its doorbell */
@@ -104,7 +94,7 @@ static void wake_host(void)
 {
 	uint64_t t0 = now_ns();
 
-	if (ivshmem_ring(c.regs, &bh_vmnic_host_page(c.mem)->sleeping)) {
+	if (ivshmem_ring(c.k.regs, &bh_vmnic_host_page(c.k.mem)->sleeping)) {
 		c.rings++;
 		c.ring_ns += now_ns() - t0;
 	}
@@ -114,9 +104,9 @@ static void wake_host(void)
 static bool may_sleep(void)
 {
 	/* the host wakes us only through the line */
-	const uint32_t line = c.wake >= 0;
+	const uint32_t line = c.k.wake >= 0;
 
-	return bh_vm_chan_may_sleep(c.attached, &line, &c.page->sleeping, c.ch, 2);
+	return bh_vm_chan_may_sleep(c.k.attached, &line, &c.page->sleeping, c.ch, 2);
 }
 
 /* the AF_PACKET socket on ifname the frames go through (anew when the interface is) */
@@ -145,22 +135,22 @@ static int packet_socket(const char *ifname)
 int channel_open(const char *ifname)
 {
 	/* the NIC's memory is BH_VMNIC_SIZE: a block channel's is another size */
-	if (!ivshmem_find(BH_VMNIC_SIZE, c.pci, sizeof(c.pci)))
+	if (!ivshmem_find(BH_VMNIC_SIZE, c.k.pci, sizeof(c.k.pci)))
 		return 0;
 	snprintf(c.ifname, sizeof(c.ifname), "%s", ifname);
-	c.mem = ivshmem_map(c.pci, &c.size, "nic");
-	if (!c.mem)
+	c.k.mem = ivshmem_map(c.k.pci, &c.k.size, "nic");
+	if (!c.k.mem)
 		return -1;
-	c.page = bh_vmnic_guest_page(c.mem);
+	c.page = bh_vmnic_guest_page(c.k.mem);
 	if (packet_socket(ifname) < 0)
 		return -1;
-	ivshmem_bells(c.pci, WAKE_LINE, "nic", &c.regs, &c.wake);
+	ivshmem_bells(c.k.pci, WAKE_LINE, "nic", &c.k.regs, &c.k.wake);
 	return 1;
 }
 
 int channel_rebind(const char *ifname)
 {
-	if (!c.mem)
+	if (!c.k.mem)
 		return 0;
 	snprintf(c.ifname, sizeof(c.ifname), "%s", ifname);
 	return packet_socket(ifname);
@@ -187,35 +177,35 @@ static void describe(void)
 /* a new epoch: the host empties the rings and says so; we attach then */
 static void start_epoch(void)
 {
-	struct bh_vmnic_host *host = bh_vmnic_host_page(c.mem);
+	struct bh_vmnic_host *host = bh_vmnic_host_page(c.k.mem);
 
-	if (c.attached)
+	if (c.k.attached)
 		bh_vmnic_detach(c.ch);
-	c.attached = false;
-	c.epoch = __atomic_load_n(&host->epoch, __ATOMIC_ACQUIRE) + 1;
-	if (!c.epoch)
-		c.epoch = 1;
+	c.k.attached = false;
+	c.k.epoch = __atomic_load_n(&host->epoch, __ATOMIC_ACQUIRE) + 1;
+	if (!c.k.epoch)
+		c.k.epoch = 1;
 	c.epochs++;
 	describe();
 	snprintf(c.page->driver, sizeof(c.page->driver), "%s", if_driver(c.ifname));
 	snprintf(c.page->ifname, sizeof(c.page->ifname), "%s", c.ifname);
 	c.page->version = BH_VMNIC_VERSION;
-	c.page->doorbell = c.wake >= 0;
-	__atomic_store_n(&c.page->epoch, c.epoch, __ATOMIC_RELEASE);
+	c.page->doorbell = c.k.wake >= 0;
+	__atomic_store_n(&c.page->epoch, c.k.epoch, __ATOMIC_RELEASE);
 	__atomic_store_n(&c.page->magic, BH_VMNIC_MAGIC, __ATOMIC_RELEASE);
 }
 
 /* has the host emptied the rings for our epoch? Then attach: whether we are */
 static bool try_attach(void)
 {
-	struct bh_vmnic_host *host = bh_vmnic_host_page(c.mem);
+	struct bh_vmnic_host *host = bh_vmnic_host_page(c.k.mem);
 
-	if (__atomic_load_n(&host->epoch, __ATOMIC_ACQUIRE) != c.epoch)
+	if (__atomic_load_n(&host->epoch, __ATOMIC_ACQUIRE) != c.k.epoch)
 		return false;
-	c.attached = bh_vmnic_attach(c.ch, c.mem, c.size, false) == 0;
+	c.k.attached = bh_vmnic_attach(c.ch, c.k.mem, c.k.size, false) == 0;
 	printf("bulkhead-agent: nic channel %s: %s <-> ivshmem %s, epoch %u\n",
-	       c.attached ? "open" : "cannot attach", c.ifname, c.pci, c.epoch);
-	return c.attached;
+	       c.k.attached ? "open" : "cannot attach", c.ifname, c.k.pci, c.k.epoch);
+	return c.k.attached;
 }
 
 /* frames from the host go out on the wire; how many, or -1 if the host broke the ring */
@@ -334,20 +324,20 @@ void channel_run(void (*each_second)(void))
 			if (++seconds % 10 == 0)
 				report();
 		}
-		if (!c.attached && !try_attach() && seconds == 10 && !said_waiting) {
+		if (!c.k.attached && !try_attach() && seconds == 10 && !said_waiting) {
 			said_waiting = true;
 			printf("bulkhead-agent: nic channel: no host after 10 s: our epoch %u, the "
 			       "host page's %u\n",
-			       c.epoch, __atomic_load_n(&bh_vmnic_host_page(c.mem)->epoch,
+			       c.k.epoch, __atomic_load_n(&bh_vmnic_host_page(c.k.mem)->epoch,
 							 __ATOMIC_ACQUIRE));
 		}
-		if (c.attached) {
+		if (c.k.attached) {
 			a = host_to_wire();
 			b = wire_to_host();
 			if (a < 0 || b < 0) {
 				printf("bulkhead-agent: nic channel: the host's rings are not what we "
 				       "left (it restarted, or broke them): epoch %u ends\n",
-				       c.epoch);
+				       c.k.epoch);
 				start_epoch();
 				continue;
 			}
@@ -360,7 +350,7 @@ void channel_run(void (*each_second)(void))
 		}
 		struct pollfd p[3] = { { .fd = c.sock, .events = POLLIN },
 				       { .fd = 0, .events = POLLIN },
-				       { .fd = c.wake, .events = POLLIN } };
+				       { .fd = c.k.wake, .events = POLLIN } };
 		struct timespec ts = { .tv_nsec = now - last_frame < BUSY_NS ? POLL_BUSY_NS : POLL_IDLE_NS };
 		/*
 		 * quiet for a while: sleep until the host wakes us (or a second, for
@@ -394,6 +384,6 @@ void channel_counters(char *buf, size_t len)
 		{ "irqs", c.irqs },	  { "doorbells", c.rings },
 	};
 
-	counters_line(buf, len, "channel", c.epoch, c.attached, k, sizeof(k) / sizeof(k[0]),
-		      c.wake < 0);
+	counters_line(buf, len, "channel", c.k.epoch, c.k.attached, k, sizeof(k) / sizeof(k[0]),
+		      c.k.wake < 0);
 }

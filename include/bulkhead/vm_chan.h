@@ -40,9 +40,16 @@ struct bh_vm_chan {
 	uint64_t next_beat; /* bh_vm_chan_run's */
 	bool announced;
 	uint64_t busy_until_ns; /* something moved: poll fast until then */
+	/* the guest, as its page says (bh_vm_chan_guest) */
+	uint64_t beat, beat_ns; /* its last beat, and when it changed */
+	uint64_t last_reset_ns, resets;
+	uint32_t epoch;
+	bool alive;
 };
 
 #define BH_VM_CHAN_BUSY_NS (20ull * 1000000ull) /* after a move, poll every 100 us this long */
+#define BH_VM_CHAN_SILENT_NS (5000ull * 1000000ull) /* no guest beat for this long: it is away */
+#define BH_VM_CHAN_RESET_GAP_NS (100ull * 1000000ull) /* a guest restarting faster is slowed down */
 
 /*
  * the server who (its name, for its messages): stdout line-buffered, core
@@ -83,6 +90,17 @@ void bh_vm_chan_waiting(struct bh_vm_chan *ch, const void *guest_page, uint64_t 
 const char *bh_vm_chan_sleep(struct bh_vm_chan *ch, struct bh_pollset *ps,
 			     const struct timespec *ts, struct bh_session *s,
 			     struct bh_packet_stream *stream, uint32_t *sleeping);
+/*
+ * what the guest's page, read with rc (0, -EAGAIN before the agent wrote
+ * it, -EPROTO nonsense), says of the guest: alive while its beat advanced
+ * within BH_VM_CHAN_SILENT_NS; 1 for a new epoch (its agent started over;
+ * one per BH_VM_CHAN_RESET_GAP_NS at most), taken with the current QEMU's
+ * wake-up line: the server empties and attaches its streams then and
+ * publishes the epoch on its page; -1 for nonsense from a guest that was
+ * alive (the server says so; it is not alive now); else 0
+ */
+int bh_vm_chan_guest(struct bh_vm_chan *ch, struct bh_core *core, int rc, uint64_t beat,
+		     uint32_t epoch, uint64_t now);
 /* what a driver VM's server does its own way (bh_vm_chan_run); arg is the server */
 struct bh_vm_server_ops {
 	/* read the guest's page: true once the guest has said who it is */
