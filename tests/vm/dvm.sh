@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# vm: --devices e1000e,e1000e,nvme:rp --mem 1536 --timeout 900
+# vm: --devices e1000e,e1000e,nvme:rp --mem 1536 --timeout 1200
 # Driver VMs (core/vm.c), in one boot of one VM that owns two devices: the
 # first e1000e (0000:00:02.0) and the NVMe go to a "kind = vm" component,
 # QEMU with KVM (nested, inside this TCG machine) booting the host's kernel
@@ -206,9 +206,20 @@ tap_up "$log" bh0 10.0.0.1/24
 chan=$(grep -E "vm-nic\| vm-nic: guest agent epoch" "$log" | head -1)
 wait_for "$log" "nic-tap\| nic-tap: link up" 30
 ping_bh0() { busybox ping -c "$1" -i 0.2 -W 3 10.0.0.2 2>&1; }
-# bh0 carries ping again after a VM restart or the probe (the VM's boot is waited for)
+# bh0 carries ping again after a VM restart or the probe (the VM's boot is
+# waited for): once three echoes in a row came back (a guest just booted is
+# busy a while with the writes reissued to it), five more
 bh0_again() {
-	for _ in $(seq 30); do ping_bh0 1 | grep -q " 0% packet loss" && break; sleep 1; done
+	local ok=0
+	for _ in $(seq 60); do
+		if ping_bh0 1 | grep -q " 0% packet loss"; then
+			ok=$((ok + 1))
+			[ $ok -ge 3 ] && break
+		else
+			ok=0
+			sleep 1
+		fi
+	done
 	busybox ping -c 5 -i 0.2 -W 5 10.0.0.2 2>&1
 }
 # the median of ping's time=X lines
