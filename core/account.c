@@ -181,6 +181,16 @@ int bh_account_charge(struct bh_core_state *core, struct bh_component *server, u
 	return 0;
 }
 
+/* size more bytes for r's session: its client holds the larger of reservation and charge */
+static void rec_add(struct bh_core_state *core, struct bh_session_rec *r, uint64_t size)
+{
+	uint64_t before = held(r);
+
+	r->charged += size;
+	if (r->client >= 0)
+		core->comp[r->client].session_bytes += held(r) - before;
+}
+
 void bh_account_charged(struct bh_core_state *core, struct bh_component *server,
 			struct bh_dma_buf *buf)
 {
@@ -190,14 +200,17 @@ void bh_account_charged(struct bh_core_state *core, struct bh_component *server,
 		buf->session = 0;
 		return;
 	}
-	if (r->client >= 0) {
-		uint64_t before = held(r);
-		r->charged += buf->size;
-		core->comp[r->client].session_bytes += held(r) - before;
-	} else {
-		r->charged += buf->size;
-	}
+	rec_add(core, r, buf->size);
 	server->session_dma += buf->size;
+}
+
+void bh_account_charged_memory(struct bh_core_state *core, struct bh_component *server,
+			       uint32_t id, uint64_t size)
+{
+	struct bh_session_rec *r = bh_account_find(core, server, id);
+
+	if (r)
+		rec_add(core, r, size);
 }
 
 void bh_account_uncharge(struct bh_core_state *core, struct bh_component *server,

@@ -143,7 +143,7 @@ static int one(struct bh_core_state *core, const char *verb, const char *name, c
 /* a section without what only tells where it was written */
 static void unlined(struct bh_component_config *c)
 {
-	c->line = c->cpu_line = c->cpu_weight_line = 0;
+	c->line = c->cpu_line = c->cpu_weight_line = c->vm.line = 0;
 	for (int i = 0; i < BH_MAX_MATCH; i++)
 		c->match[i].line = 0;
 	for (int i = 0; i < BH_MAX_SERVICES; i++)
@@ -294,9 +294,9 @@ static int reload(struct bh_core_state *core, char *out, size_t len)
 
 int bh_admin_command(struct bh_core_state *core, const char *cmd, char *out, size_t len)
 {
-	char verb[16] = "", name[BH_NAME_MAX + 1] = "", arg[8] = "";
+	char verb[16] = "", name[BH_NAME_MAX + 1] = "", arg[24] = "";
 
-	if (sscanf(cmd, "%15s %32s %7s", verb, name, arg) < 1)
+	if (sscanf(cmd, "%15s %32s %23s", verb, name, arg) < 1)
 		return REPLY("error usage: empty command\n");
 	if (strcmp(verb, "reload") == 0) {
 		int n;
@@ -310,5 +310,7 @@ int bh_admin_command(struct bh_core_state *core, const char *cmd, char *out, siz
 	}
 	if (strcmp(verb, "sysrq") == 0)
 		return (int)bh_vm_sysrq(core, bh_admin_find(core, name), arg, out, len);
+	if (strcmp(verb, "probe-dma") == 0)
+		return (int)bh_vm_probe_dma(core, bh_admin_find(core, name), arg, out, len);
 	return one(core, verb, name, out, len);
 }

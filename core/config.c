@@ -553,7 +553,7 @@ static int component_key(struct parse *p, const char *name, const char *value)
 		       "ioport user restart memory fds processes dma max_restarts backoff_ms "
 		       "backoff_max_ms watchdog_ms provides session sessions session_memory tap nbd "
 		       "output pty cpu cpu_weight listen legacy ublk usbip kind kernel initramfs modules "
-		       "guest_memory vcpus guest_append boot_ms trace ublk_queues vm_nic",
+		       "guest_memory vcpus guest_append boot_ms trace ublk_queues vm_nic vm_blk",
 		    name, c->name);
 }
 

@@ -62,9 +62,11 @@ static size_t status(struct bh_core_state *core, char *buf, size_t len)
 	for (int i = 0; i < BH_MAX_SESSIONS; i++) {
 		const struct bh_session_rec *r = &core->session[i];
 		if (r->id)
-			OUT("session %u service=%s server=%s client=%s\n", r->id,
-			    core->comp[r->server].cfg->provides[r->service], core->comp[r->server].cfg->name,
-			    r->client >= 0 ? core->comp[r->client].cfg->name : "-");
+			OUT("session %u service=%s server=%s client=%s reserved=%llu charged=%llu\n",
+			    r->id, core->comp[r->server].cfg->provides[r->service],
+			    core->comp[r->server].cfg->name,
+			    r->client >= 0 ? core->comp[r->client].cfg->name : "-",
+			    (unsigned long long)r->reserved, (unsigned long long)r->charged);
 	}
 	for (int i = 0; i < core->ndevices; i++) {
 		struct bh_device *d = &core->devices[i];
@@ -118,7 +120,8 @@ bool bh_control_peer_root(int fd)
 
 static bool is_admin(const char *cmd)
 {
-	static const char *const verbs[] = { "start ", "stop ", "restart ", "reload", "sysrq " };
+	static const char *const verbs[] = { "start ", "stop ", "restart ", "reload", "sysrq ",
+					       "probe-dma " };
 
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (strncmp(cmd, verbs[i], strlen(verbs[i])) == 0)
@@ -172,7 +175,7 @@ void bh_control_accept(struct bh_core_state *core)
 		len = (size_t)snprintf(out, sizeof(out),
 				       "error usage: unknown command '%s'; try status, logs [NAME] "
 				       "[follow], start|stop|restart NAME, reload, trace NAME [on|off], "
-				       "crashes, sysrq VM KEY, debug NAME\n",
+				       "crashes, sysrq VM KEY, probe-dma VM ADDR, debug NAME\n",
 				       cmd);
 	}
 	(void)!write(fd, out, len);

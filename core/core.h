@@ -176,6 +176,12 @@ void bh_account_charged(struct bh_core_state *core, struct bh_component *server,
 			struct bh_dma_buf *buf);
 void bh_account_uncharge(struct bh_core_state *core, struct bh_component *server,
 			 const struct bh_dma_buf *buf);
+/*
+ * memory for session id other than DMA (a driver VM's streams, core/vm_nic.c),
+ * after bh_account_charge allowed it: the record holds it until the session ends
+ */
+void bh_account_charged_memory(struct bh_core_state *core, struct bh_component *server,
+			       uint32_t id, uint64_t size);
 /* the server says session id is over; flags: BH_SESSION_END_* */
 void bh_account_end(struct bh_core_state *core, struct bh_component *server, uint32_t id,
 		    uint32_t flags, struct bh_msg *reply);
@@ -293,6 +299,9 @@ void bh_vm_reacquire(struct bh_core_state *core, struct bh_component *c);
 /* root's "sysrq VM KEY": the agent writes KEY to the guest's /proc/sysrq-trigger */
 size_t bh_vm_sysrq(struct bh_core_state *core, struct bh_component *c, const char *key, char *out,
 		   size_t len);
+/* root's "probe-dma VM ADDR": the agent aims its NIC's DMA at ADDR, outside the guest */
+size_t bh_vm_probe_dma(struct bh_core_state *core, struct bh_component *c, const char *addr,
+		       char *out, size_t len);
 /* its line for "bulkhead status", or nothing for other components */
 size_t bh_vm_describe(const struct bh_component *c, char *buf, size_t len);
 

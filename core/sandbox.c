@@ -262,13 +262,22 @@ __attribute__((noreturn)) static void child(const struct bh_component_config *c,
 	if (vm && vm->nic_fd[0] >= 0 &&
 	    (nic < 0 || line < 0 || dup2(nic, BH_VM_NIC_FD) < 0 || dup2(line, BH_VM_NIC_FD + 1) < 0))
 		child_fail("fds", errno);
+	/* and its block channel's, after those */
+	int blk = vm && vm->blk_fd[0] >= 0 ? fcntl(vm->blk_fd[0], F_DUPFD_CLOEXEC, 20) : -1;
+	int blkline = vm && vm->blk_fd[1] >= 0 ? fcntl(vm->blk_fd[1], F_DUPFD_CLOEXEC, 20) : -1;
+	if (vm && vm->blk_fd[0] >= 0 &&
+	    (blk < 0 || blkline < 0 || dup2(blk, BH_VM_BLK_FD) < 0 ||
+	     dup2(blkline, BH_VM_BLK_FD + 1) < 0))
+		child_fail("fds", errno);
 	if (null < 0 || out < 0 || sock < 0 || exe < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
 	    dup2(sock, BH_CORE_FD) < 0 || dup3(exe, BH_EXEC_FD, O_CLOEXEC) < 0)
 		child_fail("fds", errno);
 	/* its cgroup, as root and before anything of its own runs; its error goes to the log */
 	if (procs >= 0 && write(procs, "0", 1) != 1)
 		child_fail("joining its cgroup (cgroup.procs)", errno);
-	if (close_range(nic >= 0 ? BH_VM_NIC_FD + 2 : BH_CORE_FD + 1, BH_EXEC_FD - 1, 0) < 0 ||
+	if (close_range(blk >= 0 ? BH_VM_BLK_FD + 2 : nic >= 0 ? BH_VM_NIC_FD + 2 : BH_CORE_FD + 1,
+			BH_EXEC_FD - 1, 0) < 0 ||
+	    (blk >= 0 && nic < 0 && close_range(BH_CORE_FD + 1, BH_VM_BLK_FD - 1, 0) < 0) ||
 	    close_range(BH_EXEC_FD + 1, ~0u, 0) < 0)
 		child_fail("close_range", errno);
 	/* namespaces came with clone(); mounts made here stay here */

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mount.h>
@@ -188,13 +189,43 @@ static int add_arg(struct bh_vm_sandbox *s, int *n, const char *fmt, ...)
 	return 0;
 }
 
+/*
+ * The block channel (core/vm_nic.c, bulkhead/vm_blk.h), if a component
+ * serves the VM's disk: a second ivshmem-doorbell device, and a serial
+ * line after the NIC's, whose name the guest finds on its command line
+ * (argument append of the n so far). 0, -E2BIG, or -errno with err said.
+ */
+static int vm_blk_channel(struct bh_core_state *core, struct bh_component *c,
+			  struct bh_vm_sandbox *s, int *n, int append, char *err, size_t err_len)
+{
+	char *cmdline = s->args[append];
+	size_t len = strlen(cmdline);
+	int rc = bh_vm_channel_server(core, c, BH_VM_CHAN_BLK, s->blk_fd, err, err_len);
+
+	if (rc < 0 || s->blk_fd[0] < 0)
+		return rc;
+	rc |= add_arg(s, n, "-chardev");
+	rc |= add_arg(s, n, "socket,id=bhblk,fd=%d", BH_VM_BLK_FD);
+	rc |= add_arg(s, n, "-device");
+	rc |= add_arg(s, n, "ivshmem-doorbell,chardev=bhblk,vectors=1");
+	rc |= add_arg(s, n, "-chardev");
+	rc |= add_arg(s, n, "socket,id=bhblkwake,fd=%d", BH_VM_BLK_FD + 1);
+	rc |= add_arg(s, n, "-serial");
+	rc |= add_arg(s, n, "chardev:bhblkwake");
+	/* the console is ttyS0, the NIC's line (if any) ttyS1 */
+	if (rc || snprintf(cmdline + len, sizeof(s->args[0]) - len, " bulkhead.blkline=ttyS%d",
+			   s->nic_fd[0] >= 0 ? 2 : 1) >= (int)(sizeof(s->args[0]) - len))
+		return -E2BIG;
+	return 0;
+}
+
 int bh_vm_spawn(struct bh_core_state *core, struct bh_component *c, struct bh_spawn *sp,
 		char *err, size_t err_len)
 {
 	const struct bh_component_config *cc = c->cfg;
 	const struct bh_vm_config *vm = &cc->vm;
 	static struct bh_vm_sandbox s; /* large; the child gets its own copy */
-	int n = 0, rc = 0;
+	int n = 0, rc = 0, append = 0;
 
 	if (!core->backend->iommu) {
 		snprintf(err, err_len, "a driver VM needs VFIO with an IOMMU (backend = %s): boot "
@@ -220,6 +251,7 @@ int bh_vm_spawn(struct bh_core_state *core, struct bh_component *c, struct bh_sp
 	}
 	release(core, c);
 	memset(&s, 0, sizeof(s));
+	s.blk_fd[0] = s.blk_fd[1] = -1;
 	s.kernel = vm->kernel;
 	s.initramfs = vm->initramfs;
 	s.memlock = vm->memory + (256ull << 20);
@@ -243,6 +275,7 @@ int bh_vm_spawn(struct bh_core_state *core, struct bh_component *c, struct bh_sp
 	rc |= add_arg(&s, &n, "-smp");
 	rc |= add_arg(&s, &n, "%u", vm->vcpus);
 	rc |= add_arg(&s, &n, "-append");
+	append = n;
 	rc |= add_arg(&s, &n, "console=ttyS0 quiet loglevel=3 panic=-1 bulkhead.modules=%s%s%s",
 		      vm->modules[0] ? vm->modules : "-", vm->append[0] ? " " : "", vm->append);
 	for (int i = 0; i < c->ndevices; i++) {
@@ -274,15 +307,18 @@ int bh_vm_spawn(struct bh_core_state *core, struct bh_component *c, struct bh_sp
 		rc |= add_arg(&s, &n, "-serial");
 		rc |= add_arg(&s, &n, "chardev:bhwake");
 	}
-	if (rc) {
+	rc = rc ?: vm_blk_channel(core, c, &s, &n, append, err, err_len);
+	if (rc == -E2BIG) {
 		snprintf(err, err_len, "the QEMU command line is too long");
-		rc = -E2BIG;
-	} else {
+	} else if (!rc) {
 		rc = bh_spawn_vm(cc, c->uid, c->gid, c->cgroup, &s, sp, err, err_len);
 	}
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		if (s.nic_fd[i] >= 0)
 			close(s.nic_fd[i]);
+		if (s.blk_fd[i] >= 0)
+			close(s.blk_fd[i]);
+	}
 	return rc;
 }
 
@@ -361,27 +397,75 @@ void bh_vm_channel(struct bh_core_state *core, struct bh_component *c)
 	fflush(stdout);
 }
 
+/*
+ * is c a running VM, whose agent reads core's words on the guest's console?
+ * 0 if so, else the length of the error said in out
+ */
+static size_t unreachable(const struct bh_component *c, const char *usage, char *out, size_t len)
+{
+	if (c && c->cfg->vm.enabled && c->pid > 0 && c->sock >= 0)
+		return 0;
+	return (size_t)snprintf(out, len, "error usage: %s: '%s' is not a running driver VM\n",
+				usage, c ? c->cfg->name : "?");
+}
+
+/* line to the agent, on the guest's console (its stdin) */
+static size_t tell_agent(struct bh_component *c, const char *line, char *out, size_t len)
+{
+	size_t n = strlen(line);
+
+	if (write(c->sock, line, n) != (ssize_t)n)
+		return (size_t)snprintf(out, len, "error failed: cannot write to %s's console: %s\n",
+					c->cfg->name, strerror(errno));
+	return 0;
+}
+
 size_t bh_vm_sysrq(struct bh_core_state *core, struct bh_component *c, const char *key, char *out,
 		   size_t len)
 {
 	char line[32];
-	int n;
+	size_t n;
 
 	(void)core;
-	if (!c || !c->cfg->vm.enabled || c->pid <= 0 || c->sock < 0)
-		return (size_t)snprintf(out, len, "error usage: sysrq VM KEY: '%s' is not a running "
-						  "driver VM\n",
-					c ? c->cfg->name : "?");
+	n = unreachable(c, "sysrq VM KEY", out, len);
+	if (n)
+		return n;
 	if (strlen(key) != 1 || !strchr("bcehilmstw", key[0]))
 		return (size_t)snprintf(out, len, "error usage: sysrq VM KEY: KEY is one of "
 						  "b c e h i l m s t w (c crashes the guest's kernel)\n");
-	/* the guest's console is the agent's stdin */
-	n = snprintf(line, sizeof(line), "\nbulkhead-sysrq %c\n", key[0]);
-	if (write(c->sock, line, (size_t)n) != n)
-		return (size_t)snprintf(out, len, "error failed: cannot write to %s's console: %s\n",
-					c->cfg->name, strerror(errno));
+	snprintf(line, sizeof(line), "\nbulkhead-sysrq %c\n", key[0]);
+	n = tell_agent(c, line, out, len);
+	if (n)
+		return n;
 	bh_log("vm \"%s\": sysrq %c, as root asked", c->cfg->name, key[0]);
 	return (size_t)snprintf(out, len, "ok sysrq %c sent to %s\n", key[0], c->cfg->name);
+}
+
+size_t bh_vm_probe_dma(struct bh_core_state *core, struct bh_component *c, const char *addr,
+		       char *out, size_t len)
+{
+	unsigned long long a;
+	char line[64], *end;
+	size_t n;
+
+	(void)core;
+	n = unreachable(c, "probe-dma VM ADDR", out, len);
+	if (n)
+		return n;
+	errno = 0;
+	a = strtoull(addr, &end, 16);
+	if (errno || end == addr || *end || a == 0 || a % 4096)
+		return (size_t)snprintf(out, len, "error usage: probe-dma VM ADDR: ADDR '%s' is not a "
+						  "page-aligned guest-physical address in hex, e.g. "
+						  "0x20000000\n",
+					addr);
+	snprintf(line, sizeof(line), "\nbulkhead-probe-dma %llx\n", a);
+	n = tell_agent(c, line, out, len);
+	if (n)
+		return n;
+	bh_log("vm \"%s\": its agent aims the device's DMA at 0x%llx, as root asked",
+	       c->cfg->name, a);
+	return (size_t)snprintf(out, len, "ok probe-dma 0x%llx sent to %s\n", a, c->cfg->name);
 }
 
 size_t bh_vm_describe(const struct bh_component *c, char *buf, size_t len)

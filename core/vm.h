@@ -22,6 +22,7 @@
 #define BH_VM_MODULES_MAX 128
 #define BH_VM_MAX_DEVICES 8
 #define BH_VM_NIC_FD 4 /* where QEMU finds its NIC channel's server socket; its wake-up line at 5 */
+#define BH_VM_BLK_FD 6 /* its block channel's, and that channel's wake-up line at 7 */
 
 /* what a [component] with kind = vm says about its guest */
 struct bh_vm_config {
@@ -35,6 +36,7 @@ struct bh_vm_config {
 	uint32_t boot_ms; /* from start to the agent's first word, at most */
 	int line;	  /* of kind = vm */
 	char nic_of[32];  /* vm_nic = VM: this component serves that VM's NIC (core/vm_nic.c) */
+	char blk_of[32];  /* vm_blk = VM: this component serves that VM's disk (the same) */
 };
 
 struct bh_component_config;
@@ -58,6 +60,7 @@ struct bh_vm_sandbox {
 	uint64_t memlock; /* RLIMIT_MEMLOCK: VFIO pins all of guest memory */
 	const char *kernel, *initramfs;
 	int nic_fd[2]; /* its NIC channel (core/vm_nic.c), at BH_VM_NIC_FD and after; or -1 */
+	int blk_fd[2]; /* its block channel, at BH_VM_BLK_FD and after; or -1 */
 };
 
 /* in the child, as root after the namespaces: the VM's root; 0 or -errno, what in *what */

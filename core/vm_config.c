@@ -52,18 +52,27 @@ int bh_vm_config_key(struct bh_vm_config *vm, const char *dir, const char *name,
 		vm->enabled = strcmp(value, "vm") == 0;
 		return 1;
 	}
-	if (strcmp(name, "vm_nic") == 0) {
+	if (strcmp(name, "vm_nic") == 0 || strcmp(name, "vm_blk") == 0) {
+		bool nic = strcmp(name, "vm_nic") == 0;
+		char *of = nic ? vm->nic_of : vm->blk_of;
 		size_t n = strlen(value);
 		if (!n || n >= sizeof(vm->nic_of) || value[strspn(value, "abcdefghijklmnopqrstuvwxyz"
 								    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 								    "0123456789-_.")]) {
-			snprintf(why, why_len, "vm_nic = '%s': the name of a [component] with kind = "
-					       "vm, whose NIC this component serves (e.g. 'vm_nic = "
+			snprintf(why, why_len, "%s = '%s': the name of a [component] with kind = "
+					       "vm, whose %s this component serves (e.g. '%s = "
 					       "dvm')",
-				 value);
+				 name, value, nic ? "NIC" : "disk", name);
 			return 0;
 		}
-		snprintf(vm->nic_of, sizeof(vm->nic_of), "%s", value);
+		if ((nic ? vm->blk_of : vm->nic_of)[0]) {
+			snprintf(why, why_len, "%s = '%s': this component already serves a VM's %s; "
+					       "one server serves one channel (give each its own "
+					       "[component])",
+				 name, value, nic ? "disk" : "NIC");
+			return 0;
+		}
+		snprintf(of, sizeof(vm->nic_of), "%s", value);
 		return 1;
 	}
 	if (strcmp(name, "kernel") == 0)
@@ -157,6 +166,13 @@ int bh_vm_config_finish(struct bh_component_config *c, char *why, size_t why_len
 				       "belongs in the section of the server (bulkhead-vm-nic) that "
 				       "serves a VM's NIC",
 			 c->name, vm->nic_of);
+		return -EINVAL;
+	}
+	if (vm->blk_of[0]) {
+		snprintf(why, why_len, "component \"%s\" is a VM and has 'vm_blk = %s': vm_blk "
+				       "belongs in the section of the server (bulkhead-vm-blk) that "
+				       "serves a VM's disk",
+			 c->name, vm->blk_of);
 		return -EINVAL;
 	}
 	if (!vm->kernel[0] || !vm->initramfs[0]) {

@@ -14,6 +14,10 @@
  * says vm_nic = VM gets the memory, the doorbell and its end of the line
  * (BH_OP_VM_NIC). A restarted VM or server finds the memory as it was;
  * the channel's epochs tell each side when the other started over.
+ *
+ * A VM has a channel of each kind a component serves: the NIC's (vm_nic =
+ * VM, bulkhead/vm_nic.h) and the disk's (vm_blk = VM, bulkhead/vm_blk.h),
+ * each its own memory, doorbell, ivshmem-doorbell device and line.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,31 +29,42 @@
 #include <unistd.h>
 
 #include "bulkhead/msg.h"
+#include "bulkhead/vm_blk.h"
 #include "bulkhead/vm_nic.h"
 #include "vm_nic.h"
 
-static struct {
+static struct chan {
 	int mem, kick; /* 0: none yet (fds 0-2 are never ours) */
 	int server;    /* core's end of the current QEMU's server socket, or 0 */
 	int line;      /* vm-nic's end of the current QEMU's wake-up line, or 0 */
-} ch[BH_MAX_COMPONENTS];
+} chans[BH_VM_CHANS][BH_MAX_COMPONENTS];
 
-/* the VM's channel, made on first use: 0, or -errno with err said */
-static int channel_of(const struct bh_component *vm, char *err, size_t err_len)
+static const struct {
+	const char *name, *memfd;
+	uint32_t size;
+} kinds[BH_VM_CHANS] = {
+	[BH_VM_CHAN_NIC] = { "NIC", "bulkhead-vm-nic", BH_VMNIC_SIZE },
+	[BH_VM_CHAN_BLK] = { "block", "bulkhead-vm-blk", BH_VMBLK_SIZE },
+};
+
+/* the VM's channel of that kind, made on first use: 0, or -errno with err said */
+static int channel_of(const struct bh_component *vm, enum bh_vm_chan kind, char *err,
+		      size_t err_len)
 {
 	int i = vm->index;
+	struct chan *ch = chans[kind];
 
 	if (i < 0 || i >= BH_MAX_COMPONENTS)
 		return -EINVAL;
 	if (ch[i].mem)
 		return 0;
-	ch[i].mem = memfd_create("bulkhead-vm-nic", MFD_CLOEXEC);
+	ch[i].mem = memfd_create(kinds[kind].memfd, MFD_CLOEXEC);
 	ch[i].kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ch[i].mem < 0 || ch[i].kick < 0 ||
-	    ftruncate(ch[i].mem, BH_VMNIC_SIZE) < 0) {
+	    ftruncate(ch[i].mem, kinds[kind].size) < 0) {
 		int e = errno;
-		snprintf(err, err_len, "vm \"%s\": its NIC channel: %s", vm->cfg->name,
-			 strerror(e));
+		snprintf(err, err_len, "vm \"%s\": its %s channel: %s", vm->cfg->name,
+			 kinds[kind].name, strerror(e));
 		if (ch[i].mem > 0)
 			close(ch[i].mem);
 		if (ch[i].kick > 0)
@@ -57,17 +72,23 @@ static int channel_of(const struct bh_component *vm, char *err, size_t err_len)
 		ch[i].mem = ch[i].kick = 0;
 		return -e;
 	}
-	bh_log("vm \"%s\": NIC channel of %u KiB, with a doorbell each way", vm->cfg->name,
-	       BH_VMNIC_SIZE / 1024);
+	bh_log("vm \"%s\": %s channel of %u KiB, with a doorbell each way", vm->cfg->name,
+	       kinds[kind].name, kinds[kind].size / 1024);
 	return 0;
 }
 
-/* the component serving vm's NIC, or NULL */
+/* the VM a component serves a channel of (vm_nic = VM or vm_blk = VM), "" if none */
+static const char *served_vm(const struct bh_component *c, enum bh_vm_chan kind)
+{
+	return kind == BH_VM_CHAN_NIC ? c->cfg->vm.nic_of : c->cfg->vm.blk_of;
+}
+
+/* the component serving vm's channel of that kind, or NULL */
 static const struct bh_component *server_of(struct bh_core_state *core,
-					    const struct bh_component *vm)
+					    const struct bh_component *vm, enum bh_vm_chan kind)
 {
 	for (int i = 0; i < core->ncomp; i++)
-		if (strcmp(core->comp[i].cfg->vm.nic_of, vm->cfg->name) == 0)
+		if (strcmp(served_vm(&core->comp[i], kind), vm->cfg->name) == 0)
 			return &core->comp[i];
 	return NULL;
 }
@@ -85,15 +106,16 @@ static void replace(int *fd, int with)
 	*fd = with;
 }
 
-int bh_vm_nic_server(struct bh_core_state *core, struct bh_component *vm, int fd[2], char *err,
-		     size_t err_len)
+int bh_vm_channel_server(struct bh_core_state *core, struct bh_component *vm,
+			 enum bh_vm_chan kind, int fd[2], char *err, size_t err_len)
 {
 	int sv[2], line[2], rc, i = vm->index;
+	struct chan *ch = chans[kind];
 
 	fd[0] = fd[1] = -1;
-	if (!server_of(core, vm))
+	if (!server_of(core, vm, kind))
 		return 0;
-	rc = channel_of(vm, err, err_len);
+	rc = channel_of(vm, kind, err, err_len);
 	if (rc)
 		return rc;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -131,30 +153,71 @@ int bh_vm_nic_server(struct bh_core_state *core, struct bh_component *vm, int fd
 	return 0;
 }
 
+/*
+ * a stream's memory, paid as DMA is: for a session (q->session), by its
+ * client's session_memory (core/account.c); else by the server's own dma
+ * quota, for its life (core cannot see it close a memfd)
+ */
+static void stream(struct bh_core_state *core, struct bh_component *c, const struct bh_request *q,
+		   struct bh_msg *reply, int *fd)
+{
+	uint64_t size = (q->size + 4095) & ~4095ull, own = c->dma_bytes - c->session_dma;
+
+	if (q->session) {
+		if (bh_account_charge(core, c, q->session, size, reply) < 0)
+			return;
+	} else if (size > c->cfg->dma_quota - own || own > c->cfg->dma_quota) {
+		bh_refuse(c, reply, EDQUOT, "a stream of %llu bytes for no session: \"%s\" has %llu of "
+					    "%llu bytes of DMA quota left; raise dma = in its "
+					    "[component] section, or ask for the stream with its "
+					    "session's id (its client pays then)",
+			  (unsigned long long)size, c->cfg->name,
+			  (unsigned long long)(own < c->cfg->dma_quota ? c->cfg->dma_quota - own : 0),
+			  (unsigned long long)c->cfg->dma_quota);
+		return;
+	}
+	*fd = memfd_create("bulkhead-vm-nic-stream", MFD_CLOEXEC);
+	if (*fd >= 0 && ftruncate(*fd, (off_t)q->size) < 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	if (*fd < 0) {
+		bh_refuse(c, reply, errno, "vm-nic stream: %s", strerror(errno));
+		return;
+	}
+	if (q->session)
+		bh_account_charged_memory(core, c, q->session, size);
+	else
+		c->dma_bytes += size;
+}
+
 void bh_vm_nic_request(struct bh_core_state *core, struct bh_component *c,
 		       const struct bh_request *q, struct bh_msg *reply, int *fd)
 {
-	const char *name = c->cfg->vm.nic_of;
+	/* the channel the caller serves: its config says which (one of the two, never both) */
+	enum bh_vm_chan kind = c->cfg->vm.nic_of[0] ? BH_VM_CHAN_NIC : BH_VM_CHAN_BLK;
+	const char *name = served_vm(c, kind);
 	struct bh_component *vm = name[0] ? bh_admin_find(core, name) : NULL;
+	struct chan *ch = chans[kind];
 	char err[160];
 	int rc;
 
 	if (!name[0]) {
-		bh_refuse(c, reply, EACCES, "\"%s\" serves no driver VM's NIC: add 'vm_nic = VM' "
-					    "to its [component] section",
+		bh_refuse(c, reply, EACCES, "\"%s\" serves no driver VM's NIC or disk: add 'vm_nic "
+					    "= VM' or 'vm_blk = VM' to its [component] section",
 			  c->cfg->name);
 		return;
 	}
 	if (!vm || !vm->cfg->vm.enabled) {
-		bh_refuse(c, reply, ENOENT, "vm_nic = %s: there is no [component \"%s\"] with "
+		bh_refuse(c, reply, ENOENT, "%s = %s: there is no [component \"%s\"] with "
 					    "kind = vm in the config",
-			  name, name);
+			  kind == BH_VM_CHAN_NIC ? "vm_nic" : "vm_blk", name, name);
 		return;
 	}
 	if (q->index == 4 && ch[vm->index].line <= 0) {
 		bh_refuse(c, reply, EAGAIN, "vm \"%s\" has not started yet", name);
 	} else if (q->index == 0 || q->index == 3 || q->index == 4) {
-		rc = channel_of(vm, err, sizeof(err));
+		rc = channel_of(vm, kind, err, sizeof(err));
 		if (rc < 0) {
 			bh_refuse(c, reply, -rc, "%s", err);
 			return;
@@ -164,11 +227,8 @@ void bh_vm_nic_request(struct bh_core_state *core, struct bh_component *c,
 				     : ch[vm->index].line;
 		*fd = fcntl(rc, F_DUPFD_CLOEXEC, 0);
 	} else if (q->index <= 2 && q->size && q->size <= BH_VM_NIC_STREAM_MAX) {
-		*fd = memfd_create("bulkhead-vm-nic-stream", MFD_CLOEXEC);
-		if (*fd >= 0 && ftruncate(*fd, (off_t)q->size) < 0) {
-			close(*fd);
-			*fd = -1;
-		}
+		stream(core, c, q, reply, fd);
+		return;
 	} else {
 		bh_refuse(c, reply, EINVAL, "vm-nic: index %u size %llu: ask for index 0 (the VM's "
 					    "memory), 1-2 (a stream of at most %u bytes), 3 (the "

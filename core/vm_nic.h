@@ -12,16 +12,29 @@
  * fd[1] QEMU's end of the line that wakes the guest (its second serial
  * port); else both -1. 0, or -errno with err said.
  */
-int bh_vm_nic_server(struct bh_core_state *core, struct bh_component *vm, int fd[2], char *err,
-		     size_t err_len);
+/* the kinds of channel a VM may have, each served by its own component */
+enum bh_vm_chan {
+	BH_VM_CHAN_NIC, /* vm_nic = VM: bulkhead/vm_nic.h */
+	BH_VM_CHAN_BLK, /* vm_blk = VM: bulkhead/vm_blk.h */
+	BH_VM_CHANS
+};
+int bh_vm_channel_server(struct bh_core_state *core, struct bh_component *vm,
+			 enum bh_vm_chan kind, int fd[2], char *err, size_t err_len);
+static inline int bh_vm_nic_server(struct bh_core_state *core, struct bh_component *vm,
+				   int fd[2], char *err, size_t err_len)
+{
+	return bh_vm_channel_server(core, vm, BH_VM_CHAN_NIC, fd, err, err_len);
+}
 
 /*
- * BH_OP_VM_NIC, for the component whose config says vm_nic = VM:
+ * BH_OP_VM_NIC, for the component whose config says vm_nic = VM (or
+ * vm_blk = VM: the same for the VM's block channel):
  * index 0, the VM's shared memory; 1 or 2, a fresh memfd of size bytes
  * (at most BH_VM_NIC_STREAM_MAX) for one stream of the NIC session it
- * serves (a server without a device has no DMA buffers to put them in;
- * the pages are charged to the memory cgroup of whoever touches them
- * first); 3, the eventfd the guest's doorbell writes; 4, vm-nic's end of
+ * serves (a server without a device has no DMA buffers to put them in),
+ * paid as DMA is: with q->session, by that session's client (its
+ * session_memory, core/account.c), else by the server's own dma quota;
+ * 3, the eventfd the guest's doorbell writes; 4, vm-nic's end of
  * the current QEMU's wake-up line (a byte on it interrupts the guest;
  * EAGAIN before the VM's first start).
  */

@@ -613,7 +613,13 @@ int bh_listen_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd)
 
 int bh_vm_nic_open(struct bh_core *core, unsigned int index, uint64_t size, int *fd)
 {
-	struct bh_request q = { .index = index, .size = size };
+	return bh_vm_nic_stream(core, 0, index, size, fd);
+}
+
+int bh_vm_nic_stream(struct bh_core *core, uint32_t session, unsigned int index, uint64_t size,
+		     int *fd)
+{
+	struct bh_request q = { .index = index, .size = size, .session = session };
 	struct bh_msg reply;
 	unsigned int nfds = 0;
 	int rc = call(core, BH_OP_VM_NIC, &q, &reply, fd, 1, &nfds);

@@ -31,6 +31,10 @@
 static char ifs[MAX_IFS][IFNAMSIZ];
 static int nifs;
 static int channel; /* channel_open's answer */
+static int inet_sock; /* for the interfaces' flags and addresses */
+static int block;     /* block_open's answer */
+
+static void alive(void);
 
 void net_attr(const char *ifname, const char *attr, char *buf, size_t len)
 {
@@ -100,6 +104,59 @@ const char *if_driver(const char *ifname)
 	return driver;
 }
 
+static bool all_carrier(void);
+
+/* the first interface's IPv4 address and mask (0: none), to give it back after the probe */
+static void inet_addr_get(const char *ifname, struct ifreq *addr, struct ifreq *mask)
+{
+	memset(addr, 0, sizeof(*addr));
+	memset(mask, 0, sizeof(*mask));
+	snprintf(addr->ifr_name, sizeof(addr->ifr_name), "%s", ifname);
+	snprintf(mask->ifr_name, sizeof(mask->ifr_name), "%s", ifname);
+	if (ioctl(inet_sock, SIOCGIFADDR, addr) < 0 || ioctl(inet_sock, SIOCGIFNETMASK, mask) < 0)
+		addr->ifr_addr.sa_family = 0;
+}
+
+/*
+ * probe-dma ADDR from core: the probe takes the first interface's device
+ * from Linux's driver and gives it back; we bring the new interface up as
+ * the old one was, and the channel carries its frames again
+ */
+static void probe_command(uint64_t addr)
+{
+	struct ifreq a, m;
+	char newif[IFNAMSIZ];
+	int rc;
+
+	if (!nifs) {
+		printf("bulkhead-agent: probe-dma: no network interface to probe with\n");
+		return;
+	}
+	inet_addr_get(ifs[0], &a, &m);
+	rc = probe_dma(ifs[0], addr, newif, sizeof(newif));
+	if (rc == -EINVAL || rc == -ENODEV)
+		return;
+	snprintf(ifs[0], IFNAMSIZ, "%s", newif);
+	if (a.ifr_addr.sa_family == AF_INET) {
+		snprintf(a.ifr_name, sizeof(a.ifr_name), "%s", newif);
+		snprintf(m.ifr_name, sizeof(m.ifr_name), "%s", newif);
+		if (ioctl(inet_sock, SIOCSIFADDR, &a) < 0 || ioctl(inet_sock, SIOCSIFNETMASK, &m) < 0)
+			printf("bulkhead-agent: probe-dma: %s's address: %s\n", newif, strerror(errno));
+	}
+	rc = bring_up(inet_sock, newif);
+	/* the beat goes on while the link comes back: core's watchdog listens */
+	for (int waited = 0; !rc && !all_carrier() && waited < CARRIER_WAIT_MS; waited += 100) {
+		if (waited % 1000 == 0)
+			alive();
+		sleep_ms(100);
+	}
+	if (channel > 0 && channel_rebind(newif) < 0)
+		rc = -EIO;
+	printf("bulkhead-agent: probe-dma: %s %s, link %s%s\n", newif,
+	       rc ? "not serving again" : "serving again", all_carrier() ? "up" : "down",
+	       channel > 0 ? ", nic channel on it" : "");
+}
+
 static bool all_carrier(void)
 {
 	char buf[16];
@@ -124,7 +181,10 @@ void console_commands(void)
 		line[len] = 0;
 		while ((nl = memchr(line, '\n', len))) {
 			char key;
+			unsigned long long addr;
 			*nl = 0;
+			if (sscanf(line, "bulkhead-probe-dma %llx", &addr) == 1)
+				probe_command(addr);
 			if (sscanf(line, "bulkhead-sysrq %c", &key) == 1) {
 				int fd = open("/proc/sysrq-trigger", O_WRONLY | O_CLOEXEC);
 				printf("bulkhead-agent: sysrq %c, as core asked\n", key);
@@ -142,12 +202,26 @@ void console_commands(void)
 	}
 }
 
+void counters_line(char *buf, size_t len, const char *what, uint32_t epoch, bool open,
+		   const struct counter *c, size_t n, bool polling)
+{
+	size_t at = (size_t)snprintf(buf, len, " %s epoch=%u %s", what, epoch,
+				     open ? "open" : "waiting");
+
+	for (size_t i = 0; i < n && at < len; i++)
+		at += (size_t)snprintf(buf + at, len - at, " %s=%llu", c[i].name, c[i].value);
+	if (polling && at < len)
+		snprintf(buf + at, len - at, " polling");
+}
+
 /* the heartbeat core's watchdog waits for, with the interfaces' counters */
 static void alive(void)
 {
 	static unsigned long beat;
-	char ch[160] = "";
+	char ch[160] = "", blk[200] = "";
 
+	/* one line, whole: the block channel's thread prints too */
+	flockfile(stdout);
 	printf("bulkhead-agent: alive %lu", ++beat);
 	for (int i = 0; i < nifs; i++) {
 		char rx[32], tx[32];
@@ -157,16 +231,21 @@ static void alive(void)
 	}
 	if (channel > 0)
 		channel_counters(ch, sizeof(ch));
-	printf("%s\n", ch);
+	if (block > 0)
+		block_counters(blk, sizeof(blk));
+	printf("%s%s\n", ch, blk);
+	funlockfile(stdout);
 }
 
 int main(void)
 {
 	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
+	inet_sock = sock;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	find_interfaces();
-	if (!nifs)
+	block = block_open();
+	if (!nifs && !block)
 		printf("bulkhead-agent: no network interface: did the module load, and does "
 		       "it know the device? (see the guest's lines above)\n");
 	for (int i = 0; i < nifs; i++) {
@@ -190,6 +269,11 @@ int main(void)
 	}
 	if (channel > 0)
 		printf("; nic channel for %s", ifs[0]);
+	if (block > 0) {
+		char disk[96];
+		block_describe(disk, sizeof(disk));
+		printf("%s block channel for %s", nifs ? ";" : "", disk);
+	}
 	/* the guest's share of the boot: the rest went to QEMU and the firmware */
 	char uptime[32];
 	FILE *f = fopen("/proc/uptime", "re");
@@ -199,6 +283,8 @@ int main(void)
 		fclose(f);
 	printf("; guest uptime %s s\n", uptime);
 	fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+	if (block > 0 && block_start() < 0)
+		printf("bulkhead-agent: block channel: cannot start its thread\n");
 	if (channel > 0)
 		channel_run(alive);
 	for (;;) {

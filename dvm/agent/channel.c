@@ -40,30 +40,23 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "bulkhead/vm_chan.h"
 #include "bulkhead/nic.h"
 #include "bulkhead/vm_nic.h"
 
 #define BATCH 32
 #define WAKE_LINE "/dev/ttyS1" /* the VM's second serial port (core/vm.c) */
-#define BUSY_NS (20ull * 1000000ull)	/* after a frame: poll every 100 us */
-#define AWAKE_NS (500ull * 1000000ull) /* then every 1 ms, before sleeping */
-#define POLL_BUSY_NS 100000l
-#define POLL_IDLE_NS 1000000l
 
 static struct {
-	uint8_t *mem;
-	size_t size;
+	struct agent_chan k;
 	struct bh_vmnic_guest *page;
 	struct bh_packet_stream ch[2];
-	bool attached;
-	uint32_t epoch;
 	int sock;
-	int wake;		 /* the wake-up line, or -1: we poll */
-	volatile uint32_t *regs; /* BAR 0: the doorbell */
 	char ifname[IFNAMSIZ];
-	char pci[32];
 	uint64_t to_host, from_host, dropped, epochs, irqs, rings;
-} c = { .sock = -1, .wake = -1 };
+	/* where the time goes: ringing the host, sending on the wire, short naps */
+	uint64_t ring_ns, sends, send_ns, naps, nap_ns, nap_asked_ns;
+} c = { .sock = -1, .k.wake = -1 };
 
 static uint64_t now_ns(void)
 {
@@ -71,50 +64,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static bool hex_is(const char *dev, const char *attr, unsigned int want)
-{
-	char path[300], buf[16] = "";
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", dev, attr);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-	return strtoul(buf, NULL, 16) == want;
-}
-
-/* the ivshmem-doorbell device core gave the VM: its PCI address, or false */
-static bool find_ivshmem(void)
-{
-	DIR *d = opendir("/sys/bus/pci/devices");
-	struct dirent *e;
-	bool found = false;
-
-	while (d && !found && (e = readdir(d)))
-		if (e->d_name[0] != '.' && hex_is(e->d_name, "vendor", BH_IVSHMEM_VENDOR) &&
-		    hex_is(e->d_name, "device", BH_IVSHMEM_DEVICE)) {
-			snprintf(c.pci, sizeof(c.pci), "%s", e->d_name);
-			found = true;
-		}
-	if (d)
-		closedir(d);
-	return found;
-}
-
-/* a sysfs or procfs switch on */
-static void set_one(const char *path)
-{
-	FILE *f = fopen(path, "we");
-
-	if (!f || fputs("1", f) < 0)
-		printf("bulkhead-agent: %s: %s\n", path, strerror(errno));
-	if (f)
-		fclose(f);
 }
 
 /* the interface carries frames for the host only: no GRO, no IPv6 of the guest's own */
@@ -134,100 +83,40 @@ static void quiet_interface(const char *ifname)
 	set_one(path);
 }
 
-/* the host's doorbell (BAR 0) and our wake-up line: false if not (we poll then) */
-static bool doorbell_open(void)
-{
-	char path[300];
-	struct termios t;
-	void *regs;
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource0", c.pci);
-	fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
-	regs = fd < 0 ? MAP_FAILED : mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (fd >= 0)
-		close(fd);
-	c.wake = open(WAKE_LINE, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-	if (regs == MAP_FAILED || c.wake < 0) {
-		printf("bulkhead-agent: nic channel: %s: %s: polling\n",
-		       regs == MAP_FAILED ? path : WAKE_LINE, strerror(errno));
-		if (c.wake >= 0)
-			close(c.wake);
-		c.wake = -1;
-		return false;
-	}
-	/* raw: every byte wakes us, none comes back as an echo */
-	if (tcgetattr(c.wake, &t) == 0) {
-		cfmakeraw(&t);
-		tcsetattr(c.wake, TCSANOW, &t);
-	}
-	c.regs = regs;
-	return true;
-}
-
 /* the host woke us: what it sent says nothing more */
 static void woken(void)
 {
-	char buf[64];
-
-	while (read(c.wake, buf, sizeof(buf)) > 0)
-		c.irqs++;
+	c.irqs += ivshmem_woken(c.k.wake);
 }
 
 /* we published on the channel: if the host sleeps, ring its doorbell */
 static void wake_host(void)
 {
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (c.regs && __atomic_load_n(&bh_vmnic_host_page(c.mem)->sleeping, __ATOMIC_RELAXED)) {
-		c.regs[BH_IVSHMEM_DOORBELL / 4] = BH_VMNIC_HOST_PEER << 16 | 0;
+	uint64_t t0 = now_ns();
+
+	if (ivshmem_ring(c.k.regs, &bh_vmnic_host_page(c.k.mem)->sleeping)) {
 		c.rings++;
+		c.ring_ns += now_ns() - t0;
 	}
 }
 
 /* may we sleep until an interrupt? Only with one, and with nothing waiting */
 static bool may_sleep(void)
 {
-	bool idle;
+	/* the host wakes us only through the line */
+	const uint32_t line = c.k.wake >= 0;
 
-	if (c.wake < 0 || !c.attached)
-		return false;
-	__atomic_store_n(&c.page->sleeping, 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	idle = !bh_ps_pending(&c.ch[BH_VMNIC_TO_GUEST]) &&
-	       !bh_ps_pending(&c.ch[BH_VMNIC_FROM_GUEST]);
-	if (!idle)
-		__atomic_store_n(&c.page->sleeping, 0, __ATOMIC_RELAXED);
-	return idle;
+	return bh_vm_chan_may_sleep(c.k.attached, &line, &c.page->sleeping, c.ch, 2);
 }
 
-int channel_open(const char *ifname)
+/* the AF_PACKET socket on ifname the frames go through (anew when the interface is) */
+static int packet_socket(const char *ifname)
 {
-	char path[300];
-	struct stat st;
-	int fd, one = 1, rcvbuf = 4 << 20;
+	int one = 1, rcvbuf = 4 << 20;
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
 
-	if (!find_ivshmem())
-		return 0;
-	snprintf(c.ifname, sizeof(c.ifname), "%s", ifname);
-	/* memory decoding on: no driver of the guest's has the device, nor enabled it */
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/enable", c.pci);
-	set_one(path);
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource2", c.pci);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		printf("bulkhead-agent: nic channel: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	c.size = (size_t)st.st_size;
-	c.mem = mmap(NULL, c.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (c.mem == MAP_FAILED || c.size < bh_vmnic_stream_offset(2)) {
-		printf("bulkhead-agent: nic channel: cannot map %zu bytes of %s (%s)\n", c.size,
-		       path, c.mem == MAP_FAILED ? strerror(errno) : "too small");
-		return -1;
-	}
-	c.page = bh_vmnic_guest_page(c.mem);
+	if (c.sock >= 0)
+		close(c.sock);
 	sll.sll_ifindex = (int)if_nametoindex(ifname);
 	c.sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
 	if (c.sock < 0 || bind(c.sock, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
@@ -240,8 +129,31 @@ int channel_open(const char *ifname)
 	setsockopt(c.sock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
 	setsockopt(c.sock, SOL_SOCKET, SO_SNDBUFFORCE, &rcvbuf, sizeof(rcvbuf));
 	quiet_interface(ifname);
-	doorbell_open();
+	return 0;
+}
+
+int channel_open(const char *ifname)
+{
+	/* the NIC's memory is BH_VMNIC_SIZE: a block channel's is another size */
+	if (!ivshmem_find(BH_VMNIC_SIZE, c.k.pci, sizeof(c.k.pci)))
+		return 0;
+	snprintf(c.ifname, sizeof(c.ifname), "%s", ifname);
+	c.k.mem = ivshmem_map(c.k.pci, &c.k.size, "nic");
+	if (!c.k.mem)
+		return -1;
+	c.page = bh_vmnic_guest_page(c.k.mem);
+	if (packet_socket(ifname) < 0)
+		return -1;
+	ivshmem_bells(c.k.pci, WAKE_LINE, "nic", &c.k.regs, &c.k.wake);
 	return 1;
+}
+
+int channel_rebind(const char *ifname)
+{
+	if (!c.k.mem)
+		return 0;
+	snprintf(c.ifname, sizeof(c.ifname), "%s", ifname);
+	return packet_socket(ifname);
 }
 
 /* the guest page: who we are, and the link (once a second) */
@@ -265,33 +177,35 @@ static void describe(void)
 /* a new epoch: the host empties the rings and says so; we attach then */
 static void start_epoch(void)
 {
-	struct bh_vmnic_host *host = bh_vmnic_host_page(c.mem);
+	struct bh_vmnic_host *host = bh_vmnic_host_page(c.k.mem);
 
-	if (c.attached)
+	if (c.k.attached)
 		bh_vmnic_detach(c.ch);
-	c.attached = false;
-	c.epoch = __atomic_load_n(&host->epoch, __ATOMIC_ACQUIRE) + 1;
-	if (!c.epoch)
-		c.epoch = 1;
+	c.k.attached = false;
+	c.k.epoch = __atomic_load_n(&host->epoch, __ATOMIC_ACQUIRE) + 1;
+	if (!c.k.epoch)
+		c.k.epoch = 1;
 	c.epochs++;
 	describe();
 	snprintf(c.page->driver, sizeof(c.page->driver), "%s", if_driver(c.ifname));
 	snprintf(c.page->ifname, sizeof(c.page->ifname), "%s", c.ifname);
 	c.page->version = BH_VMNIC_VERSION;
-	c.page->doorbell = c.wake >= 0;
-	__atomic_store_n(&c.page->epoch, c.epoch, __ATOMIC_RELEASE);
+	c.page->doorbell = c.k.wake >= 0;
+	__atomic_store_n(&c.page->epoch, c.k.epoch, __ATOMIC_RELEASE);
 	__atomic_store_n(&c.page->magic, BH_VMNIC_MAGIC, __ATOMIC_RELEASE);
 }
 
-static void try_attach(void)
+/* has the host emptied the rings for our epoch? Then attach: whether we are */
+static bool try_attach(void)
 {
-	struct bh_vmnic_host *host = bh_vmnic_host_page(c.mem);
+	struct bh_vmnic_host *host = bh_vmnic_host_page(c.k.mem);
 
-	if (__atomic_load_n(&host->epoch, __ATOMIC_ACQUIRE) != c.epoch)
-		return;
-	c.attached = bh_vmnic_attach(c.ch, c.mem, c.size, false) == 0;
+	if (__atomic_load_n(&host->epoch, __ATOMIC_ACQUIRE) != c.k.epoch)
+		return false;
+	c.k.attached = bh_vmnic_attach(c.ch, c.k.mem, c.k.size, false) == 0;
 	printf("bulkhead-agent: nic channel %s: %s <-> ivshmem %s, epoch %u\n",
-	       c.attached ? "open" : "cannot attach", c.ifname, c.pci, c.epoch);
+	       c.k.attached ? "open" : "cannot attach", c.ifname, c.k.pci, c.k.epoch);
+	return c.k.attached;
 }
 
 /* frames from the host go out on the wire; how many, or -1 if the host broke the ring */
@@ -303,6 +217,7 @@ static int host_to_wire(void)
 
 	if (got <= 0)
 		return got < 0 ? -1 : 0;
+	uint64_t t0 = now_ns();
 	for (int i = 0; i < got; i++) {
 		if (d[i].status < 0 || !bh_nic_frame_ok(d[i].length) ||
 		    send(c.sock, bh_ps_data(ps, &d[i]), d[i].length, 0) < 0)
@@ -311,6 +226,8 @@ static int host_to_wire(void)
 			c.from_host++;
 		d[i].status = 0;
 	}
+	c.sends += (uint64_t)got;
+	c.send_ns += now_ns() - t0;
 	bh_ps_put(ps, d, (unsigned int)got);
 	bh_ps_flush(ps);
 	wake_host();
@@ -365,6 +282,12 @@ static int drain(void)
 	return 0;
 }
 
+/* an average in microseconds, 0 of none */
+static unsigned long long avg_us(uint64_t ns, uint64_t n)
+{
+	return n ? (unsigned long long)(ns / n / 1000) : 0;
+}
+
 /* every 10 s that moved frames: the counters, on the console (core's log) */
 static void report(void)
 {
@@ -376,12 +299,17 @@ static void report(void)
 	last = c.to_host + c.from_host;
 	channel_counters(buf, sizeof(buf));
 	printf("bulkhead-agent: nic%s\n", buf);
+	printf("bulkhead-agent: nic time: us per doorbell %llu, per frame sent %llu, per nap %llu "
+	       "(asked %llu; %llu naps)\n",
+	       avg_us(c.ring_ns, c.rings), avg_us(c.send_ns, c.sends), avg_us(c.nap_ns, c.naps),
+	       avg_us(c.nap_asked_ns, c.naps), (unsigned long long)c.naps);
 }
 
 void channel_run(void (*each_second)(void))
 {
 	uint64_t last_frame = 0, next_second = 0;
 	unsigned int seconds = 0;
+	bool said_waiting = false;
 
 	start_epoch();
 	for (;;) {
@@ -396,15 +324,20 @@ void channel_run(void (*each_second)(void))
 			if (++seconds % 10 == 0)
 				report();
 		}
-		if (!c.attached)
-			try_attach();
-		if (c.attached) {
+		if (!c.k.attached && !try_attach() && seconds == 10 && !said_waiting) {
+			said_waiting = true;
+			printf("bulkhead-agent: nic channel: no host after 10 s: our epoch %u, the "
+			       "host page's %u\n",
+			       c.k.epoch, __atomic_load_n(&bh_vmnic_host_page(c.k.mem)->epoch,
+							 __ATOMIC_ACQUIRE));
+		}
+		if (c.k.attached) {
 			a = host_to_wire();
 			b = wire_to_host();
 			if (a < 0 || b < 0) {
 				printf("bulkhead-agent: nic channel: the host's rings are not what we "
 				       "left (it restarted, or broke them): epoch %u ends\n",
-				       c.epoch);
+				       c.k.epoch);
 				start_epoch();
 				continue;
 			}
@@ -417,7 +350,7 @@ void channel_run(void (*each_second)(void))
 		}
 		struct pollfd p[3] = { { .fd = c.sock, .events = POLLIN },
 				       { .fd = 0, .events = POLLIN },
-				       { .fd = c.wake, .events = POLLIN } };
+				       { .fd = c.k.wake, .events = POLLIN } };
 		struct timespec ts = { .tv_nsec = now - last_frame < BUSY_NS ? POLL_BUSY_NS : POLL_IDLE_NS };
 		/*
 		 * quiet for a while: sleep until the host wakes us (or a second, for
@@ -425,7 +358,16 @@ void channel_run(void (*each_second)(void))
 		 */
 		if (now - last_frame >= AWAKE_NS && may_sleep())
 			ts = (struct timespec){ .tv_sec = 1 };
-		if (ppoll(p, 3, &ts, NULL) > 0) {
+		bool nap = ts.tv_sec == 0;
+		uint64_t t0 = now_ns();
+		int ready = ppoll(p, 3, &ts, NULL);
+		if (nap) {
+			c.naps++;
+			c.nap_ns += now_ns() - t0;
+			c.nap_asked_ns += (uint64_t)(now - last_frame < BUSY_NS ? POLL_BUSY_NS
+									: POLL_IDLE_NS);
+		}
+		if (ready > 0) {
 			if (p[1].revents)
 				console_commands();
 			if (p[2].revents)
@@ -437,11 +379,11 @@ void channel_run(void (*each_second)(void))
 
 void channel_counters(char *buf, size_t len)
 {
-	snprintf(buf, len,
-		 " channel epoch=%u %s to_host=%llu from_host=%llu dropped=%llu irqs=%llu "
-		 "doorbells=%llu%s",
-		 c.epoch, c.attached ? "open" : "waiting", (unsigned long long)c.to_host,
-		 (unsigned long long)c.from_host, (unsigned long long)c.dropped,
-		 (unsigned long long)c.irqs, (unsigned long long)c.rings,
-		 c.wake < 0 ? " polling" : "");
+	const struct counter k[] = {
+		{ "to_host", c.to_host }, { "from_host", c.from_host }, { "dropped", c.dropped },
+		{ "irqs", c.irqs },	  { "doorbells", c.rings },
+	};
+
+	counters_line(buf, len, "channel", c.k.epoch, c.k.attached, k, sizeof(k) / sizeof(k[0]),
+		      c.k.wake < 0);
 }

@@ -215,6 +215,13 @@ int bh_listen_open(struct bh_core *core, char name[BH_NAME_MAX], int *fd);
  * with us (bulkhead/vm_nic.h); 1 or 2, a memfd of size bytes for a stream
  */
 int bh_vm_nic_open(struct bh_core *core, unsigned int index, uint64_t size, int *fd);
+/*
+ * the same, index 1 or 2, for a stream of session (its id): core charges it
+ * to the session's client (session_memory), as DMA for a session is; with
+ * session 0 (bh_vm_nic_open) it counts against our own dma quota
+ */
+int bh_vm_nic_stream(struct bh_core *core, uint32_t session, unsigned int index, uint64_t size,
+		     int *fd);
 /* a private copy of legacy memory the policy names (legacy = NAME; bulkhead/legacy.h) */
 int bh_legacy_mem(struct bh_core *core, enum bh_legacy_kind kind, struct bh_legacy_mem *m);
 /*

@@ -212,6 +212,29 @@ static void test_dma_charged_to_client(void **state)
 	assert_int_equal(s->session_dma, 0);
 }
 
+/* a driver VM's streams (core/vm_nic.c): memory, not DMA, charged to the record alike */
+static void test_memory_charged_to_client(void **state)
+{
+	struct bh_component *c = &core.comp[CLIENT], *s = &core.comp[SERVER];
+	struct bh_msg reply;
+	struct bh_session_rec *r = open_one(CLIENT, &reply);
+
+	(void)state;
+	assert_int_equal(bh_account_charge(&core, s, r->id, 3ull << 20, &reply), 0);
+	bh_account_charged_memory(&core, s, r->id, 3ull << 20);
+	bh_account_charged_memory(&core, s, r->id, 4ull << 20);
+	/* 7 MiB charged of 5 reserved: the client holds 7; none of it is the server's DMA */
+	assert_int_equal(r->charged, 7ull << 20);
+	assert_int_equal(c->session_bytes, 7ull << 20);
+	assert_int_equal(s->session_dma, 0);
+	assert_int_equal(bh_account_charge(&core, s, r->id, 10ull << 20, &reply), -EDQUOT);
+	assert_non_null(strstr(reply.error, "session_memory = 16 MiB"));
+	/* the session ends: the client's share comes back */
+	r->opened_ns -= 5000000000ull;
+	bh_account_end(&core, s, r->id, 0, &reply);
+	assert_int_equal(c->session_bytes, 0);
+}
+
 static void test_component_ends(void **state)
 {
 	struct bh_component *c = &core.comp[CLIENT], *s = &core.comp[SERVER];
@@ -409,6 +432,7 @@ int main(void)
 		T(test_end_gives_back),
 		T(test_failures_back_off),
 		T(test_dma_charged_to_client),
+		T(test_memory_charged_to_client),
 		T(test_component_ends),
 		T(test_refusals_logged_once),
 		T(test_announce),

@@ -240,6 +240,15 @@ static void reload_compare(void **state)
 			 0);
 	assert_true(bh_reload_same(&a.comp[0], &b.comp[0]));
 	assert_null(bh_reload_needs_core(&a.comp[0], &b.comp[0]));
+	/* a driver VM's section, moved: the same too (a reload must not reboot it) */
+	const char *vm = "[component \"v\"]\nkind = vm\ndevice = 1234:11e8\n"
+			 "kernel = /bin/true\ninitramfs = /bin/true\n";
+	char moved[256];
+	snprintf(moved, sizeof(moved), "\n\n%s", vm);
+	assert_int_equal(bh_config_parse_string(vm, "a.conf", &a, err, sizeof(err)), 0);
+	assert_int_equal(bh_config_parse_string(moved, "b.conf", &b, err, sizeof(err)), 0);
+	assert_true(bh_reload_same(&a.comp[0], &b.comp[0]));
+	assert_int_equal(bh_config_parse_string(base, "a.conf", &a, err, sizeof(err)), 0);
 	/* a changed key: not the same, and a reload restarts it */
 	assert_int_equal(bh_config_parse_string("[component \"x\"]\nexec = /bin/true\n"
 						"device = 1234:11e8\nrestart = always\n"

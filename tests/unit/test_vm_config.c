@@ -146,6 +146,20 @@ static void test_vm_nic(void **state)
 	       "vm_nic = 'a/b': the name of a [component] with kind = vm");
 }
 
+/* vm_blk = VM: the same for the server of a VM's disk; one server serves one channel */
+static void test_vm_blk(void **state)
+{
+	struct fixture *f = *state;
+
+	if (parse(f, "\n[component \"vm-blk\"]\nexec = /bin/true\nvm_blk = dvm\nprovides = block\n"))
+		fail_msg("refused: %s", f->err);
+	assert_string_equal(f->cfg.comp[1].vm.blk_of, "dvm");
+	assert_string_equal(f->cfg.comp[1].vm.nic_of, "");
+	expect(f, parse(f, "vm_blk = dvm\n"), 2, "vm_blk belongs in the section of the server");
+	expect(f, parse(f, "\n[component \"v\"]\nexec = /bin/true\nvm_nic = dvm\nvm_blk = dvm\n"),
+	       10, "vm_blk = 'dvm': this component already serves a VM's NIC");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -153,6 +167,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vm_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vm_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vm_nic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vm_blk, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("vm_config", tests, NULL, NULL);
 }

@@ -72,9 +72,13 @@ conf_nvme() { # [LINE...]
 	conf_component nvme "exec = $BUILD/drivers/nvme/bulkhead-nvme" "device = 1b36:0010" \
 		"provides = block" "dma = 96M" "$@"
 }
-conf_nbd() { # [LINE...]
+conf_nbd() { # [LINE...]; BLOCK_SERVER=NAME for another server than nvme
 	conf_component nbd "exec = $BUILD/bridges/block-nbd/bulkhead-block-nbd" \
-		"session = block nvme" "nbd = 0" "$@"
+		"session = block ${BLOCK_SERVER:-nvme}" "nbd = 0" "$@"
+}
+conf_vm_blk() { # VM [LINE...]: the Block server of driver VM VM (drivers/vm-blk)
+	conf_component vm-blk "exec = $BUILD/drivers/vm-blk/bulkhead-vm-blk" "vm_blk = $1" \
+		"provides = block" "restart = on-failure" "${@:2}"
 }
 conf_xhci() { # [LINE...] (XHCI_DEVICE: which controller, default any qemu-xhci)
 	conf_component xhci "exec = $BUILD/drivers/xhci/bulkhead-xhci" "device = ${XHCI_DEVICE:-1b36:000d}" \
@@ -294,6 +298,8 @@ core_anon_shmem() { awk '/^(RssAnon|RssShmem):/ { k += $2 } END { print k }' "/p
 #  - the pool rewritten over MNT/stream in 4 KiB O_DIRECT writes, again and
 #    again, so requests are in flight whenever a kill lands ($WORK/kw.busy
 #    while one runs); acknowledged with the last rewrite that returned.
+#    KW_STREAM_BLOCKS: how much of the pool each rewrite writes (default
+#    2048 blocks: all of it; a slow disk takes fewer).
 KW_ACKED=$WORK/kw.acked
 kill_writers_start() {
 	local mnt=$1
@@ -320,7 +326,7 @@ kill_writers_start() {
 		while [ ! -e "$WORK/kw.stop" ]; do
 			i=$((i + 1))
 			touch "$WORK/kw.busy"
-			if dd if="$WORK/kw.pool" of="$mnt/stream" bs=4k oflag=direct conv=notrunc,fsync \
+			if dd if="$WORK/kw.pool" of="$mnt/stream" bs=4k count="${KW_STREAM_BLOCKS:-2048}" oflag=direct conv=notrunc,fsync \
 				status=none; then
 				echo ok >"$WORK/kw.stream-acked"
 			else
@@ -353,7 +359,7 @@ kill_writers_stop() {
 	read -r KW_REWRITES e2 <"$WORK/kw.done2" 2>/dev/null || { KW_REWRITES=0; e2=writer-lost; }
 	KW_NFILES=$(wc -l <"$KW_ACKED")
 	[ -e "$WORK/kw.stream-acked" ] &&
-		echo "$(sha256sum <"$WORK/kw.pool" | cut -d' ' -f1)  stream" >>"$KW_ACKED"
+		echo "$(head -c $((${KW_STREAM_BLOCKS:-2048} * 4096)) "$WORK/kw.pool" | sha256sum | cut -d' ' -f1)  stream" >>"$KW_ACKED"
 	KW_ERRORS=$e1
 	[ "$e2" = 0 ] || KW_ERRORS="$e1+$e2"
 	[ -s "$WORK/kw.err" ] && KW_ERRORS="$KW_ERRORS: $(head -c 200 "$WORK/kw.err")"

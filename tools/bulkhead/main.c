@@ -73,6 +73,11 @@ static const struct {
     {"sysrq", "sysrq VM KEY",
      "Have a driver VM's agent write KEY to the guest's /proc/sysrq-trigger (c crashes the\n"
      "guest's kernel: core restarts the VM as after any crash)."},
+    {"probe-dma", "probe-dma VM ADDR",
+     "Have a driver VM's agent aim its e1000e's DMA at guest-physical ADDR (hex), which must\n"
+     "lie outside the guest's RAM: it unbinds Linux's driver, points a transmit ring there,\n"
+     "rings the tail and binds the driver again. The IOMMU must refuse the DMA (core logs\n"
+     "the fault); a test of the VM's confinement (tests/vm/dvm.sh)."},
     {"inject", "inject PID segv|loop|wild-mmio|bad-desc|bad-dma|oom|fds|abort",
      "Make a component fail from inside (fault campaigns; it must run with\n"
      "env = BULKHEAD_FAULTS=1)."},
@@ -797,14 +802,15 @@ static int cmd_inject(int argc, char **argv)
 	return 0;
 }
 
-static int cmd_sysrq(int argc, char **argv)
+/* sysrq VM KEY, probe-dma VM ADDR: words for a driver VM's agent */
+static int cmd_vm_ask(int argc, char **argv)
 {
 	char cmd[96], *reply = NULL;
 	int rc;
 
 	if (argc != 3)
-		return bh_cmd_help("sysrq", stderr, BH_EXIT_USAGE);
-	snprintf(cmd, sizeof(cmd), "sysrq %.32s %.7s", argv[1], argv[2]);
+		return bh_cmd_help(argv[0], stderr, BH_EXIT_USAGE);
+	snprintf(cmd, sizeof(cmd), "%s %.32s %.23s", argv[0], argv[1], argv[2]);
 	rc = bh_control_ask(cmd, &reply);
 	if (rc)
 		return rc;
@@ -874,8 +880,8 @@ int main(int argc, char **argv)
 		return bh_cmd_crashes(argc, argv);
 	if (strcmp(cmd, "inject") == 0)
 		return cmd_inject(argc, argv);
-	if (strcmp(cmd, "sysrq") == 0)
-		return cmd_sysrq(argc, argv);
+	if (strcmp(cmd, "sysrq") == 0 || strcmp(cmd, "probe-dma") == 0)
+		return cmd_vm_ask(argc, argv);
 	if (strcmp(cmd, "debug") == 0)
 		return bh_cmd_debug(argc, argv);
 	if (strcmp(cmd, "new-driver") == 0)
