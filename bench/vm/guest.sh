@@ -19,7 +19,7 @@ kernel=$BUILD/vm/vmlinux-$(uname -r)
 [ -r "$kernel" ] || kernel=/boot/vmlinuz-$(uname -r)
 initrd=$BUILD/dvm/e1000e.cpio.gz
 
-modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null
+kvm_load
 [ -e /dev/kvm ] || { echo "bench: no /dev/kvm in the test machine"; exit 1; }
 modprobe tun
 frag_fixture # the root namespace too: bh0 lives there

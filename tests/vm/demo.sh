@@ -21,7 +21,7 @@ peer=0000:00:04.0
 # e1000e (on the peer's wire). Its boot takes a while under TCG, so core
 # starts it with the rest and the demo shows it last.
 dvm_dev=$(lspci -Dn -d 8086:10d3 | awk '{ print $1 }' | grep -vxE "$peer|0000:02:00.0" | head -1)
-modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null
+kvm_load
 dvm_kernel=$BUILD/vm/vmlinux-$(uname -r)
 [ -r "$dvm_kernel" ] || dvm_kernel=/boot/vmlinuz-$(uname -r)
 if [ -n "$dvm_dev" ] && [ -e /dev/kvm ] && [ -s "$BUILD/dvm/e1000e.cpio.gz" ]; then

@@ -35,17 +35,9 @@ initrd=$BUILD/dvm/e1000e-nvme.cpio.gz
 kernel=$BUILD/vm/vmlinux-$(uname -r)
 [ -r "$kernel" ] || kernel=/boot/vmlinuz-$(uname -r)
 
-# This machine's KVM runs on QEMU's TCG emulation of AMD SVM; the module
-# options it gets are DVM_KVM (kvm's) and DVM_KVM_AMD (kvm_amd's), to
-# compare setups (docs/driver-vms.md, "Stability under nested TCG"). By
-# default vgif=0 npt=0: KVM shadows the nested guest's page tables itself
-# instead of leaving the two-level walk to TCG's young emulation of nested
-# paging, and keeps the nested guest's GIF; slower boots, and no death of
-# this machine in the runs so far (several with nested paging)
-# shellcheck disable=SC2086 # word splitting wanted: module options
-modprobe kvm ${DVM_KVM-} 2>/dev/null
-# shellcheck disable=SC2086
-modprobe kvm_amd ${DVM_KVM_AMD-vgif=0 npt=0} 2>/dev/null || modprobe kvm_intel 2>/dev/null
+# This machine's KVM, with the module options of lib.sh's kvm_load
+# (DVM_KVM, DVM_KVM_AMD to compare setups)
+kvm_load
 kvm_params() {
 	local m p
 	for m in kvm kvm_amd; do

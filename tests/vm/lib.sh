@@ -555,3 +555,17 @@ measure() { # NAME NETNS [DEST]
 	echo "$name ping_ms ${ping:-0}" >>"$out"
 	echo "bench: $name: tx ${tx:-0} Mbit/s, rx ${rx:-0} Mbit/s, ping avg ${ping:-?} ms"
 }
+
+# kvm_load: KVM in the test machine, for driver VMs nested in it. It runs on
+# QEMU's TCG emulation of AMD SVM; the module options are DVM_KVM (kvm's) and
+# DVM_KVM_AMD (kvm_amd's), by default vgif=0 npt=0: KVM shadows the nested
+# guest's page tables itself instead of leaving the two-level walk to TCG's
+# young emulation of nested paging, and keeps the nested guest's GIF; slower
+# boots, and no death of the test machine in the runs so far, where several
+# with nested paging died (docs/driver-vms.md, "Stability under nested TCG")
+kvm_load() {
+	# shellcheck disable=SC2086 # word splitting wanted: module options
+	modprobe kvm ${DVM_KVM-} 2>/dev/null
+	# shellcheck disable=SC2086
+	modprobe kvm_amd ${DVM_KVM_AMD-vgif=0 npt=0} 2>/dev/null || modprobe kvm_intel 2>/dev/null
+}
