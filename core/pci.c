@@ -142,7 +142,9 @@ static int read_file(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-static int write_file(const char *path, const char *s)
+/* a short string into a sysfs attribute (the driver binds here, ublk.c's
+ * scheduler): 0 or -errno */
+int bh_sysfs_write(const char *path, const char *s)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	ssize_t n;
@@ -154,12 +156,6 @@ static int write_file(const char *path, const char *s)
 	if (n < 0)
 		return -errno;
 	return 0;
-}
-
-/* a short string into a sysfs attribute (ublk.c: a disk's scheduler): 0 or -errno */
-int bh_sysfs_write(const char *path, const char *s)
-{
-	return write_file(path, s);
 }
 
 /* is "dev" (maj:min) mounted or used as swap? */
@@ -335,7 +331,7 @@ static int override_and_unbind(const struct bh_host *h, const char *address, con
 	int rc;
 
 	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/driver_override", h->sysfs, address);
-	rc = write_file(path, driver);
+	rc = bh_sysfs_write(path, driver);
 	if (rc) {
 		snprintf(err, err_len, "%s: cannot write driver_override: %s", address,
 			 strerror(-rc));
@@ -344,7 +340,7 @@ static int override_and_unbind(const struct bh_host *h, const char *address, con
 	if (!cur[0])
 		return 0;
 	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/driver/unbind", h->sysfs, address);
-	rc = write_file(path, address);
+	rc = bh_sysfs_write(path, address);
 	if (rc)
 		snprintf(err, err_len, "%s: cannot unbind from %s: %s", address, cur, strerror(-rc));
 	return rc;
@@ -373,7 +369,7 @@ int bh_pci_bind(const struct bh_host *h, const char *address, const char *driver
 	if (rc)
 		return rc;
 	snprintf(path, sizeof(path), "%s/bus/pci/drivers_probe", h->sysfs);
-	rc = write_file(path, address);
+	rc = bh_sysfs_write(path, address);
 	bh_pci_driver(h, address, cur, sizeof(cur));
 	if (strcmp(cur, driver) != 0) {
 		if (strcmp(driver, "vfio-pci") == 0)
@@ -414,7 +410,7 @@ int bh_pci_unbind(const struct bh_host *h, const char *address, char *err, size_
 	if (bh_pci_attr(h, address, "modalias", alias, sizeof(alias)) == 0 && alias[0])
 		bh_modprobe(alias);
 	snprintf(path, sizeof(path), "%s/bus/pci/drivers_probe", h->sysfs);
-	rc = write_file(path, address);
+	rc = bh_sysfs_write(path, address);
 	if (rc && rc != -ENODEV) {
 		snprintf(err, err_len, "%s: drivers_probe: %s", address, strerror(-rc));
 		return rc;

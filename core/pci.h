@@ -58,6 +58,7 @@ int bh_pci_unbind(const struct bh_host *h, const char *address, char *err, size_
 
 /* load a kernel module by running modprobe; 0 or -1 */
 int bh_modprobe(const char *module);
+/* a short string into a sysfs attribute: 0 or -errno */
 int bh_sysfs_write(const char *path, const char *s);
 
 #endif
