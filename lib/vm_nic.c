@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "bulkhead/nic.h"
 #include "bulkhead/vm_nic.h"
 
 static uint64_t stream_size(void)
@@ -60,4 +61,26 @@ int bh_vmnic_guest_read(const void *base, struct bh_vmnic_guest *g)
 	if (g->version != BH_VMNIC_VERSION || g->link_up > 1 || g->mtu < 68 || g->mtu > 9000)
 		return -EPROTO;
 	return 0;
+}
+
+bool bh_vmnic_tx_ok(const struct bh_ps_desc *d, uint32_t offloads)
+{
+	uint32_t start, off, hdr, mss, len = d->length;
+
+	if (d->status < 0)
+		return false;
+	if (d->op == 0)
+		return bh_nic_frame_ok(len);
+	bh_nic_tx_arg_split(d->arg, &start, &off, &hdr, &mss);
+	/* the checksum's field inside the frame, past the Ethernet header */
+	if (start < BH_NIC_HEADER || start + off + 2 > len)
+		return false;
+	if (d->op == BH_NIC_TX_CSUM)
+		return (offloads & BH_NIC_OFF_TX_CSUM) && bh_nic_frame_ok(len);
+	if (d->op != BH_NIC_TX_TSO4 && d->op != BH_NIC_TX_TSO6)
+		return false;
+	/* TCP headers (20 bytes at least), payload after them, segments that fit the MTU */
+	return (offloads & (d->op == BH_NIC_TX_TSO4 ? BH_NIC_OFF_TSO4 : BH_NIC_OFF_TSO6)) &&
+	       len <= BH_NIC_GSO_MAX && hdr >= start + 20 && hdr < len && mss >= 64 &&
+	       hdr + mss <= BH_NIC_FRAME_MAX;
 }

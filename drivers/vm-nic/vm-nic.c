@@ -48,12 +48,21 @@
  */
 #define AWAKE_NS (500ull * 1000000ull)
 
-/* the session's streams: nic.h's geometry, without offloads */
+/*
+ * the session's streams: nic.h's geometry, with tx slots that hold a
+ * segmentation request (the guest's Linux cuts it); a few of them, as the
+ * channel's to-guest stream holds seven
+ */
+#define TX_SLOT (66u * 1024)
+#define TX_SLOTS 16
+_Static_assert(TX_SLOT >= BH_NIC_GSO_MAX, "a tx slot holds a segmentation request");
 static const struct bh_session_stream_spec nic_spec[2] = {
-	[BH_NIC_TX] = { BH_PS_SINK, BH_NIC_RING, BH_NIC_SLOT, (uint64_t)BH_NIC_RING * BH_NIC_SLOT },
+	[BH_NIC_TX] = { BH_PS_SINK, BH_NIC_RING, TX_SLOT, (uint64_t)TX_SLOTS * TX_SLOT },
 	[BH_NIC_RX] = { BH_PS_SOURCE, BH_NIC_RING, BH_NIC_SLOT,
 			(uint64_t)BH_NIC_RING * BH_NIC_SLOT },
 };
+/* what we pass on to a guest that takes it (bulkhead/vm_nic.h, "Offloads") */
+#define OFFLOADS (BH_NIC_OFF_TX_CSUM | BH_NIC_OFF_TSO4 | BH_NIC_OFF_TSO6 | BH_NIC_OFF_RX_CSUM)
 
 struct server {
 	struct bh_core core;
@@ -64,12 +73,20 @@ struct server {
 	bool attached;
 	struct bh_vmnic_guest guest; /* the last good copy */
 	bool known;		     /* the guest has said who it is */
+	uint32_t offloads;	     /* what this epoch's agent takes, of OFFLOADS */
+	/* the length of the frame we sent from each to-guest slot (0: none starts there) */
+	uint32_t sent[BH_VMNIC_BULK / BH_VMNIC_SLOT];
 	/* the session (one client at a time); its streams are its client's, for its life */
 	struct bh_session s;
 	bool open;
 	struct bh_nic_link link; /* what the client was told */
+	uint32_t offered;	 /* the offloads the client was told of */
+	/* a frame of the client's waiting for a run of free slots on the channel */
+	struct bh_ps_desc held;
+	bool holding;
 	/* counters */
 	uint64_t to_guest, from_guest, dropped_down, dropped_full, refused, invalid;
+	uint64_t offloaded, held_count, dropped_offload;
 };
 
 /* the link as the client should see it: the guest's, and down while it is silent */
@@ -124,15 +141,17 @@ static bool guest_check(void *arg, uint64_t now)
 		if (v->attached)
 			bh_vmnic_detach(v->ch);
 		bh_vmnic_clear(v->vc.mem);
+		memset(v->sent, 0, sizeof(v->sent));
+		v->offloads = g.offloads & OFFLOADS;
 		v->attached = bh_vmnic_attach(v->ch, v->vc.mem, v->vc.size, true) == 0;
 		__atomic_store_n(&bh_vmnic_host_page(v->vc.mem)->epoch, g.epoch, __ATOMIC_RELEASE);
 		printf("vm-nic: guest agent epoch %u: %s %02x:%02x:%02x:%02x:%02x:%02x (driver "
-		       "%s), link %s; channel %s, %s (reset %llu)\n",
+		       "%s), link %s; channel %s, %s, offloads 0x%x (reset %llu)\n",
 		       g.epoch, g.ifname, g.mac[0], g.mac[1], g.mac[2], g.mac[3], g.mac[4],
 		       g.mac[5], g.driver, g.link_up ? "up" : "down",
 		       v->attached ? "open" : "cannot attach",
 		       g.doorbell ? "doorbells both ways" : "polled (the guest has no wake-up line)",
-		       (unsigned long long)v->vc.resets);
+		       v->offloads, (unsigned long long)v->vc.resets);
 		if (v->known && memcmp(v->guest.mac, g.mac, 6))
 			printf("vm-nic: the guest's MAC changed; the client keeps the first one\n");
 		if (!v->known)
@@ -172,7 +191,7 @@ static int from_guest(struct server *v)
 		} else if (v->open && bh_ps_alloc(out, d[i].length, &o[n]) == 0) {
 			memcpy(bh_ps_data(out, &o[n]), bh_ps_data(in, &d[i]), d[i].length);
 			o[n].length = d[i].length;
-			o[n].op = 0;
+			o[n].op = v->offered & BH_NIC_OFF_RX_CSUM ? d[i].op & BH_NIC_RX_CSUM_OK : 0;
 			n++;
 		} else {
 			v->dropped_full++;
@@ -191,6 +210,45 @@ static int from_guest(struct server *v)
 	return got;
 }
 
+/* the guest's acks: the slots of each frame (one, or a segmentation request's run) are free again */
+static int guest_acks(struct server *v)
+{
+	struct bh_packet_stream *out = &v->ch[BH_VMNIC_TO_GUEST];
+	struct bh_ps_desc d[BATCH];
+	int got;
+
+	/* the guest says which frame it is done with; how long it was is ours to know */
+	while ((got = bh_ps_get(out, d, BATCH)) > 0) {
+		for (int i = 0; i < got; i++) {
+			uint64_t slot = d[i].offset / BH_VMNIC_SLOT;
+
+			if (d[i].offset % BH_VMNIC_SLOT || !v->sent[slot]) {
+				v->invalid++;
+				continue;
+			}
+			bh_ps_free_span(out, d[i].offset, v->sent[slot]);
+			v->sent[slot] = 0;
+		}
+	}
+	return got;
+}
+
+/*
+ * The next frame from the client: the one held for want of room, or a new
+ * one (inflight: taken but not acked yet). 1, 0 none, -1 the session broke.
+ */
+static int next_frame(struct server *v, unsigned int inflight, struct bh_ps_desc *d)
+{
+	if (v->holding) {
+		*d = v->held;
+		v->holding = false;
+		return 1;
+	}
+	int got = bh_ps_take(&v->s.ps[BH_NIC_TX], inflight, d, 1);
+
+	return got < 0 ? -1 : got;
+}
+
 /* frames from the client go to the guest: how many; -1 the session broke, -2 the channel */
 static int to_guest(struct server *v)
 {
@@ -198,80 +256,103 @@ static int to_guest(struct server *v)
 	struct bh_packet_stream *out = &v->ch[BH_VMNIC_TO_GUEST];
 	struct bh_ps_desc d[BATCH], o[BATCH];
 	bool up = current_link(v).up;
-	unsigned int room = BATCH, n = 0;
-	int got;
+	unsigned int n = 0, taken = 0;
+	int got = 0;
 
 	if (!v->open)
 		return 0;
-	if (v->attached) {
-		/* the guest's acks: its slots are free again */
-		got = bh_ps_reclaim(out, BATCH);
-		if (got < 0)
-			return -2;
-		if (up)
-			room = (unsigned int)got;
-	}
-	got = bh_ps_take(in, 0, d, room);
-	if (got <= 0)
-		return got < 0 ? -1 : 0;
-	for (int i = 0; i < got; i++) {
-		if (d[i].status < 0 || d[i].op != 0 || !bh_nic_frame_ok(d[i].length)) {
+	if (v->attached && guest_acks(v) < 0)
+		return -2;
+	while (taken < BATCH && (got = next_frame(v, taken, &d[taken])) == 1) {
+		struct bh_ps_desc *f = &d[taken];
+
+		if (!bh_vmnic_tx_ok(f, v->offered)) {
 			v->refused++;
-			d[i].status = -EINVAL;
+			f->status = -EINVAL;
+			taken++;
 			continue;
 		}
-		d[i].status = 0;
-		if (!up || bh_ps_alloc(out, d[i].length, &o[n]) < 0) {
-			v->dropped_down++;
+		f->status = 0;
+		if (!up || !bh_vmnic_tx_ok(f, v->offloads)) {
+			/* the guest is away, or its agent takes less than the first one did */
+			if (up)
+				v->dropped_offload++;
+			else
+				v->dropped_down++;
+			taken++;
 			continue;
 		}
-		memcpy(bh_ps_data(out, &o[n]), bh_ps_data(in, &d[i]), d[i].length);
-		o[n].length = d[i].length;
-		o[n].op = 0;
+		/* no room on the channel: the frame waits for the guest's acks */
+		if (bh_ps_space(out) <= n || bh_ps_alloc_span(out, f->length, &o[n]) < 0) {
+			v->held = *f;
+			v->holding = true;
+			v->held_count++;
+			break;
+		}
+		memcpy(bh_ps_data(out, &o[n]), bh_ps_data(in, f), f->length);
+		o[n].length = f->length;
+		o[n].op = f->op;
+		o[n].arg = f->arg;
+		v->sent[o[n].offset / BH_VMNIC_SLOT] = f->length;
+		v->offloaded += f->op != 0;
 		n++;
+		taken++;
 	}
+	if (got < 0)
+		return -1;
 	v->to_guest += n;
 	if (n) {
 		bh_ps_put(out, o, n);
 		bh_ps_flush(out);
 		wake_guest(v);
 	}
-	bh_ps_put(in, d, (unsigned int)got);
-	bh_ps_flush(in);
-	return got;
+	if (taken) {
+		bh_ps_put(in, d, taken);
+		bh_ps_flush(in);
+	}
+	return (int)taken;
+}
+
+/* the counters, for the log */
+static void counters(const struct server *v, char *buf, size_t len)
+{
+	snprintf(buf, len,
+		 "to the guest %llu frames (%llu with offloads), from it %llu; dropped %llu (guest "
+		 "away), %llu (no room), %llu (offload the guest lacks); refused %llu; waited for "
+		 "room %llu; wake-ups sent %llu, doorbells heard %llu",
+		 (unsigned long long)v->to_guest, (unsigned long long)v->offloaded,
+		 (unsigned long long)v->from_guest, (unsigned long long)v->dropped_down,
+		 (unsigned long long)v->dropped_full, (unsigned long long)v->dropped_offload,
+		 (unsigned long long)v->refused, (unsigned long long)v->held_count,
+		 (unsigned long long)v->vc.irqs, (unsigned long long)v->vc.kicks);
 }
 
 /* every 10 s that moved frames: the counters, for the log */
 static void report(struct server *v, uint64_t now)
 {
 	static uint64_t next, last;
+	char buf[400];
 
 	if (now < next || v->to_guest + v->from_guest == last)
 		return;
 	next = now + 10000000000ull;
 	last = v->to_guest + v->from_guest;
-	printf("vm-nic: to the guest %llu frames, from it %llu; dropped %llu (guest away), %llu "
-	       "(no room); wake-ups sent %llu, doorbells heard %llu; wake-up line %s\n",
-	       (unsigned long long)v->to_guest, (unsigned long long)v->from_guest,
-	       (unsigned long long)v->dropped_down, (unsigned long long)v->dropped_full,
-	       (unsigned long long)v->vc.irqs, (unsigned long long)v->vc.kicks,
-	       v->vc.line >= 0 ? "open" : "none");
+	counters(v, buf, sizeof(buf));
+	printf("vm-nic: %s; wake-up line %s\n", buf, v->vc.line >= 0 ? "open" : "none");
 }
 
 /* ---- the session ---- */
 
 static void client_close(struct server *v, const char *why)
 {
-	printf("vm-nic: session from \"%s\" closed: %s (to the guest %llu frames, from it %llu, "
-	       "dropped %llu while the guest was away and %llu for want of room, refused %llu; "
-	       "wake-ups sent %llu, doorbells heard %llu)\n",
-	       v->s.peer, why, (unsigned long long)v->to_guest, (unsigned long long)v->from_guest,
-	       (unsigned long long)v->dropped_down, (unsigned long long)v->dropped_full,
-	       (unsigned long long)v->refused, (unsigned long long)v->vc.irqs,
-	       (unsigned long long)v->vc.kicks);
-	/* the streams go with it: their memory was its client's */
+	char buf[400];
+
+	counters(v, buf, sizeof(buf));
+	printf("vm-nic: session from \"%s\" closed: %s (%s)\n", v->s.peer, why, buf);
+	/* the streams go with it: their memory was its client's, and so is a frame held */
 	bh_session_close(&v->core, &v->s);
 	v->open = false;
+	v->holding = false;
 }
 
 static void client_open(void *arg, struct bh_session_request *req)
@@ -288,6 +369,7 @@ static void client_open(void *arg, struct bh_session_request *req)
 	}
 	memcpy(info.mac, v->guest.mac, sizeof(info.mac));
 	info.link = current_link(v);
+	info.offloads = v->offloads;
 	if (bh_vm_chan_offer(&v->core, req, BH_NIC_SERVICE, nic_spec, 2, &info, sizeof(info),
 			     &v->s, why, sizeof(why)) < 0) {
 		printf("vm-nic: session from \"%s\" refused: %s\n", req->client, why);
@@ -297,11 +379,13 @@ static void client_open(void *arg, struct bh_session_request *req)
 	v->open = true;
 	v->s.set_up = 1;
 	v->link = info.link;
+	v->offered = info.offloads;
 	fcntl(req->fd, F_SETFL, fcntl(req->fd, F_GETFL) | O_NONBLOCK);
 	printf("vm-nic: session from \"%s\": MAC %02x:%02x:%02x:%02x:%02x:%02x of the guest's %s "
-	       "(%s), link %s\n",
+	       "(%s), link %s, offloads 0x%x (the guest's Linux does them)\n",
 	       v->s.peer, info.mac[0], info.mac[1], info.mac[2], info.mac[3], info.mac[4],
-	       info.mac[5], v->guest.ifname, v->guest.driver, info.link.up ? "up" : "down");
+	       info.mac[5], v->guest.ifname, v->guest.driver, info.link.up ? "up" : "down",
+	       info.offloads);
 }
 
 /* ---- set-up ---- */

@@ -28,6 +28,15 @@
  * line (the device's interrupts are MSI-X, which Debian's guest kernel
  * gives no user-space driver). Without the line both sides poll.
  *
+ * Offloads: the agent says in its page which of nic.h's offloads it takes
+ * (BH_NIC_OFF_*: its AF_PACKET socket carries a virtio_net_hdr, so the
+ * guest's Linux finishes checksums and cuts TCP segments, in its NIC or in
+ * software). A to-guest descriptor's op and arg are then those of a NIC
+ * session's tx descriptor (BH_NIC_TX_*, bh_nic_tx_arg); a segmentation
+ * request of up to BH_NIC_GSO_MAX bytes lies in consecutive slots. A
+ * from-guest descriptor's op may carry BH_NIC_RX_CSUM_OK. Without offloads
+ * both ops are 0 and every frame fits one slot.
+ *
  * Start-up and restarts: the agent writes a new epoch (any value but the
  * host page's) and waits. The host, seeing guest epoch != host epoch,
  * zeroes both streams, attaches its ends and then writes the epoch to its
@@ -79,6 +88,7 @@ struct bh_vmnic_guest {
 	uint64_t dropped; /* frames the agent could not send or pass on */
 	uint32_t sleeping; /* the agent sleeps: wake it */
 	uint32_t doorbell; /* 1: the agent sleeps on its wake-up line and rings ours */
+	uint32_t offloads; /* BH_NIC_OFF_* the agent takes: see "Offloads" above */
 };
 
 /* written by vm-nic only */
@@ -107,6 +117,14 @@ void bh_vmnic_clear(void *base);
  * not written it, -EPROTO if it holds nonsense (strings are terminated).
  */
 int bh_vmnic_guest_read(const void *base, struct bh_vmnic_guest *g);
+
+/*
+ * A to-guest frame d is one the guest can take with its offloads
+ * (BH_NIC_OFF_*): a plain frame, or a checksum or segmentation request
+ * (nic.h) whose numbers lie inside the frame. Both sides check: the guest's
+ * Linux checks the rest.
+ */
+bool bh_vmnic_tx_ok(const struct bh_ps_desc *d, uint32_t offloads);
 
 static inline struct bh_vmnic_guest *bh_vmnic_guest_page(void *base)
 {
