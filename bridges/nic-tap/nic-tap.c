@@ -71,7 +71,7 @@ struct bridge {
 	uint64_t to_nic, tx_batches, tx_appended, refused, tap_drops, sw_csums, rx_batches;
 	uint64_t next_tick;
 	uint64_t held_since; /* when the coalescer began holding fragments, or 0 */
-	unsigned int said_no_tso; /* segments dropped for want of TSO, said once */
+	bool said_no_tso; /* segments dropped for want of TSO: said once a session */
 };
 
 /* every TICK_MS, busy or not */
@@ -142,9 +142,11 @@ static bool tx_offload(struct bridge *b, const struct virtio_net_hdr *h, uint8_t
 		uint32_t want = gso == VIRTIO_NET_HDR_GSO_TCPV4	  ? BH_NIC_OFF_TSO4
 				: gso == VIRTIO_NET_HDR_GSO_TCPV6 ? BH_NIC_OFF_TSO6
 								  : 0;
-		if (want && !(b->offloads & want) && !b->said_no_tso++)
+		if (want && !(b->offloads & want) && !b->said_no_tso) {
+			b->said_no_tso = true;
 			printf("nic-tap: the driver cannot cut TCP segments (no TSO): Linux's larger "
 			       "ones are dropped, TCP out will crawl\n");
+		}
 		if (!want || !(b->offloads & want) || !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) ||
 		    start + 13 >= len)
 			return false;
@@ -378,6 +380,7 @@ static int session_start(struct bridge *b)
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	b->offloads = info.offloads;
+	b->said_no_tso = false;
 	printf(
 	    "nic-tap: %s <-> nic session (driver %s, MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u); "
 	    "give %s that address: ip link set %s address %02x:%02x:%02x:%02x:%02x:%02x\n",
