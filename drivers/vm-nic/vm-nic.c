@@ -267,6 +267,7 @@ static int to_guest(struct server *v)
 	bool up = current_link(v).up;
 	unsigned int n = 0, taken = 0;
 	int got = 0;
+	bool held = v->holding; /* the first frame is one that waited already */
 
 	if (!v->open)
 		return 0;
@@ -295,7 +296,7 @@ static int to_guest(struct server *v)
 		if (bh_ps_space(out) <= n || bh_ps_alloc_span(out, f->length, &o[n]) < 0) {
 			v->held = *f;
 			v->holding = true;
-			v->held_count++;
+			v->held_count += !(held && taken == 0);
 			break;
 		}
 		memcpy(bh_ps_data(out, &o[n]), bh_ps_data(in, f), f->length);
@@ -327,8 +328,8 @@ static void counters(const struct server *v, char *buf, size_t len)
 {
 	snprintf(buf, len,
 		 "to the guest %llu frames (%llu with offloads), from it %llu; dropped %llu (guest "
-		 "away), %llu (no room), %llu (offload the guest lacks); refused %llu; waited for "
-		 "room %llu; wake-ups sent %llu, doorbells heard %llu",
+		 "away), %llu (no room), %llu (offload the guest lacks); refused %llu; %llu waited "
+		 "for room; wake-ups sent %llu, doorbells heard %llu",
 		 (unsigned long long)v->to_guest, (unsigned long long)v->offloaded,
 		 (unsigned long long)v->from_guest, (unsigned long long)v->dropped_down,
 		 (unsigned long long)v->dropped_full, (unsigned long long)v->dropped_offload,
