@@ -246,6 +246,9 @@ if [ "$(started)" != "$s0" ]; then
 	again=" (run again: the VM restarted under the first run)"
 fi
 tx=$(echo "$txout" | mbits) rx=$(echo "$rxout" | mbits)
+# vm-nic's and the agent's counters come every 10 s: the next ones count iperf3's frames
+reports=$(count_of "$log" "vm-nic\| vm-nic: to the guest")
+wait_for_count "$log" "vm-nic\| vm-nic: to the guest" $((reports + 1)) 12
 echo "$txout" | grep -q "receiver$" && echo "$rxout" | grep -q "receiver$"
 result dvm_nic_iperf3 $? "TCP 3 s through bh0 and the driver VM$again: to the peer $tx Mbit/s, from it $rx Mbit/s; $(grep -E "vm-nic\| vm-nic: to the guest" "$log" | tail -1 | sed 's/^.*vm-nic: //'); guest: $(grep -E "dvm guest\| bulkhead-agent: nic " "$log" | tail -2 | sed 's/^.*agent: //' | tr '\n' ' ')$(echo "$txout$rxout" | grep -m1 -iE "error|unable" | sed 's/^/; /')"
 # The session's streams are paid by its client, as a native driver's DMA
